@@ -1,0 +1,94 @@
+//! Front door for Azure AD B2C user flows and External Identities self-service sign-up: the
+//! API connector `SignUpValidation`.
+//!
+//! Translates the connector's flat claims object into a [`SignUp`], asks the policy, and answers
+//! `Continue`, `ShowBlockPage` or `ValidationError` exactly as the connector contract requires.
+
+pub mod contract;
+
+use std::sync::Arc;
+
+use bytes::Buf;
+use futures_util::Stream;
+use warp::http::StatusCode;
+use warp::reply::{Reply, Response};
+
+use self::contract::{ConnectorRequest, ConnectorResponse};
+use crate::policy::{Decision, EmailClaim, SignUp};
+use crate::server::{self, AppState, BodyError, MAX_BODY_BYTES, RequestContext};
+
+/// The function's name: its folder, its route, its name in logs.
+pub const FUNCTION: &str = "SignUpValidation";
+
+/// Shown when the body is not a JSON object (the original sample's wording).
+const MALFORMED_REQUEST: &str = "There was a problem with your request.";
+
+/// Handles one authenticated call.
+pub async fn handle<S, B>(context: RequestContext, state: Arc<AppState>, body: S) -> Response
+where
+    S: Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+{
+    let body = match server::read_body(&context.headers, body, MAX_BODY_BYTES).await {
+        Ok(body) => body,
+        Err(BodyError::TooLarge) => {
+            server::log_outcome(
+                FUNCTION,
+                &context,
+                "PayloadTooLarge",
+                "body_over_limit",
+                "-",
+                "",
+            );
+            return server::payload_too_large();
+        }
+        Err(BodyError::Read) => {
+            server::log_outcome(FUNCTION, &context, "BadRequest", "body_unreadable", "-", "");
+            return server::json_error(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "The request body could not be read.",
+            );
+        }
+    };
+    let Some(request) = ConnectorRequest::parse(&body) else {
+        server::log_outcome(
+            FUNCTION,
+            &context,
+            "ShowBlockPage",
+            "malformed_request",
+            "-",
+            "",
+        );
+        return reply(&ConnectorResponse::block(MALFORMED_REQUEST));
+    };
+    let step = request.step();
+    let sign_up = SignUp {
+        email: request.email(),
+        job_title: request.job_title(),
+        stage: step.stage(),
+    };
+    let decision = state.settings.policy.decide(&sign_up);
+    let (response, reason) = match &decision {
+        Decision::Admit { reason } => (ConnectorResponse::continue_(), reason.as_str()),
+        Decision::Block { reason, message } => (ConnectorResponse::block(message), reason.as_str()),
+        Decision::Invalid { message, .. } => (
+            ConnectorResponse::validation_error(message),
+            "invalid_attributes",
+        ),
+    };
+    let email = match &sign_up.email {
+        EmailClaim::Valid(email) => email.masked().to_string(),
+        EmailClaim::Invalid => "(invalid)".to_owned(),
+        EmailClaim::Missing => "-".to_owned(),
+    };
+    let outcome = format!("{:?}", response.action);
+    let detail = format!("step={}", step.as_str());
+    server::log_outcome(FUNCTION, &context, &outcome, reason, &email, &detail);
+    reply(&response)
+}
+
+fn reply(response: &ConnectorResponse<'_>) -> Response {
+    let status = StatusCode::from_u16(response.http_status()).unwrap_or(StatusCode::OK);
+    warp::reply::with_status(warp::reply::json(response), status).into_response()
+}

@@ -1,0 +1,9 @@
+//! signup-gate: an Azure Functions custom handler that decides who may sign up to an Azure AD
+//! B2C or Entra External ID tenant.
+
+pub mod api_connector;
+pub mod caller_auth;
+pub mod logging;
+pub mod policy;
+pub mod server;
+pub mod settings;

@@ -1,0 +1,414 @@
+//! The admission policy: one rule set for every front door.
+//!
+//! A front door translates its wire format into a [`SignUp`]; [`Policy::decide`] turns it into a
+//! [`Decision`]; the front door translates that back. Nothing here knows HTTP, JSON wire names or
+//! which Microsoft service asked, so every front door admits and refuses exactly the same people.
+
+pub mod domains;
+pub mod email;
+
+use self::domains::AllowedDomains;
+use self::email::EmailAddress;
+
+/// Longest Job Title the directory stores (Entra `jobTitle` is limited to 128 characters).
+pub const MAX_JOB_TITLE_LENGTH: usize = 128;
+
+/// Where in the sign-up journey the call was made; attribute rules only apply once the user has
+/// seen the attribute page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Before the attribute page (after an identity provider); only admit or block.
+    BeforeAttributes,
+    /// After the attribute page, before the account is created; attribute errors can be shown.
+    AfterAttributes,
+    /// Just before a token is issued; only admit or block.
+    BeforeToken,
+}
+
+/// What the caller sent as the e-mail address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EmailClaim {
+    /// No address anywhere in the request.
+    Missing,
+    /// Something was sent, but it is not an address.
+    Invalid,
+    Valid(EmailAddress),
+}
+
+/// An attribute value as the caller typed it; only text can be checked for length.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttributeValue {
+    Text(String),
+    /// A number, boolean, list or object where text was expected.
+    NotText,
+}
+
+/// A Job Title attribute, with the name the caller used for it so errors can point at it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobTitle {
+    pub attribute: String,
+    pub value: AttributeValue,
+}
+
+/// One sign-up attempt, as every front door describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignUp {
+    pub email: EmailClaim,
+    /// `None` when absent or blank: B2C omits claims the user left empty.
+    pub job_title: Option<JobTitle>,
+    pub stage: Stage,
+}
+
+/// The policy's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Admit {
+        reason: AdmitReason,
+    },
+    Block {
+        reason: BlockReason,
+        message: String,
+    },
+    Invalid {
+        message: String,
+        fields: Vec<FieldError>,
+    },
+}
+
+/// Why an address was admitted (for the decision log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdmitReason {
+    AllowedDomain,
+}
+
+/// Why a sign-up was blocked (for the decision log; the user sees the message).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockReason {
+    EmailMissing,
+    EmailInvalid,
+    DomainNotAllowed,
+}
+
+/// An attribute the user must correct.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// The attribute's name exactly as the caller sent it.
+    pub attribute: String,
+    pub message: String,
+}
+
+/// The rule set, built once from the settings.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub allowed_domains: AllowedDomains,
+    /// Minimum Job Title length in Unicode scalar values, after trimming.
+    pub min_job_title_length: usize,
+    /// Whether a Job Title must be present after the attribute page.
+    pub require_job_title: bool,
+    /// Named in user-facing messages.
+    pub organization_name: String,
+}
+
+impl Policy {
+    /// Decides one sign-up. Pure: the same input always gives the same decision.
+    pub fn decide(&self, sign_up: &SignUp) -> Decision {
+        let email = match &sign_up.email {
+            EmailClaim::Valid(email) => email,
+            EmailClaim::Missing => return self.email_block(BlockReason::EmailMissing),
+            EmailClaim::Invalid => return self.email_block(BlockReason::EmailInvalid),
+        };
+        if !self.allowed_domains.allows(email) {
+            let message = if self.allowed_domains.is_empty() {
+                format!(
+                    "You need an invitation to register as an external user for {}.",
+                    self.organization_name
+                )
+            } else {
+                format!(
+                    "You must have an account from '{}' to register as an external user for {}.",
+                    self.allowed_domains, self.organization_name
+                )
+            };
+            return Decision::Block {
+                reason: BlockReason::DomainNotAllowed,
+                message,
+            };
+        }
+        if sign_up.stage == Stage::AfterAttributes {
+            let errors = self.attribute_errors(sign_up);
+            if !errors.is_empty() {
+                let message = errors
+                    .iter()
+                    .map(|error| error.message.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                return Decision::Invalid {
+                    message,
+                    fields: errors,
+                };
+            }
+        }
+        Decision::Admit {
+            reason: AdmitReason::AllowedDomain,
+        }
+    }
+
+    fn email_block(&self, reason: BlockReason) -> Decision {
+        Decision::Block {
+            reason,
+            message: "Email is mandatory.".to_owned(),
+        }
+    }
+
+    fn attribute_errors(&self, sign_up: &SignUp) -> Vec<FieldError> {
+        let too_short = || {
+            format!(
+                "Job Title must contain at least {} characters.",
+                self.min_job_title_length
+            )
+        };
+        let message = match &sign_up.job_title {
+            None if self.require_job_title => Some(("jobTitle".to_owned(), too_short())),
+            None => None,
+            Some(JobTitle { attribute, value }) => {
+                let length = match value {
+                    AttributeValue::Text(text) => Some(text.trim().chars().count()),
+                    AttributeValue::NotText => None,
+                };
+                match length {
+                    Some(length) if length > MAX_JOB_TITLE_LENGTH => Some((
+                        attribute.clone(),
+                        format!(
+                            "Job Title must contain at most {MAX_JOB_TITLE_LENGTH} characters."
+                        ),
+                    )),
+                    Some(length) if length >= self.min_job_title_length => None,
+                    _ => Some((attribute.clone(), too_short())),
+                }
+            }
+        };
+        message
+            .map(|(attribute, message)| FieldError { attribute, message })
+            .into_iter()
+            .collect()
+    }
+}
+
+impl AdmitReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AllowedDomain => "allowed_domain",
+        }
+    }
+}
+
+impl BlockReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::EmailMissing => "email_missing",
+            Self::EmailInvalid => "email_invalid",
+            Self::DomainNotAllowed => "domain_not_allowed",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> Policy {
+        Policy {
+            allowed_domains: AllowedDomains::parse("fabrikam.com,fabricam.com").unwrap(),
+            min_job_title_length: 4,
+            require_job_title: false,
+            organization_name: "Contoso".to_owned(),
+        }
+    }
+
+    fn sign_up(email: &str, job_title: Option<&str>, stage: Stage) -> SignUp {
+        SignUp {
+            email: match EmailAddress::parse(email) {
+                Ok(email) => EmailClaim::Valid(email),
+                Err(_) => EmailClaim::Invalid,
+            },
+            job_title: job_title.map(|title| JobTitle {
+                attribute: "jobTitle".to_owned(),
+                value: AttributeValue::Text(title.to_owned()),
+            }),
+            stage,
+        }
+    }
+
+    fn admitted() -> Decision {
+        Decision::Admit {
+            reason: AdmitReason::AllowedDomain,
+        }
+    }
+
+    fn job_title_error(message: &str) -> Decision {
+        Decision::Invalid {
+            message: message.to_owned(),
+            fields: vec![FieldError {
+                attribute: "jobTitle".to_owned(),
+                message: message.to_owned(),
+            }],
+        }
+    }
+
+    #[test]
+    fn admits_an_allowed_domain_with_a_valid_job_title() {
+        let decision = policy().decide(&sign_up(
+            "ada@fabrikam.com",
+            Some("Engineer"),
+            Stage::AfterAttributes,
+        ));
+        assert_eq!(decision, admitted());
+    }
+
+    #[test]
+    fn blocks_missing_and_invalid_addresses_with_the_same_message() {
+        for (email, reason) in [
+            (EmailClaim::Missing, BlockReason::EmailMissing),
+            (EmailClaim::Invalid, BlockReason::EmailInvalid),
+        ] {
+            let request = SignUp {
+                email,
+                job_title: None,
+                stage: Stage::AfterAttributes,
+            };
+            assert_eq!(
+                policy().decide(&request),
+                Decision::Block {
+                    reason,
+                    message: "Email is mandatory.".to_owned()
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn blocks_other_domains_naming_the_allowed_ones() {
+        let decision = policy().decide(&sign_up("ada@contoso.com", None, Stage::BeforeAttributes));
+        assert_eq!(
+            decision,
+            Decision::Block {
+                reason: BlockReason::DomainNotAllowed,
+                message: "You must have an account from 'fabrikam.com, fabricam.com' to register as an external user for Contoso.".to_owned()
+            }
+        );
+    }
+
+    #[test]
+    fn the_domain_rule_comes_before_attribute_rules() {
+        let decision = policy().decide(&sign_up(
+            "ada@contoso.com",
+            Some("x"),
+            Stage::AfterAttributes,
+        ));
+        assert!(matches!(
+            decision,
+            Decision::Block {
+                reason: BlockReason::DomainNotAllowed,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn job_title_length_counts_trimmed_unicode_scalar_values() {
+        let policy = policy();
+        let short = "Job Title must contain at least 4 characters.";
+        for (title, expected) in [
+            ("Eng", job_title_error(short)),
+            ("  Eng  ", job_title_error(short)),
+            ("Engr", admitted()),
+            ("Ärzt", admitted()),
+            ("日本語", job_title_error(short)),
+            ("日本語人", admitted()),
+        ] {
+            let decision = policy.decide(&sign_up(
+                "ada@fabrikam.com",
+                Some(title),
+                Stage::AfterAttributes,
+            ));
+            assert_eq!(decision, expected, "{title:?}");
+        }
+    }
+
+    #[test]
+    fn job_title_longer_than_the_directory_allows_is_refused() {
+        let title = "x".repeat(MAX_JOB_TITLE_LENGTH + 1);
+        let decision = policy().decide(&sign_up(
+            "ada@fabrikam.com",
+            Some(&title),
+            Stage::AfterAttributes,
+        ));
+        assert_eq!(
+            decision,
+            job_title_error("Job Title must contain at most 128 characters.")
+        );
+        let title = "x".repeat(MAX_JOB_TITLE_LENGTH);
+        let decision = policy().decide(&sign_up(
+            "ada@fabrikam.com",
+            Some(&title),
+            Stage::AfterAttributes,
+        ));
+        assert_eq!(decision, admitted());
+    }
+
+    #[test]
+    fn a_job_title_that_is_not_text_is_refused() {
+        let request = SignUp {
+            job_title: Some(JobTitle {
+                attribute: "jobTitle".to_owned(),
+                value: AttributeValue::NotText,
+            }),
+            ..sign_up("ada@fabrikam.com", None, Stage::AfterAttributes)
+        };
+        assert_eq!(
+            policy().decide(&request),
+            job_title_error("Job Title must contain at least 4 characters.")
+        );
+    }
+
+    #[test]
+    fn attribute_rules_apply_only_after_the_attribute_page() {
+        for stage in [Stage::BeforeAttributes, Stage::BeforeToken] {
+            let decision = policy().decide(&sign_up("ada@fabrikam.com", Some("x"), stage));
+            assert_eq!(decision, admitted(), "{stage:?}");
+        }
+    }
+
+    #[test]
+    fn a_missing_job_title_is_fine_unless_required() {
+        let decision = policy().decide(&sign_up("ada@fabrikam.com", None, Stage::AfterAttributes));
+        assert_eq!(decision, admitted());
+        let strict = Policy {
+            require_job_title: true,
+            min_job_title_length: 2,
+            ..policy()
+        };
+        let decision = strict.decide(&sign_up("ada@fabrikam.com", None, Stage::AfterAttributes));
+        assert_eq!(
+            decision,
+            job_title_error("Job Title must contain at least 2 characters.")
+        );
+    }
+
+    #[test]
+    fn an_empty_allow_list_admits_no_one_by_domain() {
+        let closed = Policy {
+            allowed_domains: AllowedDomains::default(),
+            ..policy()
+        };
+        let decision = closed.decide(&sign_up("ada@fabrikam.com", None, Stage::BeforeAttributes));
+        assert_eq!(
+            decision,
+            Decision::Block {
+                reason: BlockReason::DomainNotAllowed,
+                message: "You need an invitation to register as an external user for Contoso."
+                    .to_owned()
+            }
+        );
+    }
+}

@@ -1,0 +1,516 @@
+//! Settings: read once at start-up from the environment, validated, then frozen.
+//!
+//! Under the Functions host (and in Azure) every setting arrives as an environment variable. A
+//! standalone run (`cargo run`, no `FUNCTIONS_CUSTOMHANDLER_PORT`) does what `func start` would
+//! have done first: it reads the `Values` of `local.settings.json` (or, failing that,
+//! `local.settings.json.example`) without overriding variables that are really set. In Azure
+//! (`WEBSITE_SITE_NAME` set) those files are never read.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::caller_auth::ApiConnectorAuth;
+use crate::caller_auth::basic::BasicCredentials;
+use crate::policy::domains::AllowedDomains;
+use crate::policy::{MAX_JOB_TITLE_LENGTH, Policy};
+
+/// Port `func start` serves on, used when no host gives us one.
+pub const STANDALONE_PORT: u16 = 7071;
+/// The file `func start` reads its settings from.
+pub const LOCAL_SETTINGS: &str = "local.settings.json";
+/// The committed example, used when a developer has not made their own copy yet.
+pub const LOCAL_SETTINGS_EXAMPLE: &str = "local.settings.json.example";
+
+/// A setting that stops start-up, named so the operator knows what to fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SettingsError {
+    #[error("{variable} {expected}")]
+    Invalid {
+        variable: &'static str,
+        expected: String,
+    },
+    #[error("{file}: {problem}")]
+    LocalSettings { file: String, problem: String },
+}
+
+/// Where the process runs, which decides where settings come from and what is allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hosting {
+    /// Started by the Functions host, which chose the port.
+    FunctionsHost { port: u16 },
+    /// Started by a person; we listen where `func start` would.
+    Standalone,
+}
+
+/// The process environment, plus what a standalone run took from `local.settings.json`.
+#[derive(Debug, Clone, Default)]
+pub struct Environment {
+    vars: BTreeMap<String, String>,
+    /// Messages about how the environment was assembled, logged once the logger is up.
+    pub notes: Vec<(log::Level, String)>,
+}
+
+impl Environment {
+    /// Takes the real environment as it is, and in a standalone run outside Azure merges in the
+    /// `Values` of the local settings file found in `dir` (real variables win).
+    pub fn capture(
+        real: impl IntoIterator<Item = (String, String)>,
+        dir: &Path,
+    ) -> Result<Self, SettingsError> {
+        let mut env = Self {
+            vars: real.into_iter().collect(),
+            notes: Vec::new(),
+        };
+        let hosted = env.get("FUNCTIONS_CUSTOMHANDLER_PORT").is_some();
+        if hosted || env.in_azure() {
+            return Ok(env);
+        }
+        let (file, fallback) = (dir.join(LOCAL_SETTINGS), dir.join(LOCAL_SETTINGS_EXAMPLE));
+        let chosen = if file.is_file() {
+            file
+        } else if fallback.is_file() {
+            env.notes.push((
+                log::Level::Warn,
+                format!(
+                    "{LOCAL_SETTINGS} not found; using the example settings in {LOCAL_SETTINGS_EXAMPLE} \
+                     (copy it to {LOCAL_SETTINGS} and edit it to make them yours)"
+                ),
+            ));
+            fallback
+        } else {
+            env.notes.push((
+                log::Level::Warn,
+                format!(
+                    "neither {LOCAL_SETTINGS} nor {LOCAL_SETTINGS_EXAMPLE} found; using the environment only"
+                ),
+            ));
+            return Ok(env);
+        };
+        let values = read_local_settings(&chosen)?;
+        let mut taken = 0;
+        for (name, value) in values {
+            if let std::collections::btree_map::Entry::Vacant(slot) = env.vars.entry(name) {
+                slot.insert(value);
+                taken += 1;
+            }
+        }
+        env.notes.push((
+            log::Level::Info,
+            format!(
+                "read {taken} setting(s) from {} (variables set in the environment take precedence)",
+                chosen.display()
+            ),
+        ));
+        Ok(env)
+    }
+
+    /// A variable's value, `None` when unset.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.vars.get(name).map(String::as_str)
+    }
+
+    /// `WEBSITE_SITE_NAME` is set by the platform in Azure only.
+    pub fn in_azure(&self) -> bool {
+        self.get("WEBSITE_SITE_NAME")
+            .is_some_and(|v| !v.trim().is_empty())
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (String, String)> + '_ {
+        self.vars.iter().map(|(k, v)| (k.clone(), v.clone()))
+    }
+}
+
+/// Every setting, validated.
+#[derive(Clone)]
+pub struct Settings {
+    pub hosting: Hosting,
+    /// Whether we run in Azure; some conveniences are refused there.
+    pub in_azure: bool,
+    pub api_connector_auth: ApiConnectorAuth,
+    pub policy: Policy,
+}
+
+/// The variables as strings, exactly as envy finds them (envy matches names case-insensitively).
+#[derive(Debug, Default, Deserialize)]
+struct RawSettings {
+    functions_customhandler_port: Option<String>,
+    basic_auth_username: Option<String>,
+    basic_auth_password: Option<String>,
+    api_connector_auth: Option<String>,
+    allowed_email_domains: Option<String>,
+    min_job_title_length: Option<String>,
+    require_job_title: Option<String>,
+    organization_name: Option<String>,
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("hosting", &self.hosting)
+            .field("in_azure", &self.in_azure)
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Settings {
+    /// Validates every setting; the first bad one stops start-up.
+    pub fn from_env(env: &Environment) -> Result<Self, SettingsError> {
+        let raw: RawSettings =
+            envy::from_iter(env.iter()).map_err(|error| SettingsError::Invalid {
+                variable: "environment",
+                expected: format!("could not be read: {error}"),
+            })?;
+        let in_azure = env.in_azure();
+        let hosting = match non_blank(&raw.functions_customhandler_port) {
+            None => Hosting::Standalone,
+            Some(port) => Hosting::FunctionsHost {
+                port: parse_port(port)?,
+            },
+        };
+        let api_connector_auth = api_connector_auth(&raw, in_azure)?;
+        let allowed_domains = match &raw.allowed_email_domains {
+            None => AllowedDomains::parse("fabrikam.com,fabricam.com").expect("default domains are valid"),
+            Some(value) => AllowedDomains::parse(value).map_err(|error| SettingsError::Invalid {
+                variable: "ALLOWED_EMAIL_DOMAINS",
+                expected: format!(
+                    "must be a comma-separated list of domains ('fabrikam.com', '*.fabrikam.com' or '*'): {error}"
+                ),
+            })?,
+        };
+        let min_job_title_length = match non_blank(&raw.min_job_title_length) {
+            None => 4,
+            Some(value) => value
+                .parse::<usize>()
+                .ok()
+                .filter(|length| *length <= MAX_JOB_TITLE_LENGTH)
+                .ok_or_else(|| SettingsError::Invalid {
+                    variable: "MIN_JOB_TITLE_LENGTH",
+                    expected: format!(
+                        "must be a whole number of characters from 0 to {MAX_JOB_TITLE_LENGTH}, got {value:?}"
+                    ),
+                })?,
+        };
+        let require_job_title = match non_blank(&raw.require_job_title) {
+            None => false,
+            Some(value) => parse_bool(value).ok_or_else(|| SettingsError::Invalid {
+                variable: "REQUIRE_JOB_TITLE",
+                expected: format!("must be 'true' or 'false', got {value:?}"),
+            })?,
+        };
+        let organization_name = non_blank(&raw.organization_name)
+            .unwrap_or("Contoso")
+            .trim()
+            .to_owned();
+        Ok(Self {
+            hosting,
+            in_azure,
+            api_connector_auth,
+            policy: Policy {
+                allowed_domains,
+                min_job_title_length,
+                require_job_title,
+                organization_name,
+            },
+        })
+    }
+}
+
+fn api_connector_auth(
+    raw: &RawSettings,
+    in_azure: bool,
+) -> Result<ApiConnectorAuth, SettingsError> {
+    let mode = non_blank(&raw.api_connector_auth).unwrap_or("basic");
+    if mode.eq_ignore_ascii_case("none") {
+        if in_azure {
+            return Err(SettingsError::Invalid {
+                variable: "API_CONNECTOR_AUTH",
+                expected: "must be 'basic' in Azure (WEBSITE_SITE_NAME is set); 'none' is only for local runs"
+                    .to_owned(),
+            });
+        }
+        return Ok(ApiConnectorAuth::None);
+    }
+    if !mode.eq_ignore_ascii_case("basic") {
+        return Err(SettingsError::Invalid {
+            variable: "API_CONNECTOR_AUTH",
+            expected: format!("must be 'basic' or 'none', got {mode:?}"),
+        });
+    }
+    // Empty strings count as missing: an empty username must never switch authentication off.
+    let username = raw.basic_auth_username.as_deref().filter(|v| !v.is_empty());
+    let password = raw.basic_auth_password.as_deref().filter(|v| !v.is_empty());
+    Ok(match (username, password) {
+        (Some(username), Some(password)) => {
+            ApiConnectorAuth::Basic(BasicCredentials::new(username, password))
+        }
+        _ => ApiConnectorAuth::BasicNotConfigured,
+    })
+}
+
+fn parse_port(value: &str) -> Result<u16, SettingsError> {
+    value
+        .trim()
+        .parse::<u16>()
+        .ok()
+        .filter(|port| *port != 0)
+        .ok_or_else(|| SettingsError::Invalid {
+            variable: "FUNCTIONS_CUSTOMHANDLER_PORT",
+            expected: format!("must be a TCP port number from 1 to 65535, got {value:?}"),
+        })
+}
+
+/// `true`/`false` in any case (the portal writes `True`), or `1`/`0`.
+fn parse_bool(value: &str) -> Option<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" => Some(true),
+        "false" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+fn non_blank(value: &Option<String>) -> Option<&str> {
+    value.as_deref().filter(|v| !v.trim().is_empty())
+}
+
+/// `{"IsEncrypted": false, "Values": {...}}`: the values as strings (numbers and booleans are
+/// written out as the host would; anything else is refused).
+fn read_local_settings(path: &Path) -> Result<Vec<(String, String)>, SettingsError> {
+    let problem = |problem: String| SettingsError::LocalSettings {
+        file: path.display().to_string(),
+        problem,
+    };
+    #[derive(Deserialize)]
+    struct LocalSettings {
+        #[serde(rename = "IsEncrypted", default)]
+        is_encrypted: bool,
+        #[serde(rename = "Values", default)]
+        values: serde_json::Map<String, serde_json::Value>,
+    }
+    let text =
+        std::fs::read_to_string(path).map_err(|e| problem(format!("cannot be read: {e}")))?;
+    let file: LocalSettings = serde_json::from_str(&text)
+        .map_err(|e| problem(format!("is not valid settings JSON: {e}")))?;
+    if file.is_encrypted {
+        return Err(problem(
+            "is encrypted (IsEncrypted: true); only the Functions host can decrypt it, so run `func start` or decrypt it with `func settings decrypt`"
+                .to_owned(),
+        ));
+    }
+    file.values
+        .into_iter()
+        .map(|(name, value)| match value {
+            serde_json::Value::String(text) => Ok((name, text)),
+            serde_json::Value::Number(number) => Ok((name, number.to_string())),
+            serde_json::Value::Bool(flag) => Ok((name, flag.to_string())),
+            _ => Err(problem(format!("Values.{name} must be a string"))),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Environment {
+        Environment {
+            vars: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            notes: Vec::new(),
+        }
+    }
+
+    fn error_of(pairs: &[(&str, &str)]) -> String {
+        Settings::from_env(&env(pairs)).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn defaults_follow_the_original_sample() {
+        let settings = Settings::from_env(&env(&[])).unwrap();
+        assert_eq!(settings.hosting, Hosting::Standalone);
+        assert!(!settings.in_azure);
+        assert!(matches!(
+            settings.api_connector_auth,
+            ApiConnectorAuth::BasicNotConfigured
+        ));
+        assert_eq!(
+            settings.policy.allowed_domains.to_string(),
+            "fabrikam.com, fabricam.com"
+        );
+        assert_eq!(settings.policy.min_job_title_length, 4);
+        assert!(!settings.policy.require_job_title);
+        assert_eq!(settings.policy.organization_name, "Contoso");
+    }
+
+    #[test]
+    fn reads_every_variable() {
+        let settings = Settings::from_env(&env(&[
+            ("FUNCTIONS_CUSTOMHANDLER_PORT", "4567"),
+            ("BASIC_AUTH_USERNAME", "gate"),
+            ("BASIC_AUTH_PASSWORD", "secret"),
+            ("ALLOWED_EMAIL_DOMAINS", "*.contoso.com"),
+            ("MIN_JOB_TITLE_LENGTH", "2"),
+            ("REQUIRE_JOB_TITLE", "True"),
+            ("ORGANIZATION_NAME", "Woodgrove"),
+        ]))
+        .unwrap();
+        assert_eq!(settings.hosting, Hosting::FunctionsHost { port: 4567 });
+        assert!(matches!(
+            settings.api_connector_auth,
+            ApiConnectorAuth::Basic(_)
+        ));
+        assert_eq!(settings.policy.allowed_domains.to_string(), "*.contoso.com");
+        assert_eq!(settings.policy.min_job_title_length, 2);
+        assert!(settings.policy.require_job_title);
+        assert_eq!(settings.policy.organization_name, "Woodgrove");
+    }
+
+    #[test]
+    fn an_empty_username_or_password_never_switches_authentication_off() {
+        for pairs in [
+            &[
+                ("BASIC_AUTH_USERNAME", ""),
+                ("BASIC_AUTH_PASSWORD", "secret"),
+            ][..],
+            &[("BASIC_AUTH_USERNAME", "gate"), ("BASIC_AUTH_PASSWORD", "")][..],
+            &[("BASIC_AUTH_USERNAME", "gate")][..],
+        ] {
+            let settings = Settings::from_env(&env(pairs)).unwrap();
+            assert!(matches!(
+                settings.api_connector_auth,
+                ApiConnectorAuth::BasicNotConfigured
+            ));
+        }
+    }
+
+    #[test]
+    fn malformed_values_name_the_variable() {
+        assert_eq!(
+            error_of(&[("MIN_JOB_TITLE_LENGTH", "abc")]),
+            "MIN_JOB_TITLE_LENGTH must be a whole number of characters from 0 to 128, got \"abc\""
+        );
+        assert_eq!(
+            error_of(&[("MIN_JOB_TITLE_LENGTH", "129")]),
+            "MIN_JOB_TITLE_LENGTH must be a whole number of characters from 0 to 128, got \"129\""
+        );
+        assert_eq!(
+            error_of(&[("ALLOWED_EMAIL_DOMAINS", "fabrikam.com,,x.com")]),
+            "ALLOWED_EMAIL_DOMAINS must be a comma-separated list of domains ('fabrikam.com', '*.fabrikam.com' or '*'): entry 2 is empty"
+        );
+        assert_eq!(
+            error_of(&[("REQUIRE_JOB_TITLE", "yes please")]),
+            "REQUIRE_JOB_TITLE must be 'true' or 'false', got \"yes please\""
+        );
+        assert_eq!(
+            error_of(&[("API_CONNECTOR_AUTH", "cert")]),
+            "API_CONNECTOR_AUTH must be 'basic' or 'none', got \"cert\""
+        );
+        assert_eq!(
+            error_of(&[("FUNCTIONS_CUSTOMHANDLER_PORT", "http")]),
+            "FUNCTIONS_CUSTOMHANDLER_PORT must be a TCP port number from 1 to 65535, got \"http\""
+        );
+    }
+
+    #[test]
+    fn no_authentication_is_refused_in_azure_only() {
+        let local = Settings::from_env(&env(&[("API_CONNECTOR_AUTH", "none")])).unwrap();
+        assert!(matches!(local.api_connector_auth, ApiConnectorAuth::None));
+        assert_eq!(
+            error_of(&[
+                ("API_CONNECTOR_AUTH", "None"),
+                ("WEBSITE_SITE_NAME", "gate-app")
+            ]),
+            "API_CONNECTOR_AUTH must be 'basic' in Azure (WEBSITE_SITE_NAME is set); 'none' is only for local runs"
+        );
+    }
+
+    #[test]
+    fn an_empty_domain_list_is_allowed() {
+        let settings = Settings::from_env(&env(&[("ALLOWED_EMAIL_DOMAINS", "")])).unwrap();
+        assert!(settings.policy.allowed_domains.is_empty());
+    }
+
+    fn write(dir: &Path, name: &str, text: &str) {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn standalone_merges_local_settings_without_overriding_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            LOCAL_SETTINGS,
+            r#"{"IsEncrypted": false, "Values": {"ORGANIZATION_NAME": "FromFile", "MIN_JOB_TITLE_LENGTH": 6, "REQUIRE_JOB_TITLE": true}}"#,
+        );
+        let env =
+            Environment::capture(pairs(&[("ORGANIZATION_NAME", "FromEnv")]), dir.path()).unwrap();
+        assert_eq!(env.get("ORGANIZATION_NAME"), Some("FromEnv"));
+        assert_eq!(env.get("MIN_JOB_TITLE_LENGTH"), Some("6"));
+        assert_eq!(env.get("REQUIRE_JOB_TITLE"), Some("true"));
+    }
+
+    #[test]
+    fn standalone_falls_back_to_the_example_with_a_note() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            LOCAL_SETTINGS_EXAMPLE,
+            r#"{"Values": {"ORGANIZATION_NAME": "Example"}}"#,
+        );
+        let env = Environment::capture(Vec::new(), dir.path()).unwrap();
+        assert_eq!(env.get("ORGANIZATION_NAME"), Some("Example"));
+        assert_eq!(env.notes[0].0, log::Level::Warn);
+        assert!(
+            env.notes[0].1.contains("using the example settings"),
+            "{:?}",
+            env.notes
+        );
+    }
+
+    #[test]
+    fn hosted_and_azure_runs_never_read_the_files() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            LOCAL_SETTINGS,
+            r#"{"Values": {"ORGANIZATION_NAME": "FromFile"}}"#,
+        );
+        for real in [
+            pairs(&[("FUNCTIONS_CUSTOMHANDLER_PORT", "5000")]),
+            pairs(&[("WEBSITE_SITE_NAME", "gate-app")]),
+        ] {
+            let env = Environment::capture(real, dir.path()).unwrap();
+            assert_eq!(env.get("ORGANIZATION_NAME"), None);
+        }
+    }
+
+    #[test]
+    fn a_broken_local_settings_file_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), LOCAL_SETTINGS, r#"{"Values": {"X": ["a"]}}"#);
+        let error = Environment::capture(Vec::new(), dir.path()).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .ends_with("local.settings.json: Values.X must be a string"),
+            "{error}"
+        );
+        write(dir.path(), LOCAL_SETTINGS, "{not json");
+        let error = Environment::capture(Vec::new(), dir.path()).unwrap_err();
+        assert!(
+            error.to_string().contains("is not valid settings JSON"),
+            "{error}"
+        );
+    }
+}
