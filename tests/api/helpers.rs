@@ -1,0 +1,329 @@
+//! Starts the real `handler` binary the way the Functions host does (port in
+//! `FUNCTIONS_CUSTOMHANDLER_PORT`, readiness by polling `GET /`) and talks to it over loopback.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+pub const USERNAME: &str = "gate-user";
+/// Contains a colon on purpose: the pair is split at the first one.
+pub const PASSWORD: &str = "s3cret:with:colons";
+/// How long any start-up may take before a test gives up.
+const START_DEADLINE: Duration = Duration::from_secs(20);
+
+pub fn handler_binary() -> &'static str {
+    env!("CARGO_BIN_EXE_handler")
+}
+
+/// Settings every test starts from: Basic credentials and info logs.
+pub fn base_env() -> Vec<(String, String)> {
+    [
+        ("BASIC_AUTH_USERNAME", USERNAME),
+        ("BASIC_AUTH_PASSWORD", PASSWORD),
+        ("RUST_LOG", "info"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// What the child printed, collected by background threads.
+#[derive(Clone, Default)]
+pub struct Output {
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Output {
+    fn capture(child: &mut Child) -> Self {
+        let output = Self::default();
+        if let Some(stream) = child.stdout.take() {
+            collect(stream, output.stdout.clone());
+        }
+        if let Some(stream) = child.stderr.take() {
+            collect(stream, output.stderr.clone());
+        }
+        output
+    }
+
+    pub fn stdout(&self) -> String {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    pub fn all(&self) -> String {
+        format!("{}{}", self.stdout(), self.stderr())
+    }
+}
+
+fn collect(stream: impl Read + Send + 'static, into: Arc<Mutex<String>>) {
+    thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            let mut text = into.lock().unwrap();
+            text.push_str(&line);
+            text.push('\n');
+        }
+    });
+}
+
+/// How to start the binary.
+pub struct Launch {
+    pub env: Vec<(String, String)>,
+    pub args: Vec<String>,
+    pub dir: PathBuf,
+    /// Keeps a temporary working directory alive as long as the process.
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl Launch {
+    /// As the Functions host would: an empty working directory, a free port in the environment.
+    pub fn hosted(extra: &[(&str, &str)]) -> Self {
+        let temp = tempfile::tempdir().unwrap();
+        let mut launch = Self {
+            env: base_env(),
+            args: Vec::new(),
+            dir: temp.path().to_owned(),
+            _temp: Some(temp),
+        };
+        launch.set("FUNCTIONS_CUSTOMHANDLER_PORT", &free_port().to_string());
+        for (name, value) in extra {
+            launch.set(name, value);
+        }
+        launch
+    }
+
+    /// As a person would: no port variable, run from `dir`.
+    pub fn standalone(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Self {
+        Self {
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+            dir: dir.to_owned(),
+            _temp: None,
+        }
+    }
+
+    pub fn set(&mut self, name: &str, value: &str) {
+        self.env.retain(|(k, _)| k != name);
+        self.env.push((name.to_owned(), value.to_owned()));
+    }
+
+    fn command(&self) -> Command {
+        let mut command = Command::new(handler_binary());
+        command
+            .env_clear()
+            .envs(self.env.iter().cloned())
+            .args(&self.args)
+            .current_dir(&self.dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        command
+    }
+
+    fn port_variable(&self) -> Option<u16> {
+        self.env
+            .iter()
+            .find(|(k, _)| k == "FUNCTIONS_CUSTOMHANDLER_PORT")
+            .and_then(|(_, v)| v.parse().ok())
+    }
+
+    /// Starts the process and waits until `GET /` is answered, as the host does.
+    pub async fn start(self) -> TestApp {
+        let mut child = self.command().spawn().expect("handler starts");
+        let output = Output::capture(&mut child);
+        let started = Instant::now();
+        let mut app = TestApp {
+            port: self.port_variable().unwrap_or(0),
+            child,
+            output,
+            client: reqwest::Client::new(),
+            _launch: self,
+        };
+        loop {
+            if let Some(status) = app.child.try_wait().unwrap() {
+                panic!(
+                    "handler exited with {status} before it was ready:\n{}",
+                    app.output.all()
+                );
+            }
+            if app.port == 0 {
+                app.port = announced_port(&app.output.stdout()).unwrap_or(0);
+            }
+            if app.port != 0 && app.client.get(app.url("/")).send().await.is_ok() {
+                return app;
+            }
+            assert!(
+                started.elapsed() < START_DEADLINE,
+                "handler not ready in time:\n{}",
+                app.output.all()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Runs the process until it exits by itself (bounded), for start-up failures.
+    pub fn run_to_exit(self) -> (ExitStatus, Output) {
+        let mut child = self.command().spawn().expect("handler starts");
+        let output = Output::capture(&mut child);
+        let status = wait_with_deadline(&mut child, START_DEADLINE)
+            .unwrap_or_else(|| panic!("handler did not exit:\n{}", output.all()));
+        // Let the reader threads drain the pipes.
+        thread::sleep(Duration::from_millis(50));
+        (status, output)
+    }
+}
+
+/// The port in the URL a standalone run prints (`... http://localhost:PORT/api/...`).
+fn announced_port(stdout: &str) -> Option<u16> {
+    let rest = stdout.split("http://localhost:").nth(1)?;
+    rest.split('/').next()?.parse().ok()
+}
+
+fn wait_with_deadline(child: &mut Child, deadline: Duration) -> Option<ExitStatus> {
+    let started = Instant::now();
+    while started.elapsed() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    None
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running handler; killed when dropped.
+pub struct TestApp {
+    pub port: u16,
+    child: Child,
+    pub output: Output,
+    pub client: reqwest::Client,
+    _launch: Launch,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// `POST /api/SignUpValidation` with the test credentials.
+    pub async fn sign_up(&self, body: &str) -> reqwest::Response {
+        self.post(
+            "/api/SignUpValidation",
+            body,
+            Some(&basic(USERNAME, PASSWORD)),
+        )
+        .await
+    }
+
+    pub async fn post(
+        &self,
+        path: &str,
+        body: &str,
+        authorization: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body.to_owned());
+        if let Some(authorization) = authorization {
+            request = request.header("authorization", authorization);
+        }
+        request.send().await.expect("request answered")
+    }
+
+    /// Sends raw bytes and returns the raw answer (for requests reqwest will not make).
+    pub async fn raw(&self, request: &[u8]) -> String {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .unwrap();
+        stream.write_all(request).await.unwrap();
+        let mut answer = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
+            .await
+            .expect("answer in time")
+            .unwrap();
+        String::from_utf8_lossy(&answer).into_owned()
+    }
+
+    /// Sends a signal to the process (`TERM`, `INT`).
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{name}"), self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits (bounded) for the process to exit by itself.
+    pub fn wait_for_exit(&mut self) -> ExitStatus {
+        wait_with_deadline(&mut self.child, START_DEADLINE)
+            .unwrap_or_else(|| panic!("handler did not exit:\n{}", self.output.all()))
+    }
+
+    /// Waits (bounded) until the logs contain `needle`, and returns them.
+    pub async fn logs_containing(&self, needle: &str) -> String {
+        let started = Instant::now();
+        loop {
+            let logs = self.output.all();
+            if logs.contains(needle) {
+                return logs;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "no log line with {needle:?}:\n{logs}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn basic(username: &str, password: &str) -> String {
+    use base64::Engine as _;
+    let pair = format!("{username}:{password}");
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(pair)
+    )
+}
+
+/// Status, content type and parsed JSON body of an answer.
+pub async fn json_answer(response: reqwest::Response) -> (u16, String, serde_json::Value) {
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let body = response.text().await.unwrap();
+    let json = serde_json::from_str(&body).unwrap_or_else(|_| panic!("not JSON: {body:?}"));
+    (status, content_type, json)
+}

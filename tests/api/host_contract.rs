@@ -1,0 +1,138 @@
+//! What the Functions host expects of a custom handler: the port variable, `GET /` readiness on
+//! IPv4 loopback, `/api/<Function>` paths as forwarded, graceful stop on SIGTERM.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::helpers::{Launch, PASSWORD, USERNAME, basic, json_answer};
+
+#[tokio::test]
+async fn listens_on_the_ipv4_loopback_port_the_host_gives_and_answers_readiness() {
+    let launch = Launch::hosted(&[]);
+    let app = launch.start().await;
+    let response = app
+        .client
+        .get(format!("http://127.0.0.1:{}/", app.port))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert!(
+        app.output
+            .stdout()
+            .contains(&format!("listening on http://127.0.0.1:{}", app.port))
+    );
+}
+
+#[tokio::test]
+async fn forwarded_requests_keep_their_query_and_host_headers() {
+    let app = Launch::hosted(&[]).start().await;
+    let response = app
+        .client
+        .post(app.url("/api/signupvalidation?code=function-key"))
+        .header("authorization", basic(USERNAME, PASSWORD))
+        .header("x-functions-key", "function-key")
+        .header(
+            "x-azure-functions-invocationid",
+            "2b8c7d6e-0000-4000-8000-000000000002",
+        )
+        .header("content-type", "application/json; charset=utf-8")
+        .body(r#"{"email":"ada@fabrikam.com"}"#)
+        .send()
+        .await
+        .unwrap();
+    let answer = json_answer(response).await;
+    assert_eq!(answer.0, 200);
+    assert_eq!(answer.2["action"], "Continue");
+}
+
+#[tokio::test]
+async fn sigterm_lets_the_request_in_flight_finish_then_exits_cleanly() {
+    let mut app = Launch::hosted(&[]).start().await;
+    let body = br#"{"email":"ada@fabrikam.com"}"#;
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
+        .await
+        .unwrap();
+    let head = format!(
+        "POST /api/SignUpValidation HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        basic(USERNAME, PASSWORD),
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&body[..5]).await.unwrap();
+    // The request is now in flight; stop the process while it waits for the rest of the body.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    app.signal("TERM");
+    app.logs_containing("shutdown requested").await;
+    stream.write_all(&body[5..]).await.unwrap();
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_string(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    assert!(
+        answer.ends_with(r#"{"version":"1.0.0","action":"Continue"}"#),
+        "{answer}"
+    );
+    let status = app.wait_for_exit();
+    assert!(status.success(), "{status}");
+    // Nothing listens any more.
+    assert!(
+        tokio::net::TcpStream::connect(("127.0.0.1", app.port))
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn ctrl_c_stops_an_idle_server_with_exit_code_zero() {
+    let mut app = Launch::hosted(&[]).start().await;
+    app.signal("INT");
+    assert!(app.wait_for_exit().success());
+}
+
+#[test]
+fn every_function_folder_matches_a_route_the_binary_serves() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut folders: Vec<String> = std::fs::read_dir(root)
+        .unwrap()
+        .filter_map(|entry| {
+            let entry = entry.unwrap();
+            entry
+                .path()
+                .join("function.json")
+                .is_file()
+                .then(|| entry.file_name().into_string().unwrap())
+        })
+        .collect();
+    folders.sort();
+    let mut served: Vec<String> = signup_gate::server::FUNCTIONS
+        .iter()
+        .map(|f| f.to_string())
+        .collect();
+    served.sort();
+    assert_eq!(folders, served);
+    for folder in &folders {
+        let text = std::fs::read_to_string(root.join(folder).join("function.json")).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"bindings": [
+                {"type": "httpTrigger", "direction": "in", "name": "req", "authLevel": "function", "methods": ["post"]},
+                {"type": "http", "direction": "out", "name": "res"}
+            ]}),
+            "{folder}/function.json"
+        );
+    }
+    let host: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("host.json")).unwrap()).unwrap();
+    assert_eq!(host["version"], "2.0");
+    assert_eq!(
+        host["customHandler"]["description"]["defaultExecutablePath"],
+        "handler"
+    );
+    assert_eq!(host["customHandler"]["enableForwardingHttpRequest"], true);
+    assert_eq!(host["extensions"]["http"]["routePrefix"], "api");
+}

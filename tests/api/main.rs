@@ -1,0 +1,8 @@
+//! Black-box tests: every test starts the compiled `handler` the way the Functions host (or a
+//! person, standalone) does and talks to it over loopback.
+
+mod configuration;
+mod helpers;
+mod host_contract;
+mod sign_up_validation;
+mod standalone;

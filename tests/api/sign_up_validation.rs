@@ -1,0 +1,400 @@
+//! `POST /api/SignUpValidation`: every row of the API connector's behaviour table.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{Launch, PASSWORD, USERNAME, basic, json_answer};
+
+const DOMAIN_BLOCK: &str = "You must have an account from 'fabrikam.com, fabricam.com' to register as an external user for Contoso.";
+
+fn continue_() -> Value {
+    json!({"version": "1.0.0", "action": "Continue"})
+}
+
+fn block(message: &str) -> Value {
+    json!({"version": "1.0.0", "action": "ShowBlockPage", "userMessage": message})
+}
+
+fn validation_error(message: &str) -> Value {
+    json!({"version": "1.0.0", "status": 400, "action": "ValidationError", "userMessage": message})
+}
+
+/// Sends each body and checks status, JSON content type and exact body.
+async fn expect_all(app: &crate::helpers::TestApp, cases: &[(Value, u16, Value)]) {
+    for (request, status, expected) in cases {
+        let answer = json_answer(app.sign_up(&request.to_string()).await).await;
+        assert_eq!(
+            answer,
+            (*status, "application/json".to_owned(), expected.clone()),
+            "request {request}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_documented_example_continues() {
+    let app = Launch::hosted(&[]).start().await;
+    let request = json!({
+        "email": "ada@fabrikam.com",
+        "identities": [{"signInType": "federated", "issuer": "facebook.com", "issuerAssignedId": "1234"}],
+        "displayName": "Ada L", "givenName": "Ada", "surname": "L", "jobTitle": "Engineer",
+        "city": "Oslo", "extension_0a1b2c_Team": "Blue",
+        "step": "PostAttributeCollection", "client_id": "93fd07aa-0000-0000-0000-000000000000",
+        "ui_locales": "en-US"
+    });
+    expect_all(&app, &[(request, 200, continue_())]).await;
+}
+
+#[tokio::test]
+async fn email_rules() {
+    let app = Launch::hosted(&[]).start().await;
+    let mandatory = block("Email is mandatory.");
+    expect_all(
+        &app,
+        &[
+            (json!({"jobTitle": "Engineer"}), 200, mandatory.clone()),
+            (json!({"email": ""}), 200, mandatory.clone()),
+            (json!({"email": "not-an-address"}), 200, mandatory.clone()),
+            (json!({"email": "a@evil.com@fabrikam.com"}), 200, mandatory.clone()),
+            (json!({"email": 42}), 200, mandatory.clone()),
+            (
+                json!({"identities": [{"signInType": "federated", "issuer": "google.com", "issuerAssignedId": "a@fabrikam.com"}]}),
+                200,
+                mandatory.clone(),
+            ),
+            (json!({"email": "ada@contoso.com"}), 200, block(DOMAIN_BLOCK)),
+            (json!({"email": "ada@sub.fabrikam.com"}), 200, block(DOMAIN_BLOCK)),
+            (json!({"email": "ada@fabrikam.com.evil.com"}), 200, block(DOMAIN_BLOCK)),
+            (json!({"email": " Ada@FABRIKAM.com. "}), 200, continue_()),
+            (json!({"email": "ada@fabricam.com"}), 200, continue_()),
+            (json!({"email_address": "ada@fabrikam.com"}), 200, continue_()),
+            (
+                json!({"identities": [{"signInType": "emailAddress", "issuer": "contoso.onmicrosoft.com", "issuerAssignedId": "ada@fabrikam.com"}]}),
+                200,
+                continue_(),
+            ),
+            (
+                json!({"identities": [{"signInType": "email", "issuerAssignedId": "ada@contoso.com"}]}),
+                200,
+                block(DOMAIN_BLOCK),
+            ),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn job_title_rules_apply_after_the_attribute_page_only() {
+    let app = Launch::hosted(&[]).start().await;
+    let short = validation_error("Job Title must contain at least 4 characters.");
+    expect_all(
+        &app,
+        &[
+            (json!({"email": "ada@fabrikam.com", "jobTitle": "CEO", "step": "PostAttributeCollection"}), 400, short.clone()),
+            (json!({"email": "ada@fabrikam.com", "jobTitle": "CEO"}), 400, short.clone()),
+            (json!({"email": "ada@fabrikam.com", "jobTitle": "  CEO  "}), 400, short.clone()),
+            (json!({"email": "ada@fabrikam.com", "jobTitle": 1234}), 400, short.clone()),
+            (json!({"email": "ada@fabrikam.com", "jobTitle": "CEO", "step": "PostFederationSignup"}), 200, continue_()),
+            (json!({"email": "ada@fabrikam.com", "jobTitle": "CEO", "step": "PreTokenIssuance"}), 200, continue_()),
+            (json!({"email": "ada@fabrikam.com", "jobTitle": "Chef", "step": "PostAttributeCollection"}), 200, continue_()),
+            (json!({"email": "ada@fabrikam.com", "jobTitle": "Ärzt"}), 200, continue_()),
+            (json!({"email": "ada@fabrikam.com", "step": "PostAttributeCollection"}), 200, continue_()),
+            (
+                json!({"email": "ada@fabrikam.com", "jobTitle": "x".repeat(129)}),
+                400,
+                validation_error("Job Title must contain at most 128 characters."),
+            ),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_required_job_title_must_be_present_at_attribute_collection() {
+    let app = Launch::hosted(&[("REQUIRE_JOB_TITLE", "true"), ("MIN_JOB_TITLE_LENGTH", "6")])
+        .start()
+        .await;
+    let missing = validation_error("Job Title must contain at least 6 characters.");
+    expect_all(
+        &app,
+        &[
+            (
+                json!({"email": "ada@fabrikam.com", "step": "PostAttributeCollection"}),
+                400,
+                missing.clone(),
+            ),
+            (json!({"email": "ada@fabrikam.com"}), 400, missing.clone()),
+            (
+                json!({"email": "ada@fabrikam.com", "step": "PostFederationSignup"}),
+                200,
+                continue_(),
+            ),
+            (
+                json!({"email": "ada@fabrikam.com", "jobTitle": "Engineer"}),
+                200,
+                continue_(),
+            ),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn bodies_that_are_not_json_objects_get_the_problem_block() {
+    let app = Launch::hosted(&[]).start().await;
+    let problem = block("There was a problem with your request.");
+    for body in [
+        "",
+        "not json",
+        "[1,2]",
+        "\"ada@fabrikam.com\"",
+        "null",
+        "{\"email\": ",
+    ] {
+        let answer = json_answer(app.sign_up(body).await).await;
+        assert_eq!(
+            answer,
+            (200, "application/json".to_owned(), problem.clone()),
+            "{body:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn settings_shape_the_messages_and_the_allow_list() {
+    let app = Launch::hosted(&[
+        ("ALLOWED_EMAIL_DOMAINS", "*.woodgrove.com, tailspin.com"),
+        ("ORGANIZATION_NAME", "Woodgrove Bank"),
+    ])
+    .start()
+    .await;
+    expect_all(
+        &app,
+        &[
+            (json!({"email": "ada@eu.woodgrove.com"}), 200, continue_()),
+            (json!({"email": "ada@tailspin.com"}), 200, continue_()),
+            (
+                json!({"email": "ada@woodgrove.com"}),
+                200,
+                block("You must have an account from '*.woodgrove.com, tailspin.com' to register as an external user for Woodgrove Bank."),
+            ),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn every_malformed_authorization_is_a_401_challenge() {
+    let app = Launch::hosted(&[]).start().await;
+    use base64::Engine as _;
+    let encode = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let cases = [
+        None,
+        Some(basic(USERNAME, "wrong")),
+        Some(basic("someone", PASSWORD)),
+        Some(basic(USERNAME, "s3cret")),
+        Some(format!(
+            "Bearer {}",
+            encode(format!("{USERNAME}:{PASSWORD}").as_bytes())
+        )),
+        Some("Basic".to_owned()),
+        Some("Basic %%%not-base64%%%".to_owned()),
+        Some(format!("Basic {}", encode(b"no-colon-here"))),
+        Some(format!("Basic {}", encode(b"gate-user\xff:x"))),
+    ];
+    for authorization in cases {
+        let response = app
+            .post(
+                "/api/SignUpValidation",
+                r#"{"email":"ada@fabrikam.com"}"#,
+                authorization.as_deref(),
+            )
+            .await;
+        assert_eq!(response.status().as_u16(), 401, "{authorization:?}");
+        assert_eq!(
+            response.headers().get("www-authenticate").unwrap(),
+            "Basic realm=\"SignUpValidation\""
+        );
+        assert_eq!(response.text().await.unwrap(), "", "{authorization:?}");
+    }
+    // A header that is not even text.
+    let answer = app
+        .raw(b"POST /api/SignUpValidation HTTP/1.1\r\nHost: x\r\nAuthorization: Basic \xff\xfe\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+        .await;
+    assert!(
+        answer.starts_with("HTTP/1.1 401 Unauthorized\r\n"),
+        "{answer}"
+    );
+    assert!(
+        answer.contains("www-authenticate: Basic realm=\"SignUpValidation\"\r\n"),
+        "{answer}"
+    );
+}
+
+#[tokio::test]
+async fn the_password_may_contain_colons_and_the_scheme_any_case() {
+    let app = Launch::hosted(&[]).start().await;
+    let lower = basic(USERNAME, PASSWORD).replacen("Basic", "basic", 1);
+    let response = app
+        .post(
+            "/api/SignUpValidation",
+            r#"{"email":"ada@fabrikam.com"}"#,
+            Some(&lower),
+        )
+        .await;
+    assert_eq!(
+        json_answer(response).await,
+        (200, "application/json".to_owned(), continue_())
+    );
+}
+
+#[tokio::test]
+async fn missing_credentials_refuse_every_call_but_start_up_succeeds() {
+    let mut launch = Launch::hosted(&[]);
+    launch.env.retain(|(k, _)| k != "BASIC_AUTH_PASSWORD");
+    let app = launch.start().await;
+    let logs = app.output.stderr();
+    assert!(
+        logs.contains("every call to SignUpValidation is refused with 401"),
+        "{logs}"
+    );
+    let response = app.sign_up(r#"{"email":"ada@fabrikam.com"}"#).await;
+    assert_eq!(response.status().as_u16(), 401);
+    let response = app
+        .post(
+            "/api/SignUpValidation",
+            r#"{"email":"ada@fabrikam.com"}"#,
+            None,
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 401);
+    app.logs_containing("reason=basic_auth_not_configured")
+        .await;
+}
+
+#[tokio::test]
+async fn authentication_can_be_switched_off_outside_azure() {
+    let app = Launch::hosted(&[("API_CONNECTOR_AUTH", "none")])
+        .start()
+        .await;
+    let response = app
+        .post(
+            "/api/SignUpValidation",
+            r#"{"email":"ada@fabrikam.com"}"#,
+            None,
+        )
+        .await;
+    assert_eq!(
+        json_answer(response).await,
+        (200, "application/json".to_owned(), continue_())
+    );
+    assert!(app.output.stderr().contains("API_CONNECTOR_AUTH=none"));
+}
+
+#[tokio::test]
+async fn bodies_over_64_kib_are_refused_with_413() {
+    let app = Launch::hosted(&[]).start().await;
+    let padding = "x".repeat(64 * 1024);
+    let body = format!(r#"{{"email":"ada@fabrikam.com","pad":"{padding}"}}"#);
+    let answer = json_answer(app.sign_up(&body).await).await;
+    let expected = json!({"error": "payload_too_large", "message": "The request body is larger than 65536 bytes."});
+    assert_eq!(
+        answer,
+        (413, "application/json".to_owned(), expected.clone())
+    );
+
+    // Exactly at the limit is still read.
+    let fill = 64 * 1024 - r#"{"email":"ada@fabrikam.com","pad":""}"#.len();
+    let body = format!(
+        r#"{{"email":"ada@fabrikam.com","pad":"{}"}}"#,
+        "x".repeat(fill)
+    );
+    assert_eq!(body.len(), 64 * 1024);
+    assert_eq!(json_answer(app.sign_up(&body).await).await.0, 200);
+
+    // A chunked body with no Content-Length is cut off at the limit too.
+    let auth = basic(USERNAME, PASSWORD);
+    let mut request = format!(
+        "POST /api/SignUpValidation HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    )
+    .into_bytes();
+    for _ in 0..3 {
+        request.extend_from_slice(format!("{:x}\r\n{}\r\n", 30_000, "y".repeat(30_000)).as_bytes());
+    }
+    request.extend_from_slice(b"0\r\n\r\n");
+    let answer = app.raw(&request).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 413 Payload Too Large\r\n"),
+        "{answer}"
+    );
+    assert!(answer.ends_with(&expected.to_string()), "{answer}");
+}
+
+#[tokio::test]
+async fn other_methods_get_405_and_other_paths_404() {
+    let app = Launch::hosted(&[]).start().await;
+    for method in ["GET", "PUT", "DELETE", "PATCH"] {
+        let response = app
+            .client
+            .request(method.parse().unwrap(), app.url("/api/SignUpValidation"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 405, "{method}");
+        assert_eq!(response.headers().get("allow").unwrap(), "POST");
+    }
+    for path in [
+        "/api/Nope",
+        "/SignUpValidation",
+        "/api/SignUpValidation/extra",
+    ] {
+        let response = app.post(path, "{}", Some(&basic(USERNAME, PASSWORD))).await;
+        assert_eq!(response.status().as_u16(), 404, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn every_decision_is_logged_once_with_a_masked_address_and_the_invocation_id() {
+    let app = Launch::hosted(&[]).start().await;
+    let response = app
+        .client
+        .post(app.url("/api/SignUpValidation"))
+        .header("authorization", basic(USERNAME, PASSWORD))
+        .header(
+            "x-azure-functions-invocationid",
+            "0f0e0d0c-1111-2222-3333-444455556666",
+        )
+        .body(r#"{"email":"Grace.Hopper@contoso.com","step":"PostAttributeCollection"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let logs = app
+        .logs_containing("correlation_id=0f0e0d0c-1111-2222-3333-444455556666")
+        .await;
+    let line = logs
+        .lines()
+        .find(|line| line.contains("0f0e0d0c-1111-2222-3333-444455556666"))
+        .unwrap();
+    assert!(
+        line.ends_with(
+            "decision function=SignUpValidation outcome=ShowBlockPage reason=domain_not_allowed email=g***@contoso.com step=PostAttributeCollection correlation_id=0f0e0d0c-1111-2222-3333-444455556666"
+        ),
+        "{line}"
+    );
+    // A call without an invocation id still gets one, and neither the address nor the password
+    // ever reaches the logs.
+    app.sign_up(r#"{"email":"grace.hopper@fabrikam.com"}"#)
+        .await;
+    let logs = app.logs_containing("email=g***@fabrikam.com").await;
+    assert_eq!(
+        logs.matches("decision function=SignUpValidation").count(),
+        2,
+        "{logs}"
+    );
+    for secret in ["hopper", PASSWORD, "s3cret"] {
+        assert!(
+            !logs.to_lowercase().contains(&secret.to_lowercase()),
+            "{secret} leaked:\n{logs}"
+        );
+    }
+}

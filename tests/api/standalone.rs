@@ -1,0 +1,142 @@
+//! A standalone run does what `func start` would have done: port 7071, settings from
+//! `local.settings.json` (or the example), real environment variables first, URLs printed.
+
+use std::path::Path;
+
+use serde_json::json;
+
+use crate::helpers::{Launch, PASSWORD, USERNAME, basic, json_answer};
+
+fn write_settings(dir: &Path, name: &str, values: serde_json::Value) {
+    let text = json!({"IsEncrypted": false, "Values": values}).to_string();
+    std::fs::write(dir.join(name), text).unwrap();
+}
+
+#[tokio::test]
+async fn reads_local_settings_and_prints_the_function_urls() {
+    let dir = tempfile::tempdir().unwrap();
+    write_settings(
+        dir.path(),
+        "local.settings.json",
+        json!({"FUNCTIONS_WORKER_RUNTIME": "custom", "BASIC_AUTH_USERNAME": USERNAME, "BASIC_AUTH_PASSWORD": PASSWORD,
+               "ORGANIZATION_NAME": "From File", "ALLOWED_EMAIL_DOMAINS": "tailspin.com"}),
+    );
+    let app = Launch::standalone(
+        dir.path(),
+        &[("ORGANIZATION_NAME", "From Env")],
+        &["serve", "--port", "0"],
+    )
+    .start()
+    .await;
+    let stdout = app.output.stdout();
+    assert!(
+        stdout.contains(&format!(
+            "Functions:\n\n        SignUpValidation: [POST] http://localhost:{}/api/SignUpValidation\n",
+            app.port
+        )),
+        "{stdout}"
+    );
+    let answer = json_answer(app.sign_up(r#"{"email":"ada@fabrikam.com"}"#).await).await;
+    let message = "You must have an account from 'tailspin.com' to register as an external user for From Env.";
+    assert_eq!(
+        answer.2,
+        json!({"version": "1.0.0", "action": "ShowBlockPage", "userMessage": message})
+    );
+}
+
+#[tokio::test]
+async fn falls_back_to_the_example_settings_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("local.settings.json.example");
+    std::fs::copy(&example, dir.path().join("local.settings.json.example")).unwrap();
+    let app = Launch::standalone(dir.path(), &[], &["serve", "--port", "0"])
+        .start()
+        .await;
+    assert!(
+        app.output
+            .stderr()
+            .contains("local.settings.json not found; using the example settings")
+    );
+    // The example's credentials work, and the example's allow-list is the sample's.
+    let example: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(example).unwrap()).unwrap();
+    let (user, password) = (
+        example["Values"]["BASIC_AUTH_USERNAME"].as_str().unwrap(),
+        example["Values"]["BASIC_AUTH_PASSWORD"].as_str().unwrap(),
+    );
+    let response = app
+        .post(
+            "/api/SignUpValidation",
+            r#"{"email":"ada@fabrikam.com"}"#,
+            Some(&basic(user, password)),
+        )
+        .await;
+    assert_eq!(
+        json_answer(response).await.2,
+        json!({"version": "1.0.0", "action": "Continue"})
+    );
+}
+
+#[tokio::test]
+async fn listens_on_7071_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(
+        std::net::TcpListener::bind("127.0.0.1:7071").is_ok(),
+        "port 7071 is taken by another process; stop it (e.g. a running `cargo run`) and run the tests again"
+    );
+    let app = Launch::standalone(dir.path(), &[("API_CONNECTOR_AUTH", "none")], &[])
+        .start()
+        .await;
+    assert_eq!(app.port, 7071);
+    assert!(
+        app.output
+            .stderr()
+            .contains("neither local.settings.json nor local.settings.json.example found")
+    );
+}
+
+#[tokio::test]
+async fn in_azure_the_local_settings_are_never_read() {
+    let dir = tempfile::tempdir().unwrap();
+    write_settings(
+        dir.path(),
+        "local.settings.json",
+        json!({"API_CONNECTOR_AUTH": "none"}),
+    );
+    let app = Launch::standalone(
+        dir.path(),
+        &[
+            ("WEBSITE_SITE_NAME", "signup-gate-prod"),
+            ("BASIC_AUTH_USERNAME", USERNAME),
+            ("BASIC_AUTH_PASSWORD", PASSWORD),
+        ],
+        &["serve", "--port", "0"],
+    )
+    .start()
+    .await;
+    let response = app
+        .post(
+            "/api/SignUpValidation",
+            r#"{"email":"ada@fabrikam.com"}"#,
+            None,
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 401);
+}
+
+#[tokio::test]
+async fn under_the_host_the_local_settings_are_never_read() {
+    let mut launch = Launch::hosted(&[]);
+    write_settings(
+        &launch.dir,
+        "local.settings.json",
+        json!({"ORGANIZATION_NAME": "From File"}),
+    );
+    launch.set("ALLOWED_EMAIL_DOMAINS", "tailspin.com");
+    let app = launch.start().await;
+    let answer = json_answer(app.sign_up(r#"{"email":"ada@fabrikam.com"}"#).await).await;
+    assert_eq!(
+        answer.2["userMessage"],
+        "You must have an account from 'tailspin.com' to register as an external user for Contoso."
+    );
+}
