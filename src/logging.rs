@@ -30,18 +30,31 @@ impl Log for SplitLogger {
     }
 }
 
+/// Where log records go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Destination {
+    /// The server: information to stdout, warnings and errors to stderr, `info` by default.
+    Host,
+    /// A CLI command, whose stdout is its answer: everything to stderr, `warn` by default.
+    Command,
+}
+
 /// Installs the logger; `filter` is the `RUST_LOG` value, if any. Calling it twice is harmless.
-pub fn init(filter: Option<&str>) {
+pub fn init(filter: Option<&str>, destination: Destination) {
+    let (default_level, information) = match destination {
+        Destination::Host => (LevelFilter::Info, Target::Stdout),
+        Destination::Command => (LevelFilter::Warn, Target::Stderr),
+    };
     let build = |target: Target| {
         let mut builder = Builder::new();
-        builder.filter_level(LevelFilter::Info);
+        builder.filter_level(default_level);
         if let Some(filter) = filter {
             builder.parse_filters(filter);
         }
         builder.target(target).format_timestamp_millis().build()
     };
     let logger = SplitLogger {
-        stdout: build(Target::Stdout),
+        stdout: build(information),
         stderr: build(Target::Stderr),
     };
     let max_level = logger.stdout.filter();

@@ -1,11 +1,15 @@
-//! `handler`: the executable the Azure Functions host starts.
+//! `handler`: the executable the Azure Functions host starts, and the invitation CLI.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use signup_gate::caller_auth::ApiConnectorAuth;
+use signup_gate::cli::{self, InvitationsCommand};
+use signup_gate::invitations::csv_file::CsvStore;
+use signup_gate::logging::{self, Destination};
+use signup_gate::server::{self, AppState};
 use signup_gate::settings::{Environment, STANDALONE_PORT, Settings};
-use signup_gate::{logging, server};
 
 /// Exit code for a configuration that cannot run (sysexits' EX_CONFIG).
 const EXIT_CONFIG: u8 = 78;
@@ -30,22 +34,62 @@ enum Command {
         #[arg(long, default_value_t = STANDALONE_PORT)]
         port: u16,
     },
+    /// Manage the invitation file: add, remove, list, import, check.
+    Invitations(InvitationsCommand),
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match cli.command.unwrap_or(Command::Serve {
+    let command = Cli::parse().command.unwrap_or(Command::Serve {
         port: STANDALONE_PORT,
-    }) {
-        Command::Serve { port } => serve(port),
+    });
+    let destination = match command {
+        Command::Serve { .. } => Destination::Host,
+        Command::Invitations(_) => Destination::Command,
+    };
+    let Some(settings) = load_settings(destination) else {
+        return ExitCode::from(EXIT_CONFIG);
+    };
+    match command {
+        Command::Serve { port } => serve(settings, port),
+        Command::Invitations(command) => cli::run(command, &settings),
     }
 }
 
-fn serve(standalone_port: u16) -> ExitCode {
-    let Some(settings) = load_settings() else {
-        return ExitCode::from(EXIT_CONFIG);
+/// Environment (plus local settings when standalone) → logger → validated settings.
+fn load_settings(destination: Destination) -> Option<Settings> {
+    let real = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
+    let directory = std::env::current_dir().unwrap_or_else(|_| ".".into());
+    let env = match Environment::capture(real, &directory) {
+        Ok(env) => env,
+        Err(error) => {
+            logging::init(std::env::var("RUST_LOG").ok().as_deref(), destination);
+            log::error!("configuration error: {error}");
+            return None;
+        }
     };
+    logging::init(env.get("RUST_LOG"), destination);
+    for (level, note) in &env.notes {
+        log::log!(*level, "{note}");
+    }
+    match Settings::from_env(&env) {
+        Ok(settings) => Some(settings),
+        Err(error) => {
+            log::error!("configuration error: {error}");
+            None
+        }
+    }
+}
+
+fn serve(settings: Settings, standalone_port: u16) -> ExitCode {
     report_start_up(&settings);
+    let invitations = match CsvStore::open(settings.invitations_file.clone()) {
+        Ok(store) => Arc::new(store),
+        Err(error) => {
+            log::error!("invitation file error: {error}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -56,37 +100,19 @@ fn serve(standalone_port: u16) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(server::run(settings, standalone_port)) {
+    let state = AppState {
+        settings,
+        invitations: invitations.clone(),
+    };
+    let served = runtime.block_on(async move {
+        invitations.watch();
+        server::run(state, standalone_port).await
+    });
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             log::error!("cannot serve: {error}");
             ExitCode::FAILURE
-        }
-    }
-}
-
-/// Environment (plus local settings when standalone) → logger → validated settings.
-fn load_settings() -> Option<Settings> {
-    let real = std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
-    let directory = std::env::current_dir().unwrap_or_else(|_| ".".into());
-    let env = match Environment::capture(real, &directory) {
-        Ok(env) => env,
-        Err(error) => {
-            logging::init(std::env::var("RUST_LOG").ok().as_deref());
-            log::error!("configuration error: {error}");
-            return None;
-        }
-    };
-    logging::init(env.get("RUST_LOG"));
-    for (level, note) in &env.notes {
-        log::log!(*level, "{note}");
-    }
-    match Settings::from_env(&env) {
-        Ok(settings) => Some(settings),
-        Err(error) => {
-            log::error!("configuration error: {error}");
-            None
         }
     }
 }
@@ -104,10 +130,10 @@ fn report_start_up(settings: &Settings) {
     }
     let policy = &settings.policy;
     if policy.allowed_domains.is_empty() {
-        log::warn!("ALLOWED_EMAIL_DOMAINS is empty: no address is admitted by its domain");
+        log::info!("ALLOWED_EMAIL_DOMAINS is empty: only invited addresses are admitted");
     }
     log::info!(
-        "policy: allowed domains [{}], job title at least {} characters{}, organization {:?}",
+        "policy: allowed domains [{}], job title at least {} characters{}, organization {:?}, decision deadline {} ms",
         policy.allowed_domains,
         policy.min_job_title_length,
         if policy.require_job_title {
@@ -115,6 +141,7 @@ fn report_start_up(settings: &Settings) {
         } else {
             ""
         },
-        policy.organization_name
+        policy.organization_name,
+        settings.decision_deadline.as_millis()
     );
 }

@@ -22,9 +22,10 @@ use warp::path::FullPath;
 use warp::reply::{Reply, Response};
 use warp::{Filter, Rejection};
 
-use crate::api_connector;
 use crate::caller_auth::ApiConnectorAuth;
+use crate::invitations::InvitationStore;
 use crate::settings::{Hosting, Settings};
+use crate::{api_connector, auth_events};
 
 /// Largest request body any function accepts.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -34,11 +35,16 @@ const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
 const INVOCATION_ID: &str = "x-azure-functions-invocationid";
 
 /// The functions this binary serves, as `func start` would list them.
-pub const FUNCTIONS: &[&str] = &[api_connector::FUNCTION];
+pub const FUNCTIONS: &[&str] = &[
+    api_connector::FUNCTION,
+    auth_events::START,
+    auth_events::SUBMIT,
+];
 
 /// What every request handler needs, shared read-only.
 pub struct AppState {
     pub settings: Settings,
+    pub invitations: Arc<dyn InvitationStore>,
 }
 
 /// What the server knows about a request before its body is read.
@@ -50,8 +56,8 @@ pub struct RequestContext {
 }
 
 /// Binds where the hosting mode says, announces the functions, serves until a shutdown signal.
-pub async fn run(settings: Settings, standalone_port: u16) -> std::io::Result<()> {
-    let hosting = settings.hosting;
+pub async fn run(state: AppState, standalone_port: u16) -> std::io::Result<()> {
+    let hosting = state.settings.hosting;
     let port = match hosting {
         Hosting::FunctionsHost { port } => port,
         Hosting::Standalone => standalone_port,
@@ -59,7 +65,7 @@ pub async fn run(settings: Settings, standalone_port: u16) -> std::io::Result<()
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await?;
     let address = listener.local_addr()?;
     announce(hosting, address);
-    serve(listener, Arc::new(AppState { settings }), shutdown_signal()).await;
+    serve(listener, Arc::new(state), shutdown_signal()).await;
     Ok(())
 }
 
@@ -96,7 +102,11 @@ pub fn routes(
     state: Arc<AppState>,
 ) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone + Send + Sync + 'static {
     readiness()
-        .or(sign_up_validation(state))
+        .or(sign_up_validation(state.clone()))
+        .unify()
+        .or(attribute_collection_start(state.clone()))
+        .unify()
+        .or(attribute_collection_submit(state))
         .unify()
         .recover(handle_rejection)
         .unify()
@@ -119,6 +129,30 @@ fn sign_up_validation(
         .untuple_one()
         .and(warp::body::stream())
         .then(api_connector::handle)
+}
+
+/// `POST /api/OnAttributeCollectionStart`: Entra's attributeCollectionStart event.
+fn attribute_collection_start(
+    state: Arc<AppState>,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    function_path(auth_events::START)
+        .and(warp::post())
+        .and(request_context())
+        .and(with_state(state))
+        .and(warp::body::stream())
+        .then(auth_events::handle_start)
+}
+
+/// `POST /api/OnAttributeCollectionSubmit`: Entra's attributeCollectionSubmit event.
+fn attribute_collection_submit(
+    state: Arc<AppState>,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    function_path(auth_events::SUBMIT)
+        .and(warp::post())
+        .and(request_context())
+        .and(with_state(state))
+        .and(warp::body::stream())
+        .then(auth_events::handle_submit)
 }
 
 /// Matches `/api/<name>` as the host does: case-insensitively, with or without a final slash.
@@ -256,6 +290,41 @@ where
         }
     }
     Ok(bytes)
+}
+
+/// Reads a function's body, or gives the answer for one that cannot be read (413 over the limit,
+/// 400 when the client broke off), logging it.
+pub async fn read_function_body<S, B>(
+    function: &str,
+    context: &RequestContext,
+    body: S,
+) -> Result<Vec<u8>, Response>
+where
+    S: Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+{
+    match read_body(&context.headers, body, MAX_BODY_BYTES).await {
+        Ok(body) => Ok(body),
+        Err(BodyError::TooLarge) => {
+            log_outcome(
+                function,
+                context,
+                "PayloadTooLarge",
+                "body_over_limit",
+                "-",
+                "",
+            );
+            Err(payload_too_large())
+        }
+        Err(BodyError::Read) => {
+            log_outcome(function, context, "BadRequest", "body_unreadable", "-", "");
+            Err(json_error(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "The request body could not be read.",
+            ))
+        }
+    }
 }
 
 /// Body of every error answer that is not in a caller's own contract.

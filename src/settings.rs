@@ -8,7 +8,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -23,6 +24,10 @@ pub const STANDALONE_PORT: u16 = 7071;
 pub const LOCAL_SETTINGS: &str = "local.settings.json";
 /// The committed example, used when a developer has not made their own copy yet.
 pub const LOCAL_SETTINGS_EXAMPLE: &str = "local.settings.json.example";
+/// Well inside Entra's default 1000 ms budget for the whole call.
+const DEFAULT_DECISION_DEADLINE: Duration = Duration::from_millis(700);
+/// B2C custom policies wait up to 10 s; nothing waits longer.
+const MAX_DECISION_DEADLINE_MS: u64 = 10_000;
 
 /// A setting that stops start-up, named so the operator knows what to fix.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -82,7 +87,7 @@ impl Environment {
             fallback
         } else {
             env.notes.push((
-                log::Level::Warn,
+                log::Level::Info,
                 format!(
                     "neither {LOCAL_SETTINGS} nor {LOCAL_SETTINGS_EXAMPLE} found; using the environment only"
                 ),
@@ -131,6 +136,19 @@ pub struct Settings {
     pub in_azure: bool,
     pub api_connector_auth: ApiConnectorAuth,
     pub policy: Policy,
+    /// The invitation CSV file, relative to the function app root (the working directory).
+    pub invitations_file: PathBuf,
+    /// How long a decision may wait for the invitation store.
+    pub decision_deadline: Duration,
+    /// What the Entra functions show to people who may not sign up.
+    pub block_page: BlockPage,
+}
+
+/// Title and message of the Entra block page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockPage {
+    pub title: String,
+    pub message: String,
 }
 
 /// The variables as strings, exactly as envy finds them (envy matches names case-insensitively).
@@ -144,6 +162,10 @@ struct RawSettings {
     min_job_title_length: Option<String>,
     require_job_title: Option<String>,
     organization_name: Option<String>,
+    invitations_file: Option<String>,
+    decision_deadline_ms: Option<String>,
+    block_page_title: Option<String>,
+    block_page_message: Option<String>,
 }
 
 impl fmt::Debug for Settings {
@@ -152,6 +174,9 @@ impl fmt::Debug for Settings {
             .field("hosting", &self.hosting)
             .field("in_azure", &self.in_azure)
             .field("policy", &self.policy)
+            .field("invitations_file", &self.invitations_file)
+            .field("decision_deadline", &self.decision_deadline)
+            .field("block_page", &self.block_page)
             .finish_non_exhaustive()
     }
 }
@@ -205,10 +230,44 @@ impl Settings {
             .unwrap_or("Contoso")
             .trim()
             .to_owned();
+        let decision_deadline = match non_blank(&raw.decision_deadline_ms) {
+            None => DEFAULT_DECISION_DEADLINE,
+            Some(value) => value
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|ms| (1..=MAX_DECISION_DEADLINE_MS).contains(ms))
+                .map(Duration::from_millis)
+                .ok_or_else(|| SettingsError::Invalid {
+                    variable: "DECISION_DEADLINE_MS",
+                    expected: format!(
+                        "must be a whole number of milliseconds from 1 to {MAX_DECISION_DEADLINE_MS}, got {value:?}"
+                    ),
+                })?,
+        };
+        let block_page = BlockPage {
+            title: non_blank(&raw.block_page_title)
+                .map_or_else(|| "Invitation required".to_owned(), |t| t.trim().to_owned()),
+            message: non_blank(&raw.block_page_message).map_or_else(
+                || {
+                    format!(
+                        "Sign-up for {organization_name} is by invitation only. Please ask your contact at {organization_name} to invite you."
+                    )
+                },
+                |m| m.trim().to_owned(),
+            ),
+        };
         Ok(Self {
             hosting,
             in_azure,
             api_connector_auth,
+            invitations_file: PathBuf::from(
+                non_blank(&raw.invitations_file)
+                    .unwrap_or("invitations.csv")
+                    .trim(),
+            ),
+            decision_deadline,
+            block_page,
             policy: Policy {
                 allowed_domains,
                 min_job_title_length,
@@ -345,6 +404,15 @@ mod tests {
         assert_eq!(settings.policy.min_job_title_length, 4);
         assert!(!settings.policy.require_job_title);
         assert_eq!(settings.policy.organization_name, "Contoso");
+        assert_eq!(settings.invitations_file, PathBuf::from("invitations.csv"));
+        assert_eq!(settings.decision_deadline, Duration::from_millis(700));
+        assert_eq!(
+            settings.block_page,
+            BlockPage {
+                title: "Invitation required".to_owned(),
+                message: "Sign-up for Contoso is by invitation only. Please ask your contact at Contoso to invite you.".to_owned()
+            }
+        );
     }
 
     #[test]
@@ -357,8 +425,16 @@ mod tests {
             ("MIN_JOB_TITLE_LENGTH", "2"),
             ("REQUIRE_JOB_TITLE", "True"),
             ("ORGANIZATION_NAME", "Woodgrove"),
+            ("INVITATIONS_FILE", "data/invites.csv"),
+            ("DECISION_DEADLINE_MS", "250"),
+            ("BLOCK_PAGE_TITLE", "Members only"),
+            ("BLOCK_PAGE_MESSAGE", "Ask HR."),
         ]))
         .unwrap();
+        assert_eq!(settings.invitations_file, PathBuf::from("data/invites.csv"));
+        assert_eq!(settings.decision_deadline, Duration::from_millis(250));
+        assert_eq!(settings.block_page.title, "Members only");
+        assert_eq!(settings.block_page.message, "Ask HR.");
         assert_eq!(settings.hosting, Hosting::FunctionsHost { port: 4567 });
         assert!(matches!(
             settings.api_connector_auth,
@@ -409,6 +485,10 @@ mod tests {
         assert_eq!(
             error_of(&[("API_CONNECTOR_AUTH", "cert")]),
             "API_CONNECTOR_AUTH must be 'basic' or 'none', got \"cert\""
+        );
+        assert_eq!(
+            error_of(&[("DECISION_DEADLINE_MS", "0")]),
+            "DECISION_DEADLINE_MS must be a whole number of milliseconds from 1 to 10000, got \"0\""
         );
         assert_eq!(
             error_of(&[("FUNCTIONS_CUSTOMHANDLER_PORT", "http")]),

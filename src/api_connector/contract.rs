@@ -84,6 +84,16 @@ impl ConnectorRequest {
         }
     }
 
+    /// The application the user signs up to (`client_id`).
+    pub fn client_id(&self) -> Option<String> {
+        self.0
+            .get("client_id")
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+            .map(str::to_owned)
+    }
+
     /// The `jobTitle` claim; blank counts as absent.
     pub fn job_title(&self) -> Option<JobTitle> {
         let value = match self.0.get("jobTitle")? {
@@ -146,15 +156,23 @@ pub struct ConnectorResponse<'a> {
     pub action: Action,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_message: Option<&'a str>,
+    /// Claims returned with `Continue` (prefill or override, depending on the step).
+    #[serde(flatten)]
+    pub claims: Map<String, Value>,
 }
 
 impl<'a> ConnectorResponse<'a> {
     pub fn continue_() -> Self {
+        Self::continue_with(Map::new())
+    }
+
+    pub fn continue_with(claims: Map<String, Value>) -> Self {
         Self {
             version: VERSION,
             status: None,
             action: Action::Continue,
             user_message: None,
+            claims,
         }
     }
 
@@ -164,6 +182,7 @@ impl<'a> ConnectorResponse<'a> {
             status: None,
             action: Action::ShowBlockPage,
             user_message: Some(message),
+            claims: Map::new(),
         }
     }
 
@@ -173,6 +192,7 @@ impl<'a> ConnectorResponse<'a> {
             status: Some(400),
             action: Action::ValidationError,
             user_message: Some(message),
+            claims: Map::new(),
         }
     }
 

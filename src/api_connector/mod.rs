@@ -13,9 +13,11 @@ use futures_util::Stream;
 use warp::http::StatusCode;
 use warp::reply::{Reply, Response};
 
-use self::contract::{ConnectorRequest, ConnectorResponse};
-use crate::policy::{Decision, EmailClaim, SignUp};
-use crate::server::{self, AppState, BodyError, MAX_BODY_BYTES, RequestContext};
+use self::contract::{ConnectorRequest, ConnectorResponse, Step};
+use crate::admission;
+use crate::invitations::InvitationAttribute;
+use crate::policy::{Decision, EmailClaim, SignUp, Stage};
+use crate::server::{self, AppState, RequestContext};
 
 /// The function's name: its folder, its route, its name in logs.
 pub const FUNCTION: &str = "SignUpValidation";
@@ -29,27 +31,9 @@ where
     S: Stream<Item = Result<B, warp::Error>>,
     B: Buf,
 {
-    let body = match server::read_body(&context.headers, body, MAX_BODY_BYTES).await {
+    let body = match server::read_function_body(FUNCTION, &context, body).await {
         Ok(body) => body,
-        Err(BodyError::TooLarge) => {
-            server::log_outcome(
-                FUNCTION,
-                &context,
-                "PayloadTooLarge",
-                "body_over_limit",
-                "-",
-                "",
-            );
-            return server::payload_too_large();
-        }
-        Err(BodyError::Read) => {
-            server::log_outcome(FUNCTION, &context, "BadRequest", "body_unreadable", "-", "");
-            return server::json_error(
-                StatusCode::BAD_REQUEST,
-                "bad_request",
-                "The request body could not be read.",
-            );
-        }
+        Err(answer) => return answer,
     };
     let Some(request) = ConnectorRequest::parse(&body) else {
         server::log_outcome(
@@ -67,10 +51,14 @@ where
         email: request.email(),
         job_title: request.job_title(),
         stage: step.stage(),
+        application: request.client_id(),
     };
-    let decision = state.settings.policy.decide(&sign_up);
+    let decision = admission::decide(&state, &sign_up, &context).await;
     let (response, reason) = match &decision {
-        Decision::Admit { reason } => (ConnectorResponse::continue_(), reason.as_str()),
+        Decision::Admit { reason, attributes } => (
+            ConnectorResponse::continue_with(returned_claims(&step, attributes)),
+            reason.as_str(),
+        ),
         Decision::Block { reason, message } => (ConnectorResponse::block(message), reason.as_str()),
         Decision::Invalid { message, .. } => (
             ConnectorResponse::validation_error(message),
@@ -86,6 +74,29 @@ where
     let detail = format!("step={}", step.as_str());
     server::log_outcome(FUNCTION, &context, &outcome, reason, &email, &detail);
     reply(&response)
+}
+
+/// Invitation attributes sent back with `Continue`: after federation they prefill the attribute
+/// page; after it they override what the user typed, so only enforced ones go back then.
+fn returned_claims(
+    step: &Step,
+    attributes: &[InvitationAttribute],
+) -> serde_json::Map<String, serde_json::Value> {
+    let wanted = |attribute: &&InvitationAttribute| match step.stage() {
+        Stage::BeforeAttributes => true,
+        Stage::AfterAttributes => attribute.enforced,
+        Stage::BeforeToken => false,
+    };
+    attributes
+        .iter()
+        .filter(wanted)
+        .map(|attribute| {
+            (
+                attribute.name.to_string(),
+                serde_json::Value::from(&*attribute.value),
+            )
+        })
+        .collect()
 }
 
 fn reply(response: &ConnectorResponse<'_>) -> Response {

@@ -1,14 +1,17 @@
 //! The admission policy: one rule set for every front door.
 //!
-//! A front door translates its wire format into a [`SignUp`]; [`Policy::decide`] turns it into a
-//! [`Decision`]; the front door translates that back. Nothing here knows HTTP, JSON wire names or
-//! which Microsoft service asked, so every front door admits and refuses exactly the same people.
+//! A front door translates its wire format into a [`SignUp`], looks up the address's invitation,
+//! and [`Policy::decide`] turns both into a [`Decision`]; the front door translates that back.
+//! Nothing here knows HTTP, JSON wire names or which Microsoft service asked, so every front door
+//! admits and refuses exactly the same people: an address is admitted when its domain is on the
+//! allow-list *or* it holds a valid invitation (not expired, for all applications or this one).
 
 pub mod domains;
 pub mod email;
 
 use self::domains::AllowedDomains;
 use self::email::EmailAddress;
+use crate::invitations::{Invitation, InvitationAttribute};
 
 /// Longest Job Title the directory stores (Entra `jobTitle` is limited to 128 characters).
 pub const MAX_JOB_TITLE_LENGTH: usize = 128;
@@ -57,6 +60,17 @@ pub struct SignUp {
     /// `None` when absent or blank: B2C omits claims the user left empty.
     pub job_title: Option<JobTitle>,
     pub stage: Stage,
+    /// The application the user signs up to, when the caller says.
+    pub application: Option<String>,
+}
+
+/// What the invitation store said about the address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InvitationLookup {
+    Found(Invitation),
+    NotFound,
+    /// The store failed or missed its deadline: nothing can be admitted on its word.
+    Unavailable,
 }
 
 /// The policy's answer.
@@ -64,6 +78,8 @@ pub struct SignUp {
 pub enum Decision {
     Admit {
         reason: AdmitReason,
+        /// The valid invitation's attributes (prefilled; the enforced ones also imposed).
+        attributes: Vec<InvitationAttribute>,
     },
     Block {
         reason: BlockReason,
@@ -79,6 +95,7 @@ pub enum Decision {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AdmitReason {
     AllowedDomain,
+    Invitation,
 }
 
 /// Why a sign-up was blocked (for the decision log; the user sees the message).
@@ -86,7 +103,14 @@ pub enum AdmitReason {
 pub enum BlockReason {
     EmailMissing,
     EmailInvalid,
+    /// Neither an allowed domain nor an invitation.
     DomainNotAllowed,
+    /// The only invitation has expired.
+    InvitationExpired,
+    /// The only invitation is for another application.
+    InvitationForOtherApplication,
+    /// The invitation store could not answer in time.
+    StoreUnavailable,
 }
 
 /// An attribute the user must correct.
@@ -109,33 +133,47 @@ pub struct Policy {
     pub organization_name: String,
 }
 
+/// Shown when the invitation store cannot answer.
+pub const TRY_AGAIN_LATER: &str =
+    "We cannot check your invitation right now. Please try again in a few minutes.";
+
 impl Policy {
-    /// Decides one sign-up. Pure: the same input always gives the same decision.
-    pub fn decide(&self, sign_up: &SignUp) -> Decision {
+    /// Decides one sign-up at `now` (seconds since the Unix epoch). Pure: the same input always
+    /// gives the same decision.
+    pub fn decide(&self, sign_up: &SignUp, invitation: &InvitationLookup, now: i64) -> Decision {
         let email = match &sign_up.email {
             EmailClaim::Valid(email) => email,
             EmailClaim::Missing => return self.email_block(BlockReason::EmailMissing),
             EmailClaim::Invalid => return self.email_block(BlockReason::EmailInvalid),
         };
-        if !self.allowed_domains.allows(email) {
-            let message = if self.allowed_domains.is_empty() {
-                format!(
-                    "You need an invitation to register as an external user for {}.",
-                    self.organization_name
-                )
-            } else {
-                format!(
-                    "You must have an account from '{}' to register as an external user for {}.",
-                    self.allowed_domains, self.organization_name
-                )
-            };
-            return Decision::Block {
-                reason: BlockReason::DomainNotAllowed,
-                message,
-            };
-        }
+        let invitation = match invitation {
+            InvitationLookup::Unavailable => {
+                return Decision::Block {
+                    reason: BlockReason::StoreUnavailable,
+                    message: TRY_AGAIN_LATER.to_owned(),
+                };
+            }
+            InvitationLookup::NotFound => Err(BlockReason::DomainNotAllowed),
+            InvitationLookup::Found(invitation) => {
+                invitation_validity(invitation, sign_up.application.as_deref(), now)
+                    .map(|()| invitation)
+            }
+        };
+        let reason = match (&invitation, self.allowed_domains.allows(email)) {
+            (Ok(_), _) => AdmitReason::Invitation,
+            (Err(_), true) => AdmitReason::AllowedDomain,
+            (Err(refusal), false) => {
+                return Decision::Block {
+                    reason: *refusal,
+                    message: self.domain_message(),
+                };
+            }
+        };
+        let attributes = invitation
+            .map(|i| i.attributes.to_vec())
+            .unwrap_or_default();
         if sign_up.stage == Stage::AfterAttributes {
-            let errors = self.attribute_errors(sign_up);
+            let errors = self.attribute_errors(sign_up, &attributes);
             if !errors.is_empty() {
                 let message = errors
                     .iter()
@@ -148,8 +186,20 @@ impl Policy {
                 };
             }
         }
-        Decision::Admit {
-            reason: AdmitReason::AllowedDomain,
+        Decision::Admit { reason, attributes }
+    }
+
+    fn domain_message(&self) -> String {
+        if self.allowed_domains.is_empty() {
+            format!(
+                "You need an invitation to register as an external user for {}.",
+                self.organization_name
+            )
+        } else {
+            format!(
+                "You must have an account from '{}' to register as an external user for {}.",
+                self.allowed_domains, self.organization_name
+            )
         }
     }
 
@@ -160,7 +210,21 @@ impl Policy {
         }
     }
 
-    fn attribute_errors(&self, sign_up: &SignUp) -> Vec<FieldError> {
+    /// Rule violations in what the user typed; an attribute the invitation enforces is replaced
+    /// anyway, so what was typed for it does not matter.
+    fn attribute_errors(
+        &self,
+        sign_up: &SignUp,
+        invited: &[InvitationAttribute],
+    ) -> Vec<FieldError> {
+        let enforced = |name: &str| {
+            invited
+                .iter()
+                .any(|a| a.enforced && a.name.eq_ignore_ascii_case(name))
+        };
+        if enforced("jobTitle") {
+            return Vec::new();
+        }
         let too_short = || {
             format!(
                 "Job Title must contain at least {} characters.",
@@ -194,10 +258,30 @@ impl Policy {
     }
 }
 
+/// Whether an invitation admits this sign-up now; the refusal names why not.
+fn invitation_validity(
+    invitation: &Invitation,
+    application: Option<&str>,
+    now: i64,
+) -> Result<(), BlockReason> {
+    if invitation
+        .expires_at
+        .is_some_and(|expiry| expiry.has_passed(now))
+    {
+        return Err(BlockReason::InvitationExpired);
+    }
+    match (&invitation.application_id, application) {
+        (None, _) => Ok(()),
+        (Some(invited), Some(asked)) if invited.eq_ignore_ascii_case(asked.trim()) => Ok(()),
+        (Some(_), _) => Err(BlockReason::InvitationForOtherApplication),
+    }
+}
+
 impl AdmitReason {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::AllowedDomain => "allowed_domain",
+            Self::Invitation => "invitation",
         }
     }
 }
@@ -208,6 +292,9 @@ impl BlockReason {
             Self::EmailMissing => "email_missing",
             Self::EmailInvalid => "email_invalid",
             Self::DomainNotAllowed => "domain_not_allowed",
+            Self::InvitationExpired => "invitation_expired",
+            Self::InvitationForOtherApplication => "invitation_for_other_application",
+            Self::StoreUnavailable => "store_unavailable",
         }
     }
 }
@@ -215,6 +302,9 @@ impl BlockReason {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::invitations::Expiry;
+
+    const NOW: i64 = 1_800_000_000;
 
     fn policy() -> Policy {
         Policy {
@@ -236,12 +326,14 @@ mod tests {
                 value: AttributeValue::Text(title.to_owned()),
             }),
             stage,
+            application: None,
         }
     }
 
     fn admitted() -> Decision {
         Decision::Admit {
             reason: AdmitReason::AllowedDomain,
+            attributes: Vec::new(),
         }
     }
 
@@ -257,11 +349,11 @@ mod tests {
 
     #[test]
     fn admits_an_allowed_domain_with_a_valid_job_title() {
-        let decision = policy().decide(&sign_up(
-            "ada@fabrikam.com",
-            Some("Engineer"),
-            Stage::AfterAttributes,
-        ));
+        let decision = policy().decide(
+            &sign_up("ada@fabrikam.com", Some("Engineer"), Stage::AfterAttributes),
+            &InvitationLookup::NotFound,
+            NOW,
+        );
         assert_eq!(decision, admitted());
     }
 
@@ -275,9 +367,10 @@ mod tests {
                 email,
                 job_title: None,
                 stage: Stage::AfterAttributes,
+                application: None,
             };
             assert_eq!(
-                policy().decide(&request),
+                policy().decide(&request, &InvitationLookup::NotFound, NOW),
                 Decision::Block {
                     reason,
                     message: "Email is mandatory.".to_owned()
@@ -288,7 +381,11 @@ mod tests {
 
     #[test]
     fn blocks_other_domains_naming_the_allowed_ones() {
-        let decision = policy().decide(&sign_up("ada@contoso.com", None, Stage::BeforeAttributes));
+        let decision = policy().decide(
+            &sign_up("ada@contoso.com", None, Stage::BeforeAttributes),
+            &InvitationLookup::NotFound,
+            NOW,
+        );
         assert_eq!(
             decision,
             Decision::Block {
@@ -300,11 +397,11 @@ mod tests {
 
     #[test]
     fn the_domain_rule_comes_before_attribute_rules() {
-        let decision = policy().decide(&sign_up(
-            "ada@contoso.com",
-            Some("x"),
-            Stage::AfterAttributes,
-        ));
+        let decision = policy().decide(
+            &sign_up("ada@contoso.com", Some("x"), Stage::AfterAttributes),
+            &InvitationLookup::NotFound,
+            NOW,
+        );
         assert!(matches!(
             decision,
             Decision::Block {
@@ -326,11 +423,11 @@ mod tests {
             ("日本語", job_title_error(short)),
             ("日本語人", admitted()),
         ] {
-            let decision = policy.decide(&sign_up(
-                "ada@fabrikam.com",
-                Some(title),
-                Stage::AfterAttributes,
-            ));
+            let decision = policy.decide(
+                &sign_up("ada@fabrikam.com", Some(title), Stage::AfterAttributes),
+                &InvitationLookup::NotFound,
+                NOW,
+            );
             assert_eq!(decision, expected, "{title:?}");
         }
     }
@@ -338,21 +435,21 @@ mod tests {
     #[test]
     fn job_title_longer_than_the_directory_allows_is_refused() {
         let title = "x".repeat(MAX_JOB_TITLE_LENGTH + 1);
-        let decision = policy().decide(&sign_up(
-            "ada@fabrikam.com",
-            Some(&title),
-            Stage::AfterAttributes,
-        ));
+        let decision = policy().decide(
+            &sign_up("ada@fabrikam.com", Some(&title), Stage::AfterAttributes),
+            &InvitationLookup::NotFound,
+            NOW,
+        );
         assert_eq!(
             decision,
             job_title_error("Job Title must contain at most 128 characters.")
         );
         let title = "x".repeat(MAX_JOB_TITLE_LENGTH);
-        let decision = policy().decide(&sign_up(
-            "ada@fabrikam.com",
-            Some(&title),
-            Stage::AfterAttributes,
-        ));
+        let decision = policy().decide(
+            &sign_up("ada@fabrikam.com", Some(&title), Stage::AfterAttributes),
+            &InvitationLookup::NotFound,
+            NOW,
+        );
         assert_eq!(decision, admitted());
     }
 
@@ -366,7 +463,7 @@ mod tests {
             ..sign_up("ada@fabrikam.com", None, Stage::AfterAttributes)
         };
         assert_eq!(
-            policy().decide(&request),
+            policy().decide(&request, &InvitationLookup::NotFound, NOW),
             job_title_error("Job Title must contain at least 4 characters.")
         );
     }
@@ -374,21 +471,33 @@ mod tests {
     #[test]
     fn attribute_rules_apply_only_after_the_attribute_page() {
         for stage in [Stage::BeforeAttributes, Stage::BeforeToken] {
-            let decision = policy().decide(&sign_up("ada@fabrikam.com", Some("x"), stage));
+            let decision = policy().decide(
+                &sign_up("ada@fabrikam.com", Some("x"), stage),
+                &InvitationLookup::NotFound,
+                NOW,
+            );
             assert_eq!(decision, admitted(), "{stage:?}");
         }
     }
 
     #[test]
     fn a_missing_job_title_is_fine_unless_required() {
-        let decision = policy().decide(&sign_up("ada@fabrikam.com", None, Stage::AfterAttributes));
+        let decision = policy().decide(
+            &sign_up("ada@fabrikam.com", None, Stage::AfterAttributes),
+            &InvitationLookup::NotFound,
+            NOW,
+        );
         assert_eq!(decision, admitted());
         let strict = Policy {
             require_job_title: true,
             min_job_title_length: 2,
             ..policy()
         };
-        let decision = strict.decide(&sign_up("ada@fabrikam.com", None, Stage::AfterAttributes));
+        let decision = strict.decide(
+            &sign_up("ada@fabrikam.com", None, Stage::AfterAttributes),
+            &InvitationLookup::NotFound,
+            NOW,
+        );
         assert_eq!(
             decision,
             job_title_error("Job Title must contain at least 2 characters.")
@@ -401,7 +510,11 @@ mod tests {
             allowed_domains: AllowedDomains::default(),
             ..policy()
         };
-        let decision = closed.decide(&sign_up("ada@fabrikam.com", None, Stage::BeforeAttributes));
+        let decision = closed.decide(
+            &sign_up("ada@fabrikam.com", None, Stage::BeforeAttributes),
+            &InvitationLookup::NotFound,
+            NOW,
+        );
         assert_eq!(
             decision,
             Decision::Block {
@@ -410,5 +523,138 @@ mod tests {
                     .to_owned()
             }
         );
+    }
+
+    fn attribute(name: &str, value: &str, enforced: bool) -> InvitationAttribute {
+        InvitationAttribute {
+            name: name.into(),
+            value: value.into(),
+            enforced,
+        }
+    }
+
+    fn invited(application: Option<&str>, expires_at: Option<i64>) -> InvitationLookup {
+        InvitationLookup::Found(Invitation {
+            application_id: application.map(Into::into),
+            expires_at: expires_at.map(Expiry),
+            attributes: vec![
+                attribute("displayName", "Ada", false),
+                attribute("jobTitle", "Engineer", true),
+            ]
+            .into(),
+        })
+    }
+
+    fn for_app(email: &str, application: Option<&str>, stage: Stage) -> SignUp {
+        SignUp {
+            application: application.map(Into::into),
+            ..sign_up(email, None, stage)
+        }
+    }
+
+    #[test]
+    fn a_valid_invitation_admits_any_domain_with_its_attributes() {
+        let decision = policy().decide(
+            &for_app("ada@contoso.com", Some("app-1"), Stage::BeforeAttributes),
+            &invited(None, Some(NOW + 1)),
+            NOW,
+        );
+        assert_eq!(
+            decision,
+            Decision::Admit {
+                reason: AdmitReason::Invitation,
+                attributes: vec![
+                    attribute("displayName", "Ada", false),
+                    attribute("jobTitle", "Engineer", true)
+                ],
+            }
+        );
+    }
+
+    #[test]
+    fn invitations_are_scoped_to_their_application() {
+        let policy = policy();
+        let scoped = invited(Some("APP-1"), None);
+        let admitted = policy.decide(
+            &for_app("ada@contoso.com", Some("app-1"), Stage::BeforeAttributes),
+            &scoped,
+            NOW,
+        );
+        assert!(matches!(
+            admitted,
+            Decision::Admit {
+                reason: AdmitReason::Invitation,
+                ..
+            }
+        ));
+        for application in [Some("app-2"), None] {
+            let decision = policy.decide(
+                &for_app("ada@contoso.com", application, Stage::BeforeAttributes),
+                &scoped,
+                NOW,
+            );
+            assert!(
+                matches!(
+                    decision,
+                    Decision::Block {
+                        reason: BlockReason::InvitationForOtherApplication,
+                        ..
+                    }
+                ),
+                "{application:?}: {decision:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn expired_invitations_admit_no_one() {
+        let decision = policy().decide(
+            &for_app("ada@contoso.com", None, Stage::BeforeAttributes),
+            &invited(None, Some(NOW)),
+            NOW,
+        );
+        assert!(matches!(
+            decision,
+            Decision::Block {
+                reason: BlockReason::InvitationExpired,
+                ..
+            }
+        ));
+        // An allowed domain still admits, without the stale invitation's attributes.
+        let decision = policy().decide(
+            &for_app("ada@fabrikam.com", None, Stage::BeforeAttributes),
+            &invited(None, Some(NOW)),
+            NOW,
+        );
+        assert_eq!(decision, admitted());
+    }
+
+    #[test]
+    fn an_unavailable_store_blocks_even_allowed_domains() {
+        let decision = policy().decide(
+            &for_app("ada@fabrikam.com", None, Stage::BeforeAttributes),
+            &InvitationLookup::Unavailable,
+            NOW,
+        );
+        assert_eq!(
+            decision,
+            Decision::Block {
+                reason: BlockReason::StoreUnavailable,
+                message: TRY_AGAIN_LATER.to_owned()
+            }
+        );
+    }
+
+    #[test]
+    fn an_enforced_job_title_is_not_validated_as_typed() {
+        let request = sign_up("ada@contoso.com", Some("x"), Stage::AfterAttributes);
+        let decision = policy().decide(&request, &invited(None, None), NOW);
+        assert!(matches!(
+            decision,
+            Decision::Admit {
+                reason: AdmitReason::Invitation,
+                ..
+            }
+        ));
     }
 }

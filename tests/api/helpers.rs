@@ -114,6 +114,13 @@ impl Launch {
         }
     }
 
+    /// Writes the default invitation file (`invitations.csv`) into the working directory.
+    pub fn invitations(mut self, csv: &str) -> Self {
+        std::fs::write(self.dir.join("invitations.csv"), csv).unwrap();
+        self.set("INVITATIONS_FILE", "invitations.csv");
+        self
+    }
+
     pub fn set(&mut self, name: &str, value: &str) {
         self.env.retain(|(k, _)| k != name);
         self.env.push((name.to_owned(), value.to_owned()));
@@ -251,6 +258,34 @@ impl TestApp {
             request = request.header("authorization", authorization);
         }
         request.send().await.expect("request answered")
+    }
+
+    /// Posts an event (no credentials) and returns status, content type and JSON body.
+    pub async fn event(
+        &self,
+        function: &str,
+        body: &serde_json::Value,
+    ) -> (u16, String, serde_json::Value) {
+        json_answer(
+            self.post(&format!("/api/{function}"), &body.to_string(), None)
+                .await,
+        )
+        .await
+    }
+
+    /// The function app root the process runs in.
+    pub fn dir(&self) -> &Path {
+        &self._launch.dir
+    }
+
+    /// Runs `handler ARGS` as a CLI command in the app's directory with the app's settings.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        let mut command = self._launch.command();
+        command
+            .env_remove("FUNCTIONS_CUSTOMHANDLER_PORT")
+            .env_remove("RUST_LOG")
+            .args(args);
+        command.output().unwrap()
     }
 
     /// Sends raw bytes and returns the raw answer (for requests reqwest will not make).

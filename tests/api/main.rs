@@ -1,8 +1,10 @@
 //! Black-box tests: every test starts the compiled `handler` the way the Functions host (or a
 //! person, standalone) does and talks to it over loopback.
 
+mod attribute_collection;
 mod configuration;
 mod helpers;
 mod host_contract;
+mod invitations_cli;
 mod sign_up_validation;
 mod standalone;

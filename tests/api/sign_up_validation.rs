@@ -398,3 +398,40 @@ async fn every_decision_is_logged_once_with_a_masked_address_and_the_invocation_
         );
     }
 }
+
+#[tokio::test]
+async fn invitations_admit_other_domains_and_return_their_attributes() {
+    let app = Launch::hosted(&[])
+        .invitations(
+            "email,application_id,expires_at,displayName,!jobTitle\n\
+             ada@contoso.com,,,Ada Lovelace,Analyst\n\
+             scoped@contoso.com,93fd07aa-0000-0000-0000-000000000000,,,\n\
+             old@contoso.com,,2020-01-01,,\n",
+        )
+        .start()
+        .await;
+    let mut prefill = continue_();
+    prefill["displayName"] = json!("Ada Lovelace");
+    prefill["jobTitle"] = json!("Analyst");
+    let mut imposed = continue_();
+    imposed["jobTitle"] = json!("Analyst");
+    expect_all(
+        &app,
+        &[
+            // After federation the claims prefill the attribute page.
+            (json!({"email": "ada@contoso.com", "step": "PostFederationSignup"}), 200, prefill),
+            // After the attribute page only enforced claims go back, overriding what was typed
+            // (so a short typed Job Title is not an error).
+            (json!({"email": "ada@contoso.com", "jobTitle": "x", "step": "PostAttributeCollection"}), 200, imposed),
+            (json!({"email": "ada@contoso.com", "step": "PreTokenIssuance"}), 200, continue_()),
+            (
+                json!({"email": "scoped@contoso.com", "client_id": "93fd07aa-0000-0000-0000-000000000000"}),
+                200,
+                continue_(),
+            ),
+            (json!({"email": "scoped@contoso.com", "client_id": "other"}), 200, block(DOMAIN_BLOCK)),
+            (json!({"email": "old@contoso.com"}), 200, block(DOMAIN_BLOCK)),
+        ],
+    )
+    .await;
+}

@@ -49,6 +49,8 @@ async fn falls_back_to_the_example_settings_with_a_warning() {
     let dir = tempfile::tempdir().unwrap();
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("local.settings.json.example");
     std::fs::copy(&example, dir.path().join("local.settings.json.example")).unwrap();
+    let invitations = Path::new(env!("CARGO_MANIFEST_DIR")).join("invitations.example.csv");
+    std::fs::copy(&invitations, dir.path().join("invitations.example.csv")).unwrap();
     let app = Launch::standalone(dir.path(), &[], &["serve", "--port", "0"])
         .start()
         .await;
@@ -57,7 +59,7 @@ async fn falls_back_to_the_example_settings_with_a_warning() {
             .stderr()
             .contains("local.settings.json not found; using the example settings")
     );
-    // The example's credentials work, and the example's allow-list is the sample's.
+    // The example's credentials work; the example is invitation-only and invites one address.
     let example: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(example).unwrap()).unwrap();
     let (user, password) = (
@@ -90,7 +92,7 @@ async fn listens_on_7071_by_default() {
     assert_eq!(app.port, 7071);
     assert!(
         app.output
-            .stderr()
+            .stdout()
             .contains("neither local.settings.json nor local.settings.json.example found")
     );
 }

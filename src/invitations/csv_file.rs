@@ -1,0 +1,775 @@
+//! The invitation file: a CSV with the header `email,application_id,expires_at,` followed by any
+//! attribute columns (`displayName`, `jobTitle`, `extension_<appid>_Team`; a leading `!` marks a
+//! column enforced at submit instead of only prefilled). Empty cells mean "any application",
+//! "never expires" and "no value".
+//!
+//! The server keeps the file in a hash map keyed by the normalised address and swaps in a new map
+//! when the file changes; a bad edit keeps the last good map. The CLI edits the file through
+//! [`InvitationFile`] and replaces it atomically (temporary file + rename).
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::fmt;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+use futures_util::future::BoxFuture;
+
+use super::{Expiry, Invitation, InvitationAttribute, InvitationStore, StoreError};
+use crate::policy::email::EmailAddress;
+
+/// The fixed leading columns.
+const EMAIL: &str = "email";
+const APPLICATION_ID: &str = "application_id";
+const EXPIRES_AT: &str = "expires_at";
+/// How often the server looks at the file for changes.
+pub const RELOAD_INTERVAL: Duration = Duration::from_secs(1);
+
+/// A problem on one line of the file (line 1 is the header).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineError {
+    pub line: u64,
+    pub message: String,
+}
+
+impl fmt::Display for LineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+/// Everything wrong with a file, in line order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileErrors(pub Vec<LineError>);
+
+impl fmt::Display for FileErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const SHOWN: usize = 20;
+        for (index, error) in self.0.iter().take(SHOWN).enumerate() {
+            if index > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{error}")?;
+        }
+        if self.0.len() > SHOWN {
+            write!(f, "; and {} more", self.0.len() - SHOWN)?;
+        }
+        Ok(())
+    }
+}
+
+/// One column of the file.
+#[derive(Debug, Clone)]
+enum Column {
+    Email,
+    ApplicationId,
+    ExpiresAt,
+    Attribute { name: Arc<str>, enforced: bool },
+}
+
+/// One data row, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub email: EmailAddress,
+    pub invitation: Invitation,
+    pub line: u64,
+}
+
+/// Reads CSV text row by row, calling `row` for each valid one; every problem is collected.
+fn parse(text: &[u8], mut row: impl FnMut(Row)) -> Result<(), FileErrors> {
+    let text = text.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(text);
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text);
+    let columns = match reader.byte_headers() {
+        Ok(headers) => parse_header(headers)?,
+        Err(error) => {
+            return Err(FileErrors(vec![LineError {
+                line: 1,
+                message: error.to_string(),
+            }]));
+        }
+    };
+    let mut errors = Vec::new();
+    let mut record = csv::ByteRecord::new();
+    loop {
+        let line = reader.position().line();
+        match reader.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(error) => {
+                errors.push(LineError {
+                    line,
+                    message: error.to_string(),
+                });
+                if matches!(error.kind(), csv::ErrorKind::Io(_)) {
+                    break;
+                }
+                continue;
+            }
+        }
+        let line = record.position().map_or(line, |position| position.line());
+        if record.iter().all(<[u8]>::is_empty) {
+            continue;
+        }
+        match parse_row(&columns, &record, line) {
+            Ok(parsed) => row(parsed),
+            Err(message) => errors.push(LineError { line, message }),
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(FileErrors(errors))
+    }
+}
+
+fn parse_header(headers: &csv::ByteRecord) -> Result<Vec<Column>, FileErrors> {
+    let header_error = |message: String| FileErrors(vec![LineError { line: 1, message }]);
+    let mut columns = Vec::with_capacity(headers.len());
+    let mut seen = std::collections::HashSet::new();
+    for cell in headers {
+        let name = std::str::from_utf8(cell)
+            .map_err(|_| header_error("the header is not UTF-8".to_owned()))?;
+        if !seen.insert(name.to_ascii_lowercase()) {
+            return Err(header_error(format!("column {name:?} appears twice")));
+        }
+        let column = match name {
+            n if n.eq_ignore_ascii_case(EMAIL) => Column::Email,
+            n if n.eq_ignore_ascii_case(APPLICATION_ID) => Column::ApplicationId,
+            n if n.eq_ignore_ascii_case(EXPIRES_AT) => Column::ExpiresAt,
+            n => {
+                let (enforced, attribute) = match n.strip_prefix('!') {
+                    Some(attribute) => (true, attribute),
+                    None => (false, n),
+                };
+                if !is_attribute_name(attribute) {
+                    return Err(header_error(format!(
+                        "column {name:?} is not an attribute name (letters, digits and '_', starting with a letter; '!' in front to enforce it)"
+                    )));
+                }
+                Column::Attribute {
+                    name: attribute.into(),
+                    enforced,
+                }
+            }
+        };
+        columns.push(column);
+    }
+    for required in [EMAIL, APPLICATION_ID, EXPIRES_AT] {
+        if !seen.contains(required) {
+            return Err(header_error(format!(
+                "the header must start with email,application_id,expires_at (column {required:?} is missing)"
+            )));
+        }
+    }
+    Ok(columns)
+}
+
+pub(crate) fn is_attribute_name(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+fn parse_row(columns: &[Column], record: &csv::ByteRecord, line: u64) -> Result<Row, String> {
+    if record.len() > columns.len() {
+        return Err(format!(
+            "{} cells but the header has {} columns",
+            record.len(),
+            columns.len()
+        ));
+    }
+    let mut email = None;
+    let mut invitation = Invitation::default();
+    let mut attributes: Vec<InvitationAttribute> = Vec::new();
+    for (column, cell) in columns.iter().zip(record.iter()) {
+        let cell = std::str::from_utf8(cell).map_err(|_| "a cell is not UTF-8".to_owned())?;
+        if cell.is_empty() {
+            continue;
+        }
+        match column {
+            Column::Email => {
+                email = Some(
+                    EmailAddress::parse(cell)
+                        .map_err(|error| format!("invalid e-mail address: {error}"))?,
+                );
+            }
+            Column::ApplicationId => invitation.application_id = Some(cell.into()),
+            Column::ExpiresAt => {
+                invitation.expires_at = Some(
+                    Expiry::parse(cell).map_err(|error| format!("invalid expires_at: {error}"))?,
+                );
+            }
+            Column::Attribute { name, enforced } => {
+                if attributes.iter().any(|a| a.name == *name) {
+                    return Err(format!("attribute {name} is both prefilled and enforced"));
+                }
+                attributes.push(InvitationAttribute {
+                    name: name.clone(),
+                    value: cell.into(),
+                    enforced: *enforced,
+                });
+            }
+        }
+    }
+    let email = email.ok_or_else(|| "the e-mail address is missing".to_owned())?;
+    invitation.attributes = attributes.into_boxed_slice();
+    Ok(Row {
+        email,
+        invitation,
+        line,
+    })
+}
+
+/// Addresses → invitations, as the server holds them.
+pub type InvitationMap = HashMap<Box<str>, Invitation>;
+
+/// Remembers the first line of each address, to report later ones as duplicates.
+#[derive(Default)]
+struct Duplicates {
+    first_line: HashMap<Box<str>, u64>,
+    errors: Vec<LineError>,
+}
+
+impl Duplicates {
+    /// `true` when this is the address's first row.
+    fn first(&mut self, row: &Row) -> bool {
+        match self.first_line.entry(row.email.as_str().into()) {
+            Entry::Occupied(first) => {
+                self.errors.push(LineError {
+                    line: row.line,
+                    message: format!("duplicate of the address on line {}", first.get()),
+                });
+                false
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(row.line);
+                true
+            }
+        }
+    }
+
+    /// Merges the parse errors with the duplicates, in line order.
+    fn finish<T>(self, value: T, parsed: Result<(), FileErrors>) -> Result<T, FileErrors> {
+        let mut errors = parsed.err().map(|e| e.0).unwrap_or_default();
+        errors.extend(self.errors);
+        if errors.is_empty() {
+            Ok(value)
+        } else {
+            errors.sort_by_key(|error| error.line);
+            Err(FileErrors(errors))
+        }
+    }
+}
+
+/// Parses a whole file into a map; duplicate addresses are errors naming both lines.
+pub fn parse_map(text: &[u8]) -> Result<InvitationMap, FileErrors> {
+    let mut map = InvitationMap::new();
+    let mut duplicates = Duplicates::default();
+    let parsed = parse(text, |row| {
+        if duplicates.first(&row) {
+            map.insert(row.email.as_str().into(), row.invitation);
+        }
+    });
+    duplicates.finish(map, parsed)
+}
+
+/// The file as the CLI edits it: rows in file order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InvitationFile {
+    pub rows: Vec<Row>,
+}
+
+/// What [`InvitationFile::upsert`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upsert {
+    Added,
+    Updated,
+}
+
+impl InvitationFile {
+    /// Reads a file; a missing file is an empty one.
+    pub fn load(path: &Path) -> Result<Self, String> {
+        match std::fs::read(path) {
+            Ok(text) => {
+                Self::parse(&text).map_err(|errors| format!("{}: {errors}", path.display()))
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(error) => Err(format!("{}: {error}", path.display())),
+        }
+    }
+
+    /// Parses CSV text; duplicate addresses are errors.
+    pub fn parse(text: &[u8]) -> Result<Self, FileErrors> {
+        let mut rows = Vec::new();
+        let mut duplicates = Duplicates::default();
+        let parsed = parse(text, |row| {
+            if duplicates.first(&row) {
+                rows.push(row);
+            }
+        });
+        duplicates.finish(Self { rows }, parsed)
+    }
+
+    /// Parses CSV text for import: the valid rows, and the problems of the others (a repeated
+    /// address is a problem of the later row).
+    pub fn parse_lenient(text: &[u8]) -> (Vec<Row>, Vec<LineError>) {
+        let mut rows = Vec::new();
+        let mut duplicates = Duplicates::default();
+        let parsed = parse(text, |row| {
+            if duplicates.first(&row) {
+                rows.push(row);
+            }
+        });
+        match duplicates.finish((), parsed) {
+            Ok(()) => (rows, Vec::new()),
+            Err(errors) => (rows, errors.0),
+        }
+    }
+
+    pub fn find(&self, email: &EmailAddress) -> Option<&Row> {
+        self.rows.iter().find(|row| row.email == *email)
+    }
+
+    /// Adds the invitation, or replaces the one this address already holds.
+    pub fn upsert(&mut self, email: EmailAddress, invitation: Invitation) -> Upsert {
+        match self.rows.iter_mut().find(|row| row.email == email) {
+            Some(row) => {
+                row.invitation = invitation;
+                Upsert::Updated
+            }
+            None => {
+                let line = 0;
+                self.rows.push(Row {
+                    email,
+                    invitation,
+                    line,
+                });
+                Upsert::Added
+            }
+        }
+    }
+
+    /// Removes the address's invitation; `false` when it had none.
+    pub fn remove(&mut self, email: &EmailAddress) -> bool {
+        let before = self.rows.len();
+        self.rows.retain(|row| row.email != *email);
+        self.rows.len() != before
+    }
+
+    /// The file's text: the fixed columns, then one column per attribute name (and `!name` for
+    /// enforced ones) in order of first appearance.
+    pub fn to_csv(&self) -> Result<Vec<u8>, String> {
+        let mut columns: Vec<(Arc<str>, bool)> = Vec::new();
+        for row in &self.rows {
+            for attribute in row.invitation.attributes.iter() {
+                let column = (attribute.name.clone(), attribute.enforced);
+                if !columns.contains(&column) {
+                    columns.push(column);
+                }
+            }
+        }
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        let mut header = vec![
+            EMAIL.to_owned(),
+            APPLICATION_ID.to_owned(),
+            EXPIRES_AT.to_owned(),
+        ];
+        header.extend(columns.iter().map(|(name, enforced)| {
+            if *enforced {
+                format!("!{name}")
+            } else {
+                name.to_string()
+            }
+        }));
+        writer.write_record(&header).map_err(|e| e.to_string())?;
+        for row in &self.rows {
+            let invitation = &row.invitation;
+            let mut record = vec![
+                row.email.as_str().to_owned(),
+                invitation
+                    .application_id
+                    .as_deref()
+                    .unwrap_or_default()
+                    .to_owned(),
+                invitation
+                    .expires_at
+                    .map(|e| e.to_string())
+                    .unwrap_or_default(),
+            ];
+            record.extend(columns.iter().map(|(name, enforced)| {
+                invitation
+                    .attributes
+                    .iter()
+                    .find(|a| a.name == *name && a.enforced == *enforced)
+                    .map(|a| a.value.to_string())
+                    .unwrap_or_default()
+            }));
+            writer.write_record(&record).map_err(|e| e.to_string())?;
+        }
+        writer.into_inner().map_err(|e| e.to_string())
+    }
+
+    /// Replaces the file atomically: a reader sees the old file or the new one, never half.
+    pub fn save(&self, path: &Path) -> Result<(), String> {
+        let text = self.to_csv()?;
+        write_atomically(path, &text).map_err(|error| format!("{}: {error}", path.display()))
+    }
+}
+
+fn write_atomically(path: &Path, text: &[u8]) -> std::io::Result<()> {
+    let directory = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let mut temporary = tempfile::NamedTempFile::new_in(&directory)?;
+    temporary.write_all(text)?;
+    temporary.as_file().sync_all()?;
+    if let Ok(metadata) = std::fs::metadata(path) {
+        temporary
+            .as_file()
+            .set_permissions(metadata.permissions())?;
+    }
+    temporary.persist(path).map_err(|error| error.error)?;
+    Ok(())
+}
+
+/// What identifies one version of the file, to notice edits cheaply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Signature {
+    modified: Option<SystemTime>,
+    length: u64,
+    #[cfg(unix)]
+    inode: u64,
+}
+
+impl Signature {
+    fn of(path: &Path) -> Option<Self> {
+        let metadata = std::fs::metadata(path).ok()?;
+        Some(Self {
+            modified: metadata.modified().ok(),
+            length: metadata.len(),
+            #[cfg(unix)]
+            inode: std::os::unix::fs::MetadataExt::ino(&metadata),
+        })
+    }
+}
+
+/// The file-backed store the server uses.
+pub struct CsvStore {
+    path: PathBuf,
+    current: RwLock<Arc<InvitationMap>>,
+    /// The version of the file `current` came from (or the last bad version, so it is reported once).
+    seen: RwLock<Option<Signature>>,
+}
+
+impl CsvStore {
+    /// Loads the file at start-up: a missing file is no invitations (and says so), a bad one is
+    /// an error with every problem and its line.
+    pub fn open(path: PathBuf) -> Result<Self, String> {
+        let signature = Signature::of(&path);
+        let map = match std::fs::read(&path) {
+            Ok(text) => {
+                parse_map(&text).map_err(|errors| format!("{}: {errors}", path.display()))?
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                log::info!(
+                    "invitation file {} not found: no invitations until it appears",
+                    path.display()
+                );
+                InvitationMap::new()
+            }
+            Err(error) => return Err(format!("{}: {error}", path.display())),
+        };
+        log::info!("loaded {} invitation(s) from {}", map.len(), path.display());
+        Ok(Self {
+            path,
+            current: RwLock::new(Arc::new(map)),
+            seen: RwLock::new(signature),
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.snapshot().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn snapshot(&self) -> Arc<InvitationMap> {
+        self.current
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Looks at the file once; reloads it when it changed. Blocking (file I/O).
+    pub fn reload_if_changed(&self) {
+        let signature = Signature::of(&self.path);
+        {
+            let seen = self
+                .seen
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if *seen == signature {
+                return;
+            }
+        }
+        *self
+            .seen
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = signature;
+        let map = match std::fs::read(&self.path) {
+            Ok(text) => match parse_map(&text) {
+                Ok(map) => map,
+                Err(errors) => {
+                    log::error!(
+                        "invitation file {} changed but is invalid; keeping the last good {} invitation(s): {errors}",
+                        self.path.display(),
+                        self.len()
+                    );
+                    return;
+                }
+            },
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                log::warn!(
+                    "invitation file {} was removed: no invitations until it reappears",
+                    self.path.display()
+                );
+                InvitationMap::new()
+            }
+            Err(error) => {
+                log::error!(
+                    "cannot read invitation file {}: {error}; keeping the last good set",
+                    self.path.display()
+                );
+                // Try again next time.
+                *self
+                    .seen
+                    .write()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+                return;
+            }
+        };
+        log::info!(
+            "reloaded {} invitation(s) from {}",
+            map.len(),
+            self.path.display()
+        );
+        *self
+            .current
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(map);
+    }
+
+    /// Keeps the map in step with the file for as long as the runtime runs.
+    pub fn watch(self: Arc<Self>) {
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(RELOAD_INTERVAL);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                let store = self.clone();
+                if let Err(error) =
+                    tokio::task::spawn_blocking(move || store.reload_if_changed()).await
+                {
+                    log::error!("invitation reload failed: {error}");
+                }
+            }
+        });
+    }
+}
+
+impl InvitationStore for CsvStore {
+    fn find<'a>(
+        &'a self,
+        email: &'a EmailAddress,
+    ) -> BoxFuture<'a, Result<Option<Invitation>, StoreError>> {
+        let found = self.snapshot().get(email.as_str()).cloned();
+        Box::pin(std::future::ready(Ok(found)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = "\
+email,application_id,expires_at,displayName,!jobTitle
+ada@fabrikam.com,,,Ada Lovelace,Engineer
+Grace@Contoso.com,93fd07aa-0000-0000-0000-000000000000,2030-01-01,,
+\"\"\"quoted, name\"\"@contoso.com\",,2030-01-01T12:00:00Z,\"Doe, Jane\",
+";
+
+    #[test]
+    fn parses_the_documented_layout() {
+        let map = parse_map(EXAMPLE.as_bytes()).unwrap();
+        assert_eq!(map.len(), 3);
+        let ada = &map["ada@fabrikam.com"];
+        assert_eq!(ada.application_id, None);
+        assert_eq!(ada.expires_at, None);
+        assert_eq!(
+            ada.attributes
+                .iter()
+                .map(|a| (&*a.name, &*a.value, a.enforced))
+                .collect::<Vec<_>>(),
+            vec![
+                ("displayName", "Ada Lovelace", false),
+                ("jobTitle", "Engineer", true)
+            ]
+        );
+        let grace = &map["grace@contoso.com"];
+        assert_eq!(
+            grace.application_id.as_deref(),
+            Some("93fd07aa-0000-0000-0000-000000000000")
+        );
+        assert_eq!(grace.expires_at, Some(Expiry::parse("2030-01-01").unwrap()));
+        assert!(grace.attributes.is_empty());
+        assert_eq!(
+            &*map["\"quoted, name\"@contoso.com"].attributes[0].value,
+            "Doe, Jane"
+        );
+    }
+
+    #[test]
+    fn reports_every_bad_line_with_its_number() {
+        let text = "\
+email,application_id,expires_at,displayName
+ada@fabrikam.com,,,Ada
+not-an-address,,,
+bob@fabrikam.com,,next week,
+ADA@fabrikam.com,,,
+carol@fabrikam.com,,,x,extra
+,app,,
+";
+        let errors = parse_map(text.as_bytes()).unwrap_err().0;
+        let lines: Vec<(u64, &str)> = errors
+            .iter()
+            .map(|e| (e.line, e.message.as_str()))
+            .collect();
+        assert_eq!(lines.len(), 5, "{errors:?}");
+        assert_eq!(lines[0].0, 3);
+        assert!(lines[0].1.starts_with("invalid e-mail address"));
+        assert_eq!(lines[1].0, 4);
+        assert!(lines[1].1.starts_with("invalid expires_at"));
+        assert_eq!(lines[2], (5, "duplicate of the address on line 2"));
+        assert_eq!(lines[3], (6, "5 cells but the header has 4 columns"));
+        assert_eq!(lines[4], (7, "the e-mail address is missing"));
+    }
+
+    #[test]
+    fn refuses_bad_headers() {
+        for (text, expected) in [
+            ("email,expires_at\n", "column \"application_id\" is missing"),
+            (
+                "email,application_id,expires_at,display name\n",
+                "is not an attribute name",
+            ),
+            ("email,application_id,expires_at,x,X\n", "appears twice"),
+        ] {
+            let errors = parse_map(text.as_bytes()).unwrap_err();
+            assert_eq!(errors.0[0].line, 1);
+            assert!(errors.to_string().contains(expected), "{errors}");
+        }
+    }
+
+    #[test]
+    fn tolerates_a_byte_order_mark_blank_lines_and_short_rows() {
+        let text = "\u{feff}email,application_id,expires_at,displayName\n\nada@fabrikam.com\n";
+        let map = parse_map(text.as_bytes()).unwrap();
+        assert_eq!(map["ada@fabrikam.com"], Invitation::default());
+    }
+
+    #[test]
+    fn the_file_round_trips() {
+        let file = InvitationFile::parse(EXAMPLE.as_bytes()).unwrap();
+        let text = file.to_csv().unwrap();
+        let again = InvitationFile::parse(&text).unwrap();
+        assert_eq!(
+            String::from_utf8(text).unwrap(),
+            "email,application_id,expires_at,displayName,!jobTitle\n\
+             ada@fabrikam.com,,,Ada Lovelace,Engineer\n\
+             grace@contoso.com,93fd07aa-0000-0000-0000-000000000000,2030-01-01,,\n\
+             \"\"\"quoted, name\"\"@contoso.com\",,2030-01-01T12:00:00Z,\"Doe, Jane\",\n"
+        );
+        let strip = |file: &InvitationFile| {
+            file.rows
+                .iter()
+                .map(|r| (r.email.clone(), r.invitation.clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(strip(&again), strip(&file));
+    }
+
+    #[test]
+    fn saving_replaces_the_file_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("invitations.csv");
+        let mut file = InvitationFile::load(&path).unwrap();
+        assert!(file.rows.is_empty());
+        let email = EmailAddress::parse("ada@fabrikam.com").unwrap();
+        assert_eq!(
+            file.upsert(email.clone(), Invitation::default()),
+            Upsert::Added
+        );
+        assert_eq!(
+            file.upsert(email.clone(), Invitation::default()),
+            Upsert::Updated
+        );
+        file.save(&path).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "email,application_id,expires_at\nada@fabrikam.com,,\n"
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary file left behind"
+        );
+        assert!(file.remove(&email));
+        assert!(!file.remove(&email));
+    }
+
+    #[test]
+    fn the_store_reloads_good_edits_and_keeps_the_last_good_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("invitations.csv");
+        let store = CsvStore::open(path.clone()).unwrap();
+        assert!(store.is_empty());
+        std::fs::write(
+            &path,
+            "email,application_id,expires_at\nada@fabrikam.com,,\n",
+        )
+        .unwrap();
+        store.reload_if_changed();
+        assert_eq!(store.len(), 1);
+        std::fs::write(
+            &path,
+            "email,application_id,expires_at\nnot an address,,\nbob@fabrikam.com,,\n",
+        )
+        .unwrap();
+        store.reload_if_changed();
+        assert_eq!(store.len(), 1);
+        assert!(store.snapshot().contains_key("ada@fabrikam.com"));
+        std::fs::remove_file(&path).unwrap();
+        store.reload_if_changed();
+        assert!(store.is_empty());
+    }
+
+    #[test]
+    fn a_bad_file_at_start_up_is_an_error_with_line_numbers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("invitations.csv");
+        std::fs::write(
+            &path,
+            "email,application_id,expires_at\nada@fabrikam.com,,soon\n",
+        )
+        .unwrap();
+        let error = CsvStore::open(path).err().unwrap();
+        assert!(error.ends_with("invitations.csv: line 2: invalid expires_at: \"soon\" is not an RFC 3339 date (2026-12-31) or date-time (2026-12-31T18:00:00Z)"), "{error}");
+    }
+}

@@ -1,0 +1,552 @@
+//! `OnAttributeCollectionStart` / `OnAttributeCollectionSubmit`: invite-only sign-up for Entra
+//! External ID, through the spawned binary, with the documented payloads and the real-traffic
+//! variants from tests/fixtures.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::helpers::{Launch, TestApp};
+
+const START: &str = "OnAttributeCollectionStart";
+const SUBMIT: &str = "OnAttributeCollectionSubmit";
+const APP: &str = "44445555-eeee-6666-ffff-7777aaaa8888";
+const DEFAULT_TITLE: &str = "Invitation required";
+const DEFAULT_MESSAGE: &str =
+    "Sign-up for Contoso is by invitation only. Please ask your contact at Contoso to invite you.";
+
+/// Invitation-only settings with a few invitations.
+const INVITATIONS: &str = "\
+email,application_id,expires_at,displayName,extension_0a1b2c_Year,!extension_0a1b2c_News,!jobTitle
+ada@contoso.com,,,Ada Lovelace,1815,true,Analyst
+grace@contoso.com,44445555-EEEE-6666-FFFF-7777AAAA8888,,,,,
+old@contoso.com,,2020-01-01,,,,
+plain@contoso.com,,2999-12-31T23:59:59Z,,,,
+";
+
+fn fixture(name: &str) -> Value {
+    let path = format!("{}/tests/fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// A fixture with the e-mail identity (or, without identities, the email attribute) set.
+fn with_email(name: &str, email: &str) -> Value {
+    let mut event = fixture(name);
+    if let Some(id) = event.pointer_mut("/data/userSignUpInfo/identities/0/issuerAssignedId") {
+        *id = Value::from(email);
+    } else {
+        *event
+            .pointer_mut("/data/userSignUpInfo/attributes/email/value")
+            .unwrap() = Value::from(email);
+    }
+    event
+}
+
+fn with_app(mut event: Value, app: Option<&str>) -> Value {
+    let context = event.pointer_mut("/data").unwrap().as_object_mut().unwrap();
+    match app {
+        Some(app) => {
+            *context
+                .get_mut("authenticationContext")
+                .and_then(|c| c.pointer_mut("/clientServicePrincipal/appId"))
+                .unwrap() = Value::from(app)
+        }
+        None => {
+            context.remove("authenticationContext");
+        }
+    }
+    event
+}
+
+fn response(event: &str, action: Value) -> Value {
+    let data_type = match event {
+        START => "microsoft.graph.onAttributeCollectionStartResponseData",
+        _ => "microsoft.graph.onAttributeCollectionSubmitResponseData",
+    };
+    json!({"data": {"@odata.type": data_type, "actions": [action]}})
+}
+
+fn continue_(event: &str) -> Value {
+    let prefix = if event == START {
+        "attributeCollectionStart"
+    } else {
+        "attributeCollectionSubmit"
+    };
+    response(
+        event,
+        json!({"@odata.type": format!("microsoft.graph.{prefix}.continueWithDefaultBehavior")}),
+    )
+}
+
+fn block(event: &str, title: &str, message: &str) -> Value {
+    let prefix = if event == START {
+        "attributeCollectionStart"
+    } else {
+        "attributeCollectionSubmit"
+    };
+    response(
+        event,
+        json!({"@odata.type": format!("microsoft.graph.{prefix}.showBlockPage"), "title": title, "message": message}),
+    )
+}
+
+async fn invite_only() -> TestApp {
+    Launch::hosted(&[("ALLOWED_EMAIL_DOMAINS", "")])
+        .invitations(INVITATIONS)
+        .start()
+        .await
+}
+
+/// Sends each case and checks 200, JSON and the exact body.
+async fn expect_all(app: &TestApp, cases: Vec<(&str, Value, Value)>) {
+    for (function, request, expected) in cases {
+        let answer = app.event(function, &request).await;
+        assert_eq!(
+            answer,
+            (200, "application/json".to_owned(), expected),
+            "{function} {request}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn start_prefills_an_invitation_in_the_types_the_request_uses() {
+    let app = invite_only().await;
+    let prefill = response(
+        START,
+        json!({"@odata.type": "microsoft.graph.attributeCollectionStart.setPrefillValues",
+               "inputs": {"displayName": "Ada Lovelace", "extension_0a1b2c_Year": 1815,
+                          "extension_0a1b2c_News": true, "jobTitle": "Analyst"}}),
+    );
+    expect_all(
+        &app,
+        vec![
+            (
+                START,
+                with_email("start_documented", "Ada@Contoso.com "),
+                prefill.clone(),
+            ),
+            (
+                START,
+                with_email("start_email_otp", "ada@contoso.com"),
+                prefill,
+            ),
+            // Invited without attributes: nothing to prefill.
+            (
+                START,
+                with_email("start_documented", "plain@contoso.com"),
+                continue_(START),
+            ),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn start_blocks_everyone_else_with_the_configured_page() {
+    let app = invite_only().await;
+    let page = block(START, DEFAULT_TITLE, DEFAULT_MESSAGE);
+    expect_all(
+        &app,
+        vec![
+            (
+                START,
+                with_email("start_documented", "bob@contoso.com"),
+                page.clone(),
+            ),
+            (
+                START,
+                with_email("start_documented", "ada@fabrikam.com"),
+                page.clone(),
+            ),
+            (
+                START,
+                with_email("start_documented", "old@contoso.com"),
+                page.clone(),
+            ),
+            (
+                START,
+                with_email("start_documented", "a@evil.com@contoso.com"),
+                block(START, DEFAULT_TITLE, "Email is mandatory."),
+            ),
+        ],
+    )
+    .await;
+    let custom = Launch::hosted(&[
+        ("ALLOWED_EMAIL_DOMAINS", ""),
+        ("BLOCK_PAGE_TITLE", "Members only"),
+        ("BLOCK_PAGE_MESSAGE", "Write to members@woodgrove.com."),
+    ])
+    .start()
+    .await;
+    expect_all(
+        &custom,
+        vec![(
+            START,
+            with_email("start_documented", "ada@contoso.com"),
+            block(START, "Members only", "Write to members@woodgrove.com."),
+        )],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_social_subject_id_is_never_taken_for_the_address() {
+    let app = Launch::hosted(&[("ALLOWED_EMAIL_DOMAINS", "")])
+        .invitations("email,application_id,expires_at\nada@fabrikam.com,,\n")
+        .start()
+        .await;
+    // The google.com identity's issuerAssignedId looks like the invited address, but only the
+    // EmailAddress attribute counts: grace@fabrikam.com is not invited.
+    expect_all(
+        &app,
+        vec![(
+            START,
+            fixture("start_social"),
+            block(START, DEFAULT_TITLE, DEFAULT_MESSAGE),
+        )],
+    )
+    .await;
+    let mut social = fixture("start_social");
+    *social
+        .pointer_mut("/data/userSignUpInfo/attributes/EmailAddress/value")
+        .unwrap() = Value::from("ada@fabrikam.com");
+    expect_all(&app, vec![(START, social.clone(), continue_(START))]).await;
+    social["data"]["userSignUpInfo"]["attributes"]
+        .as_object_mut()
+        .unwrap()
+        .remove("EmailAddress");
+    expect_all(
+        &app,
+        vec![(
+            START,
+            social,
+            block(START, DEFAULT_TITLE, "Email is mandatory."),
+        )],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn allowed_domains_still_admit_alongside_invitations() {
+    let app = Launch::hosted(&[("ALLOWED_EMAIL_DOMAINS", "fabrikam.com")])
+        .invitations(INVITATIONS)
+        .start()
+        .await;
+    expect_all(
+        &app,
+        vec![
+            (
+                START,
+                with_email("start_documented", "someone@fabrikam.com"),
+                continue_(START),
+            ),
+            (
+                SUBMIT,
+                with_email("submit_documented", "someone@fabrikam.com"),
+                continue_(SUBMIT),
+            ),
+            (
+                START,
+                with_email("start_documented", "bob@contoso.com"),
+                block(START, DEFAULT_TITLE, DEFAULT_MESSAGE),
+            ),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn invitations_are_scoped_to_their_application() {
+    let app = invite_only().await;
+    let page = block(START, DEFAULT_TITLE, DEFAULT_MESSAGE);
+    let grace = || with_email("start_documented", "grace@contoso.com");
+    expect_all(
+        &app,
+        vec![
+            (START, with_app(grace(), Some(APP)), continue_(START)),
+            (
+                START,
+                with_app(grace(), Some("99999999-0000-0000-0000-000000000000")),
+                page.clone(),
+            ),
+            (START, with_app(grace(), None), page),
+            // An invitation for every application needs no context.
+            (
+                START,
+                with_app(with_email("start_documented", "plain@contoso.com"), None),
+                continue_(START),
+            ),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn submit_imposes_enforced_values_and_rechecks_admission() {
+    let app = invite_only().await;
+    let imposed = response(
+        SUBMIT,
+        json!({"@odata.type": "microsoft.graph.attributeCollectionSubmit.modifyAttributeValues",
+               "attributes": {"extension_0a1b2c_News": true, "jobTitle": "Analyst"}}),
+    );
+    expect_all(
+        &app,
+        vec![
+            (
+                SUBMIT,
+                with_email("submit_documented", "ada@contoso.com"),
+                imposed.clone(),
+            ),
+            (
+                SUBMIT,
+                with_email("submit_without_identities", "ada@contoso.com"),
+                imposed,
+            ),
+            (
+                SUBMIT,
+                with_email("submit_documented", "plain@contoso.com"),
+                continue_(SUBMIT),
+            ),
+            (
+                SUBMIT,
+                with_email("submit_documented", "bob@contoso.com"),
+                block(SUBMIT, DEFAULT_TITLE, DEFAULT_MESSAGE),
+            ),
+            (
+                SUBMIT,
+                with_email("submit_without_identities", "old@contoso.com"),
+                block(SUBMIT, DEFAULT_TITLE, DEFAULT_MESSAGE),
+            ),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn submit_shows_attribute_errors_under_the_name_received() {
+    let app = Launch::hosted(&[("ALLOWED_EMAIL_DOMAINS", "fabrikam.com")])
+        .start()
+        .await;
+    let mut short = with_email("submit_documented", "ada@fabrikam.com");
+    let attributes = short
+        .pointer_mut("/data/userSignUpInfo/attributes")
+        .unwrap()
+        .as_object_mut()
+        .unwrap();
+    attributes.remove("jobTitle");
+    attributes.insert("JobTitle".to_owned(), json!({"value": "CEO"}));
+    let message = "Job Title must contain at least 4 characters.";
+    expect_all(
+        &app,
+        vec![(
+            SUBMIT,
+            short,
+            response(
+                SUBMIT,
+                json!({"@odata.type": "microsoft.graph.attributeCollectionSubmit.showValidationError",
+                       "message": message, "attributeErrors": {"JobTitle": message}}),
+            ),
+        )],
+    )
+    .await;
+
+    let strict = Launch::hosted(&[
+        ("ALLOWED_EMAIL_DOMAINS", "fabrikam.com"),
+        ("REQUIRE_JOB_TITLE", "true"),
+    ])
+    .start()
+    .await;
+    let mut missing = with_email("submit_without_identities", "ada@fabrikam.com");
+    missing
+        .pointer_mut("/data/userSignUpInfo/attributes")
+        .unwrap()
+        .as_object_mut()
+        .unwrap()
+        .remove("jobTitle");
+    expect_all(
+        &strict,
+        vec![
+            (
+                SUBMIT,
+                missing.clone(),
+                response(
+                    SUBMIT,
+                    json!({"@odata.type": "microsoft.graph.attributeCollectionSubmit.showValidationError",
+                           "message": message, "attributeErrors": {"jobTitle": message}}),
+                ),
+            ),
+            // Start comes before the attribute page: no attribute rules there.
+            (START, with_email("start_documented", "ada@fabrikam.com"), continue_(START)),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_json_error_and_nothing_is_admitted() {
+    let app = invite_only().await;
+    let cases = [
+        (
+            "not json",
+            400,
+            json!({"error": "invalid_request", "message": "The request body is not JSON."}),
+        ),
+        (
+            "[1,2]",
+            400,
+            json!({"error": "invalid_request", "message": "The request body is not a JSON object."}),
+        ),
+    ];
+    for function in [START, SUBMIT] {
+        for (body, status, expected) in &cases {
+            let response = app.post(&format!("/api/{function}"), body, None).await;
+            let answer = crate::helpers::json_answer(response).await;
+            assert_eq!(
+                answer,
+                (*status, "application/json".to_owned(), expected.clone()),
+                "{function} {body}"
+            );
+        }
+        let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(64 * 1024));
+        assert_eq!(
+            app.post(&format!("/api/{function}"), &big, None)
+                .await
+                .status()
+                .as_u16(),
+            413
+        );
+    }
+    let swapped = [
+        (
+            START,
+            fixture("submit_documented"),
+            "OnAttributeCollectionStart handles microsoft.graph.authenticationEvent.attributeCollectionStart, but the request is microsoft.graph.authenticationEvent.attributeCollectionSubmit.",
+        ),
+        (
+            SUBMIT,
+            fixture("start_documented"),
+            "OnAttributeCollectionSubmit handles microsoft.graph.authenticationEvent.attributeCollectionSubmit, but the request is microsoft.graph.authenticationEvent.attributeCollectionStart.",
+        ),
+    ];
+    for (function, body, message) in swapped {
+        let answer = app.event(function, &body).await;
+        assert_eq!(
+            answer,
+            (
+                400,
+                "application/json".to_owned(),
+                json!({"error": "wrong_event_type", "message": message})
+            )
+        );
+    }
+}
+
+#[tokio::test]
+async fn lenient_reading_of_real_traffic() {
+    let app = invite_only().await;
+    // Unknown keys, another key order, `@odata.Type`, int and bool attributes, no
+    // authenticationContext, no identities.
+    let mut odd = with_email("submit_without_identities", "plain@contoso.com");
+    odd["data"]["userSignUpInfo"]["attributes"]["email"] = json!("plain@contoso.com");
+    expect_all(&app, vec![(SUBMIT, odd, continue_(SUBMIT))]).await;
+    // A Start event with no data at all has no address: blocked, not an error.
+    expect_all(
+        &app,
+        vec![(
+            START,
+            json!({"type": "microsoft.graph.authenticationEvent.attributeCollectionStart"}),
+            block(START, DEFAULT_TITLE, "Email is mandatory."),
+        )],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_invitation_file_is_reloaded_when_it_changes() {
+    let app = invite_only().await;
+    let request = with_email("start_documented", "new@contoso.com");
+    let page = block(START, DEFAULT_TITLE, DEFAULT_MESSAGE);
+    expect_all(&app, vec![(START, request.clone(), page.clone())]).await;
+
+    // A good edit is picked up.
+    let edited = format!("{INVITATIONS}new@contoso.com,,,,,,\n");
+    std::fs::write(app.dir().join("invitations.csv"), &edited).unwrap();
+    wait_for(&app, &request, continue_(START)).await;
+
+    // A bad edit keeps the last good set and says where the problem is.
+    let broken = format!("{edited}broken-address,,,,,,\n");
+    std::fs::write(app.dir().join("invitations.csv"), broken).unwrap();
+    app.logs_containing("line 7: invalid e-mail address").await;
+    expect_all(&app, vec![(START, request.clone(), continue_(START))]).await;
+
+    // Removing the invitation blocks again.
+    std::fs::write(app.dir().join("invitations.csv"), INVITATIONS).unwrap();
+    wait_for(&app, &request, page).await;
+}
+
+/// Polls (bounded) until the answer for `request` is `expected`.
+async fn wait_for(app: &TestApp, request: &Value, expected: Value) {
+    let started = Instant::now();
+    loop {
+        let (_, _, body) = app.event(START, request).await;
+        if body == expected {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "still {body}, expected {expected}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn every_decision_is_logged_with_a_masked_address() {
+    let app = invite_only().await;
+    app.event(START, &with_email("start_documented", "ada@contoso.com"))
+        .await;
+    let logs = app
+        .logs_containing("function=OnAttributeCollectionStart")
+        .await;
+    assert!(
+        logs.contains("decision function=OnAttributeCollectionStart outcome=setPrefillValues reason=invitation email=a***@contoso.com correlation_id="),
+        "{logs}"
+    );
+    assert!(!logs.contains("ada@contoso.com"), "{logs}");
+}
+
+#[test]
+fn a_bad_invitation_file_stops_start_up_with_line_numbers() {
+    let launch = Launch::hosted(&[]).invitations(
+        "email,application_id,expires_at\nada@contoso.com,,\nADA@contoso.com,,\nx@y.com,,someday\n",
+    );
+    let (status, output) = launch.run_to_exit();
+    assert_eq!(status.code(), Some(78), "{}", output.all());
+    let stderr = output.stderr();
+    assert!(stderr.contains("invitations.csv: line 3: duplicate of the address on line 2; line 4: invalid expires_at"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_missing_invitation_file_means_no_invitations() {
+    let app = Launch::hosted(&[
+        ("ALLOWED_EMAIL_DOMAINS", ""),
+        ("INVITATIONS_FILE", "nowhere/invitations.csv"),
+    ])
+    .start()
+    .await;
+    assert!(
+        app.output
+            .stdout()
+            .contains("invitation file nowhere/invitations.csv not found")
+    );
+    expect_all(
+        &app,
+        vec![(
+            START,
+            with_email("start_documented", "ada@contoso.com"),
+            block(START, DEFAULT_TITLE, DEFAULT_MESSAGE),
+        )],
+    )
+    .await;
+}

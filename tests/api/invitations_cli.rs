@@ -1,0 +1,242 @@
+//! `handler invitations ...` against the same file the running server reads.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::helpers::{Launch, TestApp};
+
+fn start_event(email: &str) -> Value {
+    json!({"type": "microsoft.graph.authenticationEvent.attributeCollectionStart",
+           "data": {"userSignUpInfo": {"identities": [{"signInType": "email", "issuerAssignedId": email}]}}})
+}
+
+/// The action type the server answers for `email` at Start.
+async fn action_for(app: &TestApp, email: &str) -> String {
+    let (_, _, body) = app
+        .event("OnAttributeCollectionStart", &start_event(email))
+        .await;
+    let action = body["data"]["actions"][0]["@odata.type"].as_str().unwrap();
+    action.rsplit('.').next().unwrap().to_owned()
+}
+
+async fn wait_for_action(app: &TestApp, email: &str, expected: &str) {
+    let started = Instant::now();
+    loop {
+        let action = action_for(app, email).await;
+        if action == expected {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{email}: still {action}, expected {expected}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn run(app: &TestApp, args: &[&str]) -> (i32, String, String) {
+    let output = app.cli(args);
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn the_cli_round_trips_through_the_file_the_server_reads() {
+    let app = Launch::hosted(&[("ALLOWED_EMAIL_DOMAINS", "")])
+        .invitations("email,application_id,expires_at\n")
+        .start()
+        .await;
+    assert_eq!(action_for(&app, "ada@contoso.com").await, "showBlockPage");
+
+    let (code, stdout, _) = run(
+        &app,
+        &[
+            "invitations",
+            "add",
+            "Ada@Contoso.com",
+            "--set",
+            "displayName=Ada Lovelace",
+            "--enforce",
+            "jobTitle=Analyst",
+        ],
+    );
+    assert_eq!(
+        (code, stdout.as_str()),
+        (0, "added ada@contoso.com in invitations.csv\n")
+    );
+    wait_for_action(&app, "ada@contoso.com", "setPrefillValues").await;
+
+    let (code, stdout, _) = run(
+        &app,
+        &[
+            "invitations",
+            "add",
+            "grace@contoso.com",
+            "--app",
+            "44445555-eeee-6666-ffff-7777aaaa8888",
+            "--expires",
+            "2999-12-31",
+        ],
+    );
+    assert_eq!(
+        (code, stdout.as_str()),
+        (0, "added grace@contoso.com in invitations.csv\n")
+    );
+    let (code, stdout, _) = run(&app, &["invitations", "list", "--json"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        serde_json::from_str::<Value>(&stdout).unwrap(),
+        json!([
+            {"email": "ada@contoso.com", "application_id": null, "expires_at": null,
+             "attributes": {"displayName": "Ada Lovelace"}, "enforced": {"jobTitle": "Analyst"}},
+            {"email": "grace@contoso.com", "application_id": "44445555-eeee-6666-ffff-7777aaaa8888",
+             "expires_at": "2999-12-31", "attributes": {}, "enforced": {}}
+        ])
+    );
+    let (code, stdout, _) = run(&app, &["invitations", "list"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        stdout,
+        "ada@contoso.com  app: any  expires: never  displayName=Ada Lovelace, !jobTitle=Analyst\n\
+         grace@contoso.com  app: 44445555-eeee-6666-ffff-7777aaaa8888  expires: 2999-12-31\n\
+         2 invitation(s) in invitations.csv\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(app.dir().join("invitations.csv")).unwrap(),
+        "email,application_id,expires_at,displayName,!jobTitle\n\
+         ada@contoso.com,,,Ada Lovelace,Analyst\n\
+         grace@contoso.com,44445555-eeee-6666-ffff-7777aaaa8888,2999-12-31,,\n"
+    );
+
+    let (code, stdout, _) = run(&app, &["invitations", "remove", "ADA@contoso.com"]);
+    assert_eq!(
+        (code, stdout.as_str()),
+        (0, "removed ada@contoso.com from invitations.csv\n")
+    );
+    wait_for_action(&app, "ada@contoso.com", "showBlockPage").await;
+    let (code, _, stderr) = run(&app, &["invitations", "remove", "ada@contoso.com"]);
+    assert_eq!(
+        (code, stderr.as_str()),
+        (1, "ada@contoso.com has no invitation in invitations.csv\n")
+    );
+}
+
+#[tokio::test]
+async fn import_merges_and_reports_every_row() {
+    let app = Launch::hosted(&[("ALLOWED_EMAIL_DOMAINS", "")])
+        .invitations("email,application_id,expires_at,displayName\nada@contoso.com,,,Ada\n")
+        .start()
+        .await;
+    let source = app.dir().join("more.csv");
+    std::fs::write(
+        &source,
+        "email,application_id,expires_at,!extension_0a1b2c_Team\n\
+         bob@contoso.com,,,Blue\n\
+         not-an-address,,,\n\
+         ada@contoso.com,,2999-01-01,Red\n\
+         bob@contoso.com,,,Green\n",
+    )
+    .unwrap();
+    let (code, stdout, stderr) = run(&app, &["invitations", "import", "more.csv"]);
+    assert_eq!(code, 1, "invalid rows make the exit code 1");
+    assert_eq!(
+        stdout,
+        "imported more.csv into invitations.csv: 1 added, 1 updated, 2 invalid\n"
+    );
+    assert_eq!(
+        stderr,
+        "more.csv: line 3: invalid e-mail address: the address has no '@'\n\
+         more.csv: line 5: duplicate of the address on line 2\n"
+    );
+    wait_for_action(&app, "bob@contoso.com", "setPrefillValues").await;
+    assert_eq!(
+        std::fs::read_to_string(app.dir().join("invitations.csv")).unwrap(),
+        "email,application_id,expires_at,!extension_0a1b2c_Team\n\
+         ada@contoso.com,,2999-01-01,Red\n\
+         bob@contoso.com,,,Blue\n"
+    );
+}
+
+#[tokio::test]
+async fn check_explains_the_decision() {
+    let app = Launch::hosted(&[("ALLOWED_EMAIL_DOMAINS", "fabrikam.com")])
+        .invitations("email,application_id,expires_at,!jobTitle\nada@contoso.com,app-1,,Analyst\n")
+        .start()
+        .await;
+    let (code, stdout, _) = run(
+        &app,
+        &["invitations", "check", "ada@contoso.com", "--app", "app-1"],
+    );
+    assert_eq!(code, 0);
+    assert_eq!(
+        stdout,
+        "invitation: ada@contoso.com  app: app-1  expires: never  !jobTitle=Analyst\n\
+         allowed domains: [fabrikam.com]\n\
+         admitted (invitation)\n  enforce jobTitle = Analyst\n"
+    );
+    let (code, stdout, _) = run(&app, &["invitations", "check", "ada@contoso.com"]);
+    assert_eq!(code, 1);
+    assert!(stdout.ends_with("blocked (invitation_for_other_application): You must have an account from 'fabrikam.com' to register as an external user for Contoso.\n"), "{stdout}");
+    let (code, stdout, _) = run(&app, &["invitations", "check", "bob@fabrikam.com"]);
+    assert_eq!(code, 0);
+    assert!(stdout.ends_with("admitted (allowed_domain)\n"), "{stdout}");
+    let (code, _, stderr) = run(&app, &["invitations", "check", "nope"]);
+    assert_eq!(
+        (code, stderr.as_str()),
+        (
+            2,
+            "error: \"nope\" is not a valid e-mail address: the address has no '@'\n"
+        )
+    );
+}
+
+#[tokio::test]
+async fn bad_cli_input_changes_nothing() {
+    let app = Launch::hosted(&[])
+        .invitations("email,application_id,expires_at\n")
+        .start()
+        .await;
+    for (args, message) in [
+        (
+            &["invitations", "add", "a@contoso.com", "--expires", "soon"][..],
+            "error: \"soon\" is not an RFC 3339 date (2026-12-31) or date-time (2026-12-31T18:00:00Z)\n",
+        ),
+        (
+            &[
+                "invitations",
+                "add",
+                "a@contoso.com",
+                "--set",
+                "display name=x",
+            ][..],
+            "error: \"display name\" is not an attribute name (letters, digits and '_', starting with a letter)\n",
+        ),
+        (
+            &["invitations", "add", "a@contoso.com", "--set", "x"][..],
+            "error: \"x\" is not NAME=VALUE\n",
+        ),
+        (
+            &[
+                "invitations",
+                "add",
+                "a@contoso.com",
+                "--set",
+                "x=1",
+                "--enforce",
+                "x=2",
+            ][..],
+            "error: attribute x is given twice\n",
+        ),
+    ] {
+        let (code, _, stderr) = run(&app, args);
+        assert_eq!((code, stderr.as_str()), (2, message), "{args:?}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(app.dir().join("invitations.csv")).unwrap(),
+        "email,application_id,expires_at\n"
+    );
+}
