@@ -23,7 +23,7 @@ python3 bench/startup.py "$binary" 30
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 workdir=$(mktemp -d)
 env -i PATH="$PATH" FUNCTIONS_CUSTOMHANDLER_PORT="$port" BASIC_AUTH_USERNAME=bench \
-  BASIC_AUTH_PASSWORD=bench-password RUST_LOG="${RUST_LOG:-info}" "$PWD/$binary" >/dev/null &
+  BASIC_AUTH_PASSWORD=bench-password RUST_LOG="${RUST_LOG:-info}" "$PWD/$binary" >/dev/null 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null; rm -rf "$workdir"' EXIT
 for _ in $(seq 200); do

@@ -8,17 +8,19 @@
 //! [`InvitationFile`] and replaces it atomically (temporary file + rename).
 
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
+use std::collections::hash_map::{Entry, RandomState};
 use std::fmt;
+use std::hash::BuildHasher as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
 use futures_util::future::BoxFuture;
+use hashbrown::HashTable;
 
 use super::{Expiry, Invitation, InvitationAttribute, InvitationStore, StoreError};
-use crate::policy::email::EmailAddress;
+use crate::policy::email::{EmailAddress, normalise_into};
 
 /// The fixed leading columns.
 const EMAIL: &str = "email";
@@ -61,12 +63,30 @@ impl fmt::Display for FileErrors {
 }
 
 /// One column of the file.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 enum Column {
     Email,
     ApplicationId,
     ExpiresAt,
-    Attribute { name: Arc<str>, enforced: bool },
+    /// Index into [`Header::attributes`].
+    Attribute(u16),
+}
+
+/// The header row: what each column holds, and the attribute columns' names.
+#[derive(Debug, Clone, Default)]
+struct Header {
+    columns: Vec<Column>,
+    /// Name and whether it is enforced (`!name`), one per attribute column.
+    attributes: Vec<(Arc<str>, bool)>,
+}
+
+/// One data row's non-empty cells, borrowed from the reader.
+struct Cells<'r> {
+    email: &'r str,
+    application_id: Option<&'r str>,
+    expires_at: Option<Expiry>,
+    /// (attribute column, value)
+    attributes: Vec<(u16, &'r str)>,
 }
 
 /// One data row, parsed.
@@ -77,14 +97,18 @@ pub struct Row {
     pub line: u64,
 }
 
-/// Reads CSV text row by row, calling `row` for each valid one; every problem is collected.
-fn parse(text: &[u8], mut row: impl FnMut(Row)) -> Result<(), FileErrors> {
+/// Reads CSV text row by row, handing each row's cells to `row`; every problem (the reader's or
+/// `row`'s) is collected with its line number.
+fn parse(
+    text: &[u8],
+    mut row: impl FnMut(&Header, u64, Cells<'_>) -> Result<(), String>,
+) -> Result<Header, FileErrors> {
     let text = text.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(text);
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .trim(csv::Trim::All)
         .from_reader(text);
-    let columns = match reader.byte_headers() {
+    let header = match reader.byte_headers() {
         Ok(headers) => parse_header(headers)?,
         Err(error) => {
             return Err(FileErrors(vec![LineError {
@@ -115,21 +139,21 @@ fn parse(text: &[u8], mut row: impl FnMut(Row)) -> Result<(), FileErrors> {
         if record.iter().all(<[u8]>::is_empty) {
             continue;
         }
-        match parse_row(&columns, &record, line) {
-            Ok(parsed) => row(parsed),
-            Err(message) => errors.push(LineError { line, message }),
+        let outcome = read_cells(&header, &record).and_then(|cells| row(&header, line, cells));
+        if let Err(message) = outcome {
+            errors.push(LineError { line, message });
         }
     }
     if errors.is_empty() {
-        Ok(())
+        Ok(header)
     } else {
         Err(FileErrors(errors))
     }
 }
 
-fn parse_header(headers: &csv::ByteRecord) -> Result<Vec<Column>, FileErrors> {
+fn parse_header(headers: &csv::ByteRecord) -> Result<Header, FileErrors> {
     let header_error = |message: String| FileErrors(vec![LineError { line: 1, message }]);
-    let mut columns = Vec::with_capacity(headers.len());
+    let mut header = Header::default();
     let mut seen = std::collections::HashSet::new();
     for cell in headers {
         let name = std::str::from_utf8(cell)
@@ -151,13 +175,13 @@ fn parse_header(headers: &csv::ByteRecord) -> Result<Vec<Column>, FileErrors> {
                         "column {name:?} is not an attribute name (letters, digits and '_', starting with a letter; '!' in front to enforce it)"
                     )));
                 }
-                Column::Attribute {
-                    name: attribute.into(),
-                    enforced,
-                }
+                let index = u16::try_from(header.attributes.len())
+                    .map_err(|_| header_error("too many attribute columns".to_owned()))?;
+                header.attributes.push((attribute.into(), enforced));
+                Column::Attribute(index)
             }
         };
-        columns.push(column);
+        header.columns.push(column);
     }
     for required in [EMAIL, APPLICATION_ID, EXPIRES_AT] {
         if !seen.contains(required) {
@@ -166,7 +190,7 @@ fn parse_header(headers: &csv::ByteRecord) -> Result<Vec<Column>, FileErrors> {
             )));
         }
     }
-    Ok(columns)
+    Ok(header)
 }
 
 pub(crate) fn is_attribute_name(name: &str) -> bool {
@@ -174,49 +198,76 @@ pub(crate) fn is_attribute_name(name: &str) -> bool {
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
-fn parse_row(columns: &[Column], record: &csv::ByteRecord, line: u64) -> Result<Row, String> {
-    if record.len() > columns.len() {
+fn read_cells<'r>(header: &Header, record: &'r csv::ByteRecord) -> Result<Cells<'r>, String> {
+    if record.len() > header.columns.len() {
         return Err(format!(
             "{} cells but the header has {} columns",
             record.len(),
-            columns.len()
+            header.columns.len()
         ));
     }
-    let mut email = None;
-    let mut invitation = Invitation::default();
-    let mut attributes: Vec<InvitationAttribute> = Vec::new();
-    for (column, cell) in columns.iter().zip(record.iter()) {
+    let mut cells = Cells {
+        email: "",
+        application_id: None,
+        expires_at: None,
+        attributes: Vec::new(),
+    };
+    for (column, cell) in header.columns.iter().zip(record.iter()) {
         let cell = std::str::from_utf8(cell).map_err(|_| "a cell is not UTF-8".to_owned())?;
         if cell.is_empty() {
             continue;
         }
-        match column {
-            Column::Email => {
-                email = Some(
-                    EmailAddress::parse(cell)
-                        .map_err(|error| format!("invalid e-mail address: {error}"))?,
-                );
-            }
-            Column::ApplicationId => invitation.application_id = Some(cell.into()),
+        match *column {
+            Column::Email => cells.email = cell,
+            Column::ApplicationId => cells.application_id = Some(cell),
             Column::ExpiresAt => {
-                invitation.expires_at = Some(
-                    Expiry::parse(cell).map_err(|error| format!("invalid expires_at: {error}"))?,
-                );
+                let expiry =
+                    Expiry::parse(cell).map_err(|error| format!("invalid expires_at: {error}"))?;
+                cells.expires_at = Some(expiry);
             }
-            Column::Attribute { name, enforced } => {
-                if attributes.iter().any(|a| a.name == *name) {
+            Column::Attribute(index) => {
+                let name = &header.attributes[usize::from(index)].0;
+                if cells
+                    .attributes
+                    .iter()
+                    .any(|(other, _)| header.attributes[usize::from(*other)].0 == *name)
+                {
                     return Err(format!("attribute {name} is both prefilled and enforced"));
                 }
-                attributes.push(InvitationAttribute {
-                    name: name.clone(),
-                    value: cell.into(),
-                    enforced: *enforced,
-                });
+                cells.attributes.push((index, cell));
             }
         }
     }
-    let email = email.ok_or_else(|| "the e-mail address is missing".to_owned())?;
-    invitation.attributes = attributes.into_boxed_slice();
+    if cells.email.is_empty() {
+        return Err("the e-mail address is missing".to_owned());
+    }
+    Ok(cells)
+}
+
+fn invalid_email(error: crate::policy::email::InvalidEmail) -> String {
+    format!("invalid e-mail address: {error}")
+}
+
+/// A row as the CLI holds it.
+fn to_row(header: &Header, line: u64, cells: Cells<'_>) -> Result<Row, String> {
+    let email = EmailAddress::parse(cells.email).map_err(invalid_email)?;
+    let attributes = cells
+        .attributes
+        .iter()
+        .map(|&(index, value)| {
+            let (name, enforced) = &header.attributes[usize::from(index)];
+            InvitationAttribute {
+                name: name.clone(),
+                value: value.into(),
+                enforced: *enforced,
+            }
+        })
+        .collect();
+    let invitation = Invitation {
+        application_id: cells.application_id.map(Into::into),
+        expires_at: cells.expires_at,
+        attributes,
+    };
     Ok(Row {
         email,
         invitation,
@@ -224,57 +275,232 @@ fn parse_row(columns: &[Column], record: &csv::ByteRecord, line: u64) -> Result<
     })
 }
 
-/// Addresses → invitations, as the server holds them.
-pub type InvitationMap = HashMap<Box<str>, Invitation>;
-
-/// Remembers the first line of each address, to report later ones as duplicates.
-#[derive(Default)]
-struct Duplicates {
-    first_line: HashMap<Box<str>, u64>,
-    errors: Vec<LineError>,
-}
-
-impl Duplicates {
-    /// `true` when this is the address's first row.
-    fn first(&mut self, row: &Row) -> bool {
-        match self.first_line.entry(row.email.as_str().into()) {
+/// Parses rows for the CLI; a repeated address is an error of the later row.
+fn parse_rows(text: &[u8]) -> (Vec<Row>, Result<(), FileErrors>) {
+    let mut rows = Vec::new();
+    let mut first_line: HashMap<String, u64> = HashMap::new();
+    let parsed = parse(text, |header, line, cells| {
+        let row = to_row(header, line, cells)?;
+        match first_line.entry(row.email.as_str().to_owned()) {
             Entry::Occupied(first) => {
-                self.errors.push(LineError {
-                    line: row.line,
-                    message: format!("duplicate of the address on line {}", first.get()),
-                });
-                false
+                Err(format!("duplicate of the address on line {}", first.get()))
             }
             Entry::Vacant(slot) => {
-                slot.insert(row.line);
-                true
+                slot.insert(line);
+                rows.push(row);
+                Ok(())
             }
         }
+    });
+    (rows, parsed.map(drop))
+}
+
+/// A stretch of [`InvitationIndex::text`].
+#[derive(Debug, Clone, Copy, Default)]
+struct Span {
+    start: u32,
+    len: u32,
+}
+
+/// One invitation in the index (32 bytes; everything variable-length lives in the text).
+#[derive(Debug, Clone, Copy)]
+struct IndexEntry {
+    email: Span,
+    /// Line in the file, to name the first of two duplicates.
+    line: u32,
+    /// Index into `applications`, or [`ANY_APPLICATION`].
+    application: u32,
+    /// Seconds since the epoch, or [`NEVER`].
+    expires_at: i64,
+    /// Range of `attributes`.
+    attributes: Span,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct AttributeRef {
+    column: u16,
+    value: Span,
+}
+
+const ANY_APPLICATION: u32 = u32::MAX;
+const NEVER: i64 = i64::MAX;
+
+/// One version of the file as the server holds it: every string in one buffer, fixed-size entries
+/// and a hash table of entry numbers, so a million invitations take well under 200 MB and load in
+/// one pass.
+pub struct InvitationIndex {
+    text: String,
+    entries: Vec<IndexEntry>,
+    table: HashTable<u32>,
+    hasher: RandomState,
+    applications: Vec<Box<str>>,
+    /// Name and enforcement of each attribute column.
+    columns: Vec<(Arc<str>, bool)>,
+    attributes: Vec<AttributeRef>,
+}
+
+impl InvitationIndex {
+    /// Parses a whole file; duplicate addresses are errors naming both lines.
+    pub fn parse(text: &[u8]) -> Result<Self, FileErrors> {
+        let rows = text.iter().filter(|&&b| b == b'\n').count();
+        let mut index = Self {
+            text: String::with_capacity(text.len()),
+            entries: Vec::with_capacity(rows),
+            table: HashTable::with_capacity(rows),
+            hasher: RandomState::new(),
+            applications: Vec::new(),
+            columns: Vec::new(),
+            attributes: Vec::new(),
+        };
+        let mut applications: HashMap<Box<str>, u32> = HashMap::new();
+        let header = parse(text, |_, line, cells| {
+            index.push(&mut applications, line, cells)
+        })?;
+        index.columns = header.attributes;
+        index.text.shrink_to_fit();
+        index.entries.shrink_to_fit();
+        index.attributes.shrink_to_fit();
+        Ok(index)
     }
 
-    /// Merges the parse errors with the duplicates, in line order.
-    fn finish<T>(self, value: T, parsed: Result<(), FileErrors>) -> Result<T, FileErrors> {
-        let mut errors = parsed.err().map(|e| e.0).unwrap_or_default();
-        errors.extend(self.errors);
-        if errors.is_empty() {
-            Ok(value)
-        } else {
-            errors.sort_by_key(|error| error.line);
-            Err(FileErrors(errors))
+    fn push(
+        &mut self,
+        applications: &mut HashMap<Box<str>, u32>,
+        line: u64,
+        cells: Cells<'_>,
+    ) -> Result<(), String> {
+        let too_large =
+            || "the file is too large (the index holds at most 4 GiB of text)".to_owned();
+        let start = self.text.len();
+        normalise_into(cells.email, &mut self.text).map_err(invalid_email)?;
+        let Self {
+            text,
+            entries,
+            table,
+            hasher,
+            ..
+        } = self;
+        let email = &text[start..];
+        let hash = hasher.hash_one(email);
+        if let Some(&first) = table.find(hash, |&i| span(text, entries[i as usize].email) == email)
+        {
+            let first = entries[first as usize].line;
+            text.truncate(start);
+            return Err(format!("duplicate of the address on line {first}"));
+        }
+        let email = Span {
+            start: u32::try_from(start).map_err(|_| too_large())?,
+            len: u32::try_from(text.len() - start).map_err(|_| too_large())?,
+        };
+        let application = match cells.application_id {
+            None => ANY_APPLICATION,
+            Some(id) => match applications.get(id) {
+                Some(&index) => index,
+                None => {
+                    let index = u32::try_from(self.applications.len()).map_err(|_| too_large())?;
+                    self.applications.push(id.into());
+                    applications.insert(id.into(), index);
+                    index
+                }
+            },
+        };
+        let first_attribute = u32::try_from(self.attributes.len()).map_err(|_| too_large())?;
+        for (column, value) in &cells.attributes {
+            let start = u32::try_from(self.text.len()).map_err(|_| too_large())?;
+            self.text.push_str(value);
+            let len = u32::try_from(value.len()).map_err(|_| too_large())?;
+            self.attributes.push(AttributeRef {
+                column: *column,
+                value: Span { start, len },
+            });
+        }
+        let entry = IndexEntry {
+            email,
+            line: u32::try_from(line).map_err(|_| too_large())?,
+            application,
+            expires_at: cells.expires_at.map_or(NEVER, |expiry| expiry.0),
+            attributes: Span {
+                start: first_attribute,
+                len: u32::try_from(cells.attributes.len()).map_err(|_| too_large())?,
+            },
+        };
+        let number = u32::try_from(self.entries.len()).map_err(|_| too_large())?;
+        self.entries.push(entry);
+        let Self {
+            text,
+            entries,
+            table,
+            hasher,
+            ..
+        } = self;
+        table.insert_unique(hash, number, |&i| {
+            hasher.hash_one(span(text, entries[i as usize].email))
+        });
+        Ok(())
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The invitation of a normalised address.
+    pub fn get(&self, email: &str) -> Option<Invitation> {
+        let hash = self.hasher.hash_one(email);
+        let &number = self.table.find(hash, |&i| {
+            span(&self.text, self.entries[i as usize].email) == email
+        })?;
+        let entry = self.entries[number as usize];
+        let first = entry.attributes.start as usize;
+        let attributes = self.attributes[first..first + entry.attributes.len as usize]
+            .iter()
+            .map(|attribute| {
+                let (name, enforced) = &self.columns[usize::from(attribute.column)];
+                InvitationAttribute {
+                    name: name.clone(),
+                    value: span(&self.text, attribute.value).into(),
+                    enforced: *enforced,
+                }
+            })
+            .collect();
+        Some(Invitation {
+            application_id: (entry.application != ANY_APPLICATION)
+                .then(|| self.applications[entry.application as usize].clone()),
+            expires_at: (entry.expires_at != NEVER).then_some(Expiry(entry.expires_at)),
+            attributes,
+        })
+    }
+}
+
+/// Only the size: addresses never reach logs by accident.
+impl fmt::Debug for InvitationIndex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InvitationIndex")
+            .field("len", &self.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for InvitationIndex {
+    fn default() -> Self {
+        Self {
+            text: String::new(),
+            entries: Vec::new(),
+            table: HashTable::new(),
+            hasher: RandomState::new(),
+            applications: Vec::new(),
+            columns: Vec::new(),
+            attributes: Vec::new(),
         }
     }
 }
 
-/// Parses a whole file into a map; duplicate addresses are errors naming both lines.
-pub fn parse_map(text: &[u8]) -> Result<InvitationMap, FileErrors> {
-    let mut map = InvitationMap::new();
-    let mut duplicates = Duplicates::default();
-    let parsed = parse(text, |row| {
-        if duplicates.first(&row) {
-            map.insert(row.email.as_str().into(), row.invitation);
-        }
-    });
-    duplicates.finish(map, parsed)
+fn span(text: &str, span: Span) -> &str {
+    let start = span.start as usize;
+    &text[start..start + span.len as usize]
 }
 
 /// The file as the CLI edits it: rows in file order.
@@ -302,32 +528,20 @@ impl InvitationFile {
         }
     }
 
-    /// Parses CSV text; duplicate addresses are errors.
+    /// Parses CSV text; any problem, duplicates included, is an error.
     pub fn parse(text: &[u8]) -> Result<Self, FileErrors> {
-        let mut rows = Vec::new();
-        let mut duplicates = Duplicates::default();
-        let parsed = parse(text, |row| {
-            if duplicates.first(&row) {
-                rows.push(row);
-            }
-        });
-        duplicates.finish(Self { rows }, parsed)
+        let (rows, parsed) = parse_rows(text);
+        parsed.map(|()| Self { rows })
     }
 
     /// Parses CSV text for import: the valid rows, and the problems of the others (a repeated
     /// address is a problem of the later row).
     pub fn parse_lenient(text: &[u8]) -> (Vec<Row>, Vec<LineError>) {
-        let mut rows = Vec::new();
-        let mut duplicates = Duplicates::default();
-        let parsed = parse(text, |row| {
-            if duplicates.first(&row) {
-                rows.push(row);
-            }
-        });
-        match duplicates.finish((), parsed) {
-            Ok(()) => (rows, Vec::new()),
-            Err(errors) => (rows, errors.0),
-        }
+        let (rows, parsed) = parse_rows(text);
+        (
+            rows,
+            parsed.err().map(|errors| errors.0).unwrap_or_default(),
+        )
     }
 
     pub fn find(&self, email: &EmailAddress) -> Option<&Row> {
@@ -461,7 +675,7 @@ impl Signature {
 /// The file-backed store the server uses.
 pub struct CsvStore {
     path: PathBuf,
-    current: RwLock<Arc<InvitationMap>>,
+    current: RwLock<Arc<InvitationIndex>>,
     /// The version of the file `current` came from (or the last bad version, so it is reported once).
     seen: RwLock<Option<Signature>>,
 }
@@ -472,15 +686,14 @@ impl CsvStore {
     pub fn open(path: PathBuf) -> Result<Self, String> {
         let signature = Signature::of(&path);
         let map = match std::fs::read(&path) {
-            Ok(text) => {
-                parse_map(&text).map_err(|errors| format!("{}: {errors}", path.display()))?
-            }
+            Ok(text) => InvitationIndex::parse(&text)
+                .map_err(|errors| format!("{}: {errors}", path.display()))?,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
                 log::info!(
                     "invitation file {} not found: no invitations until it appears",
                     path.display()
                 );
-                InvitationMap::new()
+                InvitationIndex::default()
             }
             Err(error) => return Err(format!("{}: {error}", path.display())),
         };
@@ -500,7 +713,7 @@ impl CsvStore {
         self.len() == 0
     }
 
-    fn snapshot(&self) -> Arc<InvitationMap> {
+    fn snapshot(&self) -> Arc<InvitationIndex> {
         self.current
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -524,7 +737,7 @@ impl CsvStore {
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = signature;
         let map = match std::fs::read(&self.path) {
-            Ok(text) => match parse_map(&text) {
+            Ok(text) => match InvitationIndex::parse(&text) {
                 Ok(map) => map,
                 Err(errors) => {
                     log::error!(
@@ -540,7 +753,7 @@ impl CsvStore {
                     "invitation file {} was removed: no invitations until it reappears",
                     self.path.display()
                 );
-                InvitationMap::new()
+                InvitationIndex::default()
             }
             Err(error) => {
                 log::error!(
@@ -589,7 +802,7 @@ impl InvitationStore for CsvStore {
         &'a self,
         email: &'a EmailAddress,
     ) -> BoxFuture<'a, Result<Option<Invitation>, StoreError>> {
-        let found = self.snapshot().get(email.as_str()).cloned();
+        let found = self.snapshot().get(email.as_str());
         Box::pin(std::future::ready(Ok(found)))
     }
 }
@@ -607,9 +820,9 @@ Grace@Contoso.com,93fd07aa-0000-0000-0000-000000000000,2030-01-01,,
 
     #[test]
     fn parses_the_documented_layout() {
-        let map = parse_map(EXAMPLE.as_bytes()).unwrap();
+        let map = InvitationIndex::parse(EXAMPLE.as_bytes()).unwrap();
         assert_eq!(map.len(), 3);
-        let ada = &map["ada@fabrikam.com"];
+        let ada = map.get("ada@fabrikam.com").unwrap();
         assert_eq!(ada.application_id, None);
         assert_eq!(ada.expires_at, None);
         assert_eq!(
@@ -622,7 +835,7 @@ Grace@Contoso.com,93fd07aa-0000-0000-0000-000000000000,2030-01-01,,
                 ("jobTitle", "Engineer", true)
             ]
         );
-        let grace = &map["grace@contoso.com"];
+        let grace = map.get("grace@contoso.com").unwrap();
         assert_eq!(
             grace.application_id.as_deref(),
             Some("93fd07aa-0000-0000-0000-000000000000")
@@ -630,7 +843,7 @@ Grace@Contoso.com,93fd07aa-0000-0000-0000-000000000000,2030-01-01,,
         assert_eq!(grace.expires_at, Some(Expiry::parse("2030-01-01").unwrap()));
         assert!(grace.attributes.is_empty());
         assert_eq!(
-            &*map["\"quoted, name\"@contoso.com"].attributes[0].value,
+            &*map.get("\"quoted, name\"@contoso.com").unwrap().attributes[0].value,
             "Doe, Jane"
         );
     }
@@ -646,7 +859,7 @@ ADA@fabrikam.com,,,
 carol@fabrikam.com,,,x,extra
 ,app,,
 ";
-        let errors = parse_map(text.as_bytes()).unwrap_err().0;
+        let errors = InvitationIndex::parse(text.as_bytes()).unwrap_err().0;
         let lines: Vec<(u64, &str)> = errors
             .iter()
             .map(|e| (e.line, e.message.as_str()))
@@ -671,7 +884,7 @@ carol@fabrikam.com,,,x,extra
             ),
             ("email,application_id,expires_at,x,X\n", "appears twice"),
         ] {
-            let errors = parse_map(text.as_bytes()).unwrap_err();
+            let errors = InvitationIndex::parse(text.as_bytes()).unwrap_err();
             assert_eq!(errors.0[0].line, 1);
             assert!(errors.to_string().contains(expected), "{errors}");
         }
@@ -680,8 +893,8 @@ carol@fabrikam.com,,,x,extra
     #[test]
     fn tolerates_a_byte_order_mark_blank_lines_and_short_rows() {
         let text = "\u{feff}email,application_id,expires_at,displayName\n\nada@fabrikam.com\n";
-        let map = parse_map(text.as_bytes()).unwrap();
-        assert_eq!(map["ada@fabrikam.com"], Invitation::default());
+        let map = InvitationIndex::parse(text.as_bytes()).unwrap();
+        assert_eq!(map.get("ada@fabrikam.com").unwrap(), Invitation::default());
     }
 
     #[test]
@@ -754,7 +967,7 @@ carol@fabrikam.com,,,x,extra
         .unwrap();
         store.reload_if_changed();
         assert_eq!(store.len(), 1);
-        assert!(store.snapshot().contains_key("ada@fabrikam.com"));
+        assert!(store.snapshot().get("ada@fabrikam.com").is_some());
         std::fs::remove_file(&path).unwrap();
         store.reload_if_changed();
         assert!(store.is_empty());

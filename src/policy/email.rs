@@ -48,27 +48,9 @@ impl EmailAddress {
     /// string; the domain is a DNS host name of at least two labels in ASCII (internationalised
     /// domains in their `xn--` form). Address literals (`[192.0.2.1]`) and comments are refused.
     pub fn parse(input: &str) -> Result<Self, InvalidEmail> {
-        let trimmed = input.trim();
-        if trimmed.is_empty() {
-            return Err(InvalidEmail::Empty);
-        }
-        if trimmed.len() > MAX_ADDRESS_LEN + 1 {
-            return Err(InvalidEmail::TooLong);
-        }
-        let at = trimmed.rfind('@').ok_or(InvalidEmail::NoAt)?;
-        let (local, domain) = (&trimmed[..at], &trimmed[at + 1..]);
-        if !is_valid_local_part(local) {
-            return Err(InvalidEmail::BadLocalPart);
-        }
-        let domain = domain.strip_suffix('.').unwrap_or(domain);
-        if !is_valid_domain(domain) {
-            return Err(InvalidEmail::BadDomain);
-        }
-        let normalised = format!("{}@{}", local.to_lowercase(), domain.to_ascii_lowercase());
-        if normalised.len() > MAX_ADDRESS_LEN {
-            return Err(InvalidEmail::TooLong);
-        }
-        let at = normalised.len() - domain.len() - 1;
+        let mut normalised = String::with_capacity(input.len());
+        let domain_len = normalise_into(input, &mut normalised)?;
+        let at = normalised.len() - domain_len - 1;
         Ok(Self { normalised, at })
     }
 
@@ -106,6 +88,41 @@ impl fmt::Debug for EmailAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "EmailAddress({})", self.masked())
     }
+}
+
+/// Validates `input` as [`EmailAddress::parse`] does and appends its normalised form to `out`
+/// (which is left as it was on error); returns the domain's length. Lets a large invitation file
+/// be normalised straight into one buffer.
+pub(crate) fn normalise_into(input: &str, out: &mut String) -> Result<usize, InvalidEmail> {
+    let trimmed = input.trim();
+    if trimmed.is_empty() {
+        return Err(InvalidEmail::Empty);
+    }
+    if trimmed.len() > MAX_ADDRESS_LEN + 1 {
+        return Err(InvalidEmail::TooLong);
+    }
+    let at = trimmed.rfind('@').ok_or(InvalidEmail::NoAt)?;
+    let (local, domain) = (&trimmed[..at], &trimmed[at + 1..]);
+    if !is_valid_local_part(local) {
+        return Err(InvalidEmail::BadLocalPart);
+    }
+    let domain = domain.strip_suffix('.').unwrap_or(domain);
+    if !is_valid_domain(domain) {
+        return Err(InvalidEmail::BadDomain);
+    }
+    let start = out.len();
+    if local.is_ascii() {
+        out.extend(local.bytes().map(|b| char::from(b.to_ascii_lowercase())));
+    } else {
+        out.push_str(&local.to_lowercase());
+    }
+    out.push('@');
+    out.extend(domain.bytes().map(|b| char::from(b.to_ascii_lowercase())));
+    if out.len() - start > MAX_ADDRESS_LEN {
+        out.truncate(start);
+        return Err(InvalidEmail::TooLong);
+    }
+    Ok(domain.len())
 }
 
 fn is_valid_local_part(local: &str) -> bool {
