@@ -16,7 +16,7 @@ use warp::reply::{Reply, Response};
 use self::contract::{ConnectorRequest, ConnectorResponse, Step};
 use crate::admission;
 use crate::invitations::InvitationAttribute;
-use crate::policy::{Decision, EmailClaim, SignUp, Stage};
+use crate::policy::{Decision, SignUp, Stage};
 use crate::server::{self, AppState, RequestContext};
 
 /// The function's name: its folder, its route, its name in logs.
@@ -65,11 +65,7 @@ where
             "invalid_attributes",
         ),
     };
-    let email = match &sign_up.email {
-        EmailClaim::Valid(email) => email.masked().to_string(),
-        EmailClaim::Invalid => "(invalid)".to_owned(),
-        EmailClaim::Missing => "-".to_owned(),
-    };
+    let email = sign_up.email.for_log();
     let outcome = format!("{:?}", response.action);
     let detail = format!("step={}", step.as_str());
     server::log_outcome(FUNCTION, &context, &outcome, reason, &email, &detail);

@@ -18,7 +18,7 @@ use warp::reply::{Reply, Response};
 use self::contract::{Action, Event, EventRequest, RequestError, SentValue};
 use crate::admission;
 use crate::invitations::InvitationAttribute;
-use crate::policy::{BlockReason, Decision, EmailClaim, SignUp, Stage, TRY_AGAIN_LATER};
+use crate::policy::{BlockReason, Decision, SignUp, Stage, TRY_AGAIN_LATER};
 use crate::server::{self, AppState, RequestContext};
 
 /// The functions' names: folders, routes, names in logs.
@@ -100,11 +100,7 @@ where
     };
     let decision = admission::decide(&state, &sign_up, &context).await;
     let (action, reason) = action_for(event, &decision, &request, &state, &context);
-    let email = match &sign_up.email {
-        EmailClaim::Valid(email) => email.masked().to_string(),
-        EmailClaim::Invalid => "(invalid)".to_owned(),
-        EmailClaim::Missing => "-".to_owned(),
-    };
+    let email = sign_up.email.for_log();
     server::log_outcome(function, &context, action.name(), reason, &email, "");
     warp::reply::json(&action.response(event)).into_response()
 }

@@ -38,6 +38,17 @@ pub enum EmailClaim {
     Valid(EmailAddress),
 }
 
+impl EmailClaim {
+    /// How the claim appears in logs: the masked address, `(invalid)` or `-`.
+    pub fn for_log(&self) -> String {
+        match self {
+            Self::Valid(email) => email.masked().to_string(),
+            Self::Invalid => "(invalid)".to_owned(),
+            Self::Missing => "-".to_owned(),
+        }
+    }
+}
+
 /// An attribute value as the caller typed it; only text can be checked for length.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AttributeValue {

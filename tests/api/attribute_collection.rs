@@ -2,8 +2,6 @@
 //! External ID, through the spawned binary, with the documented payloads and the real-traffic
 //! variants from tests/fixtures.
 
-use std::time::{Duration, Instant};
-
 use serde_json::{Value, json};
 
 use crate::helpers::{Launch, TestApp};
@@ -485,20 +483,10 @@ async fn the_invitation_file_is_reloaded_when_it_changes() {
     wait_for(&app, &request, page).await;
 }
 
-/// Polls (bounded) until the answer for `request` is `expected`.
+/// Waits until the server answers `request` with `expected` (it reloads the file by itself).
 async fn wait_for(app: &TestApp, request: &Value, expected: Value) {
-    let started = Instant::now();
-    loop {
-        let (_, _, body) = app.event(START, request).await;
-        if body == expected {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "still {body}, expected {expected}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    app.event_until(START, request, |answer| *answer == expected)
+        .await;
 }
 
 #[tokio::test]

@@ -273,6 +273,28 @@ impl TestApp {
         .await
     }
 
+    /// Posts an event until its answer's body passes `done` (at most 10 s), for changes the
+    /// server picks up by itself; returns that body.
+    pub async fn event_until(
+        &self,
+        function: &str,
+        body: &serde_json::Value,
+        done: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let started = Instant::now();
+        loop {
+            let (_, _, answer) = self.event(function, body).await;
+            if done(&answer) {
+                return answer;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "{function} still answers {answer} to {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// The function app root the process runs in.
     pub fn dir(&self) -> &Path {
         &self._launch.dir

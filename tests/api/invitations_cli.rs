@@ -1,7 +1,5 @@
 //! `handler invitations ...` against the same file the running server reads.
 
-use std::time::{Duration, Instant};
-
 use serde_json::{Value, json};
 
 use crate::helpers::{Launch, TestApp};
@@ -11,28 +9,29 @@ fn start_event(email: &str) -> Value {
            "data": {"userSignUpInfo": {"identities": [{"signInType": "email", "issuerAssignedId": email}]}}})
 }
 
-/// The action type the server answers for `email` at Start.
-async fn action_for(app: &TestApp, email: &str) -> String {
-    let (_, _, body) = app
-        .event("OnAttributeCollectionStart", &start_event(email))
-        .await;
-    let action = body["data"]["actions"][0]["@odata.type"].as_str().unwrap();
-    action.rsplit('.').next().unwrap().to_owned()
+/// The action type (`showBlockPage`, ...) of an event answer.
+fn action_of(answer: &Value) -> &str {
+    let action = answer["data"]["actions"][0]["@odata.type"]
+        .as_str()
+        .unwrap_or_default();
+    action.rsplit('.').next().unwrap_or_default()
 }
 
+async fn action_for(app: &TestApp, email: &str) -> String {
+    let (_, _, answer) = app
+        .event("OnAttributeCollectionStart", &start_event(email))
+        .await;
+    action_of(&answer).to_owned()
+}
+
+/// Waits until the server (which reloads the file by itself) answers `expected` for `email`.
 async fn wait_for_action(app: &TestApp, email: &str, expected: &str) {
-    let started = Instant::now();
-    loop {
-        let action = action_for(app, email).await;
-        if action == expected {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "{email}: still {action}, expected {expected}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    app.event_until(
+        "OnAttributeCollectionStart",
+        &start_event(email),
+        |answer| action_of(answer) == expected,
+    )
+    .await;
 }
 
 fn run(app: &TestApp, args: &[&str]) -> (i32, String, String) {
