@@ -105,6 +105,7 @@ mod tests {
         AppState {
             settings: Settings::from_env(&env).unwrap(),
             invitations: Arc::new(store),
+            auth_events: crate::caller_auth::AuthEventsGuard::None,
         }
     }
 

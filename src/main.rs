@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use signup_gate::caller_auth::ApiConnectorAuth;
+use signup_gate::caller_auth::{ApiConnectorAuth, AuthEventsAuth, AuthEventsGuard};
 use signup_gate::cli::{self, InvitationsCommand};
 use signup_gate::invitations::csv_file::CsvStore;
 use signup_gate::logging::{self, Destination};
@@ -100,12 +100,16 @@ fn serve(settings: Settings, standalone_port: u16) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let state = AppState {
-        settings,
-        invitations: invitations.clone(),
-    };
     let served = runtime.block_on(async move {
-        invitations.watch();
+        let auth_events = AuthEventsGuard::start(&settings.auth_events_auth).map_err(|error| {
+            std::io::Error::other(format!("cannot start the Entra token check: {error}"))
+        })?;
+        invitations.clone().watch();
+        let state = AppState {
+            settings,
+            invitations,
+            auth_events,
+        };
         server::run(state, standalone_port).await
     });
     match served {
@@ -126,6 +130,27 @@ fn report_start_up(settings: &Settings) {
         ),
         ApiConnectorAuth::None => log::warn!(
             "API_CONNECTOR_AUTH=none: SignUpValidation accepts calls from anyone (local use only)"
+        ),
+    }
+    match &settings.auth_events_auth {
+        AuthEventsAuth::Jwt(token) => log::info!(
+            "Entra functions accept tokens for tenant {} and client {} (keys from {})",
+            token.tenant_id,
+            token.client_id,
+            token.metadata_url
+        ),
+        AuthEventsAuth::EasyAuth {
+            tenant_id,
+            client_id,
+        } => log::info!(
+            "Entra functions trust Easy Auth and accept principals for tenant {tenant_id} and client {client_id}"
+        ),
+        AuthEventsAuth::NotConfigured { missing } => log::warn!(
+            "{missing} is not set: OnAttributeCollectionStart/Submit refuse every call with 401 \
+             (set AUTH_EVENTS_TENANT_ID and AUTH_EVENTS_CLIENT_ID, or AUTH_EVENTS_TOKEN_VALIDATION=none locally)"
+        ),
+        AuthEventsAuth::None => log::warn!(
+            "AUTH_EVENTS_TOKEN_VALIDATION=none: OnAttributeCollectionStart/Submit accept calls from anyone (local use only)"
         ),
     }
     let policy = &settings.policy;

@@ -22,7 +22,8 @@ use warp::path::FullPath;
 use warp::reply::{Reply, Response};
 use warp::{Filter, Rejection};
 
-use crate::caller_auth::ApiConnectorAuth;
+use crate::caller_auth::entra_token::TokenFailure;
+use crate::caller_auth::{ApiConnectorAuth, AuthEventsGuard};
 use crate::invitations::InvitationStore;
 use crate::settings::{Hosting, Settings};
 use crate::{api_connector, auth_events};
@@ -45,6 +46,8 @@ pub const FUNCTIONS: &[&str] = &[
 pub struct AppState {
     pub settings: Settings,
     pub invitations: Arc<dyn InvitationStore>,
+    /// Checks callers of the Entra functions.
+    pub auth_events: AuthEventsGuard,
 }
 
 /// What the server knows about a request before its body is read.
@@ -139,6 +142,8 @@ fn attribute_collection_start(
         .and(warp::post())
         .and(request_context())
         .and(with_state(state))
+        .and_then(|context, state| authorize_auth_events(auth_events::START, context, state))
+        .untuple_one()
         .and(warp::body::stream())
         .then(auth_events::handle_start)
 }
@@ -151,6 +156,8 @@ fn attribute_collection_submit(
         .and(warp::post())
         .and(request_context())
         .and(with_state(state))
+        .and_then(|context, state| authorize_auth_events(auth_events::SUBMIT, context, state))
+        .untuple_one()
         .and(warp::body::stream())
         .then(auth_events::handle_submit)
 }
@@ -247,6 +254,37 @@ async fn authorize_api_connector(
     }
 }
 
+/// Refuses callers of the Entra functions that are not Entra's authentication events service
+/// for our tenant and app; the log names the failed check, never the token.
+async fn authorize_auth_events(
+    function: &'static str,
+    context: RequestContext,
+    state: Arc<AppState>,
+) -> Result<(RequestContext, Arc<AppState>), Rejection> {
+    match state.auth_events.verify(&context.headers).await {
+        Ok(()) => Ok((context, state)),
+        Err(failure) => {
+            if matches!(failure, TokenFailure::KeysUnavailable) {
+                log::error!(
+                    "refusing a call to {function}: the Entra signing keys could not be fetched yet; correlation_id={}",
+                    context.correlation_id
+                );
+            }
+            log_outcome(
+                function,
+                &context,
+                "Unauthorized",
+                failure.as_str(),
+                "-",
+                "",
+            );
+            Err(warp::reject::custom(Unauthorized {
+                challenge: "Bearer error=\"invalid_token\"",
+            }))
+        }
+    }
+}
+
 /// Why a body could not be read.
 #[derive(Debug, PartialEq, Eq)]
 pub enum BodyError {
@@ -256,8 +294,9 @@ pub enum BodyError {
     Read,
 }
 
-/// Reads a body of at most `limit` bytes. A declared length over the limit is refused before
-/// reading; a chunked body is cut off as soon as it passes the limit.
+/// Reads a body of at most `limit` bytes. A body over the limit (by `Content-Length` or as it
+/// arrives) is refused without being kept; what the client is still sending is read and dropped
+/// for a little while (see [`discard`]) so that it receives the refusal instead of a reset.
 pub async fn read_body<S, B>(
     headers: &HeaderMap,
     body: S,
@@ -271,15 +310,17 @@ where
         .get(CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.trim().parse::<u64>().ok());
+    let mut body = std::pin::pin!(body);
     if declared.is_some_and(|length| length > limit as u64) {
+        discard(body, declared.unwrap_or(u64::MAX)).await;
         return Err(BodyError::TooLarge);
     }
     let capacity = declared.map_or(0, |length| length as usize);
     let mut bytes = Vec::with_capacity(capacity);
-    let mut body = std::pin::pin!(body);
     while let Some(chunk) = body.next().await {
         let mut chunk = chunk.map_err(|_| BodyError::Read)?;
         if bytes.len() + chunk.remaining() > limit {
+            discard(body, u64::MAX).await;
             return Err(BodyError::TooLarge);
         }
         while chunk.has_remaining() {
@@ -290,6 +331,32 @@ where
         }
     }
     Ok(bytes)
+}
+
+/// Most that is read and dropped from a refused body, and for how long.
+const DISCARD_BYTES: u64 = 1024 * 1024;
+const DISCARD_TIME: Duration = Duration::from_secs(2);
+
+/// Reads and drops the rest of a refused body when it is small enough to be worth it; a client
+/// that is cut off mid-upload may see a connection reset instead of the answer.
+async fn discard<S, B>(mut body: std::pin::Pin<&mut S>, declared: u64)
+where
+    S: Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+{
+    if declared > DISCARD_BYTES && declared != u64::MAX {
+        return;
+    }
+    let drain = async {
+        let mut seen = 0u64;
+        while let Some(Ok(chunk)) = body.next().await {
+            seen += chunk.remaining() as u64;
+            if seen > DISCARD_BYTES {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DISCARD_TIME, drain).await;
 }
 
 /// Reads a function's body, or gives the answer for one that cannot be read (413 over the limit,

@@ -13,8 +13,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::caller_auth::ApiConnectorAuth;
 use crate::caller_auth::basic::BasicCredentials;
+use crate::caller_auth::entra_token::{TokenSettings, check_fetch_url};
+use crate::caller_auth::{ApiConnectorAuth, AuthEventsAuth};
 use crate::policy::domains::AllowedDomains;
 use crate::policy::{MAX_JOB_TITLE_LENGTH, Policy};
 
@@ -142,6 +143,8 @@ pub struct Settings {
     pub decision_deadline: Duration,
     /// What the Entra functions show to people who may not sign up.
     pub block_page: BlockPage,
+    /// How callers of the Entra functions are checked.
+    pub auth_events_auth: AuthEventsAuth,
 }
 
 /// Title and message of the Entra block page.
@@ -166,6 +169,12 @@ struct RawSettings {
     decision_deadline_ms: Option<String>,
     block_page_title: Option<String>,
     block_page_message: Option<String>,
+    auth_events_token_validation: Option<String>,
+    auth_events_tenant_id: Option<String>,
+    auth_events_client_id: Option<String>,
+    auth_events_authority: Option<String>,
+    auth_events_key_refresh_hours: Option<String>,
+    website_auth_enabled: Option<String>,
 }
 
 impl fmt::Debug for Settings {
@@ -177,6 +186,7 @@ impl fmt::Debug for Settings {
             .field("invitations_file", &self.invitations_file)
             .field("decision_deadline", &self.decision_deadline)
             .field("block_page", &self.block_page)
+            .field("auth_events_auth", &self.auth_events_auth)
             .finish_non_exhaustive()
     }
 }
@@ -257,10 +267,12 @@ impl Settings {
                 |m| m.trim().to_owned(),
             ),
         };
+        let auth_events_auth = auth_events_auth(&raw, in_azure, decision_deadline)?;
         Ok(Self {
             hosting,
             in_azure,
             api_connector_auth,
+            auth_events_auth,
             invitations_file: PathBuf::from(
                 non_blank(&raw.invitations_file)
                     .unwrap_or("invitations.csv")
@@ -308,6 +320,117 @@ fn api_connector_auth(
         }
         _ => ApiConnectorAuth::BasicNotConfigured,
     })
+}
+
+fn auth_events_auth(
+    raw: &RawSettings,
+    in_azure: bool,
+    fetch_deadline: Duration,
+) -> Result<AuthEventsAuth, SettingsError> {
+    let mode = non_blank(&raw.auth_events_token_validation)
+        .unwrap_or("jwt")
+        .trim()
+        .to_ascii_lowercase();
+    let invalid = |expected: String| SettingsError::Invalid {
+        variable: "AUTH_EVENTS_TOKEN_VALIDATION",
+        expected,
+    };
+    match mode.as_str() {
+        "none" if in_azure => {
+            return Err(invalid(
+                "must be 'jwt' or 'easyauth' in Azure (WEBSITE_SITE_NAME is set); 'none' is only for local runs"
+                    .to_owned(),
+            ));
+        }
+        "none" => return Ok(AuthEventsAuth::None),
+        "easyauth" => {
+            let enabled = non_blank(&raw.website_auth_enabled).and_then(parse_bool);
+            if enabled != Some(true) {
+                return Err(invalid(
+                    "is 'easyauth' but Easy Auth is not enabled (WEBSITE_AUTH_ENABLED is not True): its headers could be forged"
+                        .to_owned(),
+                ));
+            }
+        }
+        "jwt" => {}
+        other => {
+            return Err(invalid(format!(
+                "must be 'jwt', 'easyauth' or 'none', got {other:?}"
+            )));
+        }
+    }
+    let tenant_id = guid(&raw.auth_events_tenant_id, "AUTH_EVENTS_TENANT_ID")?;
+    let client_id = guid(&raw.auth_events_client_id, "AUTH_EVENTS_CLIENT_ID")?;
+    let (tenant_id, client_id) = match (tenant_id, client_id) {
+        (Some(tenant_id), Some(client_id)) => (tenant_id, client_id),
+        (tenant_id, _) => {
+            let missing = if tenant_id.is_none() {
+                "AUTH_EVENTS_TENANT_ID"
+            } else {
+                "AUTH_EVENTS_CLIENT_ID"
+            };
+            return Ok(AuthEventsAuth::NotConfigured {
+                missing: missing.to_owned(),
+            });
+        }
+    };
+    if mode == "easyauth" {
+        return Ok(AuthEventsAuth::EasyAuth {
+            tenant_id,
+            client_id,
+        });
+    }
+    let authority = match non_blank(&raw.auth_events_authority) {
+        Some(authority) => authority.trim().trim_end_matches('/').to_owned(),
+        None => format!("https://{tenant_id}.ciamlogin.com/{tenant_id}/v2.0"),
+    };
+    check_fetch_url(&authority).map_err(|problem| SettingsError::Invalid {
+        variable: "AUTH_EVENTS_AUTHORITY",
+        expected: format!("must be the tenant's authority URL: {problem}"),
+    })?;
+    let refresh_hours = match non_blank(&raw.auth_events_key_refresh_hours) {
+        None => 24,
+        Some(value) => value
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|hours| (1..=168).contains(hours))
+            .ok_or_else(|| SettingsError::Invalid {
+                variable: "AUTH_EVENTS_KEY_REFRESH_HOURS",
+                expected: format!("must be a whole number of hours from 1 to 168, got {value:?}"),
+            })?,
+    };
+    Ok(AuthEventsAuth::Jwt(TokenSettings {
+        tenant_id,
+        client_id,
+        metadata_url: format!("{authority}/.well-known/openid-configuration"),
+        refresh: Duration::from_secs(refresh_hours * 3600),
+        fetch_deadline,
+    }))
+}
+
+/// A GUID setting, lower-cased; `None` when unset.
+fn guid(value: &Option<String>, variable: &'static str) -> Result<Option<String>, SettingsError> {
+    let Some(value) = non_blank(value) else {
+        return Ok(None);
+    };
+    let value = value.trim();
+    let groups: Vec<&str> = value.split('-').collect();
+    let shaped = groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(group, len)| group.len() == len && group.bytes().all(|b| b.is_ascii_hexdigit()));
+    if shaped {
+        Ok(Some(value.to_ascii_lowercase()))
+    } else {
+        Err(SettingsError::Invalid {
+            variable,
+            expected: format!(
+                "must be a GUID like 00000000-0000-0000-0000-000000000000, got {value:?}"
+            ),
+        })
+    }
 }
 
 fn parse_port(value: &str) -> Result<u16, SettingsError> {

@@ -21,12 +21,14 @@ pub fn handler_binary() -> &'static str {
     env!("CARGO_BIN_EXE_handler")
 }
 
-/// Settings every test starts from: Basic credentials and info logs.
+/// Settings every test starts from: Basic credentials, info logs, and no caller check on the
+/// Entra functions (the token tests switch it on).
 pub fn base_env() -> Vec<(String, String)> {
     [
         ("BASIC_AUTH_USERNAME", USERNAME),
         ("BASIC_AUTH_PASSWORD", PASSWORD),
         ("RUST_LOG", "info"),
+        ("AUTH_EVENTS_TOKEN_VALIDATION", "none"),
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -148,14 +150,19 @@ impl Launch {
 
     /// Starts the process and waits until `GET /` is answered, as the host does.
     pub async fn start(self) -> TestApp {
+        install_tls_provider();
+        // Everything that could panic comes before the spawn or after the process is owned by
+        // a TestApp (which kills it when dropped), so a failing test leaves no process behind.
+        let client = reqwest::Client::new();
+        let port = self.port_variable().unwrap_or(0);
         let mut child = self.command().spawn().expect("handler starts");
         let output = Output::capture(&mut child);
         let started = Instant::now();
         let mut app = TestApp {
-            port: self.port_variable().unwrap_or(0),
+            port,
             child,
             output,
-            client: reqwest::Client::new(),
+            client,
             _launch: self,
         };
         loop {
@@ -208,6 +215,12 @@ fn wait_with_deadline(child: &mut Child, deadline: Duration) -> Option<ExitStatu
     }
     let _ = child.kill();
     None
+}
+
+/// reqwest is built with rustls and no default crypto provider; the tests' clients speak plain
+/// HTTP but still need one installed.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// A port that was free a moment ago.

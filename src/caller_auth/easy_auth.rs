@@ -1,0 +1,175 @@
+//! Easy Auth (App Service authentication): the platform validates the caller's token and passes
+//! its claims in `X-MS-CLIENT-PRINCIPAL` (base64 JSON). These headers are trustworthy only when
+//! Easy Auth is really enabled, which the settings insist on (`WEBSITE_AUTH_ENABLED=True`); the
+//! claims are then checked exactly as an in-process token's.
+
+use base64::Engine as _;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use serde::Deserialize;
+use warp::http::HeaderMap;
+
+use super::entra_token::{Audience, CallerClaims, TokenFailure, check_claims};
+
+const PRINCIPAL: &str = "x-ms-client-principal";
+const PRINCIPAL_IDP: &str = "x-ms-client-principal-idp";
+
+const BASE64: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// `{"auth_typ": ..., "claims": [{"typ": ..., "val": ...}], ...}`
+#[derive(Deserialize)]
+struct Principal {
+    #[serde(default)]
+    claims: Vec<PrincipalClaim>,
+}
+
+#[derive(Deserialize)]
+struct PrincipalClaim {
+    typ: String,
+    val: String,
+}
+
+/// Claim types as Easy Auth may name them: short JWT names or the long URIs of the
+/// WS-Federation era.
+const AUDIENCE: &[&str] = &["aud"];
+const AUTHORIZED_PARTY: &[&str] = &["azp"];
+const APP_ID: &[&str] = &[
+    "appid",
+    "http://schemas.microsoft.com/identity/claims/appid",
+];
+const TENANT: &[&str] = &[
+    "tid",
+    "http://schemas.microsoft.com/identity/claims/tenantid",
+];
+const ISSUER: &[&str] = &[
+    "iss",
+    "http://schemas.microsoft.com/identity/claims/identityprovider",
+];
+
+/// Checks the principal Easy Auth forwarded.
+pub fn verify(headers: &HeaderMap, tenant_id: &str, client_id: &str) -> Result<(), TokenFailure> {
+    if let Some(idp) = headers.get(PRINCIPAL_IDP) {
+        let idp = idp.to_str().map_err(|_| TokenFailure::IdentityProvider)?;
+        if !idp.trim().eq_ignore_ascii_case("aad") {
+            return Err(TokenFailure::IdentityProvider);
+        }
+    }
+    let encoded = headers.get(PRINCIPAL).ok_or(TokenFailure::Missing)?;
+    let decoded = BASE64
+        .decode(encoded.as_bytes().trim_ascii())
+        .map_err(|_| TokenFailure::Malformed)?;
+    let principal: Principal =
+        serde_json::from_slice(&decoded).map_err(|_| TokenFailure::Malformed)?;
+    let all = |types: &[&str]| -> Vec<String> {
+        principal
+            .claims
+            .iter()
+            .filter(|claim| types.iter().any(|t| claim.typ.eq_ignore_ascii_case(t)))
+            .map(|claim| claim.val.clone())
+            .collect()
+    };
+    let first = |types: &[&str]| all(types).into_iter().next();
+    let claims = CallerClaims {
+        aud: Audience::Many(all(AUDIENCE)),
+        azp: first(AUTHORIZED_PARTY),
+        appid: first(APP_ID),
+        tid: first(TENANT),
+        iss: first(ISSUER),
+    };
+    check_claims(&claims, tenant_id, client_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::caller_auth::entra_token::AUTHENTICATION_EVENTS_APP_ID;
+    use serde_json::json;
+    use warp::http::HeaderValue;
+
+    const TENANT_ID: &str = "aaaabbbb-0000-cccc-1111-dddd2222eeee";
+    const CLIENT_ID: &str = "11112222-bbbb-3333-cccc-4444dddd5555";
+
+    fn headers(claims: serde_json::Value, idp: Option<&str>) -> HeaderMap {
+        let principal =
+            json!({"auth_typ": "aad", "claims": claims, "name_typ": "name", "role_typ": "roles"});
+        let mut headers = HeaderMap::new();
+        let encoded = base64::engine::general_purpose::STANDARD.encode(principal.to_string());
+        headers.insert(PRINCIPAL, HeaderValue::from_str(&encoded).unwrap());
+        if let Some(idp) = idp {
+            headers.insert(PRINCIPAL_IDP, HeaderValue::from_str(idp).unwrap());
+        }
+        headers
+    }
+
+    fn good_claims(tenant_type: &str) -> serde_json::Value {
+        json!([
+            {"typ": "aud", "val": CLIENT_ID},
+            {"typ": "azp", "val": AUTHENTICATION_EVENTS_APP_ID},
+            {"typ": tenant_type, "val": TENANT_ID},
+            {"typ": "iss", "val": format!("https://login.microsoftonline.com/{TENANT_ID}/v2.0")}
+        ])
+    }
+
+    #[test]
+    fn accepts_short_and_long_claim_types() {
+        for tenant_type in [
+            "tid",
+            "http://schemas.microsoft.com/identity/claims/tenantid",
+        ] {
+            assert_eq!(
+                verify(
+                    &headers(good_claims(tenant_type), Some("aad")),
+                    TENANT_ID,
+                    CLIENT_ID
+                ),
+                Ok(())
+            );
+        }
+        let long_appid = json!([
+            {"typ": "aud", "val": format!("api://gate.example/{CLIENT_ID}")},
+            {"typ": "http://schemas.microsoft.com/identity/claims/appid", "val": AUTHENTICATION_EVENTS_APP_ID},
+            {"typ": "http://schemas.microsoft.com/identity/claims/tenantid", "val": TENANT_ID},
+            {"typ": "http://schemas.microsoft.com/identity/claims/identityprovider", "val": format!("https://sts.windows.net/{TENANT_ID}/")}
+        ]);
+        assert_eq!(
+            verify(&headers(long_appid, None), TENANT_ID, CLIENT_ID),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn refuses_missing_malformed_and_foreign_principals() {
+        assert_eq!(
+            verify(&HeaderMap::new(), TENANT_ID, CLIENT_ID),
+            Err(TokenFailure::Missing)
+        );
+        let mut garbage = HeaderMap::new();
+        garbage.insert(PRINCIPAL, HeaderValue::from_static("%%%"));
+        assert_eq!(
+            verify(&garbage, TENANT_ID, CLIENT_ID),
+            Err(TokenFailure::Malformed)
+        );
+        assert_eq!(
+            verify(
+                &headers(good_claims("tid"), Some("google")),
+                TENANT_ID,
+                CLIENT_ID
+            ),
+            Err(TokenFailure::IdentityProvider)
+        );
+        let mut wrong_party = good_claims("tid");
+        wrong_party[1]["val"] = json!(CLIENT_ID);
+        assert_eq!(
+            verify(&headers(wrong_party, None), TENANT_ID, CLIENT_ID),
+            Err(TokenFailure::AuthorizedParty)
+        );
+        let mut wrong_tenant = good_claims("tid");
+        wrong_tenant[2]["val"] = json!(CLIENT_ID);
+        assert_eq!(
+            verify(&headers(wrong_tenant, None), TENANT_ID, CLIENT_ID),
+            Err(TokenFailure::Tenant)
+        );
+    }
+}

@@ -1,0 +1,602 @@
+//! Entra caller tokens: only the Entra authentication events service of *our* tenant may call the
+//! attribute-collection functions.
+//!
+//! The `Authorization: Bearer` token must be RS256, signed by a key of the tenant's key set
+//! (found through the authority's OpenID metadata), current (`exp`/`nbf`, 5 minutes of leeway),
+//! for our extension app (`aud`), obtained by the authentication events service (`azp`/`appid`),
+//! and issued by our tenant (`tid` and `iss` in any of the issuer forms Entra uses).
+//!
+//! Keys are fetched in the background (start-up never waits on the network), refreshed on a
+//! schedule and at once when a token names an unknown `kid` (at most once a minute); a failed
+//! refresh keeps the last good set. Every network call has a deadline inside the decision budget.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use jsonwebtoken::jwk::Jwk;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use serde_json::Value;
+use warp::http::HeaderValue;
+
+/// The application id of the Entra authentication events service, which obtains the tokens.
+pub const AUTHENTICATION_EVENTS_APP_ID: &str = "99045fe1-7639-4a75-9d4a-577b6ca3810f";
+/// Clock skew tolerated on `exp` and `nbf`.
+const LEEWAY_SECONDS: u64 = 300;
+/// An unknown `kid` refreshes the key set at most this often.
+const FORCED_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
+/// How soon to try again while no key set was ever fetched.
+const RETRY_WITHOUT_KEYS: Duration = Duration::from_secs(2);
+/// How soon to try again when a scheduled refresh failed (the last good set stays in use).
+const RETRY_WITH_KEYS: Duration = Duration::from_secs(300);
+
+/// Which token the attribute-collection functions accept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenSettings {
+    /// Lower-case tenant id.
+    pub tenant_id: String,
+    /// Lower-case client id of the extension's app registration.
+    pub client_id: String,
+    /// `<authority>/.well-known/openid-configuration`.
+    pub metadata_url: String,
+    /// How often the key set is refreshed when nothing forces it.
+    pub refresh: Duration,
+    /// Deadline for each fetch of metadata and key set together.
+    pub fetch_deadline: Duration,
+}
+
+/// The check a token failed; named in the log line, never in the answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenFailure {
+    Missing,
+    NotBearer,
+    Malformed,
+    Algorithm,
+    Kid,
+    KeysUnavailable,
+    Signature,
+    Expired,
+    NotYetValid,
+    Audience,
+    AuthorizedParty,
+    Tenant,
+    Issuer,
+    /// Easy Auth: the principal came from another identity provider.
+    IdentityProvider,
+    /// The token check is on but its settings are missing: every call is refused.
+    NotConfigured,
+}
+
+impl TokenFailure {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Missing => "token_missing",
+            Self::NotBearer => "authorization_not_bearer",
+            Self::Malformed => "token_malformed",
+            Self::Algorithm => "alg",
+            Self::Kid => "kid",
+            Self::KeysUnavailable => "keys_unavailable",
+            Self::Signature => "signature",
+            Self::Expired => "exp",
+            Self::NotYetValid => "nbf",
+            Self::Audience => "aud",
+            Self::AuthorizedParty => "azp",
+            Self::Tenant => "tid",
+            Self::Issuer => "iss",
+            Self::IdentityProvider => "idp",
+            Self::NotConfigured => "token_validation_not_configured",
+        }
+    }
+}
+
+/// The claims every check needs; the rest of the token is ignored.
+#[derive(Debug, Default, Deserialize)]
+pub struct CallerClaims {
+    #[serde(default)]
+    pub aud: Audience,
+    pub azp: Option<String>,
+    pub appid: Option<String>,
+    pub tid: Option<String>,
+    pub iss: Option<String>,
+}
+
+/// `aud` is a string or a list of strings.
+#[derive(Debug, Default, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    #[default]
+    None,
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Audience {
+    fn values(&self) -> &[String] {
+        match self {
+            Self::None => &[],
+            Self::One(one) => std::slice::from_ref(one),
+            Self::Many(many) => many,
+        }
+    }
+}
+
+/// The checks on claims shared by the in-process validation and Easy Auth.
+pub fn check_claims(
+    claims: &CallerClaims,
+    tenant_id: &str,
+    client_id: &str,
+) -> Result<(), TokenFailure> {
+    let for_us = |aud: &String| {
+        aud.eq_ignore_ascii_case(client_id)
+            || (aud.len() > "api://".len()
+                && aud[.."api://".len()].eq_ignore_ascii_case("api://")
+                && aud
+                    .rsplit_once('/')
+                    .is_some_and(|(_, last)| last.eq_ignore_ascii_case(client_id)))
+    };
+    if !claims.aud.values().iter().any(for_us) {
+        return Err(TokenFailure::Audience);
+    }
+    let party = claims.azp.as_deref().or(claims.appid.as_deref());
+    if !party.is_some_and(|party| party.eq_ignore_ascii_case(AUTHENTICATION_EVENTS_APP_ID)) {
+        return Err(TokenFailure::AuthorizedParty);
+    }
+    if !claims
+        .tid
+        .as_deref()
+        .is_some_and(|tid| tid.eq_ignore_ascii_case(tenant_id))
+    {
+        return Err(TokenFailure::Tenant);
+    }
+    if !claims
+        .iss
+        .as_deref()
+        .is_some_and(|iss| is_tenant_issuer(iss, tenant_id))
+    {
+        return Err(TokenFailure::Issuer);
+    }
+    Ok(())
+}
+
+/// The issuer forms seen in real tokens for tenant `T`: `https://T.ciamlogin.com/T/v2.0`,
+/// `https://<subdomain>.ciamlogin.com/T/v2.0`, `https://login.microsoftonline.com/T/v2.0` and
+/// (v1) `https://sts.windows.net/T/`.
+pub fn is_tenant_issuer(issuer: &str, tenant_id: &str) -> bool {
+    let issuer = issuer.to_ascii_lowercase();
+    let tenant = tenant_id.to_ascii_lowercase();
+    if issuer == format!("https://login.microsoftonline.com/{tenant}/v2.0")
+        || issuer == format!("https://sts.windows.net/{tenant}/")
+    {
+        return true;
+    }
+    let Some(rest) = issuer.strip_prefix("https://") else {
+        return false;
+    };
+    let Some((host, path)) = rest.split_once('/') else {
+        return false;
+    };
+    let subdomain_ok = host.strip_suffix(".ciamlogin.com").is_some_and(|sub| {
+        !sub.is_empty() && sub.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    });
+    subdomain_ok && path == format!("{tenant}/v2.0")
+}
+
+/// `Bearer <token>` → the token.
+fn bearer(header: Option<&HeaderValue>) -> Result<&str, TokenFailure> {
+    let header = header.ok_or(TokenFailure::Missing)?;
+    let header = header.to_str().map_err(|_| TokenFailure::NotBearer)?.trim();
+    let (scheme, token) = header.split_once(' ').ok_or(TokenFailure::NotBearer)?;
+    if !scheme.eq_ignore_ascii_case("Bearer") {
+        return Err(TokenFailure::NotBearer);
+    }
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(TokenFailure::Missing);
+    }
+    Ok(token)
+}
+
+/// The header's `alg` and `kid`, read before anything else so that `alg: none` or an HMAC token
+/// is named as such.
+fn header_of(token: &str) -> Result<(String, Option<String>), TokenFailure> {
+    let encoded = token.split('.').next().ok_or(TokenFailure::Malformed)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(encoded.trim_end_matches('='))
+        .map_err(|_| TokenFailure::Malformed)?;
+    let header: Value = serde_json::from_slice(&bytes).map_err(|_| TokenFailure::Malformed)?;
+    let alg = header
+        .get("alg")
+        .and_then(Value::as_str)
+        .ok_or(TokenFailure::Algorithm)?;
+    let kid = header.get("kid").and_then(Value::as_str).map(str::to_owned);
+    Ok((alg.to_owned(), kid))
+}
+
+/// Signing keys by `kid`.
+type KeySet = HashMap<String, Arc<DecodingKey>>;
+
+/// The token validator with its key cache.
+pub struct EntraTokens {
+    settings: TokenSettings,
+    client: reqwest::Client,
+    keys: RwLock<Option<Arc<KeySet>>>,
+    /// When an unknown `kid` last forced a refresh; also serialises those refreshes.
+    forced: tokio::sync::Mutex<Option<Instant>>,
+}
+
+impl EntraTokens {
+    pub fn new(settings: TokenSettings) -> Result<Self, String> {
+        // Several parts of a process may ask; the first installation wins and that is fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder()
+            .timeout(settings.fetch_deadline)
+            .connect_timeout(settings.fetch_deadline)
+            .build()
+            .map_err(|error| format!("cannot build the HTTP client: {error}"))?;
+        Ok(Self {
+            settings,
+            client,
+            keys: RwLock::new(None),
+            forced: tokio::sync::Mutex::new(None),
+        })
+    }
+
+    /// Fetches the key set now and then for as long as the runtime runs.
+    pub fn spawn_refresh(self: &Arc<Self>) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let wait = if this.refresh().await {
+                    this.settings.refresh
+                } else if this.current().is_some() {
+                    RETRY_WITH_KEYS
+                } else {
+                    RETRY_WITHOUT_KEYS
+                };
+                tokio::time::sleep(wait).await;
+            }
+        });
+    }
+
+    fn current(&self) -> Option<Arc<KeySet>> {
+        self.keys
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    fn cached(&self, kid: &str) -> Option<Arc<DecodingKey>> {
+        self.current()?.get(kid).cloned()
+    }
+
+    /// Checks an `Authorization` header; `Ok` only for a token from Entra for our tenant and app.
+    pub async fn verify(&self, authorization: Option<&HeaderValue>) -> Result<(), TokenFailure> {
+        let token = bearer(authorization)?;
+        let (alg, kid) = header_of(token)?;
+        if alg != "RS256" {
+            return Err(TokenFailure::Algorithm);
+        }
+        let kid = kid.ok_or(TokenFailure::Kid)?;
+        let key = self.key(&kid).await?;
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.leeway = LEEWAY_SECONDS;
+        validation.validate_nbf = true;
+        validation.validate_aud = false;
+        let claims = jsonwebtoken::decode::<CallerClaims>(token, &key, &validation)
+            .map_err(|error| {
+                use jsonwebtoken::errors::ErrorKind;
+                match error.kind() {
+                    ErrorKind::ExpiredSignature => TokenFailure::Expired,
+                    ErrorKind::ImmatureSignature => TokenFailure::NotYetValid,
+                    ErrorKind::InvalidSignature => TokenFailure::Signature,
+                    ErrorKind::InvalidAlgorithm => TokenFailure::Algorithm,
+                    _ => TokenFailure::Malformed,
+                }
+            })?
+            .claims;
+        check_claims(&claims, &self.settings.tenant_id, &self.settings.client_id)
+    }
+
+    /// The key for `kid`, refreshing the set first when it is unknown (at most once a minute).
+    async fn key(&self, kid: &str) -> Result<Arc<DecodingKey>, TokenFailure> {
+        if let Some(key) = self.cached(kid) {
+            return Ok(key);
+        }
+        {
+            let mut last = self.forced.lock().await;
+            // Another request may have refreshed while this one waited.
+            if let Some(key) = self.cached(kid) {
+                return Ok(key);
+            }
+            if last.is_none_or(|at| at.elapsed() >= FORCED_REFRESH_INTERVAL) {
+                *last = Some(Instant::now());
+                self.refresh().await;
+            }
+        }
+        match (self.cached(kid), self.current()) {
+            (Some(key), _) => Ok(key),
+            (None, Some(_)) => Err(TokenFailure::Kid),
+            (None, None) => Err(TokenFailure::KeysUnavailable),
+        }
+    }
+
+    /// Fetches metadata and key set within the deadline; `true` when a new set is in place.
+    async fn refresh(&self) -> bool {
+        let fetched = tokio::time::timeout(self.settings.fetch_deadline, self.fetch()).await;
+        let error = match fetched {
+            Ok(Ok(keys)) => {
+                log::info!(
+                    "fetched {} signing key(s) for tenant {}",
+                    keys.len(),
+                    self.settings.tenant_id
+                );
+                *self
+                    .keys
+                    .write()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Arc::new(keys));
+                return true;
+            }
+            Ok(Err(error)) => error,
+            Err(_) => format!(
+                "no answer within {} ms",
+                self.settings.fetch_deadline.as_millis()
+            ),
+        };
+        if self.current().is_some() {
+            log::warn!(
+                "cannot refresh the Entra signing keys ({error}); keeping the last good set"
+            );
+        } else {
+            log::error!(
+                "cannot fetch the Entra signing keys ({error}); every event call is refused until they arrive"
+            );
+        }
+        false
+    }
+
+    async fn fetch(&self) -> Result<KeySet, String> {
+        #[derive(Deserialize)]
+        struct Metadata {
+            jwks_uri: String,
+        }
+        #[derive(Deserialize)]
+        struct Keys {
+            keys: Vec<Value>,
+        }
+        let metadata: Metadata = self.get_json(&self.settings.metadata_url).await?;
+        check_fetch_url(&metadata.jwks_uri).map_err(|error| format!("jwks_uri {error}"))?;
+        let keys: Keys = self.get_json(&metadata.jwks_uri).await?;
+        let set: KeySet = keys
+            .keys
+            .into_iter()
+            .filter_map(|key| serde_json::from_value::<Jwk>(key).ok())
+            .filter_map(|jwk| {
+                let kid = jwk.common.key_id.clone()?;
+                let key = DecodingKey::from_jwk(&jwk).ok()?;
+                matches!(
+                    jwk.algorithm,
+                    jsonwebtoken::jwk::AlgorithmParameters::RSA(_)
+                )
+                .then(|| (kid, Arc::new(key)))
+            })
+            .collect();
+        if set.is_empty() {
+            return Err(format!(
+                "{} holds no RSA signing key with a kid",
+                metadata.jwks_uri
+            ));
+        }
+        Ok(set)
+    }
+
+    async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, String> {
+        let response = self
+            .client
+            .get(url)
+            .send()
+            .await
+            .map_err(|error| format!("{url}: {error}"))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(format!("{url}: HTTP {status}"));
+        }
+        let body = response
+            .bytes()
+            .await
+            .map_err(|error| format!("{url}: {error}"))?;
+        serde_json::from_slice(&body).map_err(|error| format!("{url}: {error}"))
+    }
+}
+
+/// Keys travel over HTTPS; plain HTTP only to this machine (tests, local emulation).
+pub fn check_fetch_url(url: &str) -> Result<(), String> {
+    let parsed =
+        reqwest::Url::parse(url).map_err(|error| format!("{url:?} is not a URL: {error}"))?;
+    let host = parsed.host_str().unwrap_or_default();
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    match parsed.scheme() {
+        "https" if !host.is_empty() => Ok(()),
+        "http" if loopback => Ok(()),
+        "http" => Err(format!(
+            "{url:?} must use https (plain http only for loopback hosts)"
+        )),
+        _ => Err(format!("{url:?} must be an https URL")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TENANT: &str = "aaaabbbb-0000-cccc-1111-dddd2222eeee";
+    const CLIENT: &str = "11112222-bbbb-3333-cccc-4444dddd5555";
+
+    fn claims(
+        aud: &str,
+        azp: Option<&str>,
+        appid: Option<&str>,
+        tid: &str,
+        iss: &str,
+    ) -> CallerClaims {
+        CallerClaims {
+            aud: Audience::One(aud.to_owned()),
+            azp: azp.map(str::to_owned),
+            appid: appid.map(str::to_owned),
+            tid: Some(tid.to_owned()),
+            iss: Some(iss.to_owned()),
+        }
+    }
+
+    fn v2(iss: &str) -> CallerClaims {
+        claims(
+            CLIENT,
+            Some(AUTHENTICATION_EVENTS_APP_ID),
+            None,
+            TENANT,
+            iss,
+        )
+    }
+
+    #[test]
+    fn accepts_every_issuer_form_of_the_tenant() {
+        for iss in [
+            format!("https://{TENANT}.ciamlogin.com/{TENANT}/v2.0"),
+            format!("https://contoso.ciamlogin.com/{TENANT}/v2.0"),
+            format!("https://login.microsoftonline.com/{TENANT}/v2.0"),
+            format!("https://sts.windows.net/{TENANT}/"),
+            format!(
+                "HTTPS://Contoso.CIAMLOGIN.com/{}/v2.0",
+                TENANT.to_uppercase()
+            ),
+        ] {
+            assert_eq!(check_claims(&v2(&iss), TENANT, CLIENT), Ok(()), "{iss}");
+        }
+    }
+
+    #[test]
+    fn refuses_other_issuers() {
+        let other = "99999999-0000-cccc-1111-dddd2222eeee";
+        for iss in [
+            format!("https://{other}.ciamlogin.com/{other}/v2.0"),
+            format!("https://contoso.ciamlogin.com/{other}/v2.0"),
+            format!("https://evil.example/{TENANT}/v2.0"),
+            format!("https://ciamlogin.com.evil.example/{TENANT}/v2.0"),
+            format!("https://a.b.ciamlogin.com.evil/{TENANT}/v2.0"),
+            format!("http://login.microsoftonline.com/{TENANT}/v2.0"),
+            format!("https://login.microsoftonline.com/{TENANT}/v2.0/extra"),
+            format!("https://sts.windows.net/{TENANT}"),
+        ] {
+            assert_eq!(
+                check_claims(&v2(&iss), TENANT, CLIENT),
+                Err(TokenFailure::Issuer),
+                "{iss}"
+            );
+        }
+    }
+
+    #[test]
+    fn audience_may_be_the_client_id_or_an_app_id_uri() {
+        let iss = format!("https://login.microsoftonline.com/{TENANT}/v2.0");
+        for aud in [
+            CLIENT.to_owned(),
+            format!("api://contoso.azurewebsites.net/{CLIENT}"),
+            format!("API://x/{}", CLIENT.to_uppercase()),
+        ] {
+            let c = claims(&aud, Some(AUTHENTICATION_EVENTS_APP_ID), None, TENANT, &iss);
+            assert_eq!(check_claims(&c, TENANT, CLIENT), Ok(()), "{aud}");
+        }
+        for aud in [
+            "00000003-0000-0000-c000-000000000000".to_owned(),
+            format!("https://x/{CLIENT}"),
+            format!("api://{CLIENT}/other"),
+        ] {
+            let c = claims(&aud, Some(AUTHENTICATION_EVENTS_APP_ID), None, TENANT, &iss);
+            assert_eq!(
+                check_claims(&c, TENANT, CLIENT),
+                Err(TokenFailure::Audience),
+                "{aud}"
+            );
+        }
+        let many = CallerClaims {
+            aud: Audience::Many(vec!["x".to_owned(), CLIENT.to_owned()]),
+            ..v2(&iss)
+        };
+        assert_eq!(check_claims(&many, TENANT, CLIENT), Ok(()));
+    }
+
+    #[test]
+    fn the_caller_must_be_the_authentication_events_service_of_the_tenant() {
+        let iss = format!("https://sts.windows.net/{TENANT}/");
+        let v1 = claims(
+            CLIENT,
+            None,
+            Some(AUTHENTICATION_EVENTS_APP_ID),
+            TENANT,
+            &iss,
+        );
+        assert_eq!(check_claims(&v1, TENANT, CLIENT), Ok(()));
+        let stranger = claims(CLIENT, Some(CLIENT), None, TENANT, &iss);
+        assert_eq!(
+            check_claims(&stranger, TENANT, CLIENT),
+            Err(TokenFailure::AuthorizedParty)
+        );
+        let nobody = claims(CLIENT, None, None, TENANT, &iss);
+        assert_eq!(
+            check_claims(&nobody, TENANT, CLIENT),
+            Err(TokenFailure::AuthorizedParty)
+        );
+        let other_tenant = claims(
+            CLIENT,
+            Some(AUTHENTICATION_EVENTS_APP_ID),
+            None,
+            CLIENT,
+            &iss,
+        );
+        assert_eq!(
+            check_claims(&other_tenant, TENANT, CLIENT),
+            Err(TokenFailure::Tenant)
+        );
+    }
+
+    #[test]
+    fn bearer_headers() {
+        let value = |text: &str| HeaderValue::from_str(text).unwrap();
+        assert_eq!(bearer(Some(&value("Bearer abc"))), Ok("abc"));
+        assert_eq!(bearer(Some(&value("bearer  abc "))), Ok("abc"));
+        assert_eq!(bearer(None), Err(TokenFailure::Missing));
+        assert_eq!(
+            bearer(Some(&value("Bearer "))),
+            Err(TokenFailure::NotBearer)
+        );
+        assert_eq!(
+            bearer(Some(&value("Basic abc"))),
+            Err(TokenFailure::NotBearer)
+        );
+        assert_eq!(
+            bearer(Some(&HeaderValue::from_bytes(b"Bearer \xff").unwrap())),
+            Err(TokenFailure::NotBearer)
+        );
+    }
+
+    #[test]
+    fn fetch_urls_are_https_or_loopback() {
+        assert!(
+            check_fetch_url(
+                "https://contoso.ciamlogin.com/t/v2.0/.well-known/openid-configuration"
+            )
+            .is_ok()
+        );
+        assert!(check_fetch_url("http://127.0.0.1:8080/keys").is_ok());
+        assert!(check_fetch_url("http://localhost:8080/keys").is_ok());
+        assert!(check_fetch_url("http://[::1]:8080/keys").is_ok());
+        assert!(check_fetch_url("http://10.0.0.5/keys").is_err());
+        assert!(check_fetch_url("http://contoso.example/keys").is_err());
+        assert!(check_fetch_url("ftp://contoso.example/keys").is_err());
+        assert!(check_fetch_url("not a url").is_err());
+    }
+}
