@@ -16,8 +16,8 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use jsonwebtoken::jwk::Jwk;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use ring::signature::{RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
 use serde::Deserialize;
 use serde_json::Value;
 use warp::http::HeaderValue;
@@ -25,7 +25,12 @@ use warp::http::HeaderValue;
 /// The application id of the Entra authentication events service, which obtains the tokens.
 pub const AUTHENTICATION_EVENTS_APP_ID: &str = "99045fe1-7639-4a75-9d4a-577b6ca3810f";
 /// Clock skew tolerated on `exp` and `nbf`.
-const LEEWAY_SECONDS: u64 = 300;
+const LEEWAY_SECONDS: f64 = 300.0;
+/// JWTs are base64url without padding; padding is tolerated.
+const BASE64URL: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::URL_SAFE,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
 /// An unknown `kid` refreshes the key set at most this often.
 const FORCED_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
 /// How soon to try again while no key set was ever fetched.
@@ -95,6 +100,9 @@ impl TokenFailure {
 /// The claims every check needs; the rest of the token is ignored.
 #[derive(Debug, Default, Deserialize)]
 pub struct CallerClaims {
+    /// Expiry and not-before, seconds since the epoch (numbers; fractions tolerated).
+    pub exp: Option<f64>,
+    pub nbf: Option<f64>,
     #[serde(default)]
     pub aud: Audience,
     pub azp: Option<String>,
@@ -199,24 +207,50 @@ fn bearer(header: Option<&HeaderValue>) -> Result<&str, TokenFailure> {
     Ok(token)
 }
 
-/// The header's `alg` and `kid`, read before anything else so that `alg: none` or an HMAC token
-/// is named as such.
-fn header_of(token: &str) -> Result<(String, Option<String>), TokenFailure> {
-    let encoded = token.split('.').next().ok_or(TokenFailure::Malformed)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(encoded.trim_end_matches('='))
-        .map_err(|_| TokenFailure::Malformed)?;
-    let header: Value = serde_json::from_slice(&bytes).map_err(|_| TokenFailure::Malformed)?;
-    let alg = header
-        .get("alg")
-        .and_then(Value::as_str)
-        .ok_or(TokenFailure::Algorithm)?;
-    let kid = header.get("kid").and_then(Value::as_str).map(str::to_owned);
-    Ok((alg.to_owned(), kid))
+/// A compact JWS split and decoded: header `alg` and `kid`, the signed part, the signature and
+/// the payload bytes.
+struct CompactToken<'t> {
+    alg: String,
+    kid: Option<String>,
+    signed: &'t [u8],
+    signature: Vec<u8>,
+    payload: Vec<u8>,
+}
+
+impl<'t> CompactToken<'t> {
+    fn parse(token: &'t str) -> Result<Self, TokenFailure> {
+        let mut parts = token.split('.');
+        let (Some(header), Some(payload), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(TokenFailure::Malformed);
+        };
+        let decode = |part: &str| BASE64URL.decode(part).map_err(|_| TokenFailure::Malformed);
+        let header: Value =
+            serde_json::from_slice(&decode(header)?).map_err(|_| TokenFailure::Malformed)?;
+        let alg = header
+            .get("alg")
+            .and_then(Value::as_str)
+            .ok_or(TokenFailure::Algorithm)?;
+        Ok(Self {
+            alg: alg.to_owned(),
+            kid: header.get("kid").and_then(Value::as_str).map(str::to_owned),
+            signed: &token.as_bytes()[..token.len() - signature.len() - 1],
+            signature: decode(signature)?,
+            payload: decode(payload)?,
+        })
+    }
+}
+
+/// An RSA public key from the key set.
+#[derive(Debug)]
+struct SigningKey {
+    n: Vec<u8>,
+    e: Vec<u8>,
 }
 
 /// Signing keys by `kid`.
-type KeySet = HashMap<String, Arc<DecodingKey>>;
+type KeySet = HashMap<String, Arc<SigningKey>>;
 
 /// The token validator with its key cache.
 pub struct EntraTokens {
@@ -268,40 +302,35 @@ impl EntraTokens {
             .clone()
     }
 
-    fn cached(&self, kid: &str) -> Option<Arc<DecodingKey>> {
+    fn cached(&self, kid: &str) -> Option<Arc<SigningKey>> {
         self.current()?.get(kid).cloned()
     }
 
     /// Checks an `Authorization` header; `Ok` only for a token from Entra for our tenant and app.
     pub async fn verify(&self, authorization: Option<&HeaderValue>) -> Result<(), TokenFailure> {
-        let token = bearer(authorization)?;
-        let (alg, kid) = header_of(token)?;
-        if alg != "RS256" {
+        let token = CompactToken::parse(bearer(authorization)?)?;
+        // Only RS256: `none`, HMAC (the public key as a shared secret) and the rest are refused
+        // before any key is touched.
+        if token.alg != "RS256" {
             return Err(TokenFailure::Algorithm);
         }
-        let kid = kid.ok_or(TokenFailure::Kid)?;
-        let key = self.key(&kid).await?;
-        let mut validation = Validation::new(Algorithm::RS256);
-        validation.leeway = LEEWAY_SECONDS;
-        validation.validate_nbf = true;
-        validation.validate_aud = false;
-        let claims = jsonwebtoken::decode::<CallerClaims>(token, &key, &validation)
-            .map_err(|error| {
-                use jsonwebtoken::errors::ErrorKind;
-                match error.kind() {
-                    ErrorKind::ExpiredSignature => TokenFailure::Expired,
-                    ErrorKind::ImmatureSignature => TokenFailure::NotYetValid,
-                    ErrorKind::InvalidSignature => TokenFailure::Signature,
-                    ErrorKind::InvalidAlgorithm => TokenFailure::Algorithm,
-                    _ => TokenFailure::Malformed,
-                }
-            })?
-            .claims;
+        let kid = token.kid.as_deref().ok_or(TokenFailure::Kid)?;
+        let key = self.key(kid).await?;
+        RsaPublicKeyComponents {
+            n: &key.n,
+            e: &key.e,
+        }
+        .verify(&RSA_PKCS1_2048_8192_SHA256, token.signed, &token.signature)
+        .map_err(|_| TokenFailure::Signature)?;
+        // Only a correctly signed payload is read.
+        let claims: CallerClaims =
+            serde_json::from_slice(&token.payload).map_err(|_| TokenFailure::Malformed)?;
+        check_times(&claims, unix_now())?;
         check_claims(&claims, &self.settings.tenant_id, &self.settings.client_id)
     }
 
     /// The key for `kid`, refreshing the set first when it is unknown (at most once a minute).
-    async fn key(&self, kid: &str) -> Result<Arc<DecodingKey>, TokenFailure> {
+    async fn key(&self, kid: &str) -> Result<Arc<SigningKey>, TokenFailure> {
         if let Some(key) = self.cached(kid) {
             return Ok(key);
         }
@@ -369,20 +398,7 @@ impl EntraTokens {
         let metadata: Metadata = self.get_json(&self.settings.metadata_url).await?;
         check_fetch_url(&metadata.jwks_uri).map_err(|error| format!("jwks_uri {error}"))?;
         let keys: Keys = self.get_json(&metadata.jwks_uri).await?;
-        let set: KeySet = keys
-            .keys
-            .into_iter()
-            .filter_map(|key| serde_json::from_value::<Jwk>(key).ok())
-            .filter_map(|jwk| {
-                let kid = jwk.common.key_id.clone()?;
-                let key = DecodingKey::from_jwk(&jwk).ok()?;
-                matches!(
-                    jwk.algorithm,
-                    jsonwebtoken::jwk::AlgorithmParameters::RSA(_)
-                )
-                .then(|| (kid, Arc::new(key)))
-            })
-            .collect();
+        let set: KeySet = keys.keys.iter().filter_map(signing_key).collect();
         if set.is_empty() {
             return Err(format!(
                 "{} holds no RSA signing key with a kid",
@@ -409,6 +425,44 @@ impl EntraTokens {
             .map_err(|error| format!("{url}: {error}"))?;
         serde_json::from_slice(&body).map_err(|error| format!("{url}: {error}"))
     }
+}
+
+/// An RSA signature key of a JWK set (`kty` RSA, a `kid`, `use` absent or `sig`).
+fn signing_key(jwk: &Value) -> Option<(String, Arc<SigningKey>)> {
+    let text = |name: &str| jwk.get(name).and_then(Value::as_str);
+    if text("kty") != Some("RSA") || text("use").is_some_and(|usage| usage != "sig") {
+        return None;
+    }
+    let component = |name: &str| {
+        let bytes = BASE64URL.decode(text(name)?).ok()?;
+        // Big-endian, without the leading zero some encoders add.
+        let first = bytes.iter().position(|&b| b != 0)?;
+        Some(bytes[first..].to_vec())
+    };
+    let key = SigningKey {
+        n: component("n")?,
+        e: component("e")?,
+    };
+    Some((text("kid")?.to_owned(), Arc::new(key)))
+}
+
+/// `exp` is required and may be `LEEWAY_SECONDS` past; `nbf`, when present, may be that far
+/// ahead.
+fn check_times(claims: &CallerClaims, now: f64) -> Result<(), TokenFailure> {
+    match claims.exp {
+        Some(exp) if now <= exp + LEEWAY_SECONDS => {}
+        _ => return Err(TokenFailure::Expired),
+    }
+    if claims.nbf.is_some_and(|nbf| now + LEEWAY_SECONDS < nbf) {
+        return Err(TokenFailure::NotYetValid);
+    }
+    Ok(())
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |since| since.as_secs_f64())
 }
 
 /// Keys travel over HTTPS; plain HTTP only to this machine (tests, local emulation).
@@ -444,6 +498,8 @@ mod tests {
         iss: &str,
     ) -> CallerClaims {
         CallerClaims {
+            exp: None,
+            nbf: None,
             aud: Audience::One(aud.to_owned()),
             azp: azp.map(str::to_owned),
             appid: appid.map(str::to_owned),
@@ -561,6 +617,63 @@ mod tests {
             check_claims(&other_tenant, TENANT, CLIENT),
             Err(TokenFailure::Tenant)
         );
+    }
+
+    #[test]
+    fn times_allow_five_minutes_of_skew() {
+        let at = |exp: Option<f64>, nbf: Option<f64>| CallerClaims {
+            exp,
+            nbf,
+            ..CallerClaims::default()
+        };
+        assert_eq!(check_times(&at(Some(1000.0), None), 1300.0), Ok(()));
+        assert_eq!(
+            check_times(&at(Some(1000.0), None), 1300.5),
+            Err(TokenFailure::Expired)
+        );
+        assert_eq!(
+            check_times(&at(None, None), 0.0),
+            Err(TokenFailure::Expired)
+        );
+        assert_eq!(check_times(&at(Some(5000.0), Some(1300.0)), 1000.0), Ok(()));
+        assert_eq!(
+            check_times(&at(Some(5000.0), Some(1301.0)), 1000.0),
+            Err(TokenFailure::NotYetValid)
+        );
+    }
+
+    #[test]
+    fn compact_tokens_have_three_parts() {
+        assert!(CompactToken::parse("a.b").is_err());
+        assert!(CompactToken::parse("a.b.c.d").is_err());
+        let header = BASE64URL.encode(br#"{"alg":"RS256","kid":"k"}"#);
+        let token = format!("{header}.e30.AAAA");
+        let parsed = CompactToken::parse(&token).unwrap();
+        assert_eq!(
+            (parsed.alg.as_str(), parsed.kid.as_deref()),
+            ("RS256", Some("k"))
+        );
+        assert_eq!(parsed.signed, format!("{header}.e30").as_bytes());
+        assert_eq!(parsed.payload, b"{}");
+        let no_alg = format!("{}.e30.AAAA", BASE64URL.encode(br#"{"kid":"k"}"#));
+        assert_eq!(
+            CompactToken::parse(&no_alg).err(),
+            Some(TokenFailure::Algorithm)
+        );
+    }
+
+    #[test]
+    fn only_rsa_signature_keys_are_taken_from_the_key_set() {
+        let rsa = serde_json::json!({"kty": "RSA", "kid": "a", "use": "sig", "n": "AQAB", "e": "AQAB", "x5c": ["..."]});
+        assert_eq!(signing_key(&rsa).map(|(kid, _)| kid).as_deref(), Some("a"));
+        for other in [
+            serde_json::json!({"kty": "EC", "kid": "b", "crv": "P-256", "x": "AQAB", "y": "AQAB"}),
+            serde_json::json!({"kty": "RSA", "kid": "c", "use": "enc", "n": "AQAB", "e": "AQAB"}),
+            serde_json::json!({"kty": "RSA", "n": "AQAB", "e": "AQAB"}),
+            serde_json::json!({"kty": "RSA", "kid": "d", "n": "***", "e": "AQAB"}),
+        ] {
+            assert!(signing_key(&other).is_none(), "{other}");
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 mod attribute_collection;
 mod configuration;
+mod entra_tokens;
 mod helpers;
 mod host_contract;
 mod invitations_cli;
