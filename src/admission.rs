@@ -3,7 +3,8 @@
 //! which the policy turns into a block: never an admit on failure.
 
 use crate::invitations::{self, InvitationStore};
-use crate::policy::{Decision, EmailClaim, InvitationLookup, SignUp};
+use crate::policy::email::EmailAddress;
+use crate::policy::{AdmitReason, Decision, EmailClaim, InvitationLookup, SignUp, Stage};
 use crate::server::{AppState, RequestContext};
 
 /// Decides one sign-up with the shared policy and store.
@@ -20,15 +21,47 @@ pub async fn decide(state: &AppState, sign_up: &SignUp, context: &RequestContext
         }
         EmailClaim::Missing | EmailClaim::Invalid => InvitationLookup::NotFound,
     };
-    state
+    let decision = state
         .settings
         .policy
-        .decide(sign_up, &lookup, invitations::now())
+        .decide(sign_up, &lookup, invitations::now());
+    if let (
+        Decision::Admit {
+            reason: AdmitReason::Invitation,
+            ..
+        },
+        Stage::AfterAttributes,
+        EmailClaim::Valid(email),
+    ) = (&decision, sign_up.stage, &sign_up.email)
+    {
+        record_sign_up(state, email.clone(), sign_up.application.clone(), context);
+    }
+    decision
+}
+
+/// Notes the sign-up on the invitation in the background: the answer does not wait for it, and
+/// a failed write is logged without changing the decision.
+fn record_sign_up(
+    state: &AppState,
+    email: EmailAddress,
+    application: Option<String>,
+    context: &RequestContext,
+) {
+    let store = state.invitations.clone();
+    let correlation_id = context.correlation_id.clone();
+    tokio::spawn(async move {
+        if let Err(error) = store.record_sign_up(&email, application.as_deref()).await {
+            log::error!(
+                "could not record the sign-up of {} on its invitation: {error}; correlation_id={correlation_id}",
+                email.masked()
+            );
+        }
+    });
 }
 
 async fn lookup(
     store: &dyn InvitationStore,
-    email: &crate::policy::email::EmailAddress,
+    email: &EmailAddress,
     deadline: std::time::Duration,
     context: &RequestContext,
 ) -> InvitationLookup {
@@ -65,8 +98,7 @@ mod tests {
 
     use super::*;
     use crate::invitations::{Invitation, StoreError};
-    use crate::policy::email::EmailAddress;
-    use crate::policy::{BlockReason, Stage, TRY_AGAIN_LATER};
+    use crate::policy::{BlockReason, TRY_AGAIN_LATER};
     use crate::settings::{Environment, Settings};
 
     /// A store that answers after `delay`, or fails.

@@ -1,8 +1,10 @@
-//! `handler invitations ...`: manage the invitation file the server reads.
+//! `handler invitations ...`: manage the invitations the server reads, in the CSV file or in
+//! Azure Table Storage (whichever `INVITATION_STORE` names; `--file` picks a file).
 //!
-//! Every write replaces the file atomically, so a running server (which reloads the file when it
-//! changes) never sees half of it. Output is for people (and `list --json` for scripts); errors
-//! go to stderr with a non-zero exit code.
+//! Every file write replaces the file atomically, so a running server (which reloads the file
+//! when it changes) never sees half of it; the table is created when missing before a write.
+//! Output is for people (and `list --json` for scripts); errors go to stderr with a non-zero
+//! exit code.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -12,10 +14,11 @@ use clap::{Args, Subcommand};
 use serde_json::{Map, Value, json};
 
 use crate::invitations::csv_file::{InvitationFile, Row, Upsert};
+use crate::invitations::table::{StoredInvitation, TableStore};
 use crate::invitations::{Expiry, Invitation, InvitationAttribute, now};
 use crate::policy::email::EmailAddress;
 use crate::policy::{Decision, EmailClaim, InvitationLookup, SignUp, Stage};
-use crate::settings::Settings;
+use crate::settings::{Settings, StoreKind};
 
 /// Exit code when the command ran but the answer is "no" (blocked by `check`, invalid rows in
 /// `import`, nothing to remove).
@@ -25,7 +28,7 @@ const EXIT_USAGE: u8 = 2;
 
 #[derive(Debug, Args)]
 pub struct InvitationsCommand {
-    /// The invitation file (default: INVITATIONS_FILE from the settings).
+    /// Work on this invitation file instead of the configured store.
     #[arg(long, global = true, value_name = "PATH")]
     file: Option<PathBuf>,
     #[command(subcommand)]
@@ -69,23 +72,161 @@ enum InvitationsAction {
     },
 }
 
+/// Where the command reads and writes.
+enum Target {
+    File(PathBuf),
+    Table(TableStore),
+}
+
+impl Target {
+    fn describe(&self) -> String {
+        match self {
+            Self::File(path) => path.display().to_string(),
+            Self::Table(table) => format!("table {}", table.table()),
+        }
+    }
+
+    /// Every invitation, with its sign-up record where the store keeps one.
+    async fn list(&self) -> Result<Vec<Listed>, String> {
+        Ok(match self {
+            Self::File(path) => InvitationFile::load(path)?
+                .rows
+                .into_iter()
+                .map(|row| Listed {
+                    row,
+                    signed_up: None,
+                })
+                .collect(),
+            Self::Table(table) => table.list().await?.into_iter().map(Listed::from).collect(),
+        })
+    }
+
+    async fn get(&self, email: &EmailAddress) -> Result<Option<Listed>, String> {
+        Ok(match self {
+            Self::File(path) => {
+                InvitationFile::load(path)?
+                    .find(email)
+                    .cloned()
+                    .map(|row| Listed {
+                        row,
+                        signed_up: None,
+                    })
+            }
+            Self::Table(table) => table.get(email).await?.map(Listed::from),
+        })
+    }
+
+    /// Adds or replaces one invitation.
+    async fn upsert(&self, email: EmailAddress, invitation: Invitation) -> Result<Upsert, String> {
+        match self {
+            Self::File(path) => {
+                let mut file = InvitationFile::load(path)?;
+                let outcome = file.upsert(email, invitation);
+                file.save(path)?;
+                Ok(outcome)
+            }
+            Self::Table(table) => {
+                table.create_table().await?;
+                Ok(if table.upsert(&email, &invitation).await? {
+                    Upsert::Updated
+                } else {
+                    Upsert::Added
+                })
+            }
+        }
+    }
+
+    /// Removes one invitation; `false` when there was none.
+    async fn remove(&self, email: &EmailAddress) -> Result<bool, String> {
+        match self {
+            Self::File(path) => {
+                let mut file = InvitationFile::load(path)?;
+                let removed = file.remove(email);
+                if removed {
+                    file.save(path)?;
+                }
+                Ok(removed)
+            }
+            Self::Table(table) => table.remove(email).await,
+        }
+    }
+
+    /// Adds or replaces many invitations; (added, updated).
+    async fn import(&self, rows: Vec<Row>) -> Result<(usize, usize), String> {
+        match self {
+            Self::File(path) => {
+                let mut file = InvitationFile::load(path)?;
+                let (mut added, mut updated) = (0, 0);
+                for row in rows {
+                    match file.upsert(row.email, row.invitation) {
+                        Upsert::Added => added += 1,
+                        Upsert::Updated => updated += 1,
+                    }
+                }
+                if added + updated > 0 {
+                    file.save(path)?;
+                }
+                Ok((added, updated))
+            }
+            Self::Table(table) => import_into_table(table, rows).await,
+        }
+    }
+}
+
+/// An invitation as listed.
+struct Listed {
+    row: Row,
+    /// When and for which application it was used (the table keeps this).
+    signed_up: Option<(String, Option<String>)>,
+}
+
+impl From<StoredInvitation> for Listed {
+    fn from(stored: StoredInvitation) -> Self {
+        Self {
+            row: Row {
+                email: stored.email,
+                invitation: stored.invitation,
+                line: 0,
+            },
+            signed_up: stored
+                .signed_up_at
+                .map(|at| (at, stored.signed_up_application)),
+        }
+    }
+}
+
 /// Runs one `invitations` command with the validated settings.
 pub fn run(command: InvitationsCommand, settings: &Settings) -> ExitCode {
-    let path = command
-        .file
-        .unwrap_or_else(|| settings.invitations_file.clone());
-    let result = match command.action {
-        InvitationsAction::Add {
-            email,
-            app,
-            expires,
-            set,
-            enforce,
-        } => add(&path, &email, app, expires, &set, &enforce),
-        InvitationsAction::Remove { email } => remove(&path, &email),
-        InvitationsAction::List { json } => list(&path, json),
-        InvitationsAction::Import { source } => import(&path, &source),
-        InvitationsAction::Check { email, app } => check(&path, settings, &email, app),
+    let target = match (command.file, &settings.invitation_store) {
+        (Some(path), _) => Ok(Target::File(path)),
+        (None, StoreKind::File) => Ok(Target::File(settings.invitations_file.clone())),
+        (None, StoreKind::Table(table)) => {
+            TableStore::new(table.clone(), settings.decision_deadline).map(Target::Table)
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| format!("cannot start the async runtime: {error}"));
+    let result = match (target, runtime) {
+        (Err(error), _) | (_, Err(error)) => Err(error),
+        (Ok(target), Ok(runtime)) => runtime.block_on(async {
+            match command.action {
+                InvitationsAction::Add {
+                    email,
+                    app,
+                    expires,
+                    set,
+                    enforce,
+                } => add(&target, &email, app, expires, &set, &enforce).await,
+                InvitationsAction::Remove { email } => remove(&target, &email).await,
+                InvitationsAction::List { json } => list(&target, json).await,
+                InvitationsAction::Import { source } => import(&target, &source).await,
+                InvitationsAction::Check { email, app } => {
+                    check(&target, settings, &email, app).await
+                }
+            }
+        }),
     };
     match result {
         Ok(code) => code,
@@ -101,8 +242,8 @@ fn parse_email(text: &str) -> Result<EmailAddress, String> {
         .map_err(|error| format!("{text:?} is not a valid e-mail address: {error}"))
 }
 
-fn add(
-    path: &Path,
+async fn add(
+    target: &Target,
     email: &str,
     app: Option<String>,
     expires: Option<String>,
@@ -145,41 +286,63 @@ fn add(
         expires_at,
         attributes: attributes.into_boxed_slice(),
     };
-    let mut file = InvitationFile::load(path)?;
-    let outcome = file.upsert(email.clone(), invitation);
-    file.save(path)?;
-    let verb = match outcome {
+    let verb = match target.upsert(email.clone(), invitation).await? {
         Upsert::Added => "added",
         Upsert::Updated => "updated",
     };
-    println!("{verb} {} in {}", email.as_str(), path.display());
+    println!("{verb} {} in {}", email.as_str(), target.describe());
     Ok(ExitCode::SUCCESS)
 }
 
-fn remove(path: &Path, email: &str) -> Result<ExitCode, String> {
+async fn remove(target: &Target, email: &str) -> Result<ExitCode, String> {
     let email = parse_email(email)?;
-    let mut file = InvitationFile::load(path)?;
-    if !file.remove(&email) {
-        eprintln!("{} has no invitation in {}", email.as_str(), path.display());
+    if !target.remove(&email).await? {
+        eprintln!(
+            "{} has no invitation in {}",
+            email.as_str(),
+            target.describe()
+        );
         return Ok(ExitCode::from(EXIT_NO));
     }
-    file.save(path)?;
-    println!("removed {} from {}", email.as_str(), path.display());
+    println!("removed {} from {}", email.as_str(), target.describe());
     Ok(ExitCode::SUCCESS)
 }
 
-fn list(path: &Path, as_json: bool) -> Result<ExitCode, String> {
-    let file = InvitationFile::load(path)?;
+async fn list(target: &Target, as_json: bool) -> Result<ExitCode, String> {
+    let listed = target.list().await?;
     if as_json {
-        let rows: Vec<Value> = file.rows.iter().map(row_json).collect();
+        let rows: Vec<Value> = listed.iter().map(listed_json).collect();
         println!("{}", Value::Array(rows));
         return Ok(ExitCode::SUCCESS);
     }
-    for row in &file.rows {
-        println!("{}", describe_row(row));
+    for entry in &listed {
+        println!("{}", describe_listed(entry));
     }
-    println!("{} invitation(s) in {}", file.rows.len(), path.display());
+    println!("{} invitation(s) in {}", listed.len(), target.describe());
     Ok(ExitCode::SUCCESS)
+}
+
+fn listed_json(entry: &Listed) -> Value {
+    let mut json = row_json(&entry.row);
+    if let Some((at, application)) = &entry.signed_up {
+        json["signed_up_at"] = Value::from(at.as_str());
+        json["signed_up_application"] = application.as_deref().map_or(Value::Null, Value::from);
+    }
+    json
+}
+
+fn describe_listed(entry: &Listed) -> String {
+    match &entry.signed_up {
+        None => describe_row(&entry.row),
+        Some((at, application)) => format!(
+            "{}  signed up: {at}{}",
+            describe_row(&entry.row),
+            application
+                .as_deref()
+                .map(|app| format!(" ({app})"))
+                .unwrap_or_default()
+        ),
+    }
 }
 
 fn row_json(row: &Row) -> Value {
@@ -229,27 +392,17 @@ fn describe_row(row: &Row) -> String {
     )
 }
 
-fn import(path: &Path, source: &Path) -> Result<ExitCode, String> {
+async fn import(target: &Target, source: &Path) -> Result<ExitCode, String> {
     let text = std::fs::read(source).map_err(|error| format!("{}: {error}", source.display()))?;
     let (rows, errors) = InvitationFile::parse_lenient(&text);
-    let mut file = InvitationFile::load(path)?;
-    let (mut added, mut updated) = (0, 0);
-    for row in rows {
-        match file.upsert(row.email, row.invitation) {
-            Upsert::Added => added += 1,
-            Upsert::Updated => updated += 1,
-        }
-    }
-    if added + updated > 0 {
-        file.save(path)?;
-    }
+    let (added, updated) = target.import(rows).await?;
     for error in &errors {
         eprintln!("{}: {error}", source.display());
     }
     println!(
         "imported {} into {}: {added} added, {updated} updated, {} invalid",
         source.display(),
-        path.display(),
+        target.describe(),
         errors.len()
     );
     Ok(if errors.is_empty() {
@@ -259,17 +412,45 @@ fn import(path: &Path, source: &Path) -> Result<ExitCode, String> {
     })
 }
 
-fn check(
-    path: &Path,
+/// Writes rows to the table, a few at a time, with progress on stderr.
+async fn import_into_table(table: &TableStore, rows: Vec<Row>) -> Result<(usize, usize), String> {
+    use futures_util::StreamExt as _;
+    const CONCURRENCY: usize = 32;
+    table.create_table().await?;
+    let total = rows.len();
+    let started = std::time::Instant::now();
+    let mut writes = futures_util::stream::iter(rows)
+        .map(|row| async move { table.upsert(&row.email, &row.invitation).await })
+        .buffer_unordered(CONCURRENCY);
+    let (mut added, mut updated) = (0, 0);
+    while let Some(written) = writes.next().await {
+        if written? {
+            updated += 1;
+        } else {
+            added += 1;
+        }
+        let done = added + updated;
+        if done % 1000 == 0 || done == total {
+            let rate = done as f64 / started.elapsed().as_secs_f64().max(0.001);
+            eprint!("\r{done}/{total} written ({rate:.0}/s)");
+        }
+    }
+    if total > 0 {
+        eprintln!();
+    }
+    Ok((added, updated))
+}
+
+async fn check(
+    target: &Target,
     settings: &Settings,
     email: &str,
     app: Option<String>,
 ) -> Result<ExitCode, String> {
     let email = parse_email(email)?;
-    let file = InvitationFile::load(path)?;
-    let row = file.find(&email);
-    let lookup = match row {
-        Some(row) => InvitationLookup::Found(row.invitation.clone()),
+    let listed = target.get(&email).await?;
+    let lookup = match &listed {
+        Some(entry) => InvitationLookup::Found(entry.row.invitation.clone()),
         None => InvitationLookup::NotFound,
     };
     let sign_up = SignUp {
@@ -278,9 +459,9 @@ fn check(
         stage: Stage::BeforeAttributes,
         application: app,
     };
-    match row {
-        Some(row) => println!("invitation: {}", describe_row(row)),
-        None => println!("invitation: none in {}", path.display()),
+    match &listed {
+        Some(entry) => println!("invitation: {}", describe_listed(entry)),
+        None => println!("invitation: none in {}", target.describe()),
     }
     println!("allowed domains: [{}]", settings.policy.allowed_domains);
     match settings.policy.decide(&sign_up, &lookup, now()) {

@@ -6,10 +6,12 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use signup_gate::caller_auth::{ApiConnectorAuth, AuthEventsAuth, AuthEventsGuard};
 use signup_gate::cli::{self, InvitationsCommand};
+use signup_gate::invitations::InvitationStore;
 use signup_gate::invitations::csv_file::CsvStore;
+use signup_gate::invitations::table::TableStore;
 use signup_gate::logging::{self, Destination};
 use signup_gate::server::{self, AppState};
-use signup_gate::settings::{Environment, STANDALONE_PORT, Settings};
+use signup_gate::settings::{Environment, STANDALONE_PORT, Settings, StoreKind};
 
 /// Exit code for a configuration that cannot run (sysexits' EX_CONFIG).
 const EXIT_CONFIG: u8 = 78;
@@ -83,12 +85,15 @@ fn load_settings(destination: Destination) -> Option<Settings> {
 
 fn serve(settings: Settings, standalone_port: u16) -> ExitCode {
     report_start_up(&settings);
-    let invitations = match CsvStore::open(settings.invitations_file.clone()) {
-        Ok(store) => Arc::new(store),
-        Err(error) => {
-            log::error!("invitation file error: {error}");
-            return ExitCode::from(EXIT_CONFIG);
-        }
+    let file = match &settings.invitation_store {
+        StoreKind::File => match CsvStore::open(settings.invitations_file.clone()) {
+            Ok(store) => Some(Arc::new(store)),
+            Err(error) => {
+                log::error!("invitation file error: {error}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        },
+        StoreKind::Table(_) => None,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -104,7 +109,22 @@ fn serve(settings: Settings, standalone_port: u16) -> ExitCode {
         let auth_events = AuthEventsGuard::start(&settings.auth_events_auth).map_err(|error| {
             std::io::Error::other(format!("cannot start the Entra token check: {error}"))
         })?;
-        invitations.clone().watch();
+        let invitations: Arc<dyn InvitationStore> = match (&settings.invitation_store, file) {
+            (_, Some(file)) => {
+                file.clone().watch();
+                file
+            }
+            (StoreKind::Table(table), None) => {
+                log::info!("invitations in table {} at {}", table.table, table.endpoint);
+                Arc::new(
+                    TableStore::new(table.clone(), settings.decision_deadline)
+                        .map_err(std::io::Error::other)?,
+                )
+            }
+            (StoreKind::File, None) => {
+                return Err(std::io::Error::other("invitation file not opened"));
+            }
+        };
         let state = AppState {
             settings,
             invitations,

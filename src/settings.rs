@@ -16,6 +16,9 @@ use serde::Deserialize;
 use crate::caller_auth::basic::BasicCredentials;
 use crate::caller_auth::entra_token::{TokenSettings, check_fetch_url};
 use crate::caller_auth::{ApiConnectorAuth, AuthEventsAuth};
+use crate::invitations::table::{
+    Credential, TableSettings, is_table_name, parse_connection_string,
+};
 use crate::policy::domains::AllowedDomains;
 use crate::policy::{MAX_JOB_TITLE_LENGTH, Policy};
 
@@ -139,12 +142,23 @@ pub struct Settings {
     pub policy: Policy,
     /// The invitation CSV file, relative to the function app root (the working directory).
     pub invitations_file: PathBuf,
+    /// Where invitations live (`INVITATION_STORE`).
+    pub invitation_store: StoreKind,
     /// How long a decision may wait for the invitation store.
     pub decision_deadline: Duration,
     /// What the Entra functions show to people who may not sign up.
     pub block_page: BlockPage,
     /// How callers of the Entra functions are checked.
     pub auth_events_auth: AuthEventsAuth,
+}
+
+/// The invitation backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreKind {
+    /// The CSV file `invitations_file`.
+    File,
+    /// Azure Table Storage.
+    Table(TableSettings),
 }
 
 /// Title and message of the Entra block page.
@@ -175,6 +189,18 @@ struct RawSettings {
     auth_events_authority: Option<String>,
     auth_events_key_refresh_hours: Option<String>,
     website_auth_enabled: Option<String>,
+    invitation_store: Option<String>,
+    invitations_table: Option<String>,
+    invitations_table_connection: Option<String>,
+    invitations_table_endpoint: Option<String>,
+    #[serde(rename = "azurewebjobsstorage")]
+    web_jobs_storage: Option<String>,
+    #[serde(rename = "azurewebjobsstorage__accountname")]
+    web_jobs_storage_account: Option<String>,
+    #[serde(rename = "azurewebjobsstorage__tableserviceuri")]
+    web_jobs_storage_table_uri: Option<String>,
+    #[serde(rename = "azurewebjobsstorage__clientid")]
+    web_jobs_storage_client_id: Option<String>,
 }
 
 impl fmt::Debug for Settings {
@@ -184,6 +210,7 @@ impl fmt::Debug for Settings {
             .field("in_azure", &self.in_azure)
             .field("policy", &self.policy)
             .field("invitations_file", &self.invitations_file)
+            .field("invitation_store", &self.invitation_store)
             .field("decision_deadline", &self.decision_deadline)
             .field("block_page", &self.block_page)
             .field("auth_events_auth", &self.auth_events_auth)
@@ -268,11 +295,13 @@ impl Settings {
             ),
         };
         let auth_events_auth = auth_events_auth(&raw, in_azure, decision_deadline)?;
+        let invitation_store = invitation_store(&raw)?;
         Ok(Self {
             hosting,
             in_azure,
             api_connector_auth,
             auth_events_auth,
+            invitation_store,
             invitations_file: PathBuf::from(
                 non_blank(&raw.invitations_file)
                     .unwrap_or("invitations.csv")
@@ -406,6 +435,82 @@ fn auth_events_auth(
         metadata_url: format!("{authority}/.well-known/openid-configuration"),
         refresh: Duration::from_secs(refresh_hours * 3600),
         fetch_deadline,
+    }))
+}
+
+fn invitation_store(raw: &RawSettings) -> Result<StoreKind, SettingsError> {
+    let kind = non_blank(&raw.invitation_store)
+        .unwrap_or("file")
+        .trim()
+        .to_ascii_lowercase();
+    match kind.as_str() {
+        "file" => return Ok(StoreKind::File),
+        "table" => {}
+        other => {
+            return Err(SettingsError::Invalid {
+                variable: "INVITATION_STORE",
+                expected: format!("must be 'file' or 'table', got {other:?}"),
+            });
+        }
+    }
+    let table = non_blank(&raw.invitations_table)
+        .unwrap_or("Invitations")
+        .trim()
+        .to_owned();
+    if !is_table_name(&table) {
+        return Err(SettingsError::Invalid {
+            variable: "INVITATIONS_TABLE",
+            expected: format!(
+                "must be 3 to 63 letters and digits starting with a letter, got {table:?}"
+            ),
+        });
+    }
+    let connection = |variable: &'static str, text: &str| {
+        parse_connection_string(text).map_err(|problem| SettingsError::Invalid {
+            variable,
+            expected: format!("must be a storage connection string: {problem}"),
+        })
+    };
+    let identity = Credential::ManagedIdentity {
+        client_id: non_blank(&raw.web_jobs_storage_client_id).map(|id| id.trim().to_owned()),
+    };
+    let (variable, endpoint, credential) = if let Some(text) =
+        non_blank(&raw.invitations_table_connection)
+    {
+        let (endpoint, credential) = connection("INVITATIONS_TABLE_CONNECTION", text)?;
+        ("INVITATIONS_TABLE_CONNECTION", endpoint, credential)
+    } else if let Some(endpoint) = non_blank(&raw.invitations_table_endpoint) {
+        (
+            "INVITATIONS_TABLE_ENDPOINT",
+            endpoint.trim().trim_end_matches('/').to_owned(),
+            identity,
+        )
+    } else if let Some(text) = non_blank(&raw.web_jobs_storage) {
+        let (endpoint, credential) = connection("AzureWebJobsStorage", text)?;
+        ("AzureWebJobsStorage", endpoint, credential)
+    } else if let Some(uri) = non_blank(&raw.web_jobs_storage_table_uri) {
+        (
+            "AzureWebJobsStorage__tableServiceUri",
+            uri.trim().trim_end_matches('/').to_owned(),
+            identity,
+        )
+    } else if let Some(account) = non_blank(&raw.web_jobs_storage_account) {
+        let endpoint = format!("https://{}.table.core.windows.net", account.trim());
+        ("AzureWebJobsStorage__accountName", endpoint, identity)
+    } else {
+        return Err(SettingsError::Invalid {
+            variable: "INVITATION_STORE",
+            expected: "is 'table' but no table is configured: set INVITATIONS_TABLE_CONNECTION, INVITATIONS_TABLE_ENDPOINT, AzureWebJobsStorage or AzureWebJobsStorage__accountName".to_owned(),
+        });
+    };
+    check_fetch_url(&endpoint).map_err(|problem| SettingsError::Invalid {
+        variable,
+        expected: format!("must name a Table service endpoint: {problem}"),
+    })?;
+    Ok(StoreKind::Table(TableSettings {
+        endpoint,
+        table,
+        credential,
     }))
 }
 
@@ -629,6 +734,72 @@ mod tests {
                 ("WEBSITE_SITE_NAME", "gate-app")
             ]),
             "API_CONNECTOR_AUTH must be 'basic' in Azure (WEBSITE_SITE_NAME is set); 'none' is only for local runs"
+        );
+    }
+
+    #[test]
+    fn table_store_settings() {
+        let settings = Settings::from_env(&env(&[
+            ("INVITATION_STORE", "table"),
+            ("AzureWebJobsStorage", "UseDevelopmentStorage=true"),
+        ]))
+        .unwrap();
+        let StoreKind::Table(table) = settings.invitation_store else {
+            panic!("table expected")
+        };
+        assert_eq!(
+            (table.endpoint.as_str(), table.table.as_str()),
+            ("http://127.0.0.1:10002/devstoreaccount1", "Invitations")
+        );
+        let settings = Settings::from_env(&env(&[
+            ("INVITATION_STORE", "table"),
+            ("AzureWebJobsStorage__accountName", "gatestore"),
+            ("AzureWebJobsStorage__clientId", "1234"),
+            ("INVITATIONS_TABLE", "Guests"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            settings.invitation_store,
+            StoreKind::Table(TableSettings {
+                endpoint: "https://gatestore.table.core.windows.net".to_owned(),
+                table: "Guests".to_owned(),
+                credential: Credential::ManagedIdentity {
+                    client_id: Some("1234".to_owned())
+                },
+            })
+        );
+        assert_eq!(
+            error_of(&[("INVITATION_STORE", "table")]),
+            "INVITATION_STORE is 'table' but no table is configured: set INVITATIONS_TABLE_CONNECTION, INVITATIONS_TABLE_ENDPOINT, AzureWebJobsStorage or AzureWebJobsStorage__accountName"
+        );
+        assert_eq!(
+            error_of(&[
+                ("INVITATION_STORE", "table"),
+                (
+                    "INVITATIONS_TABLE_CONNECTION",
+                    "AccountName=x;AccountKey=***"
+                )
+            ]),
+            "INVITATIONS_TABLE_CONNECTION must be a storage connection string: AccountKey is not base64"
+        );
+        assert_eq!(
+            error_of(&[
+                ("INVITATION_STORE", "table"),
+                ("INVITATIONS_TABLE_ENDPOINT", "http://storage.example")
+            ]),
+            "INVITATIONS_TABLE_ENDPOINT must name a Table service endpoint: \"http://storage.example\" must use https (plain http only for loopback hosts)"
+        );
+        assert_eq!(
+            error_of(&[
+                ("INVITATION_STORE", "table"),
+                ("INVITATIONS_TABLE", "my-table"),
+                ("AzureWebJobsStorage", "UseDevelopmentStorage=true")
+            ]),
+            "INVITATIONS_TABLE must be 3 to 63 letters and digits starting with a letter, got \"my-table\""
+        );
+        assert_eq!(
+            error_of(&[("INVITATION_STORE", "sql")]),
+            "INVITATION_STORE must be 'file' or 'table', got \"sql\""
         );
     }
 

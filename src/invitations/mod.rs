@@ -5,6 +5,7 @@
 //! [`csv_file`]); the policy sees only [`Invitation`] values.
 
 pub mod csv_file;
+pub mod table;
 
 use std::fmt;
 use std::sync::Arc;
@@ -99,6 +100,16 @@ pub trait InvitationStore: Send + Sync {
         &'a self,
         email: &'a EmailAddress,
     ) -> BoxFuture<'a, Result<Option<Invitation>, StoreError>>;
+
+    /// Notes on the invitation that it was used to sign up (to `application`). Stores that
+    /// cannot write (the file, read-only in a deployment package) do nothing.
+    fn record_sign_up<'a>(
+        &'a self,
+        _email: &'a EmailAddress,
+        _application: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
 }
 
 /// Seconds since the Unix epoch now.

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Launch, TestApp};
+use crate::helpers::{Azurite, Launch, TestApp};
 
 const START: &str = "OnAttributeCollectionStart";
 const SUBMIT: &str = "OnAttributeCollectionSubmit";
@@ -88,6 +88,56 @@ fn block(event: &str, title: &str, message: &str) -> Value {
     )
 }
 
+/// Runs each scenario once with the invitation file and once with Azure Table Storage (Azurite).
+macro_rules! on_both_stores {
+    ($($scenario:ident),* $(,)?) => {
+        mod file {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    super::$scenario(&super::invite_only().await).await;
+                }
+            )*
+        }
+        mod table {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    let (app, _azurite) = super::invite_only_in_table().await;
+                    super::$scenario(&app).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_stores!(
+    start_prefills_an_invitation_in_the_types_the_request_uses,
+    start_blocks_everyone_else_with_the_configured_page,
+    invitations_are_scoped_to_their_application,
+    submit_imposes_enforced_values_and_rechecks_admission,
+);
+
+/// The same invitations, imported into a table with the CLI.
+async fn invite_only_in_table() -> (TestApp, Azurite) {
+    let azurite = Azurite::start();
+    let app = Launch::hosted(&[
+        ("ALLOWED_EMAIL_DOMAINS", ""),
+        ("INVITATION_STORE", "table"),
+        ("INVITATIONS_TABLE_CONNECTION", &azurite.connection_string()),
+    ])
+    .start()
+    .await;
+    std::fs::write(app.dir().join("seed.csv"), INVITATIONS).unwrap();
+    let output = app.cli(&["invitations", "import", "seed.csv"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (app, azurite)
+}
+
 async fn invite_only() -> TestApp {
     Launch::hosted(&[("ALLOWED_EMAIL_DOMAINS", "")])
         .invitations(INVITATIONS)
@@ -107,9 +157,7 @@ async fn expect_all(app: &TestApp, cases: Vec<(&str, Value, Value)>) {
     }
 }
 
-#[tokio::test]
-async fn start_prefills_an_invitation_in_the_types_the_request_uses() {
-    let app = invite_only().await;
+async fn start_prefills_an_invitation_in_the_types_the_request_uses(app: &TestApp) {
     let prefill = response(
         START,
         json!({"@odata.type": "microsoft.graph.attributeCollectionStart.setPrefillValues",
@@ -117,7 +165,7 @@ async fn start_prefills_an_invitation_in_the_types_the_request_uses() {
                           "extension_0a1b2c_News": true, "jobTitle": "Analyst"}}),
     );
     expect_all(
-        &app,
+        app,
         vec![
             (
                 START,
@@ -140,12 +188,10 @@ async fn start_prefills_an_invitation_in_the_types_the_request_uses() {
     .await;
 }
 
-#[tokio::test]
-async fn start_blocks_everyone_else_with_the_configured_page() {
-    let app = invite_only().await;
+async fn start_blocks_everyone_else_with_the_configured_page(app: &TestApp) {
     let page = block(START, DEFAULT_TITLE, DEFAULT_MESSAGE);
     expect_all(
-        &app,
+        app,
         vec![
             (
                 START,
@@ -254,13 +300,11 @@ async fn allowed_domains_still_admit_alongside_invitations() {
     .await;
 }
 
-#[tokio::test]
-async fn invitations_are_scoped_to_their_application() {
-    let app = invite_only().await;
+async fn invitations_are_scoped_to_their_application(app: &TestApp) {
     let page = block(START, DEFAULT_TITLE, DEFAULT_MESSAGE);
     let grace = || with_email("start_documented", "grace@contoso.com");
     expect_all(
-        &app,
+        app,
         vec![
             (START, with_app(grace(), Some(APP)), continue_(START)),
             (
@@ -280,16 +324,14 @@ async fn invitations_are_scoped_to_their_application() {
     .await;
 }
 
-#[tokio::test]
-async fn submit_imposes_enforced_values_and_rechecks_admission() {
-    let app = invite_only().await;
+async fn submit_imposes_enforced_values_and_rechecks_admission(app: &TestApp) {
     let imposed = response(
         SUBMIT,
         json!({"@odata.type": "microsoft.graph.attributeCollectionSubmit.modifyAttributeValues",
                "attributes": {"extension_0a1b2c_News": true, "jobTitle": "Analyst"}}),
     );
     expect_all(
-        &app,
+        app,
         vec![
             (
                 SUBMIT,

@@ -397,3 +397,82 @@ pub async fn json_answer(response: reqwest::Response) -> (u16, String, serde_jso
     let json = serde_json::from_str(&body).unwrap_or_else(|_| panic!("not JSON: {body:?}"));
     (status, content_type, json)
 }
+
+/// The emulator's well-known account key (public, documented by Microsoft).
+pub const AZURITE_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+/// Azurite's table service on a free loopback port with a temporary data folder; stopped when
+/// dropped. Installed by `npm ci` (the README's test command runs it).
+pub struct Azurite {
+    child: Option<Child>,
+    pub port: u16,
+    _data: tempfile::TempDir,
+}
+
+impl Azurite {
+    pub fn start() -> Self {
+        let binary = Path::new(env!("CARGO_MANIFEST_DIR")).join("node_modules/.bin/azurite-table");
+        assert!(
+            binary.exists(),
+            "{} is missing: run `npm ci` in the repository (bash scripts/test.sh does)",
+            binary.display()
+        );
+        let data = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let child = Command::new(&binary)
+            .args([
+                "--tableHost",
+                "127.0.0.1",
+                "--tablePort",
+                &port.to_string(),
+                "--disableTelemetry",
+                "--location",
+            ])
+            .arg(data.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("azurite starts");
+        let mut azurite = Self {
+            child: Some(child),
+            port,
+            _data: data,
+        };
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Some(status) = azurite
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!("azurite exited with {status}");
+            }
+            assert!(started.elapsed() < START_DEADLINE, "azurite did not start");
+            thread::sleep(Duration::from_millis(25));
+        }
+        azurite
+    }
+
+    pub fn connection_string(&self) -> String {
+        format!(
+            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};TableEndpoint=http://127.0.0.1:{}/devstoreaccount1;",
+            self.port
+        )
+    }
+
+    /// Stops the emulator (the store goes down mid-test).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Azurite {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -9,3 +9,4 @@ mod host_contract;
 mod invitations_cli;
 mod sign_up_validation;
 mod standalone;
+mod table_store;

@@ -1,0 +1,286 @@
+//! Invitations in Azure Table Storage, against Azurite on loopback: the CLI round trip, the
+//! sign-up record, and a store that is down, slow or missing its table (each answered within the
+//! deadline with a block, never an admit).
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::io::AsyncWriteExt;
+
+use crate::helpers::{Azurite, Launch, TestApp, free_port};
+
+const START: &str = "OnAttributeCollectionStart";
+const SUBMIT: &str = "OnAttributeCollectionSubmit";
+const APP: &str = "44445555-eeee-6666-ffff-7777aaaa8888";
+
+async fn table_app(connection: &str, extra: &[(&str, &str)]) -> TestApp {
+    let mut settings = vec![
+        ("ALLOWED_EMAIL_DOMAINS", ""),
+        ("INVITATION_STORE", "table"),
+        ("INVITATIONS_TABLE_CONNECTION", connection),
+    ];
+    settings.extend_from_slice(extra);
+    Launch::hosted(&settings).start().await
+}
+
+fn event(kind: &str, email: &str) -> Value {
+    json!({"type": format!("microsoft.graph.authenticationEvent.attributeCollection{kind}"),
+           "data": {"authenticationContext": {"clientServicePrincipal": {"appId": APP}},
+                    "userSignUpInfo": {"identities": [{"signInType": "email", "issuerAssignedId": email}],
+                                       "attributes": {"email": {"value": email}}}}})
+}
+
+fn action_of(answer: &Value) -> String {
+    let action = answer["data"]["actions"][0]["@odata.type"]
+        .as_str()
+        .unwrap_or_default();
+    action.rsplit('.').next().unwrap_or_default().to_owned()
+}
+
+fn cli(app: &TestApp, args: &[&str]) -> (i32, String, String) {
+    let output = app.cli(args);
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn the_cli_and_the_server_share_the_table_and_sign_ups_are_recorded() {
+    let azurite = Azurite::start();
+    let app = table_app(&azurite.connection_string(), &[]).await;
+    let (code, stdout, _) = cli(
+        &app,
+        &[
+            "invitations",
+            "add",
+            "Ada@Contoso.com",
+            "--set",
+            "displayName=Ada",
+            "--enforce",
+            "jobTitle=Analyst",
+        ],
+    );
+    assert_eq!(
+        (code, stdout.as_str()),
+        (0, "added ada@contoso.com in table Invitations\n")
+    );
+    // No reload needed: every decision reads the table.
+    let (_, _, answer) = app.event(START, &event("Start", "ada@contoso.com")).await;
+    assert_eq!(
+        answer["data"]["actions"][0]["inputs"],
+        json!({"displayName": "Ada", "jobTitle": "Analyst"})
+    );
+    let (_, _, answer) = app.event(SUBMIT, &event("Submit", "ada@contoso.com")).await;
+    assert_eq!(action_of(&answer), "modifyAttributeValues");
+
+    // The Submit that admitted is recorded on the invitation (in the background).
+    let started = Instant::now();
+    let listed = loop {
+        let (code, stdout, stderr) = cli(&app, &["invitations", "list", "--json"]);
+        assert_eq!(code, 0, "{stderr}");
+        let listed: Value = serde_json::from_str(&stdout).unwrap();
+        if listed[0].get("signed_up_at").is_some() {
+            break listed;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no sign-up recorded: {listed}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(listed[0]["email"], "ada@contoso.com");
+    assert_eq!(listed[0]["signed_up_application"], APP);
+    let (_, stdout, _) = cli(&app, &["invitations", "list"]);
+    assert!(
+        stdout.contains(&"signed up: ".to_string()) && stdout.contains(&format!("({APP})")),
+        "{stdout}"
+    );
+
+    let (code, stdout, _) = cli(&app, &["invitations", "check", "ada@contoso.com"]);
+    assert_eq!(code, 0, "{stdout}");
+    let (code, _, _) = cli(&app, &["invitations", "remove", "ada@contoso.com"]);
+    assert_eq!(code, 0);
+    let (_, _, answer) = app.event(START, &event("Start", "ada@contoso.com")).await;
+    assert_eq!(action_of(&answer), "showBlockPage");
+    let (code, _, stderr) = cli(&app, &["invitations", "remove", "ada@contoso.com"]);
+    assert_eq!(
+        (code, stderr.as_str()),
+        (
+            1,
+            "ada@contoso.com has no invitation in table Invitations\n"
+        )
+    );
+}
+
+#[tokio::test]
+async fn import_pages_and_reports() {
+    let azurite = Azurite::start();
+    let app = table_app(&azurite.connection_string(), &[]).await;
+    let mut csv = String::from("email,application_id,expires_at,displayName\n");
+    for i in 0..1200 {
+        csv.push_str(&format!("user{i}@contoso.com,,,User {i}\n"));
+    }
+    csv.push_str("broken,,,\nuser7@contoso.com,,,Again\n");
+    std::fs::write(app.dir().join("many.csv"), csv).unwrap();
+    let (code, stdout, stderr) = cli(&app, &["invitations", "import", "many.csv"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(
+        stdout,
+        "imported many.csv into table Invitations: 1200 added, 0 updated, 2 invalid\n"
+    );
+    assert!(stderr.contains("1200/1200 written"), "{stderr}");
+    assert!(
+        stderr.contains("many.csv: line 1203: duplicate of the address on line 9"),
+        "{stderr}"
+    );
+    // More than one page (1,000) comes back from list.
+    let (_, stdout, _) = cli(&app, &["invitations", "list", "--json"]);
+    assert_eq!(
+        serde_json::from_str::<Value>(&stdout)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        1200
+    );
+    let (code, stdout, _) = cli(&app, &["invitations", "import", "many.csv"]);
+    assert_eq!(
+        (code, stdout.as_str()),
+        (
+            1,
+            "imported many.csv into table Invitations: 0 added, 1200 updated, 2 invalid\n"
+        )
+    );
+}
+
+/// Sends a Start event and checks it is blocked with "try again later", and when.
+async fn blocked_within_deadline(app: &TestApp) {
+    let started = Instant::now();
+    let (status, _, answer) = app.event(START, &event("Start", "ada@contoso.com")).await;
+    let elapsed = started.elapsed();
+    assert_eq!(status, 200);
+    assert_eq!(
+        answer["data"]["actions"][0],
+        json!({"@odata.type": "microsoft.graph.attributeCollectionStart.showBlockPage",
+               "title": "Please try again later",
+               "message": "We cannot check your invitation right now. Please try again in a few minutes."})
+    );
+    // A functional bound, far above the 300 ms deadline: the answer must come well before
+    // Entra's own timeout, not wait for the store.
+    assert!(
+        elapsed < Duration::from_secs(3),
+        "answered after {elapsed:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_store_that_goes_down_blocks_within_the_deadline() {
+    let mut azurite = Azurite::start();
+    let app = table_app(
+        &azurite.connection_string(),
+        &[("DECISION_DEADLINE_MS", "300")],
+    )
+    .await;
+    assert_eq!(cli(&app, &["invitations", "add", "ada@contoso.com"]).0, 0);
+    let (_, _, answer) = app.event(START, &event("Start", "ada@contoso.com")).await;
+    assert_eq!(action_of(&answer), "continueWithDefaultBehavior");
+    azurite.stop();
+    blocked_within_deadline(&app).await;
+    app.logs_containing("answering with a block").await;
+}
+
+/// A loopback proxy that accepts connections and never answers, like a store that hangs.
+async fn black_hole() -> u16 {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        for _ in 0..64 {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            let _ = stream.flush().await;
+            held.push(stream);
+        }
+    });
+    port
+}
+
+/// A loopback proxy in front of Azurite that waits `delay` before passing each connection on.
+async fn slow_proxy(upstream: u16, delay: Duration) -> u16 {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        for _ in 0..64 {
+            let Ok((mut inbound, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                if let Ok(mut outbound) =
+                    tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
+                {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn a_slow_store_blocks_within_the_deadline() {
+    let azurite = Azurite::start();
+    let direct = table_app(&azurite.connection_string(), &[]).await;
+    assert_eq!(
+        cli(&direct, &["invitations", "add", "ada@contoso.com"]).0,
+        0
+    );
+    let proxy = slow_proxy(azurite.port, Duration::from_secs(5)).await;
+    let slow = azurite
+        .connection_string()
+        .replace(&format!(":{}/", azurite.port), &format!(":{proxy}/"));
+    let app = table_app(&slow, &[("DECISION_DEADLINE_MS", "300")]).await;
+    blocked_within_deadline(&app).await;
+    app.logs_containing("no answer within").await;
+
+    let hole = black_hole().await;
+    let hung = azurite
+        .connection_string()
+        .replace(&format!(":{}/", azurite.port), &format!(":{hole}/"));
+    let app = table_app(&hung, &[("DECISION_DEADLINE_MS", "300")]).await;
+    blocked_within_deadline(&app).await;
+}
+
+#[tokio::test]
+async fn a_missing_table_is_reported_and_never_created_by_the_server() {
+    let azurite = Azurite::start();
+    let app = table_app(
+        &azurite.connection_string(),
+        &[("INVITATIONS_TABLE", "Nowhere")],
+    )
+    .await;
+    blocked_within_deadline(&app).await;
+    app.logs_containing("table Nowhere does not exist").await;
+    // Still missing: the server only reads.
+    let (code, _, stderr) = cli(&app, &["invitations", "list"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("table Nowhere does not exist"), "{stderr}");
+}
+
+#[tokio::test]
+async fn nothing_listens_on_the_store_port() {
+    let port = free_port();
+    let connection = format!(
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={};TableEndpoint=http://127.0.0.1:{port}/devstoreaccount1;",
+        crate::helpers::AZURITE_KEY
+    );
+    let app = table_app(&connection, &[("DECISION_DEADLINE_MS", "300")]).await;
+    blocked_within_deadline(&app).await;
+}
