@@ -284,3 +284,115 @@ async fn nothing_listens_on_the_store_port() {
     let app = table_app(&connection, &[("DECISION_DEADLINE_MS", "300")]).await;
     blocked_within_deadline(&app).await;
 }
+
+/// A stand-in for the Table service and the platform's identity endpoint on loopback: it answers
+/// point reads for `ada@contoso.com` only with the right bearer token, or always with `status`.
+struct FakeAzure {
+    port: u16,
+    reads: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl FakeAzure {
+    async fn start(status: u16) -> Self {
+        use std::sync::atomic::Ordering;
+        use warp::Filter;
+        let reads = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let identity = warp::path!("msi" / "token")
+            .and(warp::query::<std::collections::HashMap<String, String>>())
+            .and(warp::header::optional::<String>("x-identity-header"))
+            .map(|query: std::collections::HashMap<String, String>, secret: Option<String>| {
+                let ok = secret.as_deref() == Some("identity-secret")
+                    && query.get("resource").map(String::as_str) == Some("https://storage.azure.com/");
+                let expires_on = (std::time::SystemTime::now() + Duration::from_secs(3600))
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs();
+                let body = json!({"access_token": "storage-token", "expires_on": expires_on.to_string()});
+                let status = if ok { warp::http::StatusCode::OK } else { warp::http::StatusCode::BAD_REQUEST };
+                warp::reply::with_status(warp::reply::json(&body), status)
+            });
+        let table = {
+            let reads = reads.clone();
+            warp::path!("gatestore" / String)
+                .and(warp::header::optional::<String>("authorization"))
+                .map(move |resource: String, authorization: Option<String>| {
+                    reads.fetch_add(1, Ordering::SeqCst);
+                    let response = if status != 200 {
+                        warp::http::Response::builder().status(status).header("x-ms-error-code", "ServerBusy").body(String::new())
+                    } else if authorization.as_deref() != Some("Bearer storage-token") {
+                        warp::http::Response::builder().status(403).body(String::new())
+                    } else if resource == "Invitations(PartitionKey='contoso.com',RowKey='ada')" {
+                        let entity = json!({"PartitionKey": "contoso.com", "RowKey": "ada", "Email": "ada@contoso.com",
+                                            "Attributes": "{\"displayName\":\"Ada\"}", "Enforced": "{}"});
+                        warp::http::Response::builder().status(200).header("etag", "W/\"1\"").body(entity.to_string())
+                    } else {
+                        warp::http::Response::builder().status(404).header("x-ms-error-code", "ResourceNotFound").body(String::new())
+                    };
+                    response.unwrap_or_default()
+                })
+        };
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(
+            warp::serve(identity.or(table))
+                .incoming(listener)
+                .graceful(async move {
+                    let _ = stopped.await;
+                })
+                .run(),
+        );
+        Self {
+            port,
+            reads,
+            _stop: stop,
+        }
+    }
+
+    fn reads(&self) -> usize {
+        self.reads.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    async fn app(&self, extra: &[(&str, &str)]) -> TestApp {
+        let endpoint = format!("http://127.0.0.1:{}/gatestore", self.port);
+        let identity = format!("http://127.0.0.1:{}/msi/token", self.port);
+        let mut settings = vec![
+            ("ALLOWED_EMAIL_DOMAINS", ""),
+            ("INVITATION_STORE", "table"),
+            ("INVITATIONS_TABLE_ENDPOINT", endpoint.as_str()),
+            ("IDENTITY_ENDPOINT", identity.as_str()),
+            ("IDENTITY_HEADER", "identity-secret"),
+        ];
+        settings.extend_from_slice(extra);
+        Launch::hosted(&settings).start().await
+    }
+}
+
+#[tokio::test]
+async fn a_managed_identity_token_reads_the_table() {
+    let azure = FakeAzure::start(200).await;
+    let app = azure.app(&[]).await;
+    let (_, _, answer) = app.event(START, &event("Start", "ada@contoso.com")).await;
+    assert_eq!(
+        answer["data"]["actions"][0]["inputs"],
+        json!({"displayName": "Ada"})
+    );
+    let (_, _, answer) = app.event(START, &event("Start", "bob@contoso.com")).await;
+    assert_eq!(action_of(&answer), "showBlockPage");
+}
+
+#[tokio::test]
+async fn throttling_blocks_at_once_without_a_retry() {
+    let azure = FakeAzure::start(503).await;
+    let app = azure.app(&[("DECISION_DEADLINE_MS", "300")]).await;
+    blocked_within_deadline(&app).await;
+    app.logs_containing("throttled (HTTP 503)").await;
+    assert_eq!(azure.reads(), 1, "a throttled read is not retried");
+    let azure = FakeAzure::start(500).await;
+    let app = azure.app(&[("DECISION_DEADLINE_MS", "300")]).await;
+    blocked_within_deadline(&app).await;
+    assert_eq!(azure.reads(), 2, "a transient failure is retried once");
+}
