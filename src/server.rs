@@ -22,6 +22,7 @@ use warp::path::FullPath;
 use warp::reply::{Reply, Response};
 use warp::{Filter, Rejection};
 
+use crate::auth_events::contract::Event;
 use crate::caller_auth::entra_token::TokenFailure;
 use crate::caller_auth::{ApiConnectorAuth, AuthEventsGuard};
 use crate::invitations::InvitationStore;
@@ -107,9 +108,9 @@ pub fn routes(
     readiness()
         .or(sign_up_validation(state.clone()))
         .unify()
-        .or(attribute_collection_start(state.clone()))
+        .or(attribute_collection(state.clone(), Event::Start))
         .unify()
-        .or(attribute_collection_submit(state))
+        .or(attribute_collection(state, Event::Submit))
         .unify()
         .recover(handle_rejection)
         .unify()
@@ -134,32 +135,21 @@ fn sign_up_validation(
         .then(api_connector::handle)
 }
 
-/// `POST /api/OnAttributeCollectionStart`: Entra's attributeCollectionStart event.
-fn attribute_collection_start(
+/// `POST /api/OnAttributeCollectionStart` and `POST /api/OnAttributeCollectionSubmit`: Entra's
+/// attribute-collection events.
+fn attribute_collection(
     state: Arc<AppState>,
+    event: Event,
 ) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    function_path(auth_events::START)
+    let function = auth_events::function(event);
+    function_path(function)
         .and(warp::post())
         .and(request_context())
         .and(with_state(state))
-        .and_then(|context, state| authorize_auth_events(auth_events::START, context, state))
+        .and_then(move |context, state| authorize_auth_events(function, context, state))
         .untuple_one()
         .and(warp::body::stream())
-        .then(auth_events::handle_start)
-}
-
-/// `POST /api/OnAttributeCollectionSubmit`: Entra's attributeCollectionSubmit event.
-fn attribute_collection_submit(
-    state: Arc<AppState>,
-) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    function_path(auth_events::SUBMIT)
-        .and(warp::post())
-        .and(request_context())
-        .and(with_state(state))
-        .and_then(|context, state| authorize_auth_events(auth_events::SUBMIT, context, state))
-        .untuple_one()
-        .and(warp::body::stream())
-        .then(auth_events::handle_submit)
+        .then(move |context, state, body| auth_events::handle(event, context, state, body))
 }
 
 /// Matches `/api/<name>` as the host does: case-insensitively, with or without a final slash.

@@ -28,32 +28,16 @@ pub const SUBMIT: &str = "OnAttributeCollectionSubmit";
 /// Title of the block page shown while the invitation store cannot answer.
 const TRY_AGAIN_TITLE: &str = "Please try again later";
 
-/// `POST /api/OnAttributeCollectionStart`.
-pub async fn handle_start<S, B>(context: RequestContext, state: Arc<AppState>, body: S) -> Response
-where
-    S: Stream<Item = Result<B, warp::Error>>,
-    B: Buf,
-{
-    handle(Event::Start, context, state, body).await
-}
-
-/// `POST /api/OnAttributeCollectionSubmit`.
-pub async fn handle_submit<S, B>(context: RequestContext, state: Arc<AppState>, body: S) -> Response
-where
-    S: Stream<Item = Result<B, warp::Error>>,
-    B: Buf,
-{
-    handle(Event::Submit, context, state, body).await
-}
-
-fn function(event: Event) -> &'static str {
+/// The function that handles `event`.
+pub fn function(event: Event) -> &'static str {
     match event {
         Event::Start => START,
         Event::Submit => SUBMIT,
     }
 }
 
-async fn handle<S, B>(
+/// Handles one caller-checked call of the function for `event`.
+pub async fn handle<S, B>(
     event: Event,
     context: RequestContext,
     state: Arc<AppState>,

@@ -371,12 +371,7 @@ impl TableStore {
         if status < 300 || status == 404 {
             return Ok(response);
         }
-        let code = response
-            .headers()
-            .get("x-ms-error-code")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
+        let code = error_code(&response);
         Err(match status {
             429 | 503 => CallError::Throttled(status),
             500..=599 => CallError::Transient(format!("HTTP {status} {code}")),
@@ -689,16 +684,21 @@ impl TableStore {
     }
 }
 
+/// The service's error code (`x-ms-error-code`), empty when absent.
+fn error_code(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("x-ms-error-code")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
 /// A point read's answer: the entity and its ETag, or `None` for no such entity. A missing
 /// table is an error, not "no invitation".
 async fn read_entity(response: reqwest::Response) -> Result<Option<(Value, String)>, CallError> {
     if response.status().as_u16() == 404 {
-        let code = response
-            .headers()
-            .get("x-ms-error-code")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
+        let code = error_code(&response);
         let body = response.text().await.unwrap_or_default();
         if code == "TableNotFound" || body.contains("TableNotFound") {
             return Err(CallError::NoTable);
