@@ -21,3 +21,6 @@ cargo clippy --all-targets --locked -- -D warnings
 
 echo "== cargo test"
 cargo test --all-targets --locked
+
+echo "== deployment build and checks (scripts/check-deployment.sh)"
+bash scripts/check-deployment.sh

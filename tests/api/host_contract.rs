@@ -135,4 +135,22 @@ fn every_function_folder_matches_a_route_the_binary_serves() {
     );
     assert_eq!(host["customHandler"]["enableForwardingHttpRequest"], true);
     assert_eq!(host["extensions"]["http"]["routePrefix"], "api");
+    assert_eq!(
+        host["extensionBundle"]["id"],
+        "Microsoft.Azure.Functions.ExtensionBundle"
+    );
+    let example: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("local.settings.json.example")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(example["IsEncrypted"], false);
+    assert_eq!(example["Values"]["FUNCTIONS_WORKER_RUNTIME"], "custom");
+    assert!(
+        example["Values"]
+            .as_object()
+            .unwrap()
+            .values()
+            .all(serde_json::Value::is_string),
+        "every example value is a string"
+    );
 }
