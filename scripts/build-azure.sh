@@ -24,7 +24,7 @@ fi
 
 echo "== cargo zigbuild --release --target $zig_target"
 cargo zigbuild --release --locked --target "$zig_target"
-install -m 0755 "target/$rust_target/release/handler" handler
+install -m 0755 "${CARGO_TARGET_DIR:-target}/$rust_target/release/handler" handler
 
 echo "== packaging dist/signup-gate.zip"
 mkdir -p dist
