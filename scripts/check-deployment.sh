@@ -9,8 +9,8 @@ cd "$(dirname "$0")/.."
 bash scripts/build-azure.sh
 
 echo "== glibc symbol versions"
-if ! command -v objdump >/dev/null; then
-  apt-get update -qq && apt-get install -y -qq binutils >/dev/null
+if ! command -v objdump >/dev/null || ! command -v curl >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq binutils curl >/dev/null
 fi
 highest=$(objdump -T handler | grep -o 'GLIBC_[0-9][0-9.]*' | sed 's/GLIBC_//' | sort -V | tail -1)
 echo "highest required glibc: $highest"
