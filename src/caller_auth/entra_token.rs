@@ -255,7 +255,9 @@ type KeySet = HashMap<String, Arc<SigningKey>>;
 /// The token validator with its key cache.
 pub struct EntraTokens {
     settings: TokenSettings,
-    client: reqwest::Client,
+    /// Built on first use, in the background refresh: loading the platform's trust store takes
+    /// milliseconds that start-up should not wait for.
+    client: std::sync::OnceLock<Result<reqwest::Client, String>>,
     keys: RwLock<Option<Arc<KeySet>>>,
     /// When an unknown `kid` last forced a refresh; also serialises those refreshes.
     forced: tokio::sync::Mutex<Option<Instant>>,
@@ -263,19 +265,27 @@ pub struct EntraTokens {
 
 impl EntraTokens {
     pub fn new(settings: TokenSettings) -> Result<Self, String> {
-        // Several parts of a process may ask; the first installation wins and that is fine.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder()
-            .timeout(settings.fetch_deadline)
-            .connect_timeout(settings.fetch_deadline)
-            .build()
-            .map_err(|error| format!("cannot build the HTTP client: {error}"))?;
         Ok(Self {
             settings,
-            client,
+            client: std::sync::OnceLock::new(),
             keys: RwLock::new(None),
             forced: tokio::sync::Mutex::new(None),
         })
+    }
+
+    fn client(&self) -> Result<&reqwest::Client, String> {
+        self.client
+            .get_or_init(|| {
+                // Several parts of a process may ask; the first installation wins, which is fine.
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                reqwest::Client::builder()
+                    .timeout(self.settings.fetch_deadline)
+                    .connect_timeout(self.settings.fetch_deadline)
+                    .build()
+                    .map_err(|error| format!("cannot build the HTTP client: {error}"))
+            })
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     /// Fetches the key set now and then for as long as the runtime runs.
@@ -410,7 +420,7 @@ impl EntraTokens {
 
     async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, String> {
         let response = self
-            .client
+            .client()?
             .get(url)
             .send()
             .await
