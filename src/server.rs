@@ -229,19 +229,26 @@ async fn authorize_api_connector(
                     context.correlation_id
                 );
             }
-            log_outcome(
+            Err(refuse(
                 api_connector::FUNCTION,
                 &context,
-                "Unauthorized",
                 failure.as_str(),
-                "-",
-                "",
-            );
-            Err(warp::reject::custom(Unauthorized {
-                challenge: "Basic realm=\"SignUpValidation\"",
-            }))
+                "Basic realm=\"SignUpValidation\"",
+            ))
         }
     }
+}
+
+/// Logs a refused caller (the reason names the failed check) and rejects with a 401 carrying
+/// `challenge` in `WWW-Authenticate`.
+fn refuse(
+    function: &str,
+    context: &RequestContext,
+    reason: &str,
+    challenge: &'static str,
+) -> Rejection {
+    log_outcome(function, context, "Unauthorized", reason, "-", "");
+    warp::reject::custom(Unauthorized { challenge })
 }
 
 /// Refuses callers of the Entra functions that are not Entra's authentication events service
@@ -260,17 +267,12 @@ async fn authorize_auth_events(
                     context.correlation_id
                 );
             }
-            log_outcome(
+            Err(refuse(
                 function,
                 &context,
-                "Unauthorized",
                 failure.as_str(),
-                "-",
-                "",
-            );
-            Err(warp::reject::custom(Unauthorized {
-                challenge: "Bearer error=\"invalid_token\"",
-            }))
+                "Bearer error=\"invalid_token\"",
+            ))
         }
     }
 }
