@@ -7,6 +7,7 @@ pub mod auth_events;
 pub mod caller_auth;
 pub mod cli;
 pub mod invitations;
+pub mod listener;
 pub mod logging;
 pub mod policy;
 pub mod server;

@@ -14,8 +14,7 @@ use std::time::Duration;
 use bytes::Buf;
 use futures_util::{Stream, StreamExt};
 use serde::Serialize;
-use tokio::net::TcpListener;
-use tokio::sync::Notify;
+use tokio::net::{TcpListener, TcpSocket};
 use warp::http::header::{ALLOW, CONTENT_LENGTH, WWW_AUTHENTICATE};
 use warp::http::{HeaderMap, HeaderValue, StatusCode};
 use warp::path::FullPath;
@@ -27,7 +26,7 @@ use crate::caller_auth::entra_token::TokenFailure;
 use crate::caller_auth::{ApiConnectorAuth, AuthEventsGuard};
 use crate::invitations::InvitationStore;
 use crate::settings::{Hosting, Settings};
-use crate::{api_connector, auth_events};
+use crate::{api_connector, auth_events, listener};
 
 /// Largest request body any function accepts.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -66,11 +65,25 @@ pub async fn run(state: AppState, standalone_port: u16) -> std::io::Result<()> {
         Hosting::FunctionsHost { port } => port,
         Hosting::Standalone => standalone_port,
     };
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await?;
+    let listener = bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))?;
     let address = listener.local_addr()?;
     announce(hosting, address);
     serve(listener, Arc::new(state), shutdown_signal()).await;
     Ok(())
+}
+
+/// Connections the kernel completes for us while we are busy or at `MAX_CONNECTIONS` (it caps
+/// this at `net.core.somaxconn`). The default of 128 makes a burst of new connections wait a
+/// whole second for a SYN retransmission once it is full.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// A listener on `address` with a long accept queue.
+fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = TcpSocket::new_v4()?;
+    // A restart must not fail on the previous process's connections in TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Serves on an already bound listener until `shutdown` completes, then lets requests in flight
@@ -80,25 +93,8 @@ pub async fn serve(
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    let stopping = Arc::new(Notify::new());
-    let signal = {
-        let stopping = stopping.clone();
-        async move {
-            shutdown.await;
-            log::info!("shutdown requested: finishing requests in flight");
-            stopping.notify_one();
-        }
-    };
-    let server = warp::serve(routes(state))
-        .incoming(listener)
-        .graceful(signal)
-        .run();
-    tokio::select! {
-        () = server => log::info!("stopped"),
-        () = async { stopping.notified().await; tokio::time::sleep(DRAIN_DEADLINE).await } => {
-            log::warn!("requests still in flight after {DRAIN_DEADLINE:?}; stopping anyway");
-        }
-    }
+    let limits = state.settings.connections;
+    listener::serve_connections(listener, routes(state), limits, shutdown, DRAIN_DEADLINE).await;
 }
 
 /// Every route, with all rejections turned into responses.
@@ -284,12 +280,31 @@ pub enum BodyError {
     TooLarge,
     /// The client went away or sent a broken body.
     Read,
+    /// The body did not arrive within the read timeout.
+    TimedOut,
 }
 
-/// Reads a body of at most `limit` bytes. A body over the limit (by `Content-Length` or as it
-/// arrives) is refused without being kept; what the client is still sending is read and dropped
-/// for a little while (see [`discard`]) so that it receives the refusal instead of a reset.
+/// Reads a body of at most `limit` bytes that arrives completely within `deadline` (a client
+/// that trickles its body cannot hold a connection longer). A body over the limit (by
+/// `Content-Length` or as it arrives) is refused without being kept; what the client is still
+/// sending is read and dropped for a little while (see [`discard`]) so that it receives the
+/// refusal instead of a reset.
 pub async fn read_body<S, B>(
+    headers: &HeaderMap,
+    body: S,
+    limit: usize,
+    deadline: Duration,
+) -> Result<Vec<u8>, BodyError>
+where
+    S: Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+{
+    tokio::time::timeout(deadline, read_limited(headers, body, limit))
+        .await
+        .unwrap_or(Err(BodyError::TimedOut))
+}
+
+async fn read_limited<S, B>(
     headers: &HeaderMap,
     body: S,
     limit: usize,
@@ -352,17 +367,18 @@ where
 }
 
 /// Reads a function's body, or gives the answer for one that cannot be read (413 over the limit,
-/// 400 when the client broke off), logging it.
+/// 400 when the client broke off, 408 when it did not finish within `deadline`), logging it.
 pub async fn read_function_body<S, B>(
     function: &str,
     context: &RequestContext,
     body: S,
+    deadline: Duration,
 ) -> Result<Vec<u8>, Response>
 where
     S: Stream<Item = Result<B, warp::Error>>,
     B: Buf,
 {
-    match read_body(&context.headers, body, MAX_BODY_BYTES).await {
+    match read_body(&context.headers, body, MAX_BODY_BYTES, deadline).await {
         Ok(body) => Ok(body),
         Err(BodyError::TooLarge) => {
             log_outcome(
@@ -381,6 +397,24 @@ where
                 StatusCode::BAD_REQUEST,
                 "bad_request",
                 "The request body could not be read.",
+            ))
+        }
+        Err(BodyError::TimedOut) => {
+            log_outcome(
+                function,
+                context,
+                "RequestTimeout",
+                "body_too_slow",
+                "-",
+                "",
+            );
+            Err(json_error(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                &format!(
+                    "The request body did not arrive within {} ms.",
+                    deadline.as_millis()
+                ),
             ))
         }
     }
@@ -552,21 +586,32 @@ mod tests {
         )
     }
 
+    const SECOND: Duration = Duration::from_secs(1);
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_that_stops_arriving_times_out() {
+        let trickle = chunks(&[b"{\"data\":"]).chain(futures_util::stream::pending());
+        assert_eq!(
+            read_body(&HeaderMap::new(), trickle, 1024, SECOND).await,
+            Err(BodyError::TimedOut)
+        );
+    }
+
     #[tokio::test]
     async fn bodies_are_limited_by_declared_and_actual_length() {
         let empty = HeaderMap::new();
         assert_eq!(
-            read_body(&empty, chunks(&[b"ab", b"cd"]), 4).await,
+            read_body(&empty, chunks(&[b"ab", b"cd"]), 4, SECOND).await,
             Ok(b"abcd".to_vec())
         );
         assert_eq!(
-            read_body(&empty, chunks(&[b"ab", b"cde"]), 4).await,
+            read_body(&empty, chunks(&[b"ab", b"cde"]), 4, SECOND).await,
             Err(BodyError::TooLarge)
         );
         let mut declared = HeaderMap::new();
         declared.insert(CONTENT_LENGTH, HeaderValue::from_static("5"));
         assert_eq!(
-            read_body(&declared, chunks(&[]), 4).await,
+            read_body(&declared, chunks(&[]), 4, SECOND).await,
             Err(BodyError::TooLarge)
         );
     }

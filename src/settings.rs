@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -32,6 +33,12 @@ pub const LOCAL_SETTINGS_EXAMPLE: &str = "local.settings.json.example";
 const DEFAULT_DECISION_DEADLINE: Duration = Duration::from_millis(700);
 /// B2C custom policies wait up to 10 s; nothing waits longer.
 const MAX_DECISION_DEADLINE_MS: u64 = 10_000;
+/// Callers give up after 10 s at most (B2C), so a request still arriving after that is useless.
+const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(10);
+const READ_TIMEOUT_MS: RangeInclusive<u64> = 100..=120_000;
+/// Far above what the host opens to one instance, low enough to keep memory bounded.
+const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+const MAX_CONNECTIONS: RangeInclusive<u64> = 1..=100_000;
 
 /// A setting that stops start-up, named so the operator knows what to fix.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -150,6 +157,27 @@ pub struct Settings {
     pub block_page: BlockPage,
     /// How callers of the Entra functions are checked.
     pub auth_events_auth: AuthEventsAuth,
+    /// How much of the machine one client can hold.
+    pub connections: ConnectionLimits,
+}
+
+/// Limits that keep slow or idle clients from holding the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Longest wait for a request's head (also how long an idle connection stays open) and,
+    /// separately, for its body (`REQUEST_READ_TIMEOUT_MS`).
+    pub read_timeout: Duration,
+    /// Connections served at once (`MAX_CONNECTIONS`); further ones wait in the listen queue.
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            read_timeout: DEFAULT_READ_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+        }
+    }
 }
 
 /// The invitation backend.
@@ -181,6 +209,8 @@ struct RawSettings {
     organization_name: Option<String>,
     invitations_file: Option<String>,
     decision_deadline_ms: Option<String>,
+    request_read_timeout_ms: Option<String>,
+    max_connections: Option<String>,
     block_page_title: Option<String>,
     block_page_message: Option<String>,
     auth_events_token_validation: Option<String>,
@@ -214,6 +244,7 @@ impl fmt::Debug for Settings {
             .field("decision_deadline", &self.decision_deadline)
             .field("block_page", &self.block_page)
             .field("auth_events_auth", &self.auth_events_auth)
+            .field("connections", &self.connections)
             .finish_non_exhaustive()
     }
 }
@@ -269,18 +300,29 @@ impl Settings {
             .to_owned();
         let decision_deadline = match non_blank(&raw.decision_deadline_ms) {
             None => DEFAULT_DECISION_DEADLINE,
-            Some(value) => value
-                .trim()
-                .parse::<u64>()
-                .ok()
-                .filter(|ms| (1..=MAX_DECISION_DEADLINE_MS).contains(ms))
-                .map(Duration::from_millis)
-                .ok_or_else(|| SettingsError::Invalid {
-                    variable: "DECISION_DEADLINE_MS",
-                    expected: format!(
-                        "must be a whole number of milliseconds from 1 to {MAX_DECISION_DEADLINE_MS}, got {value:?}"
-                    ),
-                })?,
+            Some(value) => Duration::from_millis(whole_number(
+                "DECISION_DEADLINE_MS",
+                value,
+                1..=MAX_DECISION_DEADLINE_MS,
+                "milliseconds",
+            )?),
+        };
+        let connections = ConnectionLimits {
+            read_timeout: match non_blank(&raw.request_read_timeout_ms) {
+                None => DEFAULT_READ_TIMEOUT,
+                Some(value) => Duration::from_millis(whole_number(
+                    "REQUEST_READ_TIMEOUT_MS",
+                    value,
+                    READ_TIMEOUT_MS,
+                    "milliseconds",
+                )?),
+            },
+            max_connections: match non_blank(&raw.max_connections) {
+                None => DEFAULT_MAX_CONNECTIONS,
+                Some(value) => {
+                    whole_number("MAX_CONNECTIONS", value, MAX_CONNECTIONS, "connections")? as usize
+                }
+            },
         };
         let block_page = BlockPage {
             title: non_blank(&raw.block_page_title)
@@ -308,6 +350,7 @@ impl Settings {
                     .trim(),
             ),
             decision_deadline,
+            connections,
             block_page,
             policy: Policy {
                 allowed_domains,
@@ -550,6 +593,28 @@ fn parse_port(value: &str) -> Result<u16, SettingsError> {
         })
 }
 
+/// A whole number within `range`, or the error that names the variable and the range.
+fn whole_number(
+    variable: &'static str,
+    value: &str,
+    range: RangeInclusive<u64>,
+    unit: &str,
+) -> Result<u64, SettingsError> {
+    value
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|number| range.contains(number))
+        .ok_or_else(|| SettingsError::Invalid {
+            variable,
+            expected: format!(
+                "must be a whole number of {unit} from {} to {}, got {value:?}",
+                range.start(),
+                range.end()
+            ),
+        })
+}
+
 /// `true`/`false` in any case (the portal writes `True`), or `1`/`0`.
 fn parse_bool(value: &str) -> Option<bool> {
     match value.trim().to_ascii_lowercase().as_str() {
@@ -634,6 +699,8 @@ mod tests {
         assert_eq!(settings.policy.organization_name, "Contoso");
         assert_eq!(settings.invitations_file, PathBuf::from("invitations.csv"));
         assert_eq!(settings.decision_deadline, Duration::from_millis(700));
+        assert_eq!(settings.connections.read_timeout, Duration::from_secs(10));
+        assert_eq!(settings.connections.max_connections, 1024);
         assert_eq!(
             settings.block_page,
             BlockPage {
@@ -655,12 +722,21 @@ mod tests {
             ("ORGANIZATION_NAME", "Woodgrove"),
             ("INVITATIONS_FILE", "data/invites.csv"),
             ("DECISION_DEADLINE_MS", "250"),
+            ("REQUEST_READ_TIMEOUT_MS", "1500"),
+            ("MAX_CONNECTIONS", "64"),
             ("BLOCK_PAGE_TITLE", "Members only"),
             ("BLOCK_PAGE_MESSAGE", "Ask HR."),
         ]))
         .unwrap();
         assert_eq!(settings.invitations_file, PathBuf::from("data/invites.csv"));
         assert_eq!(settings.decision_deadline, Duration::from_millis(250));
+        assert_eq!(
+            settings.connections,
+            ConnectionLimits {
+                read_timeout: Duration::from_millis(1500),
+                max_connections: 64
+            }
+        );
         assert_eq!(settings.block_page.title, "Members only");
         assert_eq!(settings.block_page.message, "Ask HR.");
         assert_eq!(settings.hosting, Hosting::FunctionsHost { port: 4567 });
@@ -717,6 +793,14 @@ mod tests {
         assert_eq!(
             error_of(&[("DECISION_DEADLINE_MS", "0")]),
             "DECISION_DEADLINE_MS must be a whole number of milliseconds from 1 to 10000, got \"0\""
+        );
+        assert_eq!(
+            error_of(&[("REQUEST_READ_TIMEOUT_MS", "50")]),
+            "REQUEST_READ_TIMEOUT_MS must be a whole number of milliseconds from 100 to 120000, got \"50\""
+        );
+        assert_eq!(
+            error_of(&[("MAX_CONNECTIONS", "-1")]),
+            "MAX_CONNECTIONS must be a whole number of connections from 1 to 100000, got \"-1\""
         );
         assert_eq!(
             error_of(&[("FUNCTIONS_CUSTOMHANDLER_PORT", "http")]),

@@ -31,7 +31,14 @@ where
     S: Stream<Item = Result<B, warp::Error>>,
     B: Buf,
 {
-    let body = match server::read_function_body(FUNCTION, &context, body).await {
+    let body = match server::read_function_body(
+        FUNCTION,
+        &context,
+        body,
+        state.settings.connections.read_timeout,
+    )
+    .await
+    {
         Ok(body) => body,
         Err(answer) => return answer,
     };

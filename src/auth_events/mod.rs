@@ -48,7 +48,14 @@ where
     B: Buf,
 {
     let function = function(event);
-    let body = match server::read_function_body(function, &context, body).await {
+    let body = match server::read_function_body(
+        function,
+        &context,
+        body,
+        state.settings.connections.read_timeout,
+    )
+    .await
+    {
         Ok(body) => body,
         Err(answer) => return answer,
     };

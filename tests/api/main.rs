@@ -4,6 +4,7 @@
 mod attribute_collection;
 mod configuration;
 mod entra_tokens;
+mod faults;
 mod helpers;
 mod host_contract;
 mod invitations_cli;

@@ -1,0 +1,132 @@
+//! The accept loop: HTTP/1.1 connections served by hyper, with the limits that keep slow,
+//! idle or numerous clients from holding the server, and a graceful stop.
+//!
+//! - At most [`ConnectionLimits::max_connections`] connections are served at once; further ones
+//!   wait in the kernel's listen queue until one closes, so memory stays bounded however many
+//!   clients connect.
+//! - A connection that does not deliver a request head within the read timeout is closed; this
+//!   also closes keep-alive connections left idle that long (slow-loris heads, idle pools).
+//!   Until its first byte arrives a connection holds no HTTP state at all.
+//!   The body has its own deadline of the same length (see `server::read_body`).
+//! - On shutdown the listener closes at once, idle connections are closed, requests in flight
+//!   finish (each connection then closes), for at most `drain` in all.
+
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use warp::Filter;
+use warp::reply::Response;
+
+use crate::settings::ConnectionLimits;
+
+/// Serves `routes` on `listener` until `shutdown` completes, then drains.
+pub async fn serve_connections<F>(
+    listener: TcpListener,
+    routes: F,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()>,
+    drain: Duration,
+) where
+    F: Filter<Extract = (Response,), Error = std::convert::Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+{
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.read_timeout)
+        .keep_alive(true);
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    let mut at_limit_logged = false;
+    loop {
+        let slot = match slots.clone().try_acquire_owned() {
+            Ok(slot) => {
+                at_limit_logged = false;
+                slot
+            }
+            Err(_) => {
+                if !at_limit_logged {
+                    log::warn!(
+                        "{} connections open (MAX_CONNECTIONS); new ones wait until one closes",
+                        limits.max_connections
+                    );
+                    at_limit_logged = true;
+                }
+                tokio::select! {
+                    slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+                    () = &mut shutdown => break,
+                }
+            }
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    pause_after_accept_error(&error).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        // Answers are small and written at once; do not let Nagle hold them back.
+        let _ = stream.set_nodelay(true);
+        let routes = routes.clone();
+        let http = http.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            // Until its first byte a connection costs only its socket: hyper's buffers are made
+            // for connections that send something within the read timeout.
+            // (`readable()` would not do: a fresh socket starts out as ready.)
+            let mut first = [0u8; 1];
+            if !matches!(
+                tokio::time::timeout(limits.read_timeout, stream.peek(&mut first)).await,
+                Ok(Ok(1))
+            ) {
+                return;
+            }
+            let service = TowerToHyperService::new(warp::service(routes));
+            // Boxed so that the task waiting above is small (its size is that of its largest
+            // state).
+            let connection =
+                Box::pin(watcher.watch(http.serve_connection(TokioIo::new(stream), service)));
+            if let Err(error) = connection.await {
+                // Timeouts and clients that went away: nothing the operator can act on.
+                log::debug!("connection closed: {error}");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    log::info!("shutdown requested: finishing requests in flight");
+    tokio::select! {
+        () = graceful.shutdown() => log::info!("stopped"),
+        () = tokio::time::sleep(drain) => {
+            log::warn!("requests still in flight after {drain:?}; stopping anyway");
+        }
+    }
+}
+
+/// Errors of one incoming connection are skipped; running out of file descriptors or memory
+/// pauses accepting briefly instead of spinning, so connections that close can free some.
+async fn pause_after_accept_error(error: &io::Error) {
+    use io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset, Interrupted};
+    if matches!(
+        error.kind(),
+        ConnectionAborted | ConnectionRefused | ConnectionReset | Interrupted
+    ) {
+        return;
+    }
+    log::warn!("cannot accept a connection ({error}); pausing for 100 ms");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+}
