@@ -574,15 +574,26 @@ impl InvitationFile {
         self.rows.len() != before
     }
 
-    /// The file's text: the fixed columns, then one column per attribute name (and `!name` for
-    /// enforced ones) in order of first appearance.
+    /// The file's text: the fixed columns, then one column per attribute name (`!name` for
+    /// enforced ones; names in any case are one column, spelled as first seen) in order of first
+    /// appearance. A name enforced on some invitations and not on others cannot be written: a
+    /// column is one or the other.
     pub fn to_csv(&self) -> Result<Vec<u8>, String> {
         let mut columns: Vec<(Arc<str>, bool)> = Vec::new();
         for row in &self.rows {
             for attribute in row.invitation.attributes.iter() {
-                let column = (attribute.name.clone(), attribute.enforced);
-                if !columns.contains(&column) {
-                    columns.push(column);
+                match columns
+                    .iter()
+                    .find(|(name, _)| name.eq_ignore_ascii_case(&attribute.name))
+                {
+                    None => columns.push((attribute.name.clone(), attribute.enforced)),
+                    Some((_, enforced)) if *enforced == attribute.enforced => {}
+                    Some((name, _)) => {
+                        return Err(format!(
+                            "attribute {name} is enforced (!{name}) on some invitations and not on others; \
+                             one column cannot be both"
+                        ));
+                    }
                 }
             }
         }
@@ -618,7 +629,7 @@ impl InvitationFile {
                 invitation
                     .attributes
                     .iter()
-                    .find(|a| a.name == *name && a.enforced == *enforced)
+                    .find(|a| a.name.eq_ignore_ascii_case(name) && a.enforced == *enforced)
                     .map(|a| a.value.to_string())
                     .unwrap_or_default()
             }));
@@ -872,6 +883,40 @@ carol@fabrikam.com,,,x,extra
         assert_eq!(lines[2], (5, "duplicate of the address on line 2"));
         assert_eq!(lines[3], (6, "5 cells but the header has 4 columns"));
         assert_eq!(lines[4], (7, "the e-mail address is missing"));
+    }
+
+    #[test]
+    fn writes_one_column_per_name_and_refuses_a_name_both_enforced_and_not() {
+        let mut file = InvitationFile::parse(
+            b"email,application_id,expires_at,!jobTitle\na@x.example,,,Engineer\n",
+        )
+        .unwrap();
+        let attribute = |name: &str, enforced| InvitationAttribute {
+            name: Arc::from(name),
+            value: "Boss".into(),
+            enforced,
+        };
+        let invitation = |attributes| Invitation {
+            application_id: None,
+            expires_at: None,
+            attributes,
+        };
+        let b = EmailAddress::parse("b@x.example").unwrap();
+        file.upsert(
+            b.clone(),
+            invitation(Box::new([attribute("JOBTITLE", true)])),
+        );
+        let written = file.to_csv().unwrap();
+        assert_eq!(
+            String::from_utf8(written.clone()).unwrap(),
+            "email,application_id,expires_at,!jobTitle\na@x.example,,,Engineer\nb@x.example,,,Boss\n"
+        );
+        assert!(InvitationFile::parse(&written).is_ok());
+        file.upsert(b, invitation(Box::new([attribute("jobtitle", false)])));
+        assert_eq!(
+            file.to_csv().unwrap_err(),
+            "attribute jobTitle is enforced (!jobTitle) on some invitations and not on others; one column cannot be both"
+        );
     }
 
     #[test]
