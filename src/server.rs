@@ -25,6 +25,7 @@ use crate::auth_events::contract::Event;
 use crate::caller_auth::entra_token::TokenFailure;
 use crate::caller_auth::{ApiConnectorAuth, AuthEventsGuard};
 use crate::invitations::InvitationStore;
+use crate::invitations::csv_file::CsvStore;
 use crate::settings::{Hosting, Settings};
 use crate::{api_connector, auth_events, listener};
 
@@ -48,6 +49,19 @@ pub struct AppState {
     pub invitations: Arc<dyn InvitationStore>,
     /// Checks callers of the Entra functions.
     pub auth_events: AuthEventsGuard,
+}
+
+impl AppState {
+    /// The state over the invitation file as it is now (not watched for changes), with no caller
+    /// check for the Entra functions: what the benchmarks and fuzz targets drive.
+    pub fn over_file(settings: Settings) -> Result<Self, String> {
+        let invitations = Arc::new(CsvStore::open(settings.invitations_file.clone())?);
+        Ok(Self {
+            settings,
+            invitations,
+            auth_events: AuthEventsGuard::None,
+        })
+    }
 }
 
 /// What the server knows about a request before its body is read.

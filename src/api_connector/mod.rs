@@ -42,10 +42,16 @@ where
         Ok(body) => body,
         Err(answer) => return answer,
     };
-    let Some(request) = ConnectorRequest::parse(&body) else {
+    answer(&body, &state, &context).await
+}
+
+/// The answer to a body that arrived whole from an authenticated caller: parse, decide,
+/// respond. Every input gets an answer of the connector contract (200 or 400 with a JSON body).
+pub async fn answer(body: &[u8], state: &AppState, context: &RequestContext) -> Response {
+    let Some(request) = ConnectorRequest::parse(body) else {
         server::log_outcome(
             FUNCTION,
-            &context,
+            context,
             "ShowBlockPage",
             "malformed_request",
             "-",
@@ -60,7 +66,7 @@ where
         stage: step.stage(),
         application: request.client_id(),
     };
-    let decision = admission::decide(&state, &sign_up, &context).await;
+    let decision = admission::decide(state, &sign_up, context).await;
     let (response, reason) = match &decision {
         Decision::Admit { reason, attributes } => (
             ConnectorResponse::continue_with(returned_claims(&step, attributes)),
@@ -75,7 +81,7 @@ where
     let email = sign_up.email.for_log();
     let outcome = format!("{:?}", response.action);
     let detail = format!("step={}", step.as_str());
-    server::log_outcome(FUNCTION, &context, &outcome, reason, &email, &detail);
+    server::log_outcome(FUNCTION, context, &outcome, reason, &email, &detail);
     reply(&response)
 }
 

@@ -59,7 +59,20 @@ where
         Ok(body) => body,
         Err(answer) => return answer,
     };
-    let request = match EventRequest::parse(&body, event) {
+    answer(event, &body, &state, &context).await
+}
+
+/// The answer to a body that arrived whole from a checked caller: parse, decide, respond.
+/// Events always get HTTP 200 with exactly one action; bodies that are not events a 400 JSON
+/// error.
+pub async fn answer(
+    event: Event,
+    body: &[u8],
+    state: &AppState,
+    context: &RequestContext,
+) -> Response {
+    let function = function(event);
+    let request = match EventRequest::parse(body, event) {
         Ok(request) => request,
         Err(error) => {
             let (code, message) = match &error {
@@ -76,7 +89,7 @@ where
                     format!("{function} handles {expected}, but the request is {received}."),
                 ),
             };
-            server::log_outcome(function, &context, "BadRequest", code, "-", "");
+            server::log_outcome(function, context, "BadRequest", code, "-", "");
             return server::json_error(StatusCode::BAD_REQUEST, code, &message);
         }
     };
@@ -89,10 +102,10 @@ where
         },
         application: request.application(),
     };
-    let decision = admission::decide(&state, &sign_up, &context).await;
-    let (action, reason) = action_for(event, &decision, &request, &state, &context);
+    let decision = admission::decide(state, &sign_up, context).await;
+    let (action, reason) = action_for(event, &decision, &request, state, context);
     let email = sign_up.email.for_log();
-    server::log_outcome(function, &context, action.name(), reason, &email, "");
+    server::log_outcome(function, context, action.name(), reason, &email, "");
     warp::reply::json(&action.response(event)).into_response()
 }
 

@@ -207,17 +207,20 @@ fn bearer(header: Option<&HeaderValue>) -> Result<&str, TokenFailure> {
     Ok(token)
 }
 
-/// A compact JWS split and decoded: header `alg` and `kid`, the signed part, the signature and
-/// the payload bytes.
-struct CompactToken<'t> {
-    alg: String,
-    kid: Option<String>,
+/// A compact JWS from an `Authorization: Bearer` header, split and decoded, whose header says
+/// RS256 and names a key. Nothing of the payload is trusted before [`SignedToken::verify`].
+pub struct SignedToken<'t> {
+    kid: String,
     signed: &'t [u8],
     signature: Vec<u8>,
     payload: Vec<u8>,
 }
 
-impl<'t> CompactToken<'t> {
+impl<'t> SignedToken<'t> {
+    pub fn from_header(authorization: Option<&'t HeaderValue>) -> Result<Self, TokenFailure> {
+        Self::parse(bearer(authorization)?)
+    }
+
     fn parse(token: &'t str) -> Result<Self, TokenFailure> {
         let mut parts = token.split('.');
         let (Some(header), Some(payload), Some(signature), None) =
@@ -228,25 +231,76 @@ impl<'t> CompactToken<'t> {
         let decode = |part: &str| BASE64URL.decode(part).map_err(|_| TokenFailure::Malformed);
         let header: Value =
             serde_json::from_slice(&decode(header)?).map_err(|_| TokenFailure::Malformed)?;
-        let alg = header
-            .get("alg")
+        // Only RS256: `none`, HMAC (the public key as a shared secret) and the rest are refused
+        // before any key is touched.
+        if header.get("alg").and_then(Value::as_str) != Some("RS256") {
+            return Err(TokenFailure::Algorithm);
+        }
+        let kid = header
+            .get("kid")
             .and_then(Value::as_str)
-            .ok_or(TokenFailure::Algorithm)?;
+            .ok_or(TokenFailure::Kid)?;
         Ok(Self {
-            alg: alg.to_owned(),
-            kid: header.get("kid").and_then(Value::as_str).map(str::to_owned),
+            kid: kid.to_owned(),
             signed: &token.as_bytes()[..token.len() - signature.len() - 1],
             signature: decode(signature)?,
             payload: decode(payload)?,
         })
     }
+
+    /// The key the token says it was signed with.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// Checks the signature with `key`, then (only then) the payload's times and claims.
+    pub fn verify(
+        &self,
+        key: &SigningKey,
+        tenant_id: &str,
+        client_id: &str,
+        now: f64,
+    ) -> Result<(), TokenFailure> {
+        RsaPublicKeyComponents {
+            n: &key.n,
+            e: &key.e,
+        }
+        .verify(&RSA_PKCS1_2048_8192_SHA256, self.signed, &self.signature)
+        .map_err(|_| TokenFailure::Signature)?;
+        let claims: CallerClaims =
+            serde_json::from_slice(&self.payload).map_err(|_| TokenFailure::Malformed)?;
+        check_times(&claims, now)?;
+        check_claims(&claims, tenant_id, client_id)
+    }
 }
 
 /// An RSA public key from the key set.
 #[derive(Debug)]
-struct SigningKey {
+pub struct SigningKey {
     n: Vec<u8>,
     e: Vec<u8>,
+}
+
+impl SigningKey {
+    /// An RSA signature key of a JWK set (`kty` RSA, a `kid`, `use` absent or `sig`), with its
+    /// `kid`.
+    pub fn from_jwk(jwk: &Value) -> Option<(String, Self)> {
+        let text = |name: &str| jwk.get(name).and_then(Value::as_str);
+        if text("kty") != Some("RSA") || text("use").is_some_and(|usage| usage != "sig") {
+            return None;
+        }
+        let component = |name: &str| {
+            let bytes = BASE64URL.decode(text(name)?).ok()?;
+            // Big-endian, without the leading zero some encoders add.
+            let first = bytes.iter().position(|&b| b != 0)?;
+            Some(bytes[first..].to_vec())
+        };
+        let key = SigningKey {
+            n: component("n")?,
+            e: component("e")?,
+        };
+        Some((text("kid")?.to_owned(), key))
+    }
 }
 
 /// Signing keys by `kid`.
@@ -318,25 +372,14 @@ impl EntraTokens {
 
     /// Checks an `Authorization` header; `Ok` only for a token from Entra for our tenant and app.
     pub async fn verify(&self, authorization: Option<&HeaderValue>) -> Result<(), TokenFailure> {
-        let token = CompactToken::parse(bearer(authorization)?)?;
-        // Only RS256: `none`, HMAC (the public key as a shared secret) and the rest are refused
-        // before any key is touched.
-        if token.alg != "RS256" {
-            return Err(TokenFailure::Algorithm);
-        }
-        let kid = token.kid.as_deref().ok_or(TokenFailure::Kid)?;
-        let key = self.key(kid).await?;
-        RsaPublicKeyComponents {
-            n: &key.n,
-            e: &key.e,
-        }
-        .verify(&RSA_PKCS1_2048_8192_SHA256, token.signed, &token.signature)
-        .map_err(|_| TokenFailure::Signature)?;
-        // Only a correctly signed payload is read.
-        let claims: CallerClaims =
-            serde_json::from_slice(&token.payload).map_err(|_| TokenFailure::Malformed)?;
-        check_times(&claims, unix_now())?;
-        check_claims(&claims, &self.settings.tenant_id, &self.settings.client_id)
+        let token = SignedToken::from_header(authorization)?;
+        let key = self.key(token.kid()).await?;
+        token.verify(
+            &key,
+            &self.settings.tenant_id,
+            &self.settings.client_id,
+            unix_now(),
+        )
     }
 
     /// The key for `kid`, refreshing the set first when it is unknown (at most once a minute).
@@ -408,7 +451,12 @@ impl EntraTokens {
         let metadata: Metadata = self.get_json(&self.settings.metadata_url).await?;
         check_fetch_url(&metadata.jwks_uri).map_err(|error| format!("jwks_uri {error}"))?;
         let keys: Keys = self.get_json(&metadata.jwks_uri).await?;
-        let set: KeySet = keys.keys.iter().filter_map(signing_key).collect();
+        let set: KeySet = keys
+            .keys
+            .iter()
+            .filter_map(SigningKey::from_jwk)
+            .map(|(kid, key)| (kid, Arc::new(key)))
+            .collect();
         if set.is_empty() {
             return Err(format!(
                 "{} holds no RSA signing key with a kid",
@@ -435,25 +483,6 @@ impl EntraTokens {
             .map_err(|error| format!("{url}: {error}"))?;
         serde_json::from_slice(&body).map_err(|error| format!("{url}: {error}"))
     }
-}
-
-/// An RSA signature key of a JWK set (`kty` RSA, a `kid`, `use` absent or `sig`).
-fn signing_key(jwk: &Value) -> Option<(String, Arc<SigningKey>)> {
-    let text = |name: &str| jwk.get(name).and_then(Value::as_str);
-    if text("kty") != Some("RSA") || text("use").is_some_and(|usage| usage != "sig") {
-        return None;
-    }
-    let component = |name: &str| {
-        let bytes = BASE64URL.decode(text(name)?).ok()?;
-        // Big-endian, without the leading zero some encoders add.
-        let first = bytes.iter().position(|&b| b != 0)?;
-        Some(bytes[first..].to_vec())
-    };
-    let key = SigningKey {
-        n: component("n")?,
-        e: component("e")?,
-    };
-    Some((text("kid")?.to_owned(), Arc::new(key)))
 }
 
 /// `exp` is required and may be `LEEWAY_SECONDS` past; `nbf`, when present, may be that far
@@ -653,36 +682,40 @@ mod tests {
     }
 
     #[test]
-    fn compact_tokens_have_three_parts() {
-        assert!(CompactToken::parse("a.b").is_err());
-        assert!(CompactToken::parse("a.b.c.d").is_err());
+    fn compact_tokens_have_three_parts_an_rs256_header_and_a_kid() {
+        assert!(SignedToken::parse("a.b").is_err());
+        assert!(SignedToken::parse("a.b.c.d").is_err());
         let header = BASE64URL.encode(br#"{"alg":"RS256","kid":"k"}"#);
         let token = format!("{header}.e30.AAAA");
-        let parsed = CompactToken::parse(&token).unwrap();
-        assert_eq!(
-            (parsed.alg.as_str(), parsed.kid.as_deref()),
-            ("RS256", Some("k"))
-        );
+        let parsed = SignedToken::parse(&token).unwrap();
+        assert_eq!(parsed.kid(), "k");
         assert_eq!(parsed.signed, format!("{header}.e30").as_bytes());
         assert_eq!(parsed.payload, b"{}");
-        let no_alg = format!("{}.e30.AAAA", BASE64URL.encode(br#"{"kid":"k"}"#));
+        let failure = |header: &[u8]| {
+            SignedToken::parse(&format!("{}.e30.AAAA", BASE64URL.encode(header))).err()
+        };
+        assert_eq!(failure(br#"{"kid":"k"}"#), Some(TokenFailure::Algorithm));
         assert_eq!(
-            CompactToken::parse(&no_alg).err(),
+            failure(br#"{"alg":"HS256","kid":"k"}"#),
             Some(TokenFailure::Algorithm)
         );
+        assert_eq!(failure(br#"{"alg":"RS256"}"#), Some(TokenFailure::Kid));
     }
 
     #[test]
     fn only_rsa_signature_keys_are_taken_from_the_key_set() {
         let rsa = serde_json::json!({"kty": "RSA", "kid": "a", "use": "sig", "n": "AQAB", "e": "AQAB", "x5c": ["..."]});
-        assert_eq!(signing_key(&rsa).map(|(kid, _)| kid).as_deref(), Some("a"));
+        assert_eq!(
+            SigningKey::from_jwk(&rsa).map(|(kid, _)| kid).as_deref(),
+            Some("a")
+        );
         for other in [
             serde_json::json!({"kty": "EC", "kid": "b", "crv": "P-256", "x": "AQAB", "y": "AQAB"}),
             serde_json::json!({"kty": "RSA", "kid": "c", "use": "enc", "n": "AQAB", "e": "AQAB"}),
             serde_json::json!({"kty": "RSA", "n": "AQAB", "e": "AQAB"}),
             serde_json::json!({"kty": "RSA", "kid": "d", "n": "***", "e": "AQAB"}),
         ] {
-            assert!(signing_key(&other).is_none(), "{other}");
+            assert!(SigningKey::from_jwk(&other).is_none(), "{other}");
         }
     }
 

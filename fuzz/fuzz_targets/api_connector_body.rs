@@ -1,0 +1,28 @@
+#![no_main]
+//! `SignUpValidation` bodies (the caller is already authenticated): always an answer of the API
+//! connector contract; never `Continue` without an admissible address.
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let gate = signup_gate_fuzz::gate();
+    let answer = gate.connector(data);
+    let json = answer.json();
+    assert_eq!(json["version"], "1.0.0", "{json}");
+    let action = json["action"].as_str().expect("an action");
+    match (answer.status, action) {
+        (200, "Continue") => assert!(
+            gate.may_admit(data),
+            "Continue without an admissible address: {}",
+            String::from_utf8_lossy(data)
+        ),
+        (200, "ShowBlockPage") => {
+            assert!(json["userMessage"].as_str().is_some_and(|m| !m.is_empty()))
+        }
+        (400, "ValidationError") => {
+            assert_eq!(json["status"], 400, "{json}");
+            assert!(json["userMessage"].as_str().is_some_and(|m| !m.is_empty()));
+        }
+        (status, action) => panic!("{status} {action} is outside the contract: {json}"),
+    }
+});

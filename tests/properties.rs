@@ -1,0 +1,328 @@
+//! Properties that must hold for every input of a kind, not just the examples the other tests
+//! pick: e-mail parsing, domain matching, the invitation file's round trip, and the answers of
+//! each contract for every kind of decision.
+
+// The gate and the contract checks the fuzz targets use.
+#[path = "../fuzz/src/lib.rs"]
+#[allow(dead_code)]
+mod gate;
+
+use std::sync::Arc;
+
+use proptest::prelude::*;
+use serde_json::json;
+use signup_gate::auth_events::contract::Event;
+use signup_gate::invitations::csv_file::{InvitationFile, Row};
+use signup_gate::invitations::{Expiry, Invitation, InvitationAttribute};
+use signup_gate::policy::domains::AllowedDomains;
+use signup_gate::policy::email::EmailAddress;
+
+fn label() -> impl Strategy<Value = String> {
+    "[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?"
+}
+
+fn domain() -> impl Strategy<Value = String> {
+    (prop::collection::vec(label(), 1..4), "[a-z]{2,6}")
+        .prop_map(|(labels, top)| format!("{}.{top}", labels.join(".")))
+}
+
+fn local_part() -> impl Strategy<Value = String> {
+    "[a-z0-9_%+-]{1,10}(\\.[a-z0-9_%+-]{1,10}){0,2}"
+}
+
+fn address() -> impl Strategy<Value = (String, String)> {
+    (local_part(), domain())
+}
+
+/// Mixes the case of ASCII letters by a bit pattern.
+fn mix_case(text: &str, pattern: u64) -> String {
+    text.chars()
+        .enumerate()
+        .map(|(i, c)| {
+            if pattern >> (i % 64) & 1 == 1 {
+                c.to_ascii_uppercase()
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+proptest! {
+    #[test]
+    fn valid_addresses_parse_to_their_lower_case_form(
+        (local, domain) in address(),
+        pattern in any::<u64>(),
+        padding in "[ \t]{0,2}",
+    ) {
+        let written = format!("{padding}{}{padding}", mix_case(&format!("{local}@{domain}"), pattern));
+        let email = EmailAddress::parse(&written).unwrap();
+        prop_assert_eq!(email.as_str(), format!("{local}@{domain}"));
+        prop_assert_eq!(email.domain(), domain.as_str());
+        let masked = email.masked().to_string();
+        prop_assert!(local.len() == 1 || !masked.contains(&local), "{}", masked);
+        let suffix = format!("@{domain}");
+        prop_assert!(masked.ends_with(&suffix));
+    }
+
+    #[test]
+    fn whatever_parses_is_a_plain_normalised_address(input in any::<String>()) {
+        if let Ok(email) = EmailAddress::parse(&input) {
+            let text = email.as_str();
+            prop_assert!(text.len() <= 254);
+            prop_assert!(!text.chars().any(|c| c.is_whitespace() || c.is_control()));
+            prop_assert!(!email.domain().contains('@'));
+            prop_assert!(email.domain().contains('.'));
+            prop_assert_eq!(EmailAddress::parse(text).unwrap(), email.clone());
+        }
+    }
+
+    #[test]
+    fn addresses_without_a_usable_domain_never_parse(local in local_part(), domain in "[a-z0-9-]{0,12}") {
+        // One label is not a domain we admit.
+        let text1 = format!("{local}@{domain}");
+        prop_assert!(EmailAddress::parse(&text1).is_err());
+        prop_assert!(EmailAddress::parse(&local).is_err());
+    }
+
+    #[test]
+    fn an_exact_domain_rule_allows_that_domain_only(
+        local in local_part(),
+        allowed in domain(),
+        sub in label(),
+        other in label(),
+        pattern in any::<u64>(),
+    ) {
+        let rules = AllowedDomains::parse(&mix_case(&allowed, pattern)).unwrap();
+        let allows = |domain: &str| rules.allows(&EmailAddress::parse(&format!("{local}@{domain}")).unwrap());
+        prop_assert!(allows(&allowed));
+        prop_assert!(allows(&mix_case(&allowed, !pattern)));
+        let text2 = format!("{sub}.{allowed}");
+        prop_assert!(!allows(&text2));
+        // Look-alikes: a longer name ending the same, the domain under another one.
+        let text3 = format!("{other}{allowed}");
+        prop_assert!(!allows(&text3));
+        let text4 = format!("{allowed}.{other}x");
+        prop_assert!(!allows(&text4));
+    }
+
+    #[test]
+    fn a_wildcard_rule_allows_subdomains_only(
+        local in local_part(),
+        parent in domain(),
+        sub in label(),
+        other in label(),
+    ) {
+        let rules = AllowedDomains::parse(&format!("*.{parent}")).unwrap();
+        let allows = |domain: &str| rules.allows(&EmailAddress::parse(&format!("{local}@{domain}")).unwrap());
+        let text5 = format!("{sub}.{parent}");
+        prop_assert!(allows(&text5));
+        let text6 = format!("{other}.{sub}.{parent}");
+        prop_assert!(allows(&text6));
+        prop_assert!(!allows(&parent));
+        let text7 = format!("{sub}{parent}");
+        prop_assert!(!allows(&text7));
+    }
+}
+
+fn invitation() -> impl Strategy<Value = Invitation> {
+    let attribute = ("[a-zA-Z][a-zA-Z0-9_]{0,8}", any::<bool>(), "[^\r]{1,20}");
+    (
+        prop::option::of("[a-z0-9-]{1,12}"),
+        prop::option::of(0i64..4_102_444_800),
+        prop::collection::vec(attribute, 0..4),
+    )
+        .prop_map(|(application, expires, attributes)| {
+            let mut seen = Vec::new();
+            let attributes = attributes
+                .into_iter()
+                // One value per attribute name (names are matched in any case).
+                .filter(|(name, _, _)| {
+                    let fresh = !seen.contains(&name.to_ascii_lowercase());
+                    seen.push(name.to_ascii_lowercase());
+                    fresh
+                })
+                .filter(|(_, _, value)| !value.trim().is_empty())
+                .map(|(name, enforced, value)| InvitationAttribute {
+                    name: Arc::from(name.as_str()),
+                    value: value.trim().into(),
+                    enforced,
+                })
+                .collect();
+            Invitation {
+                application_id: application.map(Into::into),
+                expires_at: expires.map(Expiry),
+                attributes,
+            }
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn the_invitation_file_reads_back_what_was_written(
+        rows in prop::collection::btree_map(address(), invitation(), 0..12),
+    ) {
+        let mut file = InvitationFile { rows: Vec::new() };
+        for ((local, domain), invitation) in rows {
+            let email = EmailAddress::parse(&format!("{local}@{domain}")).unwrap();
+            file.rows.push(Row { email, invitation, line: 0 });
+        }
+        let Ok(written) = file.to_csv() else {
+            // The only refusal: one name used both enforced and not.
+            let names: Vec<_> = file.rows.iter().flat_map(|row| row.invitation.attributes.iter()).collect();
+            prop_assert!(names.iter().any(|a| names.iter().any(|b| a.name.eq_ignore_ascii_case(&b.name) && a.enforced != b.enforced)));
+            return Ok(());
+        };
+        let again = InvitationFile::parse(&written).unwrap();
+        prop_assert_eq!(again.rows.len(), file.rows.len());
+        for (before, after) in file.rows.iter().zip(&again.rows) {
+            prop_assert_eq!(&before.email, &after.email);
+            prop_assert_eq!(&before.invitation, &after.invitation);
+        }
+    }
+}
+
+/// Every kind of address the policy tells apart (see `gate::INVITATIONS`).
+fn any_email() -> impl Strategy<Value = serde_json::Value> {
+    prop_oneof![
+        Just(json!("ada@invited.example")),
+        Just(json!("ADA@Invited.Example")),
+        Just(json!("old@invited.example")),
+        Just(json!("app@invited.example")),
+        Just(json!("someone@fabrikam.com")),
+        Just(json!("someone@team.contoso.com")),
+        Just(json!("someone@contoso.com")),
+        Just(json!("nobody@elsewhere.example")),
+        Just(json!("not an address")),
+        Just(json!("")),
+        Just(json!(42)),
+        Just(serde_json::Value::Null),
+    ]
+}
+
+fn any_job_title() -> impl Strategy<Value = serde_json::Value> {
+    prop_oneof![
+        Just(serde_json::Value::Null),
+        Just(json!("Eng")),
+        Just(json!("Engineer")),
+        Just(json!("")),
+        Just(json!(7)),
+        "[a-z]{129,140}".prop_map(serde_json::Value::from),
+    ]
+}
+
+fn any_application() -> impl Strategy<Value = serde_json::Value> {
+    prop_oneof![
+        Just(serde_json::Value::Null),
+        Just(json!("00000000-0000-0000-0000-00000000000a")),
+        Just(json!("00000000-0000-0000-0000-00000000000b")),
+    ]
+}
+
+fn event_body(
+    event: Event,
+    email: &serde_json::Value,
+    job_title: &serde_json::Value,
+    application: &serde_json::Value,
+) -> serde_json::Value {
+    let (event_type, data_type) = match event {
+        Event::Start => (
+            "microsoft.graph.authenticationEvent.attributeCollectionStart",
+            "microsoft.graph.onAttributeCollectionStartCalloutData",
+        ),
+        Event::Submit => (
+            "microsoft.graph.authenticationEvent.attributeCollectionSubmit",
+            "microsoft.graph.onAttributeCollectionSubmitCalloutData",
+        ),
+    };
+    let mut attributes = serde_json::Map::new();
+    attributes.insert("email".into(), json!({"value": email, "@odata.type": "microsoft.graph.stringDirectoryAttributeValue", "attributeType": "builtIn"}));
+    if !job_title.is_null() {
+        attributes.insert("jobTitle".into(), json!({"value": job_title, "@odata.type": "microsoft.graph.stringDirectoryAttributeValue", "attributeType": "builtIn"}));
+    }
+    json!({
+        "type": event_type,
+        "source": "/tenants/11111111-2222-3333-4444-555555555555/applications/x",
+        "data": {
+            "@odata.type": data_type,
+            "tenantId": "11111111-2222-3333-4444-555555555555",
+            "authenticationEventListenerId": "l",
+            "customAuthenticationExtensionId": "c",
+            "authenticationContext": {
+                "correlationId": "c",
+                "clientServiceRequestContext": {"app": "x"},
+                "client": {"ip": "127.0.0.1", "locale": "en-us", "market": "en-us"},
+                "protocol": "OAUTH2.0",
+                "clientServicePrincipal": {"appId": application},
+                "resourceServicePrincipal": {"appId": application},
+                "user": {"mail": email, "userType": "Member"}
+            },
+            "userSignUpInfo": {
+                "attributes": attributes,
+                "identities": [{"signInType": "email", "issuer": "contoso.onmicrosoft.com", "issuerAssignedId": email}]
+            }
+        }
+    })
+}
+
+/// Whether the policy must admit this address at all (job title aside).
+fn admissible(email: &serde_json::Value, application: &serde_json::Value) -> bool {
+    match email.as_str().map(str::to_ascii_lowercase).as_deref() {
+        Some("ada@invited.example" | "someone@fabrikam.com" | "someone@team.contoso.com") => true,
+        // An invitation for one application needs the caller to name it (fail closed).
+        Some("app@invited.example") => application == "00000000-0000-0000-0000-00000000000a",
+        _ => false,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn every_connector_decision_is_a_valid_connector_answer(
+        email in any_email(),
+        job_title in any_job_title(),
+        application in any_application(),
+        step in prop::sample::select(vec!["PostFederationSignup", "PostAttributeCollection", "PreTokenIssuance", "Unknown"]),
+    ) {
+        let gate = gate::gate();
+        let mut body = json!({"email": email, "step": step, "ui_locales": "en-US"});
+        if !job_title.is_null() { body["jobTitle"] = job_title.clone(); }
+        if !application.is_null() { body["client_id"] = application.clone(); }
+        let answer = gate.connector(body.to_string().as_bytes());
+        let json = answer.json();
+        prop_assert_eq!(&json["version"], "1.0.0");
+        let action = json["action"].as_str().unwrap();
+        match (answer.status, action) {
+            (200, "Continue") => prop_assert!(admissible(&email, &application), "{}", body),
+            (200, "ShowBlockPage") => prop_assert!(!admissible(&email, &application), "{}", body),
+            (400, "ValidationError") => {
+                prop_assert_eq!(&json["status"], 400);
+                prop_assert!(admissible(&email, &application), "{}", body);
+            }
+            (status, action) => prop_assert!(false, "{} {} for {}", status, action, body),
+        }
+    }
+
+    #[test]
+    fn every_event_decision_is_a_valid_event_answer(
+        email in any_email(),
+        job_title in any_job_title(),
+        application in any_application(),
+        submit in any::<bool>(),
+    ) {
+        let event = if submit { Event::Submit } else { Event::Start };
+        let body = event_body(event, &email, &job_title, &application);
+        let answer = gate::gate().event(event, body.to_string().as_bytes());
+        prop_assert_eq!(answer.status, 200);
+        let admitted = gate::check_event_answer(event, &answer);
+        if admitted {
+            prop_assert!(admissible(&email, &application), "{}", body);
+        } else if !submit {
+            // Start has no attribute checks: only the address decides.
+            prop_assert!(!admissible(&email, &application), "{}", body);
+        }
+    }
+}
