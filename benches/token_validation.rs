@@ -1,13 +1,13 @@
-//! Cost of validating an Entra caller token with a warm key cache, per request, as percentiles.
+//! Cost of validating an Entra caller token with a warm key cache (criterion).
 //!
-//! `cargo bench --bench token_validation` runs 20,000 validations after a warm-up; under
-//! `cargo test` (no `--bench` argument) it runs a handful, as a smoke test. The key set comes from
-//! a loopback server so the real fetch and cache are used.
+//! `cargo bench --bench token_validation`; under `cargo test` each benchmark runs once, as a
+//! smoke test. The key set comes from a loopback server so the real fetch and cache are used.
 
 use std::net::Ipv4Addr;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
+use criterion::{Criterion, criterion_group, criterion_main};
 use rsa::RsaPrivateKey;
 use rsa::signature::{SignatureEncoding as _, Signer as _};
 use rsa::traits::PublicKeyParts;
@@ -19,10 +19,26 @@ use warp::http::HeaderValue;
 const TENANT: &str = "aaaabbbb-0000-cccc-1111-dddd2222eeee";
 const CLIENT: &str = "11112222-bbbb-3333-cccc-4444dddd5555";
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() {
-    let measuring = std::env::args().any(|arg| arg == "--bench");
-    let iterations = if measuring { 20_000 } else { 20 };
+fn token_validation(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (tokens, authorization) = runtime.block_on(set_up());
+    c.bench_function("token_validation/warm_cache", |b| {
+        b.iter(|| {
+            runtime
+                .block_on(tokens.verify(Some(&authorization)))
+                .expect("valid token")
+        })
+    });
+}
+
+criterion_group!(benches, token_validation);
+criterion_main!(benches);
+
+/// A validator whose cache holds the key of a freshly signed token, and that token's header.
+async fn set_up() -> (EntraTokens, HeaderValue) {
     let _ = rustls::crypto::ring::default_provider().install_default();
 
     let key = RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).expect("key");
@@ -69,24 +85,5 @@ async fn main() {
         .verify(Some(&authorization))
         .await
         .expect("valid token");
-    let mut samples = Vec::with_capacity(iterations);
-    for _ in 0..iterations {
-        let started = Instant::now();
-        tokens
-            .verify(Some(&authorization))
-            .await
-            .expect("valid token");
-        samples.push(started.elapsed());
-    }
-    samples.sort();
-    let at = |fraction: f64| {
-        samples[((samples.len() as f64 * fraction) as usize).min(samples.len() - 1)]
-    };
-    println!(
-        "token validation, warm key cache, {iterations} runs: p50 {:?}  p99 {:?}  p99.9 {:?}  max {:?}",
-        at(0.50),
-        at(0.99),
-        at(0.999),
-        samples[samples.len() - 1]
-    );
+    (tokens, authorization)
 }

@@ -1,0 +1,138 @@
+//! The decision path of each function once its body has arrived (parse, invitation lookup,
+//! policy, response), with 1,000 and 1,000,000 invitations in the file store (criterion).
+//!
+//! `cargo bench --bench decision_path`; under `cargo test` each benchmark runs once (smoke).
+//! The million-invitation file takes a few seconds to write and load.
+
+use std::io::Write as _;
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use serde_json::json;
+use signup_gate::auth_events::contract::Event;
+use signup_gate::server::{AppState, RequestContext};
+use signup_gate::settings::{Environment, Settings};
+use signup_gate::{api_connector, auth_events};
+
+/// An app over a file of `count` invitations, `user<i>@invited.example`.
+fn app(count: usize, dir: &std::path::Path) -> AppState {
+    let path = dir.join(format!("invitations-{count}.csv"));
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&path).expect("file"));
+    writeln!(
+        file,
+        "email,application_id,expires_at,displayName,!jobTitle"
+    )
+    .expect("write");
+    for i in 0..count {
+        writeln!(file, "user{i}@invited.example,,,User {i},Engineer").expect("write");
+    }
+    file.flush().expect("flush");
+    let vars = [
+        ("FUNCTIONS_CUSTOMHANDLER_PORT", "7071"),
+        ("API_CONNECTOR_AUTH", "none"),
+        ("AUTH_EVENTS_TOKEN_VALIDATION", "none"),
+        ("ALLOWED_EMAIL_DOMAINS", ""),
+        ("INVITATIONS_FILE", path.to_str().expect("UTF-8 path")),
+    ]
+    .map(|(name, value)| (name.to_owned(), value.to_owned()));
+    let env = Environment::capture(vars, dir).expect("environment");
+    AppState::over_file(Settings::from_env(&env).expect("settings")).expect("store")
+}
+
+fn event(event: Event, email: &str) -> Vec<u8> {
+    let (event_type, data_type) = match event {
+        Event::Start => (
+            "microsoft.graph.authenticationEvent.attributeCollectionStart",
+            "microsoft.graph.onAttributeCollectionStartCalloutData",
+        ),
+        Event::Submit => (
+            "microsoft.graph.authenticationEvent.attributeCollectionSubmit",
+            "microsoft.graph.onAttributeCollectionSubmitCalloutData",
+        ),
+    };
+    let text = |value: &str| json!({"@odata.type": "microsoft.graph.stringDirectoryAttributeValue", "value": value, "attributeType": "builtIn"});
+    json!({
+        "type": event_type,
+        "source": "/tenants/t/applications/a",
+        "data": {
+            "@odata.type": data_type,
+            "tenantId": "t",
+            "authenticationContext": {"correlationId": "c", "client": {"ip": "127.0.0.1", "locale": "en-us", "market": "en-us"},
+                "clientServicePrincipal": {"appId": "a"}, "resourceServicePrincipal": {"appId": "a"},
+                "user": {"mail": email}},
+            "userSignUpInfo": {
+                "attributes": {"email": text(email), "displayName": text("Someone"), "jobTitle": text("Engineer")},
+                "identities": [{"signInType": "email", "issuer": "contoso.onmicrosoft.com", "issuerAssignedId": email}]
+            }
+        }
+    })
+    .to_string()
+    .into_bytes()
+}
+
+fn decision_path(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let context = RequestContext {
+        correlation_id: "bench".to_owned(),
+        headers: Default::default(),
+    };
+    for count in [1_000, 1_000_000] {
+        let state = app(count, dir.path());
+        let mut group = c.benchmark_group(format!("decision_path/{count}_invitations"));
+        for (who, email) in [
+            ("invited", format!("user{}@invited.example", count / 2)),
+            ("not_invited", "stranger@elsewhere.example".to_owned()),
+        ] {
+            let connector = json!({"email": email, "step": "PostAttributeCollection", "jobTitle": "Engineer", "ui_locales": "en-US"})
+                .to_string()
+                .into_bytes();
+            let answer = runtime.block_on(api_connector::answer(&connector, &state, &context));
+            assert_action(
+                &runtime,
+                answer,
+                if who == "invited" {
+                    "Continue"
+                } else {
+                    "ShowBlockPage"
+                },
+            );
+            group.bench_function(BenchmarkId::new(api_connector::FUNCTION, who), |b| {
+                b.iter(|| runtime.block_on(api_connector::answer(&connector, &state, &context)))
+            });
+            for kind in [Event::Start, Event::Submit] {
+                let body = event(kind, &email);
+                let answer = runtime.block_on(auth_events::answer(kind, &body, &state, &context));
+                let expected = match (kind, who) {
+                    (_, "not_invited") => "showBlockPage",
+                    (Event::Start, _) => "setPrefillValues",
+                    (Event::Submit, _) => "modifyAttributeValues",
+                };
+                assert_action(&runtime, answer, expected);
+                group.bench_function(BenchmarkId::new(auth_events::function(kind), who), |b| {
+                    b.iter(|| runtime.block_on(auth_events::answer(kind, &body, &state, &context)))
+                });
+            }
+        }
+        group.finish();
+    }
+}
+
+/// Measures only what it claims to: the invited path admits, the other blocks.
+fn assert_action(runtime: &tokio::runtime::Runtime, answer: warp::reply::Response, action: &str) {
+    use http_body_util::BodyExt as _;
+    let body = runtime
+        .block_on(answer.into_body().collect())
+        .expect("body")
+        .to_bytes();
+    let text = String::from_utf8_lossy(&body);
+    assert!(
+        text.contains(&format!("{action}\"")),
+        "expected {action}: {text}"
+    );
+}
+
+criterion_group!(benches, decision_path);
+criterion_main!(benches);
