@@ -22,7 +22,8 @@ wait_ready() {
   return 1
 }
 
-# wrk_post URL BODY SECONDS CONNECTIONS [AUTHORIZATION]: one line of requests/s and percentiles.
+# wrk_post URL BODY SECONDS CONNECTIONS [AUTHORIZATION]: one line
+# "requests/s p50_ms p99_ms p99.9_ms errors non-2xx".
 wrk_post() {
   local url=$1 body=$2 seconds=$3 connections=$4 authorization=${5:-}
   local script
@@ -34,7 +35,7 @@ wrk_post() {
     [ -n "$authorization" ] && printf 'wrk.headers["Authorization"] = "%s"\n' "$authorization"
     cat <<'LUA'
 done = function(summary, latency, requests)
-  io.write(string.format("requests/s %.0f  p50 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  errors %d non-2xx %d\n",
+  io.write(string.format("%.0f %.3f %.3f %.3f %d %d\n",
     summary.requests / (summary.duration / 1e6), latency:percentile(50) / 1000,
     latency:percentile(99) / 1000, latency:percentile(99.9) / 1000,
     summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
@@ -42,6 +43,23 @@ done = function(summary, latency, requests)
 end
 LUA
   } > "$script"
-  wrk -t 2 -c "$connections" -d "${seconds}s" -s "$script" "$url" | tail -1
+  # One wrk thread: the machine has two cores, and the server under test needs them more.
+  wrk -t 1 -c "$connections" -d "${seconds}s" -s "$script" "$url" | tail -1
   rm -f "$script"
+}
+
+# show_result LABEL < wrk_post line: the line for people.
+show_result() {
+  awk -v label="$1" '{printf "%-44s %8d req/s  p50 %6.3f ms  p99 %6.3f ms  p99.9 %6.3f ms  errors %d  non-2xx %d\n", label, $1, $2, $3, $4, $5, $6}'
+}
+
+# start_handler BINARY PORT [NAME=VALUE...]: starts BINARY as the Functions host does (in the
+# current directory, settings in the environment only); sets $pid.
+start_handler() {
+  local binary=$1 port=$2
+  shift 2
+  env -i PATH="$PATH" FUNCTIONS_CUSTOMHANDLER_PORT="$port" RUST_LOG="${RUST_LOG:-info}" "$@" \
+    "$binary" >/dev/null 2>&1 &
+  pid=$!
+  wait_ready "$port"
 }

@@ -30,5 +30,5 @@ echo "RSS with $count invitations: $(awk '/VmRSS/ {print $2, $3}' /proc/$pid/sta
 for email in "user$((count / 2))@invited.example" nobody@uninvited.example; do
   body='{"type":"microsoft.graph.authenticationEvent.attributeCollectionStart","data":{"userSignUpInfo":{"identities":[{"signInType":"email","issuerAssignedId":"'$email'"}]}}}'
   echo "POST /api/OnAttributeCollectionStart for $email"
-  wrk_post "http://127.0.0.1:$port/api/OnAttributeCollectionStart" "$body" "$duration" "$connections"
+  wrk_post "http://127.0.0.1:$port/api/OnAttributeCollectionStart" "$body" "$duration" "$connections" | show_result "Start"
 done

@@ -45,5 +45,5 @@ wait_ready "$port"
 for email in "user$((count / 2))@d$((count / 2 % domains)).invited.example" nobody@uninvited.example; do
   body='{"type":"microsoft.graph.authenticationEvent.attributeCollectionStart","data":{"userSignUpInfo":{"identities":[{"signInType":"email","issuerAssignedId":"'$email'"}]}}}'
   echo "POST /api/OnAttributeCollectionStart for $email (table store)"
-  wrk_post "http://127.0.0.1:$port/api/OnAttributeCollectionStart" "$body" "$duration" "$connections"
+  wrk_post "http://127.0.0.1:$port/api/OnAttributeCollectionStart" "$body" "$duration" "$connections" | show_result "Start"
 done

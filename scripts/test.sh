@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Runs every check and test of the project on a fresh machine: formatting, lints, unit and
-# black-box tests (which start the real `handler` binary the way the Functions host does, and
-# Azurite for the Table Storage tests). Installs what it needs itself (Azurite from the npm lock
-# file); the Rust toolchain and Node.js are the machine's.
+# Runs every check and test of the project on a fresh machine: formatting, lints, unit, property
+# and black-box tests (which start the real `handler` binary the way the Functions host does, and
+# Azurite for the Table Storage tests), the deployment build, and short runs of the fuzz targets,
+# the load benchmark and the soak. Installs what it needs itself (Azurite from the npm lock file,
+# cargo-fuzz from crates.io, wrk from Debian, Python packages from PyPI into .tools); the Rust
+# toolchain, Node.js and Python are the machine's. The short runs fail only on wrong answers,
+# findings or errors, never on speed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +18,7 @@ npm ci --no-audit --no-fund --loglevel=error
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
+cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 
 echo "== cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
@@ -24,3 +28,12 @@ cargo test --all-targets --locked
 
 echo "== deployment build and checks (scripts/check-deployment.sh)"
 bash scripts/check-deployment.sh
+
+echo "== fuzz smoke: every target for 15 s (scripts/fuzz.sh)"
+bash scripts/fuzz.sh 15
+
+echo "== load smoke: baseline and each function for 2 s (bench/load.sh)"
+bash bench/load.sh 2 8
+
+echo "== soak smoke: 70 s with a key rotation and a file rewrite every second (bench/soak.sh)"
+bash bench/soak.sh 70 60
