@@ -59,10 +59,10 @@ proptest! {
         let email = EmailAddress::parse(&written).unwrap();
         prop_assert_eq!(email.as_str(), format!("{local}@{domain}"));
         prop_assert_eq!(email.domain(), domain.as_str());
+        // Logs show the first character and the domain, nothing more of the local part.
         let masked = email.masked().to_string();
-        prop_assert!(local.len() == 1 || !masked.contains(&local), "{}", masked);
-        let suffix = format!("@{domain}");
-        prop_assert!(masked.ends_with(&suffix));
+        let expected = format!("{}***@{domain}", &local[..1]);
+        prop_assert_eq!(masked, expected);
     }
 
     #[test]
@@ -177,9 +177,19 @@ proptest! {
         };
         let again = InvitationFile::parse(&written).unwrap();
         prop_assert_eq!(again.rows.len(), file.rows.len());
+        // Attribute names are one column whatever their case, spelled as first written, and
+        // columns (so attributes) come in order of first appearance in the file.
+        let folded = |invitation: &Invitation| {
+            let mut invitation = invitation.clone();
+            for attribute in invitation.attributes.iter_mut() {
+                attribute.name = Arc::from(attribute.name.to_ascii_lowercase());
+            }
+            invitation.attributes.sort_by(|a, b| a.name.cmp(&b.name));
+            invitation
+        };
         for (before, after) in file.rows.iter().zip(&again.rows) {
             prop_assert_eq!(&before.email, &after.email);
-            prop_assert_eq!(&before.invitation, &after.invitation);
+            prop_assert_eq!(folded(&before.invitation), folded(&after.invitation));
         }
     }
 }
