@@ -6,6 +6,11 @@
 
 use std::io::Write as _;
 
+// The event bodies the property tests and fuzz targets use.
+#[path = "../fuzz/src/lib.rs"]
+#[allow(dead_code)]
+mod gate;
+
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use serde_json::json;
 use signup_gate::auth_events::contract::Event;
@@ -39,34 +44,9 @@ fn app(count: usize, dir: &std::path::Path) -> AppState {
 }
 
 fn event(event: Event, email: &str) -> Vec<u8> {
-    let (event_type, data_type) = match event {
-        Event::Start => (
-            "microsoft.graph.authenticationEvent.attributeCollectionStart",
-            "microsoft.graph.onAttributeCollectionStartCalloutData",
-        ),
-        Event::Submit => (
-            "microsoft.graph.authenticationEvent.attributeCollectionSubmit",
-            "microsoft.graph.onAttributeCollectionSubmitCalloutData",
-        ),
-    };
-    let text = |value: &str| json!({"@odata.type": "microsoft.graph.stringDirectoryAttributeValue", "value": value, "attributeType": "builtIn"});
-    json!({
-        "type": event_type,
-        "source": "/tenants/t/applications/a",
-        "data": {
-            "@odata.type": data_type,
-            "tenantId": "t",
-            "authenticationContext": {"correlationId": "c", "client": {"ip": "127.0.0.1", "locale": "en-us", "market": "en-us"},
-                "clientServicePrincipal": {"appId": "a"}, "resourceServicePrincipal": {"appId": "a"},
-                "user": {"mail": email}},
-            "userSignUpInfo": {
-                "attributes": {"email": text(email), "displayName": text("Someone"), "jobTitle": text("Engineer")},
-                "identities": [{"signInType": "email", "issuer": "contoso.onmicrosoft.com", "issuerAssignedId": email}]
-            }
-        }
-    })
-    .to_string()
-    .into_bytes()
+    gate::event_body(event, &json!(email), &json!("Engineer"), &json!("a"))
+        .to_string()
+        .into_bytes()
 }
 
 fn decision_path(c: &mut Criterion) {

@@ -231,52 +231,6 @@ fn any_application() -> impl Strategy<Value = serde_json::Value> {
     ]
 }
 
-fn event_body(
-    event: Event,
-    email: &serde_json::Value,
-    job_title: &serde_json::Value,
-    application: &serde_json::Value,
-) -> serde_json::Value {
-    let (event_type, data_type) = match event {
-        Event::Start => (
-            "microsoft.graph.authenticationEvent.attributeCollectionStart",
-            "microsoft.graph.onAttributeCollectionStartCalloutData",
-        ),
-        Event::Submit => (
-            "microsoft.graph.authenticationEvent.attributeCollectionSubmit",
-            "microsoft.graph.onAttributeCollectionSubmitCalloutData",
-        ),
-    };
-    let mut attributes = serde_json::Map::new();
-    attributes.insert("email".into(), json!({"value": email, "@odata.type": "microsoft.graph.stringDirectoryAttributeValue", "attributeType": "builtIn"}));
-    if !job_title.is_null() {
-        attributes.insert("jobTitle".into(), json!({"value": job_title, "@odata.type": "microsoft.graph.stringDirectoryAttributeValue", "attributeType": "builtIn"}));
-    }
-    json!({
-        "type": event_type,
-        "source": "/tenants/11111111-2222-3333-4444-555555555555/applications/x",
-        "data": {
-            "@odata.type": data_type,
-            "tenantId": "11111111-2222-3333-4444-555555555555",
-            "authenticationEventListenerId": "l",
-            "customAuthenticationExtensionId": "c",
-            "authenticationContext": {
-                "correlationId": "c",
-                "clientServiceRequestContext": {"app": "x"},
-                "client": {"ip": "127.0.0.1", "locale": "en-us", "market": "en-us"},
-                "protocol": "OAUTH2.0",
-                "clientServicePrincipal": {"appId": application},
-                "resourceServicePrincipal": {"appId": application},
-                "user": {"mail": email, "userType": "Member"}
-            },
-            "userSignUpInfo": {
-                "attributes": attributes,
-                "identities": [{"signInType": "email", "issuer": "contoso.onmicrosoft.com", "issuerAssignedId": email}]
-            }
-        }
-    })
-}
-
 /// Whether the policy must admit this address at all (job title aside).
 fn admissible(email: &serde_json::Value, application: &serde_json::Value) -> bool {
     match email.as_str().map(str::to_ascii_lowercase).as_deref() {
@@ -324,7 +278,7 @@ proptest! {
         submit in any::<bool>(),
     ) {
         let event = if submit { Event::Submit } else { Event::Start };
-        let body = event_body(event, &email, &job_title, &application);
+        let body = gate::event_body(event, &email, &job_title, &application);
         let answer = gate::gate().event(event, body.to_string().as_bytes());
         prop_assert_eq!(answer.status, 200);
         let admitted = gate::check_event_answer(event, &answer);

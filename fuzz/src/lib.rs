@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use signup_gate::api_connector;
 use signup_gate::auth_events;
 use signup_gate::auth_events::contract::Event;
@@ -218,4 +218,47 @@ pub fn fuzz_event(event: Event, data: &[u8]) {
             String::from_utf8_lossy(data)
         );
     }
+}
+
+/// An attribute-collection event for `email`, with a Job Title unless it is null, from the
+/// application `application`.
+pub fn event_body(event: Event, email: &Value, job_title: &Value, application: &Value) -> Value {
+    let (event_type, data_type) = match event {
+        Event::Start => (
+            "microsoft.graph.authenticationEvent.attributeCollectionStart",
+            "microsoft.graph.onAttributeCollectionStartCalloutData",
+        ),
+        Event::Submit => (
+            "microsoft.graph.authenticationEvent.attributeCollectionSubmit",
+            "microsoft.graph.onAttributeCollectionSubmitCalloutData",
+        ),
+    };
+    let mut attributes = serde_json::Map::new();
+    attributes.insert("email".into(), json!({"value": email, "@odata.type": "microsoft.graph.stringDirectoryAttributeValue", "attributeType": "builtIn"}));
+    if !job_title.is_null() {
+        attributes.insert("jobTitle".into(), json!({"value": job_title, "@odata.type": "microsoft.graph.stringDirectoryAttributeValue", "attributeType": "builtIn"}));
+    }
+    json!({
+        "type": event_type,
+        "source": "/tenants/11111111-2222-3333-4444-555555555555/applications/x",
+        "data": {
+            "@odata.type": data_type,
+            "tenantId": "11111111-2222-3333-4444-555555555555",
+            "authenticationEventListenerId": "l",
+            "customAuthenticationExtensionId": "c",
+            "authenticationContext": {
+                "correlationId": "c",
+                "clientServiceRequestContext": {"app": "x"},
+                "client": {"ip": "127.0.0.1", "locale": "en-us", "market": "en-us"},
+                "protocol": "OAUTH2.0",
+                "clientServicePrincipal": {"appId": application},
+                "resourceServicePrincipal": {"appId": application},
+                "user": {"mail": email, "userType": "Member"}
+            },
+            "userSignUpInfo": {
+                "attributes": attributes,
+                "identities": [{"signInType": "email", "issuer": "contoso.onmicrosoft.com", "issuerAssignedId": email}]
+            }
+        }
+    })
 }
