@@ -47,6 +47,8 @@ pub async fn serve_connections<F>(
         .keep_alive(true);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
+    // Tells connections still waiting for their first byte to give up.
+    let (stop, stopping) = tokio::sync::watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
     let mut at_limit_logged = false;
     loop {
@@ -84,16 +86,20 @@ pub async fn serve_connections<F>(
         let routes = routes.clone();
         let http = http.clone();
         let watcher = graceful.watcher();
+        let mut stopping = stopping.clone();
         tokio::spawn(async move {
             // Until its first byte a connection costs only its socket: hyper's buffers are made
             // for connections that send something within the read timeout.
             // (`readable()` would not do: a fresh socket starts out as ready.)
             let mut first = [0u8; 1];
-            if !matches!(
-                tokio::time::timeout(limits.read_timeout, stream.peek(&mut first)).await,
-                Ok(Ok(1))
-            ) {
-                return;
+            tokio::select! {
+                peeked = tokio::time::timeout(limits.read_timeout, stream.peek(&mut first)) => {
+                    if !matches!(peeked, Ok(Ok(1))) {
+                        return;
+                    }
+                }
+                // Nothing was asked yet: nothing to finish.
+                _ = stopping.wait_for(|stop| *stop) => return,
             }
             let service = TowerToHyperService::new(warp::service(routes));
             // Boxed so that the task waiting above is small (its size is that of its largest
@@ -108,6 +114,7 @@ pub async fn serve_connections<F>(
         });
     }
     drop(listener);
+    let _ = stop.send(true);
     log::info!("shutdown requested: finishing requests in flight");
     tokio::select! {
         () = graceful.shutdown() => log::info!("stopped"),

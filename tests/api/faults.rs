@@ -259,3 +259,26 @@ async fn sigterm_during_load_finishes_what_was_started() {
     let status = app.wait_for_exit();
     assert!(status.success(), "{status}");
 }
+
+#[tokio::test]
+async fn sigterm_does_not_wait_for_connections_that_never_asked_anything() {
+    let mut app = Launch::hosted(&[("REQUEST_READ_TIMEOUT_MS", "60000")])
+        .start()
+        .await;
+    let silent = idle_connections(&app, 20, 20).await;
+    // And one that finished a request and stays open (keep-alive).
+    let mut kept = connect(&app).await;
+    kept.write_all(sign_up_head(BODY.len(), "keep-alive").as_bytes())
+        .await
+        .unwrap();
+    kept.write_all(BODY).await.unwrap();
+    let mut answer = [0u8; 12];
+    kept.read_exact(&mut answer).await.unwrap();
+    assert_eq!(&answer, b"HTTP/1.1 200");
+    app.signal("TERM");
+    assert!(app.wait_for_exit().success());
+    let logs = app.output.all();
+    assert!(logs.contains("stopped"), "{logs}");
+    assert!(!logs.contains("still in flight"), "{logs}");
+    drop(silent);
+}
