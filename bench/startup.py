@@ -35,7 +35,7 @@ def once(binary, extra_env):
     env.update(extra_env)
     with tempfile.TemporaryDirectory() as cwd:
         start = time.perf_counter()
-        proc = subprocess.Popen([binary], env=env, cwd=cwd, stdout=subprocess.DEVNULL)
+        proc = subprocess.Popen([binary], env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             deadline = start + 10
             while not answered(port):
