@@ -4,10 +4,10 @@
 //! - At most [`ConnectionLimits::max_connections`] connections are served at once; further ones
 //!   wait in the kernel's listen queue until one closes, so memory stays bounded however many
 //!   clients connect.
-//! - A connection that does not deliver a request head within the read timeout is closed; this
-//!   also closes keep-alive connections left idle that long (slow-loris heads, idle pools).
-//!   Until its first byte arrives a connection holds no HTTP state at all.
-//!   The body has its own deadline of the same length (see `server::read_body`).
+//! - A connection that does not deliver a request head within the idle timeout is closed: slow
+//!   heads and keep-alive connections left idle that long. Until its first byte arrives a
+//!   connection holds no HTTP state at all. The body has its own, shorter deadline (the read
+//!   timeout, see `server::read_body`).
 //! - On shutdown the listener closes at once, idle connections are closed, requests in flight
 //!   finish (each connection then closes), for at most `drain` in all.
 
@@ -43,7 +43,7 @@ pub async fn serve_connections<F>(
 {
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(limits.read_timeout)
+        .header_read_timeout(limits.idle_timeout)
         .keep_alive(true);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
@@ -93,7 +93,7 @@ pub async fn serve_connections<F>(
             // (`readable()` would not do: a fresh socket starts out as ready.)
             let mut first = [0u8; 1];
             tokio::select! {
-                peeked = tokio::time::timeout(limits.read_timeout, stream.peek(&mut first)) => {
+                peeked = tokio::time::timeout(limits.idle_timeout, stream.peek(&mut first)) => {
                     if !matches!(peeked, Ok(Ok(1))) {
                         return;
                     }

@@ -33,9 +33,14 @@ pub const LOCAL_SETTINGS_EXAMPLE: &str = "local.settings.json.example";
 const DEFAULT_DECISION_DEADLINE: Duration = Duration::from_millis(700);
 /// B2C custom policies wait up to 10 s; nothing waits longer.
 const MAX_DECISION_DEADLINE_MS: u64 = 10_000;
-/// Callers give up after 10 s at most (B2C), so a request still arriving after that is useless.
+/// Callers give up after 10 s at most (B2C), so a body still arriving after that is useless.
 const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(10);
 const READ_TIMEOUT_MS: RangeInclusive<u64> = 100..=120_000;
+/// Longer than the host's HTTP client keeps an idle connection in its pool (.NET: 1 to 2
+/// minutes), so we are never the side that closes a connection the host is about to reuse (a
+/// request sent as we close it would fail).
+const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(130);
+const IDLE_TIMEOUT_MS: RangeInclusive<u64> = 100..=3_600_000;
 /// Far above what the host opens to one instance, low enough to keep memory bounded.
 const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 const MAX_CONNECTIONS: RangeInclusive<u64> = 1..=100_000;
@@ -164,9 +169,11 @@ pub struct Settings {
 /// Limits that keep slow or idle clients from holding the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnectionLimits {
-    /// Longest wait for a request's head (also how long an idle connection stays open) and,
-    /// separately, for its body (`REQUEST_READ_TIMEOUT_MS`).
+    /// Longest wait for a request's body once its head has arrived (`REQUEST_READ_TIMEOUT_MS`).
     pub read_timeout: Duration,
+    /// Longest wait for a request's head: how long a connection may stay idle, or take to send
+    /// its head (`CONNECTION_IDLE_TIMEOUT_MS`).
+    pub idle_timeout: Duration,
     /// Connections served at once (`MAX_CONNECTIONS`); further ones wait in the listen queue.
     pub max_connections: usize,
 }
@@ -175,6 +182,7 @@ impl Default for ConnectionLimits {
     fn default() -> Self {
         Self {
             read_timeout: DEFAULT_READ_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
@@ -210,6 +218,7 @@ struct RawSettings {
     invitations_file: Option<String>,
     decision_deadline_ms: Option<String>,
     request_read_timeout_ms: Option<String>,
+    connection_idle_timeout_ms: Option<String>,
     max_connections: Option<String>,
     block_page_title: Option<String>,
     block_page_message: Option<String>,
@@ -314,6 +323,15 @@ impl Settings {
                     "REQUEST_READ_TIMEOUT_MS",
                     value,
                     READ_TIMEOUT_MS,
+                    "milliseconds",
+                )?),
+            },
+            idle_timeout: match non_blank(&raw.connection_idle_timeout_ms) {
+                None => DEFAULT_IDLE_TIMEOUT,
+                Some(value) => Duration::from_millis(whole_number(
+                    "CONNECTION_IDLE_TIMEOUT_MS",
+                    value,
+                    IDLE_TIMEOUT_MS,
                     "milliseconds",
                 )?),
             },
@@ -700,6 +718,7 @@ mod tests {
         assert_eq!(settings.invitations_file, PathBuf::from("invitations.csv"));
         assert_eq!(settings.decision_deadline, Duration::from_millis(700));
         assert_eq!(settings.connections.read_timeout, Duration::from_secs(10));
+        assert_eq!(settings.connections.idle_timeout, Duration::from_secs(130));
         assert_eq!(settings.connections.max_connections, 1024);
         assert_eq!(
             settings.block_page,
@@ -723,6 +742,7 @@ mod tests {
             ("INVITATIONS_FILE", "data/invites.csv"),
             ("DECISION_DEADLINE_MS", "250"),
             ("REQUEST_READ_TIMEOUT_MS", "1500"),
+            ("CONNECTION_IDLE_TIMEOUT_MS", "60000"),
             ("MAX_CONNECTIONS", "64"),
             ("BLOCK_PAGE_TITLE", "Members only"),
             ("BLOCK_PAGE_MESSAGE", "Ask HR."),
@@ -734,6 +754,7 @@ mod tests {
             settings.connections,
             ConnectionLimits {
                 read_timeout: Duration::from_millis(1500),
+                idle_timeout: Duration::from_secs(60),
                 max_connections: 64
             }
         );

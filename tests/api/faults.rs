@@ -97,8 +97,8 @@ async fn a_body_that_trickles_in_is_answered_408_at_the_read_timeout() {
 }
 
 #[tokio::test]
-async fn a_head_that_never_ends_is_closed_at_the_read_timeout() {
-    let mut app = Launch::hosted(&[("REQUEST_READ_TIMEOUT_MS", "300")])
+async fn a_head_that_never_ends_is_closed_at_the_idle_timeout() {
+    let mut app = Launch::hosted(&[("CONNECTION_IDLE_TIMEOUT_MS", "300")])
         .start()
         .await;
     let mut stream = connect(&app).await;
@@ -177,7 +177,7 @@ async fn ten_thousand_idle_connections_hold_bounded_memory() {
 async fn connections_over_the_limit_wait_until_idle_ones_time_out() {
     let mut app = Launch::hosted(&[
         ("MAX_CONNECTIONS", "50"),
-        ("REQUEST_READ_TIMEOUT_MS", "300"),
+        ("CONNECTION_IDLE_TIMEOUT_MS", "300"),
     ])
     .start()
     .await;
@@ -189,7 +189,7 @@ async fn connections_over_the_limit_wait_until_idle_ones_time_out() {
         (1..=50).contains(&held),
         "{held} connections held, MAX_CONNECTIONS=50"
     );
-    // The idle ones are closed after the read timeout, so this one is served in time.
+    // The idle ones are closed after the idle timeout, so this one is served in time.
     assert_still_serving(&mut app).await;
     app.logs_containing("50 connections open (MAX_CONNECTIONS)")
         .await;
@@ -262,7 +262,7 @@ async fn sigterm_during_load_finishes_what_was_started() {
 
 #[tokio::test]
 async fn sigterm_does_not_wait_for_connections_that_never_asked_anything() {
-    let mut app = Launch::hosted(&[("REQUEST_READ_TIMEOUT_MS", "60000")])
+    let mut app = Launch::hosted(&[("CONNECTION_IDLE_TIMEOUT_MS", "60000")])
         .start()
         .await;
     let silent = idle_connections(&app, 20, 20).await;
