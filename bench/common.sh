@@ -63,3 +63,6 @@ start_handler() {
   pid=$!
   wait_ready "$port"
 }
+
+# Where cargo puts release builds (CARGO_TARGET_DIR is honoured).
+release=$(realpath -m "${CARGO_TARGET_DIR:-target}")/release

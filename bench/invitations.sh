@@ -12,7 +12,7 @@ connections=${3:-32}
 
 ensure_wrk
 cargo build --release --locked -q
-binary=$PWD/target/release/handler
+binary=$release/handler
 workdir=$(mktemp -d)
 trap 'rm -rf "$workdir"' EXIT
 python3 bench/make_invitations.py "$count" "$workdir/invitations.csv"

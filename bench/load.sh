@@ -17,8 +17,8 @@ connections=${2:-16}
 
 ensure_wrk
 cargo build --release --locked -q --bin handler --example baseline
-binary=$PWD/target/release/handler
-baseline=$PWD/target/release/examples/baseline
+binary=$release/handler
+baseline=$release/examples/baseline
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); wrk with 1 thread on the same cores"
 echo "binary size: $(stat -c %s "$binary") bytes"
 python3 bench/startup.py "$binary" 30

@@ -13,4 +13,4 @@ if ! python3 -c 'import cryptography' 2>/dev/null; then
   python=.tools/venv/bin/python
 fi
 cargo build --release --locked -q --bin handler
-"$python" bench/soak.py "$PWD/target/release/handler" "${1:-180}" "${2:-65}"
+"$python" bench/soak.py "$release/handler" "${1:-180}" "${2:-65}"

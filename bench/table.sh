@@ -18,7 +18,7 @@ domains=${4:-1000}
 ensure_wrk
 [ -x node_modules/.bin/azurite-table ] || npm ci --no-audit --no-fund --loglevel=error
 cargo build --release --locked -q
-binary=$PWD/target/release/handler
+binary=$release/handler
 workdir=$(mktemp -d)
 azurite_port=$(free_port)
 node_modules/.bin/azurite-table --tableHost 127.0.0.1 --tablePort "$azurite_port" --disableTelemetry \
