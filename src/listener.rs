@@ -89,7 +89,7 @@ pub async fn serve_connections<F>(
         let mut stopping = stopping.clone();
         tokio::spawn(async move {
             // Until its first byte a connection costs only its socket: hyper's buffers are made
-            // for connections that send something within the read timeout.
+            // for connections that send something within the idle timeout.
             // (`readable()` would not do: a fresh socket starts out as ready.)
             let mut first = [0u8; 1];
             tokio::select! {
