@@ -9,7 +9,6 @@ import base64
 import hashlib
 import json
 import pathlib
-import shutil
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "corpus"
@@ -20,9 +19,12 @@ EVENTS_APP = "99045fe1-7639-4a75-9d4a-577b6ca3810f"
 
 
 def write(target, seeds):
+    """Replaces the target's seeds; inputs a run once found (regression-*) are kept."""
     folder = CORPUS / target
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.iterdir():
+        if not old.name.startswith("regression-"):
+            old.unlink()
     for seed in seeds:
         data = seed if isinstance(seed, bytes) else json.dumps(seed).encode()
         (folder / hashlib.sha1(data).hexdigest()).write_bytes(data)
