@@ -32,6 +32,8 @@ wrk_post() {
     echo 'wrk.method = "POST"'
     printf 'wrk.body = [==[%s]==]\n' "$body"
     echo 'wrk.headers["Content-Type"] = "application/json"'
+    # The host names every invocation; without this the handler makes up a correlation id.
+    echo 'wrk.headers["X-Azure-Functions-InvocationId"] = "0f9e8d7c-6b5a-4321-9876-543210fedcba"'
     [ -n "$authorization" ] && printf 'wrk.headers["Authorization"] = "%s"\n' "$authorization"
     cat <<'LUA'
 done = function(summary, latency, requests)

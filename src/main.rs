@@ -48,13 +48,16 @@ fn main() -> ExitCode {
         Command::Serve { .. } => Destination::Host,
         Command::Invitations(_) => Destination::Command,
     };
-    let Some(settings) = load_settings(destination) else {
-        return ExitCode::from(EXIT_CONFIG);
+    let code = match load_settings(destination) {
+        None => ExitCode::from(EXIT_CONFIG),
+        Some(settings) => match command {
+            Command::Serve { port } => serve(settings, port),
+            Command::Invitations(command) => cli::run(command, &settings),
+        },
     };
-    match command {
-        Command::Serve { port } => serve(settings, port),
-        Command::Invitations(command) => cli::run(command, &settings),
-    }
+    // Information lines are written in batches: write what is left before exiting.
+    logging::flush();
+    code
 }
 
 /// Environment (plus local settings when standalone) → logger → validated settings.

@@ -82,6 +82,8 @@ pub async fn run(state: AppState, standalone_port: u16) -> std::io::Result<()> {
     let listener = bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))?;
     let address = listener.local_addr()?;
     announce(hosting, address);
+    // Everything about start-up is on stdout before the first request can be answered.
+    crate::logging::flush();
     serve(listener, Arc::new(state), shutdown_signal()).await;
     Ok(())
 }
