@@ -24,25 +24,30 @@ const BATCH_BYTES: usize = 64 * 1024;
 struct Batch(Arc<Mutex<Vec<u8>>>);
 
 impl Batch {
-    /// Writes what has gathered to `out`.
-    fn write_to(&self, out: &mut impl Write) {
-        let lines = std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner));
-        if !lines.is_empty() {
-            let _ = out.write_all(&lines);
+    /// Writes what has gathered to `out`, swapping it with `spare` (emptied, capacity kept) so
+    /// that the two buffers take turns instead of being allocated anew.
+    fn write_to(&self, spare: &mut Vec<u8>, out: &mut impl Write) {
+        std::mem::swap(
+            &mut *self.0.lock().unwrap_or_else(PoisonError::into_inner),
+            spare,
+        );
+        if !spare.is_empty() {
+            let _ = out.write_all(spare);
             let _ = out.flush();
+            spare.clear();
         }
     }
 }
 
 impl Write for Batch {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let full = {
-            let mut lines = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-            lines.extend_from_slice(buf);
-            lines.len() >= BATCH_BYTES
-        };
-        if full {
-            self.write_to(&mut io::stdout().lock());
+        let mut lines = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        lines.extend_from_slice(buf);
+        if lines.len() >= BATCH_BYTES {
+            let mut out = io::stdout().lock();
+            let _ = out.write_all(&lines);
+            let _ = out.flush();
+            lines.clear();
         }
         Ok(buf.len())
     }
@@ -78,7 +83,7 @@ impl Log for SplitLogger {
         self.stdout.flush();
         self.stderr.flush();
         if let Some(batch) = &self.batch {
-            batch.write_to(&mut io::stdout().lock());
+            batch.write_to(&mut Vec::new(), &mut io::stdout().lock());
         }
     }
 }
@@ -118,9 +123,10 @@ pub fn init(filter: Option<&str>, destination: Destination) {
             let flusher = std::thread::Builder::new()
                 .name("log-flush".to_owned())
                 .spawn(move || {
+                    let mut spare = Vec::with_capacity(BATCH_BYTES);
                     loop {
                         std::thread::sleep(FLUSH_INTERVAL);
-                        writer.write_to(&mut io::stdout().lock());
+                        writer.write_to(&mut spare, &mut io::stdout().lock());
                     }
                 });
             match flusher {
@@ -152,12 +158,13 @@ mod tests {
             writeln!(batch, "line {i}").unwrap();
             batch.flush().unwrap();
         }
-        let mut out = Vec::new();
-        batch.write_to(&mut out);
+        let (mut spare, mut out) = (Vec::new(), Vec::new());
+        batch.write_to(&mut spare, &mut out);
         let expected: String = (0..100).map(|i| format!("line {i}\n")).collect();
         assert_eq!(String::from_utf8(out).unwrap(), expected);
+        assert!(spare.is_empty() && spare.capacity() > 0);
         let mut again = Vec::new();
-        batch.write_to(&mut again);
+        batch.write_to(&mut spare, &mut again);
         assert!(again.is_empty());
     }
 }
