@@ -480,15 +480,7 @@ fn auth_events_auth(
     })?;
     let refresh_hours = match non_blank(&raw.auth_events_key_refresh_hours) {
         None => 24,
-        Some(value) => value
-            .trim()
-            .parse::<u64>()
-            .ok()
-            .filter(|hours| (1..=168).contains(hours))
-            .ok_or_else(|| SettingsError::Invalid {
-                variable: "AUTH_EVENTS_KEY_REFRESH_HOURS",
-                expected: format!("must be a whole number of hours from 1 to 168, got {value:?}"),
-            })?,
+        Some(value) => whole_number("AUTH_EVENTS_KEY_REFRESH_HOURS", value, 1..=168, "hours")?,
     };
     Ok(AuthEventsAuth::Jwt(TokenSettings {
         tenant_id,
@@ -822,6 +814,20 @@ mod tests {
         assert_eq!(
             error_of(&[("MAX_CONNECTIONS", "-1")]),
             "MAX_CONNECTIONS must be a whole number of connections from 1 to 100000, got \"-1\""
+        );
+        assert_eq!(
+            error_of(&[
+                (
+                    "AUTH_EVENTS_TENANT_ID",
+                    "aaaabbbb-0000-cccc-1111-dddd2222eeee"
+                ),
+                (
+                    "AUTH_EVENTS_CLIENT_ID",
+                    "11112222-bbbb-3333-cccc-4444dddd5555"
+                ),
+                ("AUTH_EVENTS_KEY_REFRESH_HOURS", "0"),
+            ]),
+            "AUTH_EVENTS_KEY_REFRESH_HOURS must be a whole number of hours from 1 to 168, got \"0\""
         );
         assert_eq!(
             error_of(&[("FUNCTIONS_CUSTOMHANDLER_PORT", "http")]),
