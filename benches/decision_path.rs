@@ -69,7 +69,7 @@ fn decision_path(c: &mut Criterion) {
             let connector = json!({"email": email, "step": "PostAttributeCollection", "jobTitle": "Engineer", "ui_locales": "en-US"})
                 .to_string()
                 .into_bytes();
-            let answer = runtime.block_on(api_connector::answer(&connector, &state, &context));
+            let answer = api_connector::answer(&connector, &state, &context);
             assert_action(
                 &runtime,
                 answer,
@@ -84,7 +84,7 @@ fn decision_path(c: &mut Criterion) {
             });
             for kind in [Event::Start, Event::Submit] {
                 let body = event(kind, &email);
-                let answer = runtime.block_on(auth_events::answer(kind, &body, &state, &context));
+                let answer = auth_events::answer(kind, &body, &state, &context);
                 let expected = match (kind, who) {
                     (_, "not_invited") => "showBlockPage",
                     (Event::Start, _) => "setPrefillValues",
@@ -101,13 +101,13 @@ fn decision_path(c: &mut Criterion) {
 }
 
 /// Measures only what it claims to: the invited path admits, the other blocks.
-fn assert_action(runtime: &tokio::runtime::Runtime, answer: warp::reply::Response, action: &str) {
-    use http_body_util::BodyExt as _;
-    let body = runtime
-        .block_on(answer.into_body().collect())
-        .expect("body")
-        .to_bytes();
-    let text = String::from_utf8_lossy(&body);
+fn assert_action(
+    runtime: &tokio::runtime::Runtime,
+    answer: impl Future<Output = warp::reply::Response>,
+    action: &str,
+) {
+    let answer = gate::collect(runtime, answer);
+    let text = String::from_utf8_lossy(&answer.body);
     assert!(
         text.contains(&format!("{action}\"")),
         "expected {action}: {text}"

@@ -88,27 +88,7 @@ impl Gate {
     }
 
     fn answer(&self, response: impl Future<Output = warp::reply::Response>) -> Answer {
-        use http_body_util::BodyExt;
-        self.runtime.block_on(async {
-            let response = response.await;
-            let content_type = response
-                .headers()
-                .get("content-type")
-                .map(|value| value.to_str().expect("ASCII").to_owned())
-                .unwrap_or_default();
-            let status = response.status().as_u16();
-            let body = response
-                .into_body()
-                .collect()
-                .await
-                .expect("a body")
-                .to_bytes();
-            Answer {
-                status,
-                content_type,
-                body: body.to_vec(),
-            }
-        })
+        collect(&self.runtime, response)
     }
 
     /// Whether `body` holds anywhere (any string of the JSON, at any depth) an address the
@@ -126,6 +106,34 @@ impl Gate {
             })
         })
     }
+}
+
+/// Awaits `response` on `runtime` and reads it whole, as the caller would receive it.
+pub fn collect(
+    runtime: &tokio::runtime::Runtime,
+    response: impl Future<Output = warp::reply::Response>,
+) -> Answer {
+    use http_body_util::BodyExt;
+    runtime.block_on(async {
+        let response = response.await;
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .map(|value| value.to_str().expect("ASCII").to_owned())
+            .unwrap_or_default();
+        let status = response.status().as_u16();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("a body")
+            .to_bytes();
+        Answer {
+            status,
+            content_type,
+            body: body.to_vec(),
+        }
+    })
 }
 
 fn collect_strings<'a>(value: &'a Value, into: &mut Vec<&'a str>) {
