@@ -5,7 +5,13 @@
 //! case-insensitively (`@odata.Type` appears), unknown keys are ignored, any part of the envelope
 //! may be missing. Writing is exact: one action with the documented `@odata.type` strings.
 
-use serde_json::{Map, Value, json};
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::{Map, Value};
 
 use crate::policy::email::EmailAddress;
 use crate::policy::{AttributeValue, EmailClaim, JobTitle};
@@ -65,30 +71,39 @@ pub enum RequestError {
 
 /// An attribute value as sent; its JSON type must be kept in anything sent back.
 #[derive(Debug, Clone, PartialEq)]
-pub enum SentValue {
-    Text(String),
+pub enum SentValue<'a> {
+    Text(Cow<'a, str>),
     Integer(i64),
     Boolean(bool),
     Other,
 }
 
-/// A request body that is a JSON object of the right event.
-pub struct EventRequest {
-    body: Map<String, Value>,
+/// A request body that is a JSON object of the right event, holding only what the decision
+/// reads, borrowed from the body where no escape had to be undone.
+#[derive(Debug, Default)]
+pub struct EventRequest<'a> {
+    application: Option<Cow<'a, str>>,
+    /// Identities that are JSON objects, in the order sent.
+    identities: Vec<Identity<'a>>,
+    /// Attributes by name as sent, sorted by name; of names sent twice the last one.
+    attributes: Vec<(Cow<'a, str>, SentValue<'a>)>,
 }
 
-impl EventRequest {
+impl<'a> EventRequest<'a> {
     /// Parses a body and checks it is the `expected` event (when it says which it is).
-    pub fn parse(body: &[u8], expected: Event) -> Result<Self, RequestError> {
-        let body = match serde_json::from_slice::<Value>(body) {
-            Ok(Value::Object(body)) => body,
-            Ok(_) => return Err(RequestError::NotAnObject),
+    ///
+    /// The body is read in one pass, without building a tree, but checked exactly as strictly
+    /// as `serde_json::Value` checks it: anything that is not JSON is refused, however deep.
+    pub fn parse(body: &'a [u8], expected: Event) -> Result<Self, RequestError> {
+        let envelope = match serde_json::from_slice::<Read<Option<Envelope<'a>>>>(body) {
+            Ok(Read(Some(envelope))) => envelope,
+            Ok(Read(None)) => return Err(RequestError::NotAnObject),
             Err(_) => return Err(RequestError::NotJson),
         };
-        let request = Self { body };
+        let data = envelope.data.unwrap_or_default();
         let declared = [
-            (request.text(&["type"]), expected.event_type()),
-            (request.text(&["data", "@odata.type"]), expected.data_type()),
+            (envelope.event_type, expected.event_type()),
+            (data.data_type, expected.data_type()),
         ];
         for (received, wanted) in declared {
             if let Some(received) = received
@@ -96,55 +111,38 @@ impl EventRequest {
             {
                 return Err(RequestError::WrongEvent {
                     expected: wanted,
-                    received: received.to_owned(),
+                    received: received.into_owned(),
                 });
             }
         }
-        Ok(request)
-    }
-
-    /// The value at a path of keys, each matched case-insensitively.
-    fn at(&self, path: &[&str]) -> Option<&Value> {
-        let (first, rest) = path.split_first()?;
-        let mut value = get(&self.body, first)?;
-        for key in rest {
-            value = get(value.as_object()?, key)?;
-        }
-        Some(value)
-    }
-
-    fn text(&self, path: &[&str]) -> Option<&str> {
-        self.at(path).and_then(Value::as_str)
+        let sign_up_info = data.sign_up_info.unwrap_or_default();
+        let mut attributes = sign_up_info.attributes.unwrap_or_default();
+        // As a JSON object map would hold them: sorted, the last of a name sent twice.
+        attributes.reverse();
+        attributes.sort_by(|(a, _), (b, _)| a.cmp(b));
+        attributes.dedup_by(|(a, _), (b, _)| a == b);
+        Ok(Self {
+            application: data
+                .authentication_context
+                .and_then(|context| context.client_service_principal)
+                .and_then(|principal| principal.app_id),
+            identities: sign_up_info.identities,
+            attributes,
+        })
     }
 
     /// `authenticationContext.clientServicePrincipal.appId`: the application signed up to.
     pub fn application(&self) -> Option<String> {
-        self.text(&[
-            "data",
-            "authenticationContext",
-            "clientServicePrincipal",
-            "appId",
-        ])
-        .map(str::trim)
-        .filter(|id| !id.is_empty())
-        .map(str::to_owned)
+        self.application
+            .as_deref()
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+            .map(str::to_owned)
     }
 
-    fn attributes(&self) -> Option<&Map<String, Value>> {
-        self.at(&["data", "userSignUpInfo", "attributes"])?
-            .as_object()
-    }
-
-    /// Every attribute with the name as sent and its value.
-    pub fn attribute_values(&self) -> Vec<(&str, SentValue)> {
-        self.attributes()
-            .map(|attributes| {
-                attributes
-                    .iter()
-                    .map(|(name, value)| (name.as_str(), sent_value(value)))
-                    .collect()
-            })
-            .unwrap_or_default()
+    /// Every attribute with the name as sent and its value, sorted by name.
+    pub fn attribute_values(&self) -> &[(Cow<'a, str>, SentValue<'a>)] {
+        &self.attributes
     }
 
     /// The address: an identity with `signInType` `email`/`emailAddress` or `issuer` `mail`
@@ -152,39 +150,31 @@ impl EventRequest {
     /// attribute. A social provider's subject id is never taken. The first source that holds a
     /// non-blank value decides.
     pub fn email(&self) -> EmailClaim {
-        let identity = self
-            .at(&["data", "userSignUpInfo", "identities"])
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_object)
-            .find(|identity| {
-                let is = |key: &str, wanted: &str| {
-                    get(identity, key)
-                        .and_then(Value::as_str)
-                        .is_some_and(|v| v.trim().eq_ignore_ascii_case(wanted))
-                };
-                is("signInType", "email")
-                    || is("signInType", "emailAddress")
-                    || is("issuer", "mail")
-            });
+        let identity = self.identities.iter().find(|identity| {
+            let is = |value: &Option<Cow<str>>, wanted: &str| {
+                value
+                    .as_deref()
+                    .is_some_and(|v| v.trim().eq_ignore_ascii_case(wanted))
+            };
+            is(&identity.sign_in_type, "email")
+                || is(&identity.sign_in_type, "emailAddress")
+                || is(&identity.issuer, "mail")
+        });
         if let Some(identity) = identity {
-            match get(identity, "issuerAssignedId") {
-                None | Some(Value::Null) => {}
-                Some(Value::String(text)) if text.trim().is_empty() => {}
-                Some(Value::String(text)) => return parse_email(text),
-                Some(_) => return EmailClaim::Invalid,
+            match &identity.issuer_assigned_id {
+                Scalar::Null => {}
+                Scalar::Text(text) if text.trim().is_empty() => {}
+                Scalar::Text(text) => return parse_email(text),
+                _ => return EmailClaim::Invalid,
             }
         }
-        let attribute = self.attributes().and_then(|attributes| {
-            attributes.iter().find(|(name, _)| {
-                name.eq_ignore_ascii_case("email") || name.eq_ignore_ascii_case("EmailAddress")
-            })
+        let attribute = self.attributes.iter().find(|(name, _)| {
+            name.eq_ignore_ascii_case("email") || name.eq_ignore_ascii_case("EmailAddress")
         });
-        match attribute.map(|(_, value)| sent_value(value)) {
+        match attribute.map(|(_, value)| value) {
             None => EmailClaim::Missing,
             Some(SentValue::Text(text)) if text.trim().is_empty() => EmailClaim::Missing,
-            Some(SentValue::Text(text)) => parse_email(&text),
+            Some(SentValue::Text(text)) => parse_email(text),
             Some(_) => EmailClaim::Invalid,
         }
     }
@@ -192,41 +182,18 @@ impl EventRequest {
     /// The `jobTitle` attribute (any case), with its name as sent; blank counts as absent.
     pub fn job_title(&self) -> Option<JobTitle> {
         let (name, value) = self
-            .attribute_values()
-            .into_iter()
+            .attributes
+            .iter()
             .find(|(name, _)| name.eq_ignore_ascii_case("jobTitle"))?;
         let value = match value {
             SentValue::Text(text) if text.trim().is_empty() => return None,
-            SentValue::Text(text) => AttributeValue::Text(text),
+            SentValue::Text(text) => AttributeValue::Text(text.clone().into_owned()),
             _ => AttributeValue::NotText,
         };
         Some(JobTitle {
-            attribute: name.to_owned(),
+            attribute: name.clone().into_owned(),
             value,
         })
-    }
-}
-
-/// A key, exactly or else in any case.
-fn get<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
-    map.get(key).or_else(|| {
-        map.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v)
-    })
-}
-
-/// `{"@odata.type": ..., "value": X}` or a bare `X`.
-fn sent_value(value: &Value) -> SentValue {
-    let value = value
-        .as_object()
-        .and_then(|object| get(object, "value"))
-        .unwrap_or(value);
-    match value {
-        Value::String(text) => SentValue::Text(text.clone()),
-        Value::Bool(flag) => SentValue::Boolean(*flag),
-        Value::Number(number) => number.as_i64().map_or(SentValue::Other, SentValue::Integer),
-        _ => SentValue::Other,
     }
 }
 
@@ -234,6 +201,374 @@ fn parse_email(text: &str) -> EmailClaim {
     match EmailAddress::parse(text) {
         Ok(email) => EmailClaim::Valid(email),
         Err(_) => EmailClaim::Invalid,
+    }
+}
+
+// Reading the event. Each part of the body the decision uses has a type below; every other value
+// is read as `Skip`, which checks it as JSON (numbers in range, strings valid, nesting within
+// serde_json's limit) and keeps nothing. A key matches in any case, the exact spelling first: a
+// value under the exact key replaces one under another spelling, never the other way round.
+// A value of an unexpected JSON type counts as absent, as a lookup in a JSON tree would.
+
+/// Any JSON value, read as `T` reads it.
+struct Read<T>(T);
+
+/// How a part of the event is read from each JSON type; what a type does not override is
+/// checked and dropped, and the part reads as it would from `null`-like `Scalar::Other`.
+trait Shape<'de>: Sized {
+    fn scalar(value: Scalar<'de>) -> Self;
+
+    fn object<A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
+        while map.next_key::<Read<Skip>>()?.is_some() {
+            map.next_value::<Read<Skip>>()?;
+        }
+        Ok(Self::scalar(Scalar::Other))
+    }
+
+    fn array<A: SeqAccess<'de>>(mut seq: A) -> Result<Self, A::Error> {
+        while seq.next_element::<Read<Skip>>()?.is_some() {}
+        Ok(Self::scalar(Scalar::Other))
+    }
+}
+
+impl<'de, T: Shape<'de>> Deserialize<'de> for Read<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer
+            .deserialize_any(ShapeVisitor(PhantomData))
+            .map(Read)
+    }
+}
+
+struct ShapeVisitor<T>(PhantomData<T>);
+
+impl<'de, T: Shape<'de>> Visitor<'de> for ShapeVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, value: bool) -> Result<T, E> {
+        Ok(T::scalar(Scalar::Boolean(value)))
+    }
+
+    fn visit_i64<E>(self, value: i64) -> Result<T, E> {
+        Ok(T::scalar(Scalar::Integer(value)))
+    }
+
+    fn visit_u64<E>(self, value: u64) -> Result<T, E> {
+        Ok(T::scalar(
+            i64::try_from(value).map_or(Scalar::Other, Scalar::Integer),
+        ))
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<T, E> {
+        Ok(T::scalar(Scalar::Other))
+    }
+
+    fn visit_borrowed_str<E>(self, value: &'de str) -> Result<T, E> {
+        Ok(T::scalar(Scalar::Text(Cow::Borrowed(value))))
+    }
+
+    fn visit_str<E>(self, value: &str) -> Result<T, E> {
+        Ok(T::scalar(Scalar::Text(Cow::Owned(value.to_owned()))))
+    }
+
+    fn visit_unit<E>(self) -> Result<T, E> {
+        Ok(T::scalar(Scalar::Null))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+        T::object(map)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<T, A::Error> {
+        T::array(seq)
+    }
+}
+
+/// A JSON value that is not an object or array (those read as `Other` here).
+#[derive(Debug, Clone, PartialEq)]
+enum Scalar<'de> {
+    Null,
+    Text(Cow<'de, str>),
+    Integer(i64),
+    Boolean(bool),
+    /// Another number, or an array or object.
+    Other,
+}
+
+impl<'de> Shape<'de> for Scalar<'de> {
+    fn scalar(value: Scalar<'de>) -> Self {
+        value
+    }
+}
+
+/// Checked and dropped.
+struct Skip;
+
+impl<'de> Shape<'de> for Skip {
+    fn scalar(_: Scalar<'de>) -> Self {
+        Skip
+    }
+}
+
+/// Text, or absent when the value is not a string.
+impl<'de> Shape<'de> for Option<Cow<'de, str>> {
+    fn scalar(value: Scalar<'de>) -> Self {
+        match value {
+            Scalar::Text(text) => Some(text),
+            _ => None,
+        }
+    }
+}
+
+/// A part that is a JSON object, or absent when the value is anything else.
+trait Object<'de>: Default {
+    /// Reads the value of `key` if this part uses it, and says whether it did. Keys it does not
+    /// read are skipped by the caller.
+    fn field<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error>;
+}
+
+impl<'de, T: Object<'de>> Shape<'de> for Option<T> {
+    fn scalar(_: Scalar<'de>) -> Self {
+        None
+    }
+
+    fn object<A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
+        let mut object = T::default();
+        while let Some(Read(Key(key))) = map.next_key::<Read<Key<'de>>>()? {
+            if !object.field(&key, &mut map)? {
+                map.next_value::<Read<Skip>>()?;
+            }
+        }
+        Ok(Some(object))
+    }
+}
+
+/// An object key (always a string in JSON).
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> Shape<'de> for Key<'de> {
+    fn scalar(value: Scalar<'de>) -> Self {
+        match value {
+            Scalar::Text(text) => Key(text),
+            _ => Key(Cow::Borrowed("")),
+        }
+    }
+}
+
+/// Whether `key` is `wanted`: exactly (and from then on only exactly, as `exact` records), or
+/// in another case while the exact spelling has not been seen.
+fn claims(key: &str, wanted: &str, exact: &mut bool) -> bool {
+    if key == wanted {
+        *exact = true;
+        true
+    } else {
+        !*exact && key.eq_ignore_ascii_case(wanted)
+    }
+}
+
+/// Reads the value of a claimed key into `slot`.
+fn read_into<'de, A: MapAccess<'de>, T: Shape<'de>>(
+    map: &mut A,
+    slot: &mut T,
+) -> Result<bool, A::Error> {
+    *slot = map.next_value::<Read<T>>()?.0;
+    Ok(true)
+}
+
+#[derive(Default)]
+struct Envelope<'de> {
+    /// `type`
+    event_type: Option<Cow<'de, str>>,
+    data: Option<Data<'de>>,
+    exact: [bool; 2],
+}
+
+impl<'de> Object<'de> for Envelope<'de> {
+    fn field<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
+        let [event_type, data] = &mut self.exact;
+        if claims(key, "type", event_type) {
+            read_into(map, &mut self.event_type)
+        } else if claims(key, "data", data) {
+            read_into(map, &mut self.data)
+        } else {
+            Ok(false)
+        }
+    }
+}
+
+#[derive(Default)]
+struct Data<'de> {
+    /// `@odata.type`
+    data_type: Option<Cow<'de, str>>,
+    authentication_context: Option<AuthenticationContext<'de>>,
+    sign_up_info: Option<SignUpInfo<'de>>,
+    exact: [bool; 3],
+}
+
+impl<'de> Object<'de> for Data<'de> {
+    fn field<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
+        let [data_type, context, sign_up_info] = &mut self.exact;
+        if claims(key, "@odata.type", data_type) {
+            read_into(map, &mut self.data_type)
+        } else if claims(key, "authenticationContext", context) {
+            read_into(map, &mut self.authentication_context)
+        } else if claims(key, "userSignUpInfo", sign_up_info) {
+            read_into(map, &mut self.sign_up_info)
+        } else {
+            Ok(false)
+        }
+    }
+}
+
+#[derive(Default)]
+struct AuthenticationContext<'de> {
+    client_service_principal: Option<ServicePrincipal<'de>>,
+    exact: bool,
+}
+
+impl<'de> Object<'de> for AuthenticationContext<'de> {
+    fn field<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
+        if claims(key, "clientServicePrincipal", &mut self.exact) {
+            read_into(map, &mut self.client_service_principal)
+        } else {
+            Ok(false)
+        }
+    }
+}
+
+#[derive(Default)]
+struct ServicePrincipal<'de> {
+    app_id: Option<Cow<'de, str>>,
+    exact: bool,
+}
+
+impl<'de> Object<'de> for ServicePrincipal<'de> {
+    fn field<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
+        if claims(key, "appId", &mut self.exact) {
+            read_into(map, &mut self.app_id)
+        } else {
+            Ok(false)
+        }
+    }
+}
+
+#[derive(Default)]
+struct SignUpInfo<'de> {
+    attributes: Option<Vec<(Cow<'de, str>, SentValue<'de>)>>,
+    identities: Vec<Identity<'de>>,
+    exact: [bool; 2],
+}
+
+impl<'de> Object<'de> for SignUpInfo<'de> {
+    fn field<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
+        let [attributes, identities] = &mut self.exact;
+        if claims(key, "attributes", attributes) {
+            self.attributes = map.next_value::<Read<Attributes<'de>>>()?.0.0;
+            Ok(true)
+        } else if claims(key, "identities", identities) {
+            self.identities = map.next_value::<Read<Identities<'de>>>()?.0.0;
+            Ok(true)
+        } else {
+            Ok(false)
+        }
+    }
+}
+
+/// `attributes`: every entry, in the order sent; absent when not an object.
+struct Attributes<'de>(Option<Vec<(Cow<'de, str>, SentValue<'de>)>>);
+
+impl<'de> Shape<'de> for Attributes<'de> {
+    fn scalar(_: Scalar<'de>) -> Self {
+        Self(None)
+    }
+
+    fn object<A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
+        let mut attributes = Vec::new();
+        while let Some(Read(Key(name))) = map.next_key::<Read<Key<'de>>>()? {
+            let Read(value) = map.next_value::<Read<SentValue<'de>>>()?;
+            attributes.push((name, value));
+        }
+        Ok(Self(Some(attributes)))
+    }
+}
+
+/// `{"@odata.type": ..., "value": X}` or a bare `X`.
+impl<'de> Shape<'de> for SentValue<'de> {
+    fn scalar(value: Scalar<'de>) -> Self {
+        match value {
+            Scalar::Text(text) => SentValue::Text(text),
+            Scalar::Integer(number) => SentValue::Integer(number),
+            Scalar::Boolean(flag) => SentValue::Boolean(flag),
+            Scalar::Null | Scalar::Other => SentValue::Other,
+        }
+    }
+
+    fn object<A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
+        let (mut value, mut exact) = (SentValue::Other, false);
+        while let Some(Read(Key(key))) = map.next_key::<Read<Key<'de>>>()? {
+            if claims(&key, "value", &mut exact) {
+                // An object or array under `value` is no value of an attribute.
+                value = Self::scalar(map.next_value::<Read<Scalar<'de>>>()?.0);
+            } else {
+                map.next_value::<Read<Skip>>()?;
+            }
+        }
+        Ok(value)
+    }
+}
+
+/// `identities`: the entries that are objects, in the order sent; none when not an array.
+struct Identities<'de>(Vec<Identity<'de>>);
+
+impl<'de> Shape<'de> for Identities<'de> {
+    fn scalar(_: Scalar<'de>) -> Self {
+        Self(Vec::new())
+    }
+
+    fn array<A: SeqAccess<'de>>(mut seq: A) -> Result<Self, A::Error> {
+        let mut identities = Vec::new();
+        while let Some(Read(identity)) = seq.next_element::<Read<Option<Identity<'de>>>>()? {
+            identities.extend(identity);
+        }
+        Ok(Self(identities))
+    }
+}
+
+#[derive(Debug)]
+struct Identity<'de> {
+    sign_in_type: Option<Cow<'de, str>>,
+    issuer: Option<Cow<'de, str>>,
+    /// `Null` when absent.
+    issuer_assigned_id: Scalar<'de>,
+    exact: [bool; 3],
+}
+
+impl Default for Identity<'_> {
+    fn default() -> Self {
+        Self {
+            sign_in_type: None,
+            issuer: None,
+            issuer_assigned_id: Scalar::Null,
+            exact: [false; 3],
+        }
+    }
+}
+
+impl<'de> Object<'de> for Identity<'de> {
+    fn field<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
+        let [sign_in_type, issuer, issuer_assigned_id] = &mut self.exact;
+        if claims(key, "signInType", sign_in_type) {
+            read_into(map, &mut self.sign_in_type)
+        } else if claims(key, "issuer", issuer) {
+            read_into(map, &mut self.issuer)
+        } else if claims(key, "issuerAssignedId", issuer_assigned_id) {
+            read_into(map, &mut self.issuer_assigned_id)
+        } else {
+            Ok(false)
+        }
     }
 }
 
@@ -268,47 +603,91 @@ impl Action {
         }
     }
 
-    /// The whole response body for `event`.
-    pub fn response(&self, event: Event) -> Value {
-        let mut action = Map::new();
-        action.insert(
-            "@odata.type".to_owned(),
-            Value::from(format!("{}.{}", event.action_prefix(), self.name())),
-        );
-        match self {
-            Self::ContinueWithDefaultBehavior => {}
-            Self::SetPrefillValues(inputs) => {
-                action.insert("inputs".to_owned(), Value::Object(inputs.clone()));
+    /// The whole response body for `event`, written straight from the action (no JSON tree in
+    /// between).
+    pub fn response(&self, event: Event) -> impl Serialize + '_ {
+        Response {
+            event,
+            action: self,
+        }
+    }
+}
+
+/// `{"data": {"@odata.type": ..., "actions": [action]}}`; keys in sorted order, as a JSON object
+/// map would write them.
+struct Response<'a> {
+    event: Event,
+    action: &'a Action,
+}
+
+impl Serialize for Response<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut body = serializer.serialize_map(Some(1))?;
+        body.serialize_entry("data", &ResponseData(self))?;
+        body.end()
+    }
+}
+
+struct ResponseData<'a>(&'a Response<'a>);
+
+impl Serialize for ResponseData<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut data = serializer.serialize_map(Some(2))?;
+        data.serialize_entry("@odata.type", self.0.event.response_type())?;
+        data.serialize_entry("actions", &[ResponseAction(self.0)])?;
+        data.end()
+    }
+}
+
+struct ResponseAction<'a>(&'a Response<'a>);
+
+impl Serialize for ResponseAction<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let Response { event, action } = self.0;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry(
+            "@odata.type",
+            &format_args!("{}.{}", event.action_prefix(), action.name()),
+        )?;
+        match action {
+            Action::ContinueWithDefaultBehavior => {}
+            Action::SetPrefillValues(inputs) => map.serialize_entry("inputs", inputs)?,
+            Action::ModifyAttributeValues(attributes) => {
+                map.serialize_entry("attributes", attributes)?;
             }
-            Self::ModifyAttributeValues(attributes) => {
-                action.insert("attributes".to_owned(), Value::Object(attributes.clone()));
-            }
-            Self::ShowValidationError {
+            Action::ShowValidationError {
                 message,
                 attribute_errors,
             } => {
-                action.insert("message".to_owned(), Value::from(message.as_str()));
-                action.insert(
-                    "attributeErrors".to_owned(),
-                    Value::Object(attribute_errors.clone()),
-                );
+                map.serialize_entry("attributeErrors", attribute_errors)?;
+                map.serialize_entry("message", message)?;
             }
-            Self::ShowBlockPage { title, message } => {
-                action.insert("title".to_owned(), Value::from(title.as_str()));
-                action.insert("message".to_owned(), Value::from(message.as_str()));
+            Action::ShowBlockPage { title, message } => {
+                map.serialize_entry("message", message)?;
+                map.serialize_entry("title", title)?;
             }
         }
-        json!({"data": {"@odata.type": event.response_type(), "actions": [action]}})
+        map.end()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
-    fn start(data: Value) -> EventRequest {
-        let body = json!({"type": Event::Start.event_type(), "data": data});
-        EventRequest::parse(body.to_string().as_bytes(), Event::Start).unwrap()
+    fn body(action: &Action, event: Event) -> Value {
+        let text = serde_json::to_string(&action.response(event)).unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+
+    fn start(data: Value) -> EventRequest<'static> {
+        let body = json!({"type": Event::Start.event_type(), "data": data}).to_string();
+        EventRequest::parse(
+            Box::leak(body.into_bytes().into_boxed_slice()),
+            Event::Start,
+        )
+        .unwrap()
     }
 
     fn valid(address: &str) -> EmailClaim {
@@ -383,6 +762,92 @@ mod tests {
     }
 
     #[test]
+    fn refuses_exactly_what_a_json_tree_refuses() {
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        let bodies = [
+            r#"{"data": {"unused": 1e400}}"#.to_owned(),
+            r#"{"data": {"unused": "\ud800"}}"#.to_owned(),
+            r#"{"data": {"unused": "\x"}}"#.to_owned(),
+            r#"{"data": {"unused": [1, 2,]}}"#.to_owned(),
+            r#"{"data": {}} trailing"#.to_owned(),
+            format!(r#"{{"data": {{"unused": {deep}}}}}"#),
+            r#"{"data": {"unused": [1e300, -0, "\u00e9", {"a": null}], "b": true}}"#.to_owned(),
+            r#"{"data": {"userSignUpInfo": {"attributes": {"email": {"value": 1.5}}}}}"#.to_owned(),
+        ];
+        for body in &bodies {
+            let tree = serde_json::from_slice::<Value>(body.as_bytes());
+            let read = EventRequest::parse(body.as_bytes(), Event::Start);
+            assert_eq!(
+                tree.is_err(),
+                matches!(read, Err(RequestError::NotJson)),
+                "{body}"
+            );
+        }
+        let invalid_utf8 = b"{\"data\": {\"unused\": \"\xff\"}}";
+        assert_eq!(
+            EventRequest::parse(invalid_utf8, Event::Start).err(),
+            Some(RequestError::NotJson)
+        );
+    }
+
+    #[test]
+    fn matches_keys_in_any_case_the_exact_spelling_first() {
+        let body = |text: &str| {
+            let request = EventRequest::parse(text.as_bytes(), Event::Start).unwrap();
+            (request.email(), request.application())
+        };
+        let identity = r#"{"signInType": "email", "issuerAssignedId": "a@fabrikam.com"}"#;
+        assert_eq!(
+            body(&format!(
+                r#"{{"DATA": {{"UserSignUpInfo": {{"IDENTITIES": [{}]}}}}}}"#,
+                identity.replace("signInType", "SIGNINTYPE")
+            ))
+            .0,
+            valid("a@fabrikam.com")
+        );
+        for (first, second) in [("appId", "APPID"), ("APPID", "appId")] {
+            let text = format!(
+                r#"{{"data": {{"authenticationContext": {{"clientServicePrincipal": {{"{first}": "{first}", "{second}": "{second}"}}}}}}}}"#
+            );
+            assert_eq!(body(&text).1.as_deref(), Some("appId"), "{text}");
+        }
+        assert!(matches!(
+            EventRequest::parse(
+                br#"{"data": {"@odata.Type": "microsoft.graph.onAttributeCollectionSubmitCalloutData"}}"#,
+                Event::Start
+            ),
+            Err(RequestError::WrongEvent { .. })
+        ));
+    }
+
+    #[test]
+    fn parts_of_another_json_type_count_as_absent() {
+        for text in [
+            r#"{"data": 5}"#,
+            r#"{"data": {"userSignUpInfo": []}}"#,
+            r#"{"data": {"userSignUpInfo": {"identities": {"signInType": "email"}, "attributes": ["email"]}}}"#,
+            r#"{"data": {"userSignUpInfo": {"identities": [5, "email", null]}}}"#,
+            r#"{"data": {"userSignUpInfo": {"attributes": {"email": {"value": {"value": "a@fabrikam.com"}}}}}}"#,
+        ] {
+            let request = EventRequest::parse(text.as_bytes(), Event::Start).unwrap();
+            assert!(
+                matches!(request.email(), EmailClaim::Missing | EmailClaim::Invalid),
+                "{text}"
+            );
+            assert_eq!(request.application(), None);
+        }
+        let escaped = br#"{"data": {"userSignUpInfo": {"attributes": {"email": "a@fabrikam.com", "Email": "b@fabrikam.com", "email": "c@fabrikam.com"}}}}"#;
+        let request = EventRequest::parse(escaped, Event::Start).unwrap();
+        // As a JSON object would hold them: sorted ("Email" first), the last "email" kept.
+        assert_eq!(request.email(), valid("b@fabrikam.com"));
+        assert_eq!(request.attribute_values().len(), 2);
+        assert_eq!(
+            request.attribute_values()[1].1,
+            SentValue::Text(Cow::Borrowed("c@fabrikam.com"))
+        );
+    }
+
+    #[test]
     fn reads_attribute_values_with_their_json_type() {
         let request = start(json!({"userSignUpInfo": {"attributes": {
             "displayName": {"@odata.type": "microsoft.graph.stringDirectoryAttributeValue", "value": "Ada"},
@@ -390,9 +855,10 @@ mod tests {
             "extension_0a1b2c_News": {"value": false},
             "JobTitle": {"value": "CTO"}}}}));
         let values = request.attribute_values();
-        assert!(values.contains(&("displayName", SentValue::Text("Ada".to_owned()))));
-        assert!(values.contains(&("extension_0a1b2c_Year", SentValue::Integer(2010))));
-        assert!(values.contains(&("extension_0a1b2c_News", SentValue::Boolean(false))));
+        let has = |name: &str, value: SentValue| values.contains(&(Cow::Borrowed(name), value));
+        assert!(has("displayName", SentValue::Text(Cow::Borrowed("Ada"))));
+        assert!(has("extension_0a1b2c_Year", SentValue::Integer(2010)));
+        assert!(has("extension_0a1b2c_News", SentValue::Boolean(false)));
         assert_eq!(
             request.job_title(),
             Some(JobTitle {
@@ -409,7 +875,7 @@ mod tests {
             message: "M".to_owned(),
         };
         assert_eq!(
-            block.response(Event::Start),
+            body(&block, Event::Start),
             json!({"data": {"@odata.type": "microsoft.graph.onAttributeCollectionStartResponseData",
                 "actions": [{"@odata.type": "microsoft.graph.attributeCollectionStart.showBlockPage", "title": "T", "message": "M"}]}})
         );
@@ -420,13 +886,13 @@ mod tests {
             attribute_errors: errors,
         };
         assert_eq!(
-            invalid.response(Event::Submit),
+            body(&invalid, Event::Submit),
             json!({"data": {"@odata.type": "microsoft.graph.onAttributeCollectionSubmitResponseData",
                 "actions": [{"@odata.type": "microsoft.graph.attributeCollectionSubmit.showValidationError",
                     "message": "Fix.", "attributeErrors": {"jobTitle": "Too short."}}]}})
         );
         assert_eq!(
-            Action::ContinueWithDefaultBehavior.response(Event::Submit)["data"]["actions"][0],
+            body(&Action::ContinueWithDefaultBehavior, Event::Submit)["data"]["actions"][0],
             json!({"@odata.type": "microsoft.graph.attributeCollectionSubmit.continueWithDefaultBehavior"})
         );
     }

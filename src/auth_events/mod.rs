@@ -7,6 +7,7 @@
 
 pub mod contract;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use bytes::Buf;
@@ -158,7 +159,7 @@ fn action_for(
             let action = match event {
                 // Prefill is a convenience: a value that does not fit the attribute is left out.
                 Event::Start => {
-                    let (inputs, misfits) = typed_values(attributes.iter(), &sent);
+                    let (inputs, misfits) = typed_values(attributes.iter(), sent);
                     for name in misfits {
                         log::warn!(
                             "invitation value for {name} does not fit the attribute's type; not prefilled; correlation_id={}",
@@ -174,7 +175,7 @@ fn action_for(
                 // Enforcement is a promise: a value that cannot be imposed blocks the sign-up.
                 Event::Submit => {
                     let (imposed, misfits) =
-                        typed_values(attributes.iter().filter(|a| a.enforced), &sent);
+                        typed_values(attributes.iter().filter(|a| a.enforced), sent);
                     if !misfits.is_empty() {
                         log::error!(
                             "enforced invitation values for {} do not fit the attributes' types; blocking; correlation_id={}",
@@ -201,7 +202,7 @@ fn action_for(
 /// names of values that cannot take that type are returned apart.
 fn typed_values<'a>(
     attributes: impl Iterator<Item = &'a InvitationAttribute>,
-    sent: &[(&str, SentValue)],
+    sent: &[(Cow<str>, SentValue)],
 ) -> (Map<String, Value>, Vec<String>) {
     let mut values = Map::new();
     let mut misfits = Vec::new();
@@ -209,7 +210,7 @@ fn typed_values<'a>(
         let known = sent
             .iter()
             .find(|(name, _)| name.eq_ignore_ascii_case(&attribute.name));
-        let name = known.map_or(&*attribute.name, |(name, _)| *name).to_owned();
+        let name = known.map_or(&*attribute.name, |(name, _)| name).to_owned();
         let text = attribute.value.trim();
         let value = match known.map(|(_, value)| value) {
             Some(SentValue::Integer(_)) => text.parse::<i64>().ok().map(Value::from),
