@@ -19,16 +19,31 @@ const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
 /// Lines gathered past this size are written at once.
 const BATCH_BYTES: usize = 64 * 1024;
 
-/// Information lines not yet written to stdout.
-#[derive(Clone, Default)]
-struct Batch(Arc<Mutex<Vec<u8>>>);
+/// Information lines not yet written, and where they go.
+///
+/// Two locks, always taken in this order: `out` (held while a batch is written, so batches
+/// reach the output in order), then `lines` (held only to add a line or to swap the buffers).
+/// A thread never waits for `out` while holding `lines`.
+#[derive(Clone)]
+struct Batch {
+    lines: Arc<Mutex<Vec<u8>>>,
+    out: Arc<Mutex<Box<dyn Write + Send>>>,
+}
 
 impl Batch {
-    /// Writes what has gathered to `out`, swapping it with `spare` (emptied, capacity kept) so
-    /// that the two buffers take turns instead of being allocated anew.
-    fn write_to(&self, spare: &mut Vec<u8>, out: &mut impl Write) {
+    fn new(out: Box<dyn Write + Send>) -> Self {
+        Self {
+            lines: Arc::default(),
+            out: Arc::new(Mutex::new(out)),
+        }
+    }
+
+    /// Writes what has gathered, swapping it with `spare` (emptied, capacity kept) so that the
+    /// two buffers take turns instead of being allocated anew.
+    fn write_out(&self, spare: &mut Vec<u8>) {
+        let mut out = self.out.lock().unwrap_or_else(PoisonError::into_inner);
         std::mem::swap(
-            &mut *self.0.lock().unwrap_or_else(PoisonError::into_inner),
+            &mut *self.lines.lock().unwrap_or_else(PoisonError::into_inner),
             spare,
         );
         if !spare.is_empty() {
@@ -41,13 +56,13 @@ impl Batch {
 
 impl Write for Batch {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let mut lines = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        lines.extend_from_slice(buf);
-        if lines.len() >= BATCH_BYTES {
-            let mut out = io::stdout().lock();
-            let _ = out.write_all(&lines);
-            let _ = out.flush();
-            lines.clear();
+        let full = {
+            let mut lines = self.lines.lock().unwrap_or_else(PoisonError::into_inner);
+            lines.extend_from_slice(buf);
+            lines.len() >= BATCH_BYTES
+        };
+        if full {
+            self.write_out(&mut Vec::new());
         }
         Ok(buf.len())
     }
@@ -83,7 +98,7 @@ impl Log for SplitLogger {
         self.stdout.flush();
         self.stderr.flush();
         if let Some(batch) = &self.batch {
-            batch.write_to(&mut Vec::new(), &mut io::stdout().lock());
+            batch.write_out(&mut Vec::new());
         }
     }
 }
@@ -118,7 +133,7 @@ pub fn init(filter: Option<&str>, destination: Destination) {
     };
     let (information, batch) = match information {
         Target::Stdout => {
-            let batch = Batch::default();
+            let batch = Batch::new(Box::new(io::stdout()));
             let writer = batch.clone();
             let flusher = std::thread::Builder::new()
                 .name("log-flush".to_owned())
@@ -126,7 +141,7 @@ pub fn init(filter: Option<&str>, destination: Destination) {
                     let mut spare = Vec::with_capacity(BATCH_BYTES);
                     loop {
                         std::thread::sleep(FLUSH_INTERVAL);
-                        writer.write_to(&mut spare, &mut io::stdout().lock());
+                        writer.write_out(&mut spare);
                     }
                 });
             match flusher {
@@ -151,20 +166,93 @@ pub fn init(filter: Option<&str>, destination: Destination) {
 mod tests {
     use super::*;
 
+    /// A batch over a shared buffer (slow to write to, as a pipe can be), and that buffer.
+    fn batch() -> (Batch, Arc<Mutex<Vec<u8>>>) {
+        #[derive(Clone, Default)]
+        struct Shared(Arc<Mutex<Vec<u8>>>);
+        impl Write for Shared {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                std::thread::sleep(Duration::from_micros(50));
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let shared = Shared::default();
+        (Batch::new(Box::new(shared.clone())), shared.0)
+    }
+
     #[test]
     fn a_batch_hands_over_its_lines_in_order_once() {
-        let mut batch = Batch::default();
+        let (mut batch, out) = batch();
         for i in 0..100 {
             writeln!(batch, "line {i}").unwrap();
             batch.flush().unwrap();
         }
-        let (mut spare, mut out) = (Vec::new(), Vec::new());
-        batch.write_to(&mut spare, &mut out);
+        let mut spare = Vec::new();
+        batch.write_out(&mut spare);
         let expected: String = (0..100).map(|i| format!("line {i}\n")).collect();
-        assert_eq!(String::from_utf8(out).unwrap(), expected);
+        assert_eq!(
+            String::from_utf8(out.lock().unwrap().clone()).unwrap(),
+            expected
+        );
         assert!(spare.is_empty() && spare.capacity() > 0);
-        let mut again = Vec::new();
-        batch.write_to(&mut spare, &mut again);
-        assert!(again.is_empty());
+        batch.write_out(&mut spare);
+        assert_eq!(out.lock().unwrap().len(), expected.len());
+    }
+
+    /// Writers that fill the batch past its size while the flusher runs: every line arrives
+    /// once, each writer's lines in order, and nobody waits forever (the writers once took the
+    /// two locks in the opposite order from the flusher and the server stopped answering).
+    #[test]
+    fn full_batches_and_the_flusher_never_wait_for_each_other() {
+        let (batch, out) = batch();
+        let (done, finished) = std::sync::mpsc::channel();
+        let writers: Vec<_> = (0..4)
+            .map(|writer| {
+                let mut batch = batch.clone();
+                let done = done.clone();
+                std::thread::spawn(move || {
+                    for i in 0..20_000 {
+                        // One write per line, as env_logger hands over a formatted record.
+                        let line = format!("writer {writer} line {i:05} {}\n", "x".repeat(40));
+                        batch.write_all(line.as_bytes()).unwrap();
+                    }
+                    done.send(()).unwrap();
+                })
+            })
+            .collect();
+        let flusher = {
+            let batch = batch.clone();
+            std::thread::spawn(move || {
+                let mut spare = Vec::new();
+                for _ in 0..2_000 {
+                    batch.write_out(&mut spare);
+                    std::thread::yield_now();
+                }
+            })
+        };
+        for _ in &writers {
+            finished
+                .recv_timeout(Duration::from_secs(30))
+                .expect("a writer is stuck: the batch's locks wait for each other");
+        }
+        writers
+            .into_iter()
+            .for_each(|writer| writer.join().unwrap());
+        flusher.join().unwrap();
+        batch.write_out(&mut Vec::new());
+        let text = String::from_utf8(out.lock().unwrap().clone()).unwrap();
+        for writer in 0..4 {
+            let prefix = format!("writer {writer} line ");
+            let numbers: Vec<usize> = text
+                .lines()
+                .filter_map(|line| line.strip_prefix(&prefix))
+                .map(|rest| rest[..5].parse().unwrap())
+                .collect();
+            assert_eq!(numbers, (0..20_000).collect::<Vec<_>>(), "writer {writer}");
+        }
     }
 }
