@@ -33,6 +33,7 @@ pub async fn decide(state: &AppState, sign_up: &SignUp, context: &RequestContext
         Stage::AfterAttributes,
         EmailClaim::Valid(email),
     ) = (&decision, sign_up.stage, &sign_up.email)
+        && state.invitations.records_sign_ups()
     {
         record_sign_up(state, email.clone(), sign_up.application.clone(), context);
     }

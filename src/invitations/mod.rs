@@ -101,6 +101,12 @@ pub trait InvitationStore: Send + Sync {
         email: &'a EmailAddress,
     ) -> BoxFuture<'a, Result<Option<Invitation>, StoreError>>;
 
+    /// Whether [`Self::record_sign_up`] writes anything; when it does not, admitting a
+    /// sign-up starts no background task for it.
+    fn records_sign_ups(&self) -> bool {
+        false
+    }
+
     /// Notes on the invitation that it was used to sign up (to `application`). Stores that
     /// cannot write (the file, read-only in a deployment package) do nothing.
     fn record_sign_up<'a>(

@@ -745,6 +745,10 @@ impl InvitationStore for TableStore {
         })
     }
 
+    fn records_sign_ups(&self) -> bool {
+        true
+    }
+
     fn record_sign_up<'a>(
         &'a self,
         email: &'a EmailAddress,
