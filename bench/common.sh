@@ -46,7 +46,7 @@ end
 LUA
   } > "$script"
   # One wrk thread: the machine has two cores, and the server under test needs them more.
-  wrk -t 1 -c "$connections" -d "${seconds}s" -s "$script" "$url" | tail -1
+  "${load_pin[@]}" wrk -t 1 -c "$connections" -d "${seconds}s" -s "$script" "$url" | tail -1
   rm -f "$script"
 }
 
@@ -60,10 +60,28 @@ show_result() {
 start_handler() {
   local binary=$1 port=$2
   shift 2
-  env -i PATH="$PATH" FUNCTIONS_CUSTOMHANDLER_PORT="$port" RUST_LOG="${RUST_LOG:-info}" "$@" \
-    "$binary" >/dev/null 2>&1 &
+  "${server_pin[@]}" env -i PATH="$PATH" FUNCTIONS_CUSTOMHANDLER_PORT="$port" \
+    RUST_LOG="${RUST_LOG:-info}" "$@" "$binary" >/dev/null 2>&1 &
   pid=$!
   wait_ready "$port"
+}
+
+# Commands that put the server and the load generator on CPUs of their own (set by
+# pin_server_and_load; empty otherwise).
+server_pin=()
+load_pin=()
+
+# On a machine with two or more CPUs, gives the load generator the last CPU and the server the
+# others, so that the two do not take turns on the same cores (which shows up as milliseconds
+# of p99 that belong to the scheduler, not to the server).
+pin_server_and_load() {
+  local cpus
+  cpus=$(nproc)
+  if [ "$cpus" -ge 2 ] && command -v taskset >/dev/null; then
+    server_pin=(taskset -c "0-$((cpus - 2))")
+    [ "$cpus" -eq 2 ] && server_pin=(taskset -c 0)
+    load_pin=(taskset -c "$((cpus - 1))")
+  fi
 }
 
 # Where cargo puts release builds (CARGO_TARGET_DIR is honoured).
