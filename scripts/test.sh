@@ -32,7 +32,7 @@ bash scripts/check-deployment.sh
 echo "== fuzz smoke: every target for 15 s (scripts/fuzz.sh)"
 bash scripts/fuzz.sh 15
 
-echo "== load smoke: baseline and each function for 2 s (bench/load.sh)"
+echo "== load smoke: baseline and each function for 2 s, one round (bench/load.sh)"
 bash bench/load.sh 2 8
 
 echo "== soak smoke: 70 s with a key rotation and a file rewrite every second (bench/soak.sh)"
