@@ -466,11 +466,9 @@ impl<'de> Object<'de> for SignUpInfo<'de> {
     fn field<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
         let [attributes, identities] = &mut self.exact;
         if claims(key, "attributes", attributes) {
-            self.attributes = map.next_value::<Read<Attributes<'de>>>()?.0.0;
-            Ok(true)
+            read_into(map, &mut self.attributes)
         } else if claims(key, "identities", identities) {
-            self.identities = map.next_value::<Read<Identities<'de>>>()?.0.0;
-            Ok(true)
+            read_into(map, &mut self.identities)
         } else {
             Ok(false)
         }
@@ -478,11 +476,9 @@ impl<'de> Object<'de> for SignUpInfo<'de> {
 }
 
 /// `attributes`: every entry, in the order sent; absent when not an object.
-struct Attributes<'de>(Option<Vec<(Cow<'de, str>, SentValue<'de>)>>);
-
-impl<'de> Shape<'de> for Attributes<'de> {
+impl<'de> Shape<'de> for Option<Vec<(Cow<'de, str>, SentValue<'de>)>> {
     fn scalar(_: Scalar<'de>) -> Self {
-        Self(None)
+        None
     }
 
     fn object<A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
@@ -491,7 +487,7 @@ impl<'de> Shape<'de> for Attributes<'de> {
             let Read(value) = map.next_value::<Read<SentValue<'de>>>()?;
             attributes.push((name, value));
         }
-        Ok(Self(Some(attributes)))
+        Ok(Some(attributes))
     }
 }
 
@@ -521,11 +517,9 @@ impl<'de> Shape<'de> for SentValue<'de> {
 }
 
 /// `identities`: the entries that are objects, in the order sent; none when not an array.
-struct Identities<'de>(Vec<Identity<'de>>);
-
-impl<'de> Shape<'de> for Identities<'de> {
+impl<'de> Shape<'de> for Vec<Identity<'de>> {
     fn scalar(_: Scalar<'de>) -> Self {
-        Self(Vec::new())
+        Vec::new()
     }
 
     fn array<A: SeqAccess<'de>>(mut seq: A) -> Result<Self, A::Error> {
@@ -533,7 +527,7 @@ impl<'de> Shape<'de> for Identities<'de> {
         while let Some(Read(identity)) = seq.next_element::<Read<Option<Identity<'de>>>>()? {
             identities.extend(identity);
         }
-        Ok(Self(identities))
+        Ok(identities)
     }
 }
 
