@@ -78,21 +78,18 @@ measure() {
 }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
-# serve_handler / serve_baseline: (re)starts that server on a fresh port; sets $url.
-serve_handler() {
+# serve BINARY [NAME=VALUE...]: stops the server running, if any, and starts BINARY on a fresh
+# port with those settings; sets $url.
+serve() {
+  local server=$1
+  shift
   [ -n "$pid" ] && { kill "$pid"; wait "$pid" 2>/dev/null || true; }
   port=$(free_port)
-  start_handler "$binary" "$port" "${settings[@]}"
-  url="http://127.0.0.1:$port"
-}
-serve_baseline() { # [BASELINE_READ_BODY=1]
-  [ -n "$pid" ] && { kill "$pid"; wait "$pid" 2>/dev/null || true; }
-  port=$(free_port)
-  start_handler "$baseline" "$port" "$@"
+  start_handler "$server" "$port" "$@"
   url="http://127.0.0.1:$port"
 }
 
-serve_handler
+serve "$binary" "${settings[@]}"
 echo "idle RSS: $(awk '/VmRSS/ {print $2, $3}' /proc/$pid/status)"
 check SignUpValidation Continue "$url/api/SignUpValidation" "$connector" "$auth"
 check OnAttributeCollectionStart microsoft.graph.attributeCollectionStart.setPrefillValues "$url/api/OnAttributeCollectionStart" "$start"
@@ -109,30 +106,30 @@ for round in $(seq "$rounds"); do
   [ "$rounds" -gt 1 ] && echo "round $round of $rounds"
   for entry in "${functions[@]}"; do
     IFS='|' read -r function label body authorization <<<"$entry"
-    serve_baseline
+    serve "$baseline"
     base_rps=""
     measure "  baseline, same request" "$url/" "$body" "$authorization"
     base_rps=$rps
     base_cpu=$cpu
-    serve_baseline BASELINE_READ_BODY=1
+    serve "$baseline" BASELINE_READ_BODY=1
     measure "  baseline reading the body" "$url/" "$body" "$authorization"
     floor=$rps
-    serve_handler
+    serve "$binary" "${settings[@]}"
     measure "  $label" "$url/api/$function" "$body" "$authorization"
+    # FUNCTION RATIO P99 FLOOR_RATIO CPU BASELINE_CPU
     echo "$function $(awk -v a="$rps" -v b="$base_rps" 'BEGIN {print a / b}') $p99 $(awk -v a="$floor" -v b="$base_rps" 'BEGIN {print a / b}') $cpu $base_cpu" >>"$summary"
   done
 done
 echo "RSS after the last function's load: $(awk '/VmRSS/ {print $2, $3}' /proc/$pid/status)"
 echo "summary over $rounds round(s), median (goal: 0.80x or more, p99 under 2 ms):"
-median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+# median COLUMN: the median of that column of $summary over the rounds of $function.
+median() {
+  awk -v f="$function" -v c="$1" '$1 == f {print $c}' "$summary" | sort -g |
+    awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+}
 for entry in "${functions[@]}"; do
   function=${entry%%|*}
-  ratio=$(awk -v f="$function" '$1 == f {print $2}' "$summary" | median)
-  p99=$(awk -v f="$function" '$1 == f {print $3}' "$summary" | median)
-  floor=$(awk -v f="$function" '$1 == f {print $4}' "$summary" | median)
-  cpu=$(awk -v f="$function" '$1 == f {print $5}' "$summary" | median)
-  base_cpu=$(awk -v f="$function" '$1 == f {print $6}' "$summary" | median)
   printf "  %-28s %.2fx baseline  p99 %.3f ms  cpu %.1f us/req (baseline %.1f)  reading the body alone: %.2fx\n" \
-    "$function" "$ratio" "$p99" "$cpu" "$base_cpu" "$floor"
+    "$function" "$(median 2)" "$(median 3)" "$(median 5)" "$(median 6)" "$(median 4)"
 done
 exit $failed
