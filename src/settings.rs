@@ -286,6 +286,7 @@ impl Settings {
         let min_job_title_length = match non_blank(&raw.min_job_title_length) {
             None => 4,
             Some(value) => value
+                .trim()
                 .parse::<usize>()
                 .ok()
                 .filter(|length| *length <= MAX_JOB_TITLE_LENGTH)
@@ -728,7 +729,8 @@ mod tests {
             ("BASIC_AUTH_USERNAME", "gate"),
             ("BASIC_AUTH_PASSWORD", "secret"),
             ("ALLOWED_EMAIL_DOMAINS", "*.contoso.com"),
-            ("MIN_JOB_TITLE_LENGTH", "2"),
+            // Spaces around a number are forgiven, as around every other value.
+            ("MIN_JOB_TITLE_LENGTH", " 2 "),
             ("REQUIRE_JOB_TITLE", "True"),
             ("ORGANIZATION_NAME", "Woodgrove"),
             ("INVITATIONS_FILE", "data/invites.csv"),
