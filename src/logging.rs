@@ -62,7 +62,9 @@ impl Write for Batch {
             lines.len() >= BATCH_BYTES
         };
         if full {
-            self.write_out(&mut Vec::new());
+            // The gathered lines go out; the batch carries on in a buffer of the same size, so
+            // that it does not grow again from nothing after every full batch.
+            self.write_out(&mut Vec::with_capacity(BATCH_BYTES));
         }
         Ok(buf.len())
     }
@@ -201,6 +203,22 @@ mod tests {
         assert!(spare.is_empty() && spare.capacity() > 0);
         batch.write_out(&mut spare);
         assert_eq!(out.lock().unwrap().len(), expected.len());
+    }
+
+    /// A full batch is written at once, and the lines after it gather in a buffer that is
+    /// already the batch's size.
+    #[test]
+    fn a_full_batch_goes_out_and_the_next_starts_at_full_size() {
+        let (mut batch, out) = batch();
+        let line = [b'x'; 1000];
+        while out.lock().unwrap().is_empty() {
+            batch.write_all(&line).unwrap();
+        }
+        assert!(out.lock().unwrap().len() >= BATCH_BYTES);
+        batch.write_all(&line).unwrap();
+        let lines = batch.lines.lock().unwrap();
+        assert_eq!(lines.len(), line.len());
+        assert!(lines.capacity() >= BATCH_BYTES);
     }
 
     /// Writers that fill the batch past its size while the flusher runs: every line arrives
