@@ -6,8 +6,9 @@
 #   bash bench/load.sh [SECONDS] [CONNECTIONS] [ROUNDS]
 #
 # Prints the binary size, start-up time to the first answered GET /, idle RSS, then for each
-# function and round the baseline, the baseline reading the body (the floor of any function that
-# reads its request) and the function, each sent the function's request (same body, same
+# function and round the baseline, the baseline reading the body, the baseline reading it,
+# checking it is JSON and logging one line (the floor of any function: BASELINE_WORK in
+# examples/baseline.rs) and the function, each sent the function's request (same body, same
 # headers): requests/s, p50/p99/p99.9 and the ratio to the baseline. Baseline and function
 # take turns, so that a slow spell of the machine hits both; with several rounds the summary
 # gives the median ratio and p99 per function. On two or more CPUs the load generator runs on a
@@ -72,10 +73,12 @@ measure() {
     echo "$1: errors or non-2xx answers under load: $line" >&2
     failed=1
   }
-  local ratio=""
-  [ -n "${base_rps:-}" ] && ratio=$(awk -v a="$rps" -v b="$base_rps" 'BEGIN {printf "  %.2fx baseline", a / b}')
-  echo "$(show_result "$1" <<<"$line")  cpu ${cpu} us/req$ratio"
+  local versus=""
+  [ -n "${base_rps:-}" ] && versus=$(printf "  %.2fx baseline" "$(ratio "$rps")")
+  echo "$(show_result "$1" <<<"$line")  cpu ${cpu} us/req$versus"
 }
+# ratio REQUESTS_PER_SECOND: that many requests/s as a fraction of the baseline's ($base_rps).
+ratio() { awk -v a="$1" -v b="$base_rps" 'BEGIN {print a / b}'; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 # serve BINARY [NAME=VALUE...]: stops the server running, if any, and starts BINARY on a fresh
@@ -111,13 +114,16 @@ for round in $(seq "$rounds"); do
     measure "  baseline, same request" "$url/" "$body" "$authorization"
     base_rps=$rps
     base_cpu=$cpu
-    serve "$baseline" BASELINE_READ_BODY=1
+    serve "$baseline" BASELINE_WORK=read
     measure "  baseline reading the body" "$url/" "$body" "$authorization"
-    floor=$rps
+    read_rps=$rps
+    serve "$baseline" BASELINE_WORK=read-check-log
+    measure "  baseline reading, checking JSON, logging" "$url/" "$body" "$authorization"
+    floor_rps=$rps
     serve "$binary" "${settings[@]}"
     measure "  $label" "$url/api/$function" "$body" "$authorization"
-    # FUNCTION RATIO P99 FLOOR_RATIO CPU BASELINE_CPU
-    echo "$function $(awk -v a="$rps" -v b="$base_rps" 'BEGIN {print a / b}') $p99 $(awk -v a="$floor" -v b="$base_rps" 'BEGIN {print a / b}') $cpu $base_cpu" >>"$summary"
+    # FUNCTION RATIO P99 READ_RATIO CPU BASELINE_CPU FLOOR_RATIO
+    echo "$function $(ratio "$rps") $p99 $(ratio "$read_rps") $cpu $base_cpu $(ratio "$floor_rps")" >>"$summary"
   done
 done
 echo "RSS after the last function's load: $(awk '/VmRSS/ {print $2, $3}' /proc/$pid/status)"
@@ -129,7 +135,7 @@ median() {
 }
 for entry in "${functions[@]}"; do
   function=${entry%%|*}
-  printf "  %-28s %.2fx baseline  p99 %.3f ms  cpu %.1f us/req (baseline %.1f)  reading the body alone: %.2fx\n" \
-    "$function" "$(median 2)" "$(median 3)" "$(median 5)" "$(median 6)" "$(median 4)"
+  printf "  %-28s %.2fx baseline  p99 %.3f ms  cpu %.1f us/req (baseline %.1f)  reading the body alone: %.2fx  reading, checking, logging: %.2fx\n" \
+    "$function" "$(median 2)" "$(median 3)" "$(median 5)" "$(median 6)" "$(median 4)" "$(median 7)"
 done
 exit $failed
