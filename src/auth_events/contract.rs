@@ -288,8 +288,9 @@ impl<'de, T: Shape<'de>> Visitor<'de> for ShapeVisitor<T> {
 }
 
 /// A JSON value that is not an object or array (those read as `Other` here).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 enum Scalar<'de> {
+    #[default]
     Null,
     Text(Cow<'de, str>),
     Integer(i64),
@@ -531,24 +532,13 @@ impl<'de> Shape<'de> for Vec<Identity<'de>> {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct Identity<'de> {
     sign_in_type: Option<Cow<'de, str>>,
     issuer: Option<Cow<'de, str>>,
     /// `Null` when absent.
     issuer_assigned_id: Scalar<'de>,
     exact: [bool; 3],
-}
-
-impl Default for Identity<'_> {
-    fn default() -> Self {
-        Self {
-            sign_in_type: None,
-            issuer: None,
-            issuer_assigned_id: Scalar::Null,
-            exact: [false; 3],
-        }
-    }
 }
 
 impl<'de> Object<'de> for Identity<'de> {
