@@ -27,28 +27,39 @@ const BATCH_BYTES: usize = 64 * 1024;
 #[derive(Clone)]
 struct Batch {
     lines: Arc<Mutex<Vec<u8>>>,
-    out: Arc<Mutex<Box<dyn Write + Send>>>,
+    out: Arc<Mutex<Output>>,
+}
+
+/// Where batches go, and the buffer that takes turns with the batch's: the lines gathered are
+/// swapped into it and written from it, so the two buffers keep their capacity instead of being
+/// allocated anew for every batch.
+struct Output {
+    writer: Box<dyn Write + Send>,
+    spare: Vec<u8>,
 }
 
 impl Batch {
-    fn new(out: Box<dyn Write + Send>) -> Self {
+    fn new(writer: Box<dyn Write + Send>) -> Self {
         Self {
-            lines: Arc::default(),
-            out: Arc::new(Mutex::new(out)),
+            lines: Arc::new(Mutex::new(Vec::with_capacity(BATCH_BYTES))),
+            out: Arc::new(Mutex::new(Output {
+                writer,
+                spare: Vec::with_capacity(BATCH_BYTES),
+            })),
         }
     }
 
-    /// Writes what has gathered, swapping it with `spare` (emptied, capacity kept) so that the
-    /// two buffers take turns instead of being allocated anew.
-    fn write_out(&self, spare: &mut Vec<u8>) {
+    /// Writes what has gathered.
+    fn write_out(&self) {
         let mut out = self.out.lock().unwrap_or_else(PoisonError::into_inner);
+        let Output { writer, spare } = &mut *out;
         std::mem::swap(
             &mut *self.lines.lock().unwrap_or_else(PoisonError::into_inner),
             spare,
         );
         if !spare.is_empty() {
-            let _ = out.write_all(spare);
-            let _ = out.flush();
+            let _ = writer.write_all(spare);
+            let _ = writer.flush();
             spare.clear();
         }
     }
@@ -62,9 +73,7 @@ impl Write for Batch {
             lines.len() >= BATCH_BYTES
         };
         if full {
-            // The gathered lines go out; the batch carries on in a buffer of the same size, so
-            // that it does not grow again from nothing after every full batch.
-            self.write_out(&mut Vec::with_capacity(BATCH_BYTES));
+            self.write_out();
         }
         Ok(buf.len())
     }
@@ -100,7 +109,7 @@ impl Log for SplitLogger {
         self.stdout.flush();
         self.stderr.flush();
         if let Some(batch) = &self.batch {
-            batch.write_out(&mut Vec::new());
+            batch.write_out();
         }
     }
 }
@@ -140,10 +149,9 @@ pub fn init(filter: Option<&str>, destination: Destination) {
             let flusher = std::thread::Builder::new()
                 .name("log-flush".to_owned())
                 .spawn(move || {
-                    let mut spare = Vec::with_capacity(BATCH_BYTES);
                     loop {
                         std::thread::sleep(FLUSH_INTERVAL);
-                        writer.write_out(&mut spare);
+                        writer.write_out();
                     }
                 });
             match flusher {
@@ -193,15 +201,17 @@ mod tests {
             writeln!(batch, "line {i}").unwrap();
             batch.flush().unwrap();
         }
-        let mut spare = Vec::new();
-        batch.write_out(&mut spare);
+        batch.write_out();
         let expected: String = (0..100).map(|i| format!("line {i}\n")).collect();
         assert_eq!(
             String::from_utf8(out.lock().unwrap().clone()).unwrap(),
             expected
         );
-        assert!(spare.is_empty() && spare.capacity() > 0);
-        batch.write_out(&mut spare);
+        {
+            let spare = &batch.out.lock().unwrap().spare;
+            assert!(spare.is_empty() && spare.capacity() > 0);
+        }
+        batch.write_out();
         assert_eq!(out.lock().unwrap().len(), expected.len());
     }
 
@@ -245,9 +255,8 @@ mod tests {
         let flusher = {
             let batch = batch.clone();
             std::thread::spawn(move || {
-                let mut spare = Vec::new();
                 for _ in 0..2_000 {
-                    batch.write_out(&mut spare);
+                    batch.write_out();
                     std::thread::yield_now();
                 }
             })
@@ -261,7 +270,7 @@ mod tests {
             .into_iter()
             .for_each(|writer| writer.join().unwrap());
         flusher.join().unwrap();
-        batch.write_out(&mut Vec::new());
+        batch.write_out();
         let text = String::from_utf8(out.lock().unwrap().clone()).unwrap();
         for writer in 0..4 {
             let prefix = format!("writer {writer} line ");
