@@ -101,6 +101,28 @@ def bearer():
     write("bearer_token", [f"Bearer {t}".encode() for t in tokens] + [b"Bearer a.b.c", b"Bearer", b"Basic abc"])
 
 
+def claims():
+    """Token payloads and Easy Auth principals for the claim checks, reached without a signature."""
+    good = {"aud": CLIENT, "azp": EVENTS_APP, "tid": TENANT, "iss": f"https://{TENANT}.ciamlogin.com/{TENANT}/v2.0",
+            "exp": 4102444800, "nbf": 1700000000}
+    principal = lambda claims: {"auth_typ": "aad", "claims": [{"typ": t, "val": v} for t, v in claims],
+                                "name_typ": "name", "role_typ": "roles"}
+    write("caller_claims", [
+        good,
+        {**good, "aud": [f"api://auth.contoso.com/{CLIENT}"], "azp": None, "appid": EVENTS_APP},
+        {**good, "aud": f"abcde\u00e9-{CLIENT}"},
+        {**good, "iss": f"https://sts.windows.net/{TENANT}/"},
+        {**good, "exp": 1700000000},
+        {**good, "tid": "other"},
+        principal([("aud", CLIENT), ("azp", EVENTS_APP), ("tid", TENANT),
+                   ("iss", f"https://login.microsoftonline.com/{TENANT}/v2.0")]),
+        principal([("aud", f"api://x/{CLIENT}"), ("http://schemas.microsoft.com/identity/claims/appid", EVENTS_APP),
+                   ("http://schemas.microsoft.com/identity/claims/tenantid", TENANT),
+                   ("http://schemas.microsoft.com/identity/claims/identityprovider", f"https://sts.windows.net/{TENANT}/")]),
+        b"{}", b"[]", b"null",
+    ])
+
+
 def csv():
     write("invitation_csv", [
         b"email,application_id,expires_at,displayName,!jobTitle\nada@fabrikam.com,,,Ada,Engineer\n",
@@ -117,4 +139,5 @@ if __name__ == "__main__":
     events()
     basic()
     csv()
+    claims()
     bearer()

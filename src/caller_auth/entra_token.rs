@@ -63,6 +63,9 @@ pub enum TokenFailure {
     Kid,
     KeysUnavailable,
     Signature,
+    /// The header lists extensions that must be understood (`crit`, RFC 7515 section 4.1.11);
+    /// we understand none.
+    Critical,
     Expired,
     NotYetValid,
     Audience,
@@ -85,6 +88,7 @@ impl TokenFailure {
             Self::Kid => "kid",
             Self::KeysUnavailable => "keys_unavailable",
             Self::Signature => "signature",
+            Self::Critical => "crit",
             Self::Expired => "exp",
             Self::NotYetValid => "nbf",
             Self::Audience => "aud",
@@ -139,11 +143,12 @@ pub fn check_claims(
 ) -> Result<(), TokenFailure> {
     let for_us = |aud: &String| {
         aud.eq_ignore_ascii_case(client_id)
-            || (aud.len() > "api://".len()
-                && aud[.."api://".len()].eq_ignore_ascii_case("api://")
-                && aud
-                    .rsplit_once('/')
-                    .is_some_and(|(_, last)| last.eq_ignore_ascii_case(client_id)))
+            || strip_prefix_ignore_ascii_case(aud, "api://").is_some_and(|uri| {
+                !uri.is_empty()
+                    && uri
+                        .rsplit_once('/')
+                        .is_some_and(|(_, last)| last.eq_ignore_ascii_case(client_id))
+            })
     };
     if !claims.aud.values().iter().any(for_us) {
         return Err(TokenFailure::Audience);
@@ -167,6 +172,15 @@ pub fn check_claims(
         return Err(TokenFailure::Issuer);
     }
     Ok(())
+}
+
+/// `text` without `prefix`, matched in any ASCII case; never splits a character (the text is the
+/// caller's: `abcdeé...` must not panic where `api://` would end).
+fn strip_prefix_ignore_ascii_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = text.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| text.get(prefix.len()..))
+        .flatten()
 }
 
 /// The issuer forms seen in real tokens for tenant `T`: `https://T.ciamlogin.com/T/v2.0`,
@@ -236,6 +250,12 @@ impl<'t> SignedToken<'t> {
         if header.get("alg").and_then(Value::as_str) != Some("RS256") {
             return Err(TokenFailure::Algorithm);
         }
+        // A recipient must refuse a token whose `crit` names an extension it does not
+        // understand (RFC 7515 section 4.1.11); this one understands none, so any `crit` is
+        // refused, as is a malformed one.
+        if header.get("crit").is_some() {
+            return Err(TokenFailure::Critical);
+        }
         let kid = header
             .get("kid")
             .and_then(Value::as_str)
@@ -267,11 +287,22 @@ impl<'t> SignedToken<'t> {
         }
         .verify(&RSA_PKCS1_2048_8192_SHA256, self.signed, &self.signature)
         .map_err(|_| TokenFailure::Signature)?;
-        let claims: CallerClaims =
-            serde_json::from_slice(&self.payload).map_err(|_| TokenFailure::Malformed)?;
-        check_times(&claims, now)?;
-        check_claims(&claims, tenant_id, client_id)
+        check_payload(&self.payload, tenant_id, client_id, now)
     }
+}
+
+/// The checks on a signed token's payload (times, then claims). Public so that a fuzz target
+/// reaches them with any payload: behind a real signature the fuzzer never gets this far.
+pub fn check_payload(
+    payload: &[u8],
+    tenant_id: &str,
+    client_id: &str,
+    now: f64,
+) -> Result<(), TokenFailure> {
+    let claims: CallerClaims =
+        serde_json::from_slice(payload).map_err(|_| TokenFailure::Malformed)?;
+    check_times(&claims, now)?;
+    check_claims(&claims, tenant_id, client_id)
 }
 
 /// An RSA public key from the key set.
@@ -335,6 +366,7 @@ impl EntraTokens {
                 reqwest::Client::builder()
                     .timeout(self.settings.fetch_deadline)
                     .connect_timeout(self.settings.fetch_deadline)
+                    .redirect(redirect_policy())
                     .build()
                     .map_err(|error| format!("cannot build the HTTP client: {error}"))
             })
@@ -472,7 +504,7 @@ impl EntraTokens {
             .get(url)
             .send()
             .await
-            .map_err(|error| format!("{url}: {error}"))?;
+            .map_err(|error| format!("{url}: {}", with_causes(&error)))?;
         let status = response.status();
         if !status.is_success() {
             return Err(format!("{url}: HTTP {status}"));
@@ -483,6 +515,19 @@ impl EntraTokens {
             .map_err(|error| format!("{url}: {error}"))?;
         serde_json::from_slice(&body).map_err(|error| format!("{url}: {error}"))
     }
+}
+
+/// An error with the errors that caused it (reqwest's own message leaves out why a redirect was
+/// refused or a connection failed).
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
 }
 
 /// `exp` is required and may be `LEEWAY_SECONDS` past; `nbf`, when present, may be that far
@@ -502,6 +547,22 @@ fn unix_now() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |since| since.as_secs_f64())
+}
+
+/// Redirects of the metadata and key-set fetches: every hop must pass [`check_fetch_url`] (a
+/// redirect to plain http on another host would let whoever answers there sign tokens), and at
+/// most a few hops are followed.
+fn redirect_policy() -> reqwest::redirect::Policy {
+    const MAX_REDIRECTS: usize = 5;
+    reqwest::redirect::Policy::custom(|attempt| {
+        if attempt.previous().len() >= MAX_REDIRECTS {
+            return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
+        }
+        match check_fetch_url(attempt.url().as_str()) {
+            Ok(()) => attempt.follow(),
+            Err(error) => attempt.error(format!("refused a redirect: {error}")),
+        }
+    })
 }
 
 /// Keys travel over HTTPS; plain HTTP only to this machine (tests, local emulation).

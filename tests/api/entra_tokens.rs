@@ -100,17 +100,49 @@ impl KeyServer {
                 warp::reply::json(&json!({"keys": *serving.lock().unwrap()}))
             })
         };
+        // Authorities whose fetches are redirected: `moved/<tenant>` names a key set that
+        // redirects, `hop/<tenant>` redirects the metadata itself, both to `to/<host>/...`, where
+        // <host> is where the redirect points (0.0.0.0 reaches this server without being a
+        // loopback address, so only the URL rule can refuse it).
+        let moved_metadata = warp::path!(
+            "moved" / String / String / "v2.0" / ".well-known" / "openid-configuration"
+        )
+        .map(move |host: String, tenant: String| {
+            warp::reply::json(&json!({
+                "issuer": format!("https://{tenant}.ciamlogin.com/{tenant}/v2.0"),
+                "jwks_uri": format!("http://127.0.0.1:{port}/moved-keys/{host}/{tenant}"),
+            }))
+        });
+        let moved_keys =
+            warp::path!("moved-keys" / String / String).map(move |host: String, tenant: String| {
+                redirect(&format!(
+                    "http://{host}:{port}/{tenant}/discovery/v2.0/keys"
+                ))
+            });
+        let hop =
+            warp::path!("hop" / String / String / "v2.0" / ".well-known" / "openid-configuration")
+                .map(move |host: String, tenant: String| {
+                    redirect(&format!(
+                        "http://{host}:{port}/{tenant}/v2.0/.well-known/openid-configuration"
+                    ))
+                });
         let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port))
             .await
             .unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(
-            warp::serve(metadata.or(key_set))
-                .incoming(listener)
-                .graceful(async move {
-                    let _ = stopped.await;
-                })
-                .run(),
+            warp::serve(
+                metadata
+                    .or(key_set)
+                    .or(moved_metadata)
+                    .or(moved_keys)
+                    .or(hop),
+            )
+            .incoming(listener)
+            .graceful(async move {
+                let _ = stopped.await;
+            })
+            .run(),
         );
         Self {
             serving,
@@ -128,17 +160,30 @@ impl KeyServer {
     }
 }
 
+fn redirect(location: &str) -> warp::http::Response<String> {
+    warp::http::Response::builder()
+        .status(302)
+        .header("location", location)
+        .body(String::new())
+        .unwrap()
+}
+
 fn authority(port: u16) -> String {
     format!("http://127.0.0.1:{port}/{TENANT}/v2.0")
 }
 
 /// A handler that validates tokens against the key server on `port`.
 async fn guarded(port: u16) -> TestApp {
+    guarded_by(&authority(port)).await
+}
+
+/// A handler that validates tokens with the keys found through `authority`.
+async fn guarded_by(authority: &str) -> TestApp {
     Launch::hosted(&[
         ("AUTH_EVENTS_TOKEN_VALIDATION", "jwt"),
         ("AUTH_EVENTS_TENANT_ID", TENANT),
         ("AUTH_EVENTS_CLIENT_ID", CLIENT),
-        ("AUTH_EVENTS_AUTHORITY", &authority(port)),
+        ("AUTH_EVENTS_AUTHORITY", authority),
         ("ALLOWED_EMAIL_DOMAINS", "fabrikam.com"),
     ])
     .start()
@@ -368,6 +413,78 @@ async fn forged_and_malformed_tokens_are_refused() {
 }
 
 #[tokio::test]
+async fn a_token_with_critical_extensions_is_refused() {
+    let (a, _) = keys();
+    let port = free_port();
+    let _server = KeyServer::start(port, &[a]).await;
+    let app = guarded(port).await;
+    keys_loaded(&app).await;
+    let signer = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(a.private.clone());
+    for crit in [json!(["x-unknown"]), json!(["exp"]), json!([]), json!("x")] {
+        let header =
+            json!({"alg": "RS256", "typ": "JWT", "kid": a.kid, "crit": crit, "x-unknown": 1});
+        let token = compact(&header, &v2_claims(), |signed| signer.sign(signed).to_vec());
+        assert_eq!(call(&app, Some(&token)).await, 401, "{crit}");
+        app.logs_containing("outcome=Unauthorized reason=crit ")
+            .await;
+    }
+    assert_eq!(call(&app, Some(&a.sign(&v2_claims()))).await, 200);
+}
+
+/// An audience with a character of several bytes where `api://` would end once made the check
+/// panic: the connection dropped without an answer.
+#[tokio::test]
+async fn an_audience_with_multi_byte_characters_is_refused_not_a_crash() {
+    let (a, _) = keys();
+    let port = free_port();
+    let _server = KeyServer::start(port, &[a]).await;
+    let app = guarded(port).await;
+    keys_loaded(&app).await;
+    for aud in [
+        format!("abcde\u{e9}-{CLIENT}"),
+        "\u{e9}".to_owned(),
+        format!("api:/\u{e9}/{CLIENT}"),
+        "abcd\u{1f600}".to_owned(),
+    ] {
+        let token = a.sign(&with(v2_claims(), "aud", json!(aud)));
+        assert_eq!(call(&app, Some(&token)).await, 401, "{aud}");
+    }
+    app.logs_containing("outcome=Unauthorized reason=aud ")
+        .await;
+    assert_eq!(call(&app, Some(&a.sign(&v2_claims()))).await, 200);
+}
+
+/// Keys are taken only from https or loopback URLs, and that holds for every redirect too: a
+/// key set that moved to plain http elsewhere would let whoever answers there sign tokens.
+#[tokio::test]
+async fn key_fetches_refuse_redirects_off_https_or_loopback() {
+    let (a, _) = keys();
+    let port = free_port();
+    let _server = KeyServer::start(port, &[a]).await;
+    let token = a.sign(&v2_claims());
+    for prefix in ["moved", "hop"] {
+        let app = guarded_by(&format!(
+            "http://127.0.0.1:{port}/{prefix}/0.0.0.0/{TENANT}/v2.0"
+        ))
+        .await;
+        app.logs_containing("refused a redirect").await;
+        assert_eq!(call(&app, Some(&token)).await, 401, "{prefix}");
+        let logs = app.logs_containing("reason=keys_unavailable ").await;
+        assert!(
+            logs.contains("\"http://0.0.0.0:") && logs.contains("must use https"),
+            "{logs}"
+        );
+        // The same redirect to a loopback address is followed.
+        let app = guarded_by(&format!(
+            "http://127.0.0.1:{port}/{prefix}/127.0.0.1/{TENANT}/v2.0"
+        ))
+        .await;
+        keys_loaded(&app).await;
+        assert_eq!(call(&app, Some(&token)).await, 200, "{prefix}");
+    }
+}
+
+#[tokio::test]
 async fn an_unknown_kid_refreshes_the_keys_once_so_rotation_just_works() {
     let (a, b) = keys();
     let port = free_port();
@@ -501,6 +618,14 @@ async fn easy_auth_principals_get_the_same_checks() {
     assert_eq!(call_with_principal(&app, &other_caller, "aad").await, 401);
     assert_eq!(call_with_principal(&app, &good, "google").await, 401);
     assert_eq!(call_with_principal(&app, "%%%", "aad").await, 401);
+    // A multi-byte character where `api://` would end once made the check panic.
+    let multi_byte = principal(&[
+        ("aud", &format!("abcde\u{e9}-{CLIENT}")),
+        ("azp", EVENTS_SERVICE),
+        ("tid", TENANT),
+        ("iss", &iss),
+    ]);
+    assert_eq!(call_with_principal(&app, &multi_byte, "aad").await, 401);
     assert_eq!(call(&app, None).await, 401);
 }
 
