@@ -27,6 +27,12 @@ use warp::reply::Response;
 
 use crate::settings::ConnectionLimits;
 
+/// Largest request head (request line and headers) a connection may send; a longer one is
+/// answered 431 and the connection closed. hyper's own limit (about 400 KB) let every client
+/// that sends half a head hold that much memory until the idle timeout. What the host forwards
+/// (Easy Auth principals and tokens included) stays far below this.
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+
 /// Serves `routes` on `listener` until `shutdown` completes, then drains.
 pub async fn serve_connections<F>(
     listener: TcpListener,
@@ -44,6 +50,7 @@ pub async fn serve_connections<F>(
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.idle_timeout)
+        .max_buf_size(MAX_HEAD_BYTES)
         .keep_alive(true);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();

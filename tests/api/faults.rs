@@ -119,6 +119,56 @@ async fn a_head_that_never_ends_is_closed_at_the_idle_timeout() {
     assert_still_serving(&mut app).await;
 }
 
+#[tokio::test]
+async fn a_head_over_64_kib_is_answered_431() {
+    let mut app = Launch::hosted(&[]).start().await;
+    let mut stream = connect(&app).await;
+    let head = sign_up_head(BODY.len(), "keep-alive").replacen(
+        "Host: x\r\n",
+        &format!("Host: x\r\nX-Padding: {}\r\n", "a".repeat(200 * 1024)),
+        1,
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let _ = stream.write_all(BODY).await;
+    let answer = read_until_closed(&mut stream).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"),
+        "{answer}"
+    );
+    assert_still_serving(&mut app).await;
+}
+
+/// Clients that send most of a long head and then nothing: each holds at most the head limit
+/// until it is refused (a head over the limit) or times out, not hyper's 400 KB.
+#[tokio::test]
+async fn half_sent_heads_hold_bounded_memory() {
+    const CLIENTS: usize = 96;
+    let mut app = Launch::hosted(&[]).start().await;
+    let before = app.rss_kib();
+    let padding = "a".repeat(300 * 1024);
+    let mut streams = Vec::with_capacity(CLIENTS);
+    for _ in 0..CLIENTS {
+        let mut stream = connect(&app).await;
+        let head =
+            format!("POST /api/SignUpValidation HTTP/1.1\r\nHost: x\r\nX-Padding: {padding}");
+        // The server may refuse (and close) before it has read all of it.
+        let _ =
+            tokio::time::timeout(Duration::from_secs(5), stream.write_all(head.as_bytes())).await;
+        streams.push(stream);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let held = app.rss_kib();
+    eprintln!("RSS {before} KiB before, {held} KiB with {CLIENTS} half-sent heads");
+    // hyper's own limit let each hold about 380 KB (36 MB for 96); 64 KiB each is 6 MB.
+    assert!(
+        held.saturating_sub(before) < 16 * 1024,
+        "{CLIENTS} half-sent heads cost {} KiB",
+        held - before
+    );
+    drop(streams);
+    assert_still_serving(&mut app).await;
+}
+
 /// Opens `count` connections that never send a byte, `parallel` at a time.
 async fn idle_connections(app: &TestApp, count: usize, parallel: usize) -> Vec<TcpStream> {
     let port = app.port;
