@@ -1,9 +1,10 @@
 //! E-mail addresses as the policy understands them.
 //!
 //! An [`EmailAddress`] can only be built by [`EmailAddress::parse`], so every address the policy
-//! sees is syntactically valid and already normalised (trimmed, lower-cased). The domain is the
-//! part after the *last* `@` of a valid address; an unquoted `@` in the local part makes the input
-//! no address at all, so `a@evil.com@fabrikam.com` can never pass as a fabrikam.com address.
+//! sees is syntactically valid and already normalised (trimmed, ASCII letters lower-cased). The
+//! domain is the part after the *last* `@` of a valid address; an unquoted `@` in the local part
+//! makes the input no address at all, so `a@evil.com@fabrikam.com` can never pass as a
+//! fabrikam.com address.
 
 use std::fmt;
 
@@ -19,7 +20,7 @@ const MAX_LABEL_LEN: usize = 63;
 /// A syntactically valid, normalised e-mail address.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct EmailAddress {
-    /// The whole address, lower-cased, trailing dot of the domain removed.
+    /// The whole address, ASCII letters lower-cased, trailing dot of the domain removed.
     normalised: String,
     /// Byte offset of the `@` that separates local part and domain.
     at: usize,
@@ -41,8 +42,8 @@ pub enum InvalidEmail {
 }
 
 impl EmailAddress {
-    /// Parses and normalises an address: surrounding white space is ignored, letters are
-    /// lower-cased, a trailing dot after the domain is dropped.
+    /// Parses and normalises an address: surrounding white space is ignored, ASCII letters are
+    /// lower-cased (no other character changes), a trailing dot after the domain is dropped.
     ///
     /// The local part is a dot-atom (RFC 5322 `atext`, plus UTF-8 per RFC 6531) or a quoted
     /// string; the domain is a DNS host name of at least two labels in ASCII (internationalised
@@ -111,11 +112,11 @@ pub(crate) fn normalise_into(input: &str, out: &mut String) -> Result<usize, Inv
         return Err(InvalidEmail::BadDomain);
     }
     let start = out.len();
-    if local.is_ascii() {
-        out.extend(local.bytes().map(|b| char::from(b.to_ascii_lowercase())));
-    } else {
-        out.push_str(&local.to_lowercase());
-    }
+    // ASCII case only: Unicode lower-casing maps look-alikes onto ASCII letters (the Kelvin sign
+    // U+212A becomes `k`), which would let `\u{212A}ate@` hold kate@'s invitation. Other
+    // characters compare exactly, as the local part's owner wrote them.
+    out.push_str(local);
+    out[start..].make_ascii_lowercase();
     out.push('@');
     out.extend(domain.bytes().map(|b| char::from(b.to_ascii_lowercase())));
     if out.len() - start > MAX_ADDRESS_LEN {
@@ -259,6 +260,20 @@ mod tests {
         assert_eq!(
             EmailAddress::parse(&format!("a@{domain}")),
             Err(InvalidEmail::TooLong)
+        );
+    }
+
+    #[test]
+    fn only_ascii_letters_are_folded() {
+        let kate = EmailAddress::parse("kate@contoso.com").unwrap();
+        let kelvin = EmailAddress::parse("\u{212A}ate@contoso.com").unwrap();
+        assert_ne!(kelvin, kate);
+        assert_eq!(kelvin.as_str(), "\u{212A}ate@contoso.com");
+        assert_eq!(
+            EmailAddress::parse("J\u{d6}RG@Contoso.com")
+                .unwrap()
+                .as_str(),
+            "j\u{d6}rg@contoso.com"
         );
     }
 
