@@ -148,6 +148,7 @@ mod tests {
             job_title: None,
             stage: Stage::BeforeAttributes,
             application: None,
+            lists_page_attributes: false,
         }
     }
 

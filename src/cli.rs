@@ -18,6 +18,7 @@ use crate::invitations::table::{StoredInvitation, TableStore};
 use crate::invitations::{Expiry, Invitation, InvitationAttribute, now};
 use crate::policy::email::EmailAddress;
 use crate::policy::{Decision, EmailClaim, InvitationLookup, SignUp, Stage};
+use crate::printable::Printable;
 use crate::settings::{Settings, StoreKind};
 
 /// Exit code when the command ran but the answer is "no" (blocked by `check`, invalid rows in
@@ -268,8 +269,20 @@ async fn add(
                     "{name:?} is not an attribute name (letters, digits and '_', starting with a letter)"
                 ));
             }
-            if attributes.iter().any(|a| &*a.name == name) {
-                return Err(format!("attribute {name} is given twice"));
+            // Entra and B2C match attribute names in any case: two spellings of one name
+            // would leave one value silently dropped.
+            if let Some(other) = attributes
+                .iter()
+                .find(|a| a.name.eq_ignore_ascii_case(name))
+            {
+                return Err(if &*other.name == name {
+                    format!("attribute {name} is given twice")
+                } else {
+                    format!(
+                        "attributes {} and {name} are the same attribute (names are compared in any case)",
+                        other.name
+                    )
+                });
             }
             attributes.push(InvitationAttribute {
                 name: Arc::from(name),
@@ -331,15 +344,18 @@ fn listed_json(entry: &Listed) -> Value {
     json
 }
 
+/// One invitation for people; every value from the store is escaped, so a value holding a
+/// newline cannot print a line that looks like another invitation.
 fn describe_listed(entry: &Listed) -> String {
     match &entry.signed_up {
         None => describe_row(&entry.row),
         Some((at, application)) => format!(
-            "{}  signed up: {at}{}",
+            "{}  signed up: {}{}",
             describe_row(&entry.row),
+            Printable(at),
             application
                 .as_deref()
-                .map(|app| format!(" ({app})"))
+                .map(|app| format!(" ({})", Printable(app)))
                 .unwrap_or_default()
         ),
     }
@@ -375,15 +391,15 @@ fn describe_row(row: &Row) -> String {
                 "{}{}={}",
                 if a.enforced { "!" } else { "" },
                 a.name,
-                a.value
+                Printable(&a.value)
             )
         })
         .collect::<Vec<_>>()
         .join(", ");
     format!(
         "{}  app: {}  expires: {}{}{}",
-        row.email.as_str(),
-        invitation.application_id.as_deref().unwrap_or("any"),
+        Printable(row.email.as_str()),
+        Printable(invitation.application_id.as_deref().unwrap_or("any")),
         invitation
             .expires_at
             .map_or_else(|| "never".to_owned(), |e| e.to_string()),
@@ -458,6 +474,7 @@ async fn check(
         job_title: None,
         stage: Stage::BeforeAttributes,
         application: app,
+        lists_page_attributes: false,
     };
     match &listed {
         Some(entry) => println!("invitation: {}", describe_listed(entry)),
@@ -473,7 +490,11 @@ async fn check(
                 } else {
                     "prefill"
                 };
-                println!("  {verb} {} = {}", attribute.name, attribute.value);
+                println!(
+                    "  {verb} {} = {}",
+                    attribute.name,
+                    Printable(&attribute.value)
+                );
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -10,5 +10,6 @@ pub mod invitations;
 pub mod listener;
 pub mod logging;
 pub mod policy;
+pub mod printable;
 pub mod server;
 pub mod settings;

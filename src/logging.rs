@@ -14,6 +14,8 @@ use std::time::Duration;
 use env_logger::{Builder, Logger, Target};
 use log::{LevelFilter, Log, Metadata, Record};
 
+use crate::printable::Escaping;
+
 /// Longest an information line waits before it reaches stdout.
 const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
 /// Lines gathered past this size are written at once.
@@ -128,6 +130,45 @@ pub enum Destination {
     Command,
 }
 
+/// One record as env_logger's default format writes it (`[<time> <LEVEL> <target>] <message>`),
+/// with everything in the message that is not printable escaped: a value from a caller or a
+/// file must not forge a line (a newline) or reorder what the reader sees (U+202E).
+fn write_line(out: &mut env_logger::fmt::Formatter, record: &Record<'_>) -> io::Result<()> {
+    write!(
+        out,
+        "[{} {:<5} {}] ",
+        out.timestamp_millis(),
+        record.level(),
+        record.target()
+    )?;
+    let mut message = Escaping(FmtToIo {
+        out: &mut *out,
+        error: None,
+    });
+    if std::fmt::write(&mut message, *record.args()).is_err() {
+        return Err(message
+            .0
+            .error
+            .unwrap_or_else(|| io::Error::other("a log message could not be formatted")));
+    }
+    out.write_all(b"\n")
+}
+
+/// `fmt::Write` over an `io::Write`, keeping the I/O error that `fmt::Error` cannot carry.
+struct FmtToIo<'a, W: Write> {
+    out: &'a mut W,
+    error: Option<io::Error>,
+}
+
+impl<W: Write> std::fmt::Write for FmtToIo<'_, W> {
+    fn write_str(&mut self, text: &str) -> std::fmt::Result {
+        self.out.write_all(text.as_bytes()).map_err(|error| {
+            self.error = Some(error);
+            std::fmt::Error
+        })
+    }
+}
+
 /// Installs the logger; `filter` is the `RUST_LOG` value, if any. Calling it twice is harmless.
 pub fn init(filter: Option<&str>, destination: Destination) {
     let (default_level, information) = match destination {
@@ -140,7 +181,7 @@ pub fn init(filter: Option<&str>, destination: Destination) {
         if let Some(filter) = filter {
             builder.parse_filters(filter);
         }
-        builder.target(target).format_timestamp_millis().build()
+        builder.target(target).format(write_line).build()
     };
     let (information, batch) = match information {
         Target::Stdout => {

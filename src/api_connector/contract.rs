@@ -21,10 +21,12 @@ pub struct ConnectorRequest(Map<String, Value>);
 pub enum Step {
     PostFederationSignup,
     PostAttributeCollection,
+    /// The token step, `PreTokenIssuance` (one documentation example spells it
+    /// `PreTokenApplicationClaims`): it runs at every sign-in and allows only `Continue`.
     PreTokenIssuance,
-    /// No `step`: the External Identities self-service variant sends none.
+    /// No `step`: the External Identities self-service variant sends none, at either point.
     Absent,
-    /// A value this version does not know; treated like `PostAttributeCollection` (every rule).
+    /// A value this version does not know; treated like no step.
     Unknown,
 }
 
@@ -76,7 +78,11 @@ impl ConnectorRequest {
                 s if s.eq_ignore_ascii_case("PostAttributeCollection") => {
                     Step::PostAttributeCollection
                 }
-                s if s.eq_ignore_ascii_case("PreTokenIssuance") => Step::PreTokenIssuance,
+                s if s.eq_ignore_ascii_case("PreTokenIssuance")
+                    || s.eq_ignore_ascii_case("PreTokenApplicationClaims") =>
+                {
+                    Step::PreTokenIssuance
+                }
                 "" => Step::Absent,
                 _ => Step::Unknown,
             },
@@ -84,21 +90,22 @@ impl ConnectorRequest {
         }
     }
 
-    /// The application the user signs up to (`client_id`).
+    /// The application the user signs up to: `client_id`, or `clientId` (the token step's
+    /// spelling in one documentation example).
     pub fn client_id(&self) -> Option<String> {
-        self.0
-            .get("client_id")
-            .and_then(Value::as_str)
+        ["client_id", "clientId"]
+            .iter()
+            .filter_map(|name| self.0.get(*name).and_then(Value::as_str))
             .map(str::trim)
-            .filter(|id| !id.is_empty())
+            .find(|id| !id.is_empty())
             .map(str::to_owned)
     }
 
-    /// The `jobTitle` claim; blank counts as absent.
+    /// The `jobTitle` claim (B2C omits it when the user left it empty).
     pub fn job_title(&self) -> Option<JobTitle> {
         let value = match self.0.get("jobTitle")? {
             Value::Null => return None,
-            Value::String(text) if text.trim().is_empty() => return None,
+            Value::String(text) if text.trim().is_empty() => AttributeValue::Blank,
             Value::String(text) => AttributeValue::Text(text.clone()),
             _ => AttributeValue::NotText,
         };
@@ -115,7 +122,8 @@ impl Step {
         match self {
             Self::PostFederationSignup => Stage::BeforeAttributes,
             Self::PreTokenIssuance => Stage::BeforeToken,
-            Self::PostAttributeCollection | Self::Absent | Self::Unknown => Stage::AfterAttributes,
+            Self::PostAttributeCollection => Stage::AfterAttributes,
+            Self::Absent | Self::Unknown => Stage::Unspecified,
         }
     }
 
@@ -295,7 +303,31 @@ mod tests {
         );
         assert_eq!(request(json!({"step": "Later"})).step(), Step::Unknown);
         assert_eq!(request(json!({"step": 3})).step(), Step::Unknown);
-        assert_eq!(Step::Unknown.stage(), Stage::AfterAttributes);
+        assert_eq!(
+            request(json!({"step": "PreTokenApplicationClaims"})).step(),
+            Step::PreTokenIssuance
+        );
+        assert_eq!(Step::Unknown.stage(), Stage::Unspecified);
+        assert_eq!(Step::Absent.stage(), Stage::Unspecified);
+    }
+
+    #[test]
+    fn the_application_is_client_id_or_client_id_in_camel_case() {
+        assert_eq!(
+            request(json!({"client_id": " a "})).client_id().as_deref(),
+            Some("a")
+        );
+        assert_eq!(
+            request(json!({"clientId": "b"})).client_id().as_deref(),
+            Some("b")
+        );
+        assert_eq!(
+            request(json!({"client_id": "", "clientId": "b"}))
+                .client_id()
+                .as_deref(),
+            Some("b")
+        );
+        assert_eq!(request(json!({"client_id": 5})).client_id(), None);
     }
 
     #[test]

@@ -65,7 +65,16 @@ pub async fn answer(body: &[u8], state: &AppState, context: &RequestContext) -> 
         job_title: request.job_title(),
         stage: step.stage(),
         application: request.client_id(),
+        lists_page_attributes: false,
     };
+    if step == Step::PreTokenIssuance {
+        // The token step runs at every sign-in and allows nothing but Continue: a block here
+        // would lock out every user whose invitation has since expired.
+        let email = sign_up.email.for_log();
+        let detail = format!("step={}", step.as_str());
+        server::log_outcome(FUNCTION, context, "Continue", "token_step", &email, &detail);
+        return reply(&ConnectorResponse::continue_());
+    }
     let decision = admission::decide(state, &sign_up, context).await;
     let (response, reason) = match &decision {
         Decision::Admit { reason, attributes } => (
@@ -93,7 +102,7 @@ fn returned_claims(
 ) -> serde_json::Map<String, serde_json::Value> {
     let wanted = |attribute: &&InvitationAttribute| match step.stage() {
         Stage::BeforeAttributes => true,
-        Stage::AfterAttributes => attribute.enforced,
+        Stage::AfterAttributes | Stage::Unspecified => attribute.enforced,
         Stage::BeforeToken => false,
     };
     attributes

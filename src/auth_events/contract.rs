@@ -179,14 +179,14 @@ impl<'a> EventRequest<'a> {
         }
     }
 
-    /// The `jobTitle` attribute (any case), with its name as sent; blank counts as absent.
+    /// The `jobTitle` attribute (any case), with its name as sent.
     pub fn job_title(&self) -> Option<JobTitle> {
         let (name, value) = self
             .attributes
             .iter()
             .find(|(name, _)| name.eq_ignore_ascii_case("jobTitle"))?;
         let value = match value {
-            SentValue::Text(text) if text.trim().is_empty() => return None,
+            SentValue::Text(text) if text.trim().is_empty() => AttributeValue::Blank,
             SentValue::Text(text) => AttributeValue::Text(text.clone().into_owned()),
             _ => AttributeValue::NotText,
         };

@@ -28,6 +28,8 @@ pub const SUBMIT: &str = "OnAttributeCollectionSubmit";
 
 /// Title of the block page shown while the invitation store cannot answer.
 const TRY_AGAIN_TITLE: &str = "Please try again later";
+/// Title of the block page shown when the set-up keeps anyone from signing up.
+const UNAVAILABLE_TITLE: &str = "Sign-up unavailable";
 
 /// The function that handles `event`.
 pub fn function(event: Event) -> &'static str {
@@ -102,6 +104,8 @@ pub async fn answer(
             Event::Submit => Stage::AfterAttributes,
         },
         application: request.application(),
+        // Entra sends every attribute of the page: one that is missing is not on it.
+        lists_page_attributes: true,
     };
     let decision = admission::decide(state, &sign_up, context).await;
     let (action, reason) = action_for(event, &decision, &request, state, context);
@@ -122,6 +126,16 @@ fn action_for(
     let block = |reason: BlockReason, message: &str| {
         let (title, message) = match reason {
             BlockReason::StoreUnavailable => (TRY_AGAIN_TITLE, TRY_AGAIN_LATER),
+            BlockReason::JobTitleNotCollected => {
+                log::error!(
+                    "configuration error: REQUIRE_JOB_TITLE is true but the user flow does not collect Job Title \
+                     (the {} request carries no jobTitle attribute): add Job Title to the flow's user attributes \
+                     or set REQUIRE_JOB_TITLE=false; blocking; correlation_id={}",
+                    function(event),
+                    context.correlation_id
+                );
+                (UNAVAILABLE_TITLE, message)
+            }
             BlockReason::EmailMissing | BlockReason::EmailInvalid => {
                 (block_page.title.as_str(), message)
             }

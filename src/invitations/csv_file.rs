@@ -227,11 +227,13 @@ fn read_cells<'r>(header: &Header, record: &'r csv::ByteRecord) -> Result<Cells<
             }
             Column::Attribute(index) => {
                 let name = &header.attributes[usize::from(index)].0;
-                if cells
-                    .attributes
-                    .iter()
-                    .any(|(other, _)| header.attributes[usize::from(*other)].0 == *name)
-                {
+                // Names match in any case (as Entra and B2C match them): `jobTitle` and
+                // `!JOBTITLE` on one row would leave one of the values silently dropped.
+                if cells.attributes.iter().any(|(other, _)| {
+                    header.attributes[usize::from(*other)]
+                        .0
+                        .eq_ignore_ascii_case(name)
+                }) {
                     return Err(format!("attribute {name} is both prefilled and enforced"));
                 }
                 cells.attributes.push((index, cell));

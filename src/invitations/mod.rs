@@ -44,21 +44,62 @@ pub struct Expiry(pub i64);
 
 /// Why an expiry text was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0:?} is not an RFC 3339 date (2026-12-31) or date-time (2026-12-31T18:00:00Z)")]
-pub struct InvalidExpiry(pub String);
+pub enum InvalidExpiry {
+    #[error("{0:?} is not an RFC 3339 date (2026-12-31) or date-time (2026-12-31T18:00:00Z)")]
+    Format(String),
+    #[error("{0:?} is outside the years 0000 to 9999 once converted to UTC")]
+    OutOfRange(String),
+}
 
 impl Expiry {
     /// `2026-12-31` (midnight UTC at the start of that day) or an RFC 3339 date-time with offset.
+    ///
+    /// The instant must be writable back in the same form, which needs a year from 0000 to
+    /// 9999 in UTC: `9999-12-31T23:59:59-05:00` is in the year 10000 there, and a value that
+    /// cannot be written back would leave a file or table that nothing can read.
     pub fn parse(text: &str) -> Result<Self, InvalidExpiry> {
         let text = text.trim();
-        let invalid = || InvalidExpiry(text.to_owned());
-        if text.len() == 10 {
+        let invalid = || InvalidExpiry::Format(text.to_owned());
+        let expiry = if text.len() == 10 {
             let date = Date::parse(text, format_description!("[year]-[month]-[day]"))
                 .map_err(|_| invalid())?;
-            return Ok(Self(date.midnight().assume_utc().unix_timestamp()));
+            Self(date.midnight().assume_utc().unix_timestamp())
+        } else {
+            Self(
+                OffsetDateTime::parse(text, &Rfc3339)
+                    .map_err(|_| invalid())?
+                    .unix_timestamp(),
+            )
+        };
+        match expiry.written() {
+            Some(written) if Self::parse_written(&written) == Some(expiry) => Ok(expiry),
+            _ => Err(InvalidExpiry::OutOfRange(text.to_owned())),
         }
-        let instant = OffsetDateTime::parse(text, &Rfc3339).map_err(|_| invalid())?;
-        Ok(Self(instant.unix_timestamp()))
+    }
+
+    /// Reads back what [`Self::written`] wrote, without the range check (which it passed).
+    fn parse_written(text: &str) -> Option<Self> {
+        if text.len() == 10 {
+            let date = Date::parse(text, format_description!("[year]-[month]-[day]")).ok()?;
+            return Some(Self(date.midnight().assume_utc().unix_timestamp()));
+        }
+        Some(Self(
+            OffsetDateTime::parse(text, &Rfc3339).ok()?.unix_timestamp(),
+        ))
+    }
+
+    /// The form it is written in: a date when it is midnight UTC, otherwise a UTC date-time;
+    /// `None` when the instant has no such form (outside the years 0000 to 9999 in UTC).
+    fn written(self) -> Option<String> {
+        let instant = OffsetDateTime::from_unix_timestamp(self.0).ok()?;
+        if instant.time() == Time::MIDNIGHT {
+            instant
+                .date()
+                .format(format_description!("[year]-[month]-[day]"))
+                .ok()
+        } else {
+            instant.format(&Rfc3339).ok()
+        }
     }
 
     pub fn has_passed(self, now: i64) -> bool {
@@ -67,21 +108,12 @@ impl Expiry {
 }
 
 /// Written back as it is best read: a date when it is midnight UTC, otherwise a UTC date-time.
+/// (Every parsed expiry has such a form; the seconds are shown for one built otherwise.)
 impl fmt::Display for Expiry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Ok(instant) = OffsetDateTime::from_unix_timestamp(self.0) else {
-            return write!(f, "@{}", self.0);
-        };
-        let text = if instant.time() == Time::MIDNIGHT {
-            instant
-                .date()
-                .format(format_description!("[year]-[month]-[day]"))
-        } else {
-            instant.format(&Rfc3339)
-        };
-        match text {
-            Ok(text) => f.write_str(&text),
-            Err(_) => write!(f, "@{}", self.0),
+        match self.written() {
+            Some(text) => f.write_str(&text),
+            None => write!(f, "@{}", self.0),
         }
     }
 }
@@ -135,6 +167,25 @@ mod tests {
         let instant = Expiry::parse("2026-12-31T18:30:00+01:00").unwrap();
         assert_eq!(instant.to_string(), "2026-12-31T17:30:00Z");
         assert_eq!(Expiry::parse(" 2026-12-31T00:00:00Z ").unwrap(), date);
+    }
+
+    #[test]
+    fn instants_that_cannot_be_written_back_are_refused() {
+        for text in ["9999-12-31T23:59:59-05:00", "0000-01-01T00:30:00+01:00"] {
+            assert_eq!(
+                Expiry::parse(text),
+                Err(InvalidExpiry::OutOfRange(text.to_owned()))
+            );
+        }
+        for text in [
+            "9999-12-31T23:59:59Z",
+            "0000-01-01T00:30:00Z",
+            "9999-12-31",
+            "0000-01-01",
+        ] {
+            let expiry = Expiry::parse(text).unwrap();
+            assert_eq!(Expiry::parse(&expiry.to_string()), Ok(expiry), "{text}");
+        }
     }
 
     #[test]

@@ -24,6 +24,9 @@ pub enum Stage {
     BeforeAttributes,
     /// After the attribute page, before the account is created; attribute errors can be shown.
     AfterAttributes,
+    /// The caller does not say (External Identities self-service sign-up sends no step, before
+    /// or after the page): a value that is present is checked, a missing one is never an error.
+    Unspecified,
     /// Just before a token is issued; only admit or block.
     BeforeToken,
 }
@@ -52,7 +55,10 @@ impl EmailClaim {
 /// An attribute value as the caller typed it; only text can be checked for length.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AttributeValue {
+    /// Text that is not blank.
     Text(String),
+    /// Sent, but empty or only white space.
+    Blank,
     /// A number, boolean, list or object where text was expected.
     NotText,
 }
@@ -68,11 +74,15 @@ pub struct JobTitle {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignUp {
     pub email: EmailClaim,
-    /// `None` when absent or blank: B2C omits claims the user left empty.
+    /// `None` when the request does not carry the attribute.
     pub job_title: Option<JobTitle>,
     pub stage: Stage,
     /// The application the user signs up to, when the caller says.
     pub application: Option<String>,
+    /// Whether the request carries every attribute of the page, empty ones included (Entra's
+    /// Submit does), so that one it lacks is not on the page at all. B2C omits the claims a
+    /// user left empty, so there a missing one may just be empty.
+    pub lists_page_attributes: bool,
 }
 
 /// What the invitation store said about the address.
@@ -122,6 +132,9 @@ pub enum BlockReason {
     InvitationForOtherApplication,
     /// The invitation store could not answer in time.
     StoreUnavailable,
+    /// A rule needs an attribute the user flow does not collect (`REQUIRE_JOB_TITLE` without
+    /// Job Title on the page): no user can correct that, so the operator must.
+    JobTitleNotCollected,
 }
 
 /// An attribute the user must correct.
@@ -147,6 +160,8 @@ pub struct Policy {
 /// Shown when the invitation store cannot answer.
 pub const TRY_AGAIN_LATER: &str =
     "We cannot check your invitation right now. Please try again in a few minutes.";
+/// Shown when a required Job Title is missing.
+pub const JOB_TITLE_REQUIRED: &str = "Job Title is required.";
 
 impl Policy {
     /// Decides one sign-up at `now` (seconds since the Unix epoch). Pure: the same input always
@@ -183,8 +198,16 @@ impl Policy {
         let attributes = invitation
             .map(|i| i.attributes.to_vec())
             .unwrap_or_default();
-        if sign_up.stage == Stage::AfterAttributes {
-            let errors = self.attribute_errors(sign_up, &attributes);
+        if matches!(sign_up.stage, Stage::AfterAttributes | Stage::Unspecified) {
+            let errors = match self.attribute_errors(sign_up, &attributes) {
+                Ok(errors) => errors,
+                Err(reason) => {
+                    return Decision::Block {
+                        reason,
+                        message: self.unavailable_message(),
+                    };
+                }
+            };
             if !errors.is_empty() {
                 let message = errors
                     .iter()
@@ -214,6 +237,14 @@ impl Policy {
         }
     }
 
+    /// Shown when a sign-up cannot go on for a reason only the operator can fix.
+    fn unavailable_message(&self) -> String {
+        format!(
+            "Sign-up for {} cannot be completed right now. Please contact {}.",
+            self.organization_name, self.organization_name
+        )
+    }
+
     fn email_block(&self, reason: BlockReason) -> Decision {
         Decision::Block {
             reason,
@@ -222,19 +253,22 @@ impl Policy {
     }
 
     /// Rule violations in what the user typed; an attribute the invitation enforces is replaced
-    /// anyway, so what was typed for it does not matter.
+    /// anyway, so what was typed for it does not matter. A missing value is an error only where
+    /// the page is known to be behind the user; an error names only an attribute the request
+    /// carries (the user cannot correct a field that is not on the page), and a rule that needs
+    /// an attribute the page does not have is the operator's error, not the user's.
     fn attribute_errors(
         &self,
         sign_up: &SignUp,
         invited: &[InvitationAttribute],
-    ) -> Vec<FieldError> {
+    ) -> Result<Vec<FieldError>, BlockReason> {
         let enforced = |name: &str| {
             invited
                 .iter()
                 .any(|a| a.enforced && a.name.eq_ignore_ascii_case(name))
         };
         if enforced("jobTitle") {
-            return Vec::new();
+            return Ok(Vec::new());
         }
         let too_short = || {
             format!(
@@ -242,30 +276,43 @@ impl Policy {
                 self.min_job_title_length
             )
         };
-        let message = match &sign_up.job_title {
-            None if self.require_job_title => Some(("jobTitle".to_owned(), too_short())),
-            None => None,
-            Some(JobTitle { attribute, value }) => {
-                let length = match value {
-                    AttributeValue::Text(text) => Some(text.trim().chars().count()),
-                    AttributeValue::NotText => None,
-                };
-                match length {
-                    Some(length) if length > MAX_JOB_TITLE_LENGTH => Some((
-                        attribute.clone(),
-                        format!(
-                            "Job Title must contain at most {MAX_JOB_TITLE_LENGTH} characters."
-                        ),
-                    )),
-                    Some(length) if length >= self.min_job_title_length => None,
-                    _ => Some((attribute.clone(), too_short())),
-                }
+        let required = self.require_job_title && sign_up.stage == Stage::AfterAttributes;
+        let error = match &sign_up.job_title {
+            None if required && sign_up.lists_page_attributes => {
+                return Err(BlockReason::JobTitleNotCollected);
             }
+            None if required => Some(("jobTitle".to_owned(), JOB_TITLE_REQUIRED.to_owned())),
+            Some(JobTitle {
+                attribute,
+                value: AttributeValue::Blank,
+            }) if required => Some((attribute.clone(), JOB_TITLE_REQUIRED.to_owned())),
+            None
+            | Some(JobTitle {
+                value: AttributeValue::Blank,
+                ..
+            }) => None,
+            Some(JobTitle {
+                attribute,
+                value: AttributeValue::NotText,
+            }) => Some((attribute.clone(), too_short())),
+            Some(JobTitle {
+                attribute,
+                value: AttributeValue::Text(text),
+            }) => match text.trim().chars().count() {
+                length if length > MAX_JOB_TITLE_LENGTH => Some((
+                    attribute.clone(),
+                    format!("Job Title must contain at most {MAX_JOB_TITLE_LENGTH} characters."),
+                )),
+                length if length < self.min_job_title_length => {
+                    Some((attribute.clone(), too_short()))
+                }
+                _ => None,
+            },
         };
-        message
+        Ok(error
             .map(|(attribute, message)| FieldError { attribute, message })
             .into_iter()
-            .collect()
+            .collect())
     }
 }
 
@@ -306,6 +353,7 @@ impl BlockReason {
             Self::InvitationExpired => "invitation_expired",
             Self::InvitationForOtherApplication => "invitation_for_other_application",
             Self::StoreUnavailable => "store_unavailable",
+            Self::JobTitleNotCollected => "job_title_not_collected",
         }
     }
 }
@@ -338,6 +386,7 @@ mod tests {
             }),
             stage,
             application: None,
+            lists_page_attributes: false,
         }
     }
 
@@ -379,6 +428,7 @@ mod tests {
                 job_title: None,
                 stage: Stage::AfterAttributes,
                 application: None,
+                lists_page_attributes: false,
             };
             assert_eq!(
                 policy().decide(&request, &InvitationLookup::NotFound, NOW),
@@ -509,9 +559,68 @@ mod tests {
             &InvitationLookup::NotFound,
             NOW,
         );
+        assert_eq!(decision, job_title_error(JOB_TITLE_REQUIRED));
+    }
+
+    #[test]
+    fn without_a_step_only_a_present_job_title_is_checked() {
+        let strict = Policy {
+            require_job_title: true,
+            ..policy()
+        };
+        let decision = strict.decide(
+            &sign_up("ada@fabrikam.com", None, Stage::Unspecified),
+            &InvitationLookup::NotFound,
+            NOW,
+        );
+        assert_eq!(decision, admitted());
+        let decision = strict.decide(
+            &sign_up("ada@fabrikam.com", Some("CEO"), Stage::Unspecified),
+            &InvitationLookup::NotFound,
+            NOW,
+        );
         assert_eq!(
             decision,
-            job_title_error("Job Title must contain at least 2 characters.")
+            job_title_error("Job Title must contain at least 4 characters.")
+        );
+    }
+
+    #[test]
+    fn a_required_attribute_the_page_lacks_is_the_operators_error_not_the_users() {
+        let strict = Policy {
+            require_job_title: true,
+            ..policy()
+        };
+        let listed = SignUp {
+            lists_page_attributes: true,
+            ..sign_up("ada@fabrikam.com", None, Stage::AfterAttributes)
+        };
+        assert_eq!(
+            strict.decide(&listed, &InvitationLookup::NotFound, NOW),
+            Decision::Block {
+                reason: BlockReason::JobTitleNotCollected,
+                message:
+                    "Sign-up for Contoso cannot be completed right now. Please contact Contoso."
+                        .to_owned()
+            }
+        );
+        // On the page but left empty: the user can fill it in.
+        let blank = SignUp {
+            job_title: Some(JobTitle {
+                attribute: "JobTitle".to_owned(),
+                value: AttributeValue::Blank,
+            }),
+            ..listed
+        };
+        assert_eq!(
+            strict.decide(&blank, &InvitationLookup::NotFound, NOW),
+            Decision::Invalid {
+                message: JOB_TITLE_REQUIRED.to_owned(),
+                fields: vec![FieldError {
+                    attribute: "JobTitle".to_owned(),
+                    message: JOB_TITLE_REQUIRED.to_owned(),
+                }],
+            }
         );
     }
 

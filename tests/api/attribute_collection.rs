@@ -404,16 +404,32 @@ async fn submit_shows_attribute_errors_under_the_name_received() {
         .as_object_mut()
         .unwrap()
         .remove("jobTitle");
+    let mut blank = missing.clone();
+    blank["data"]["userSignUpInfo"]["attributes"]["jobTitle"] = json!({"value": ""});
+    let required = "Job Title is required.";
     expect_all(
         &strict,
         vec![
+            // On the page but left empty: the user can fill it in.
+            (
+                SUBMIT,
+                blank,
+                response(
+                    SUBMIT,
+                    json!({"@odata.type": "microsoft.graph.attributeCollectionSubmit.showValidationError",
+                           "message": required, "attributeErrors": {"jobTitle": required}}),
+                ),
+            ),
+            // Not on the page at all: no user can correct that, and an error naming a field
+            // that is not there helps nobody. The operator must add it to the flow.
             (
                 SUBMIT,
                 missing.clone(),
                 response(
                     SUBMIT,
-                    json!({"@odata.type": "microsoft.graph.attributeCollectionSubmit.showValidationError",
-                           "message": message, "attributeErrors": {"jobTitle": message}}),
+                    json!({"@odata.type": "microsoft.graph.attributeCollectionSubmit.showBlockPage",
+                           "title": "Sign-up unavailable",
+                           "message": "Sign-up for Contoso cannot be completed right now. Please contact Contoso."}),
                 ),
             ),
             // Start comes before the attribute page: no attribute rules there.
@@ -421,6 +437,12 @@ async fn submit_shows_attribute_errors_under_the_name_received() {
         ],
     )
     .await;
+    strict
+        .logs_containing("configuration error: REQUIRE_JOB_TITLE is true but the user flow does not collect Job Title")
+        .await;
+    strict
+        .logs_containing("outcome=showBlockPage reason=job_title_not_collected")
+        .await;
 }
 
 #[tokio::test]

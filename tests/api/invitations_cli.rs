@@ -230,6 +230,53 @@ async fn bad_cli_input_changes_nothing() {
             ][..],
             "error: attribute x is given twice\n",
         ),
+        // Entra and B2C match names in any case: one of the two values would be dropped.
+        (
+            &[
+                "invitations",
+                "add",
+                "a@contoso.com",
+                "--set",
+                "jobTitle=A",
+                "--set",
+                "JOBTITLE=B",
+            ][..],
+            "error: attributes jobTitle and JOBTITLE are the same attribute (names are compared in any case)\n",
+        ),
+        (
+            &[
+                "invitations",
+                "add",
+                "a@contoso.com",
+                "--set",
+                "jobTitle=A",
+                "--enforce",
+                "JobTitle=B",
+            ][..],
+            "error: attributes jobTitle and JobTitle are the same attribute (names are compared in any case)\n",
+        ),
+        // Expiries that could not be written back in the same form: once written, every later
+        // command (and the server's start) would fail on the file.
+        (
+            &[
+                "invitations",
+                "add",
+                "a@contoso.com",
+                "--expires",
+                "9999-12-31T23:59:59-05:00",
+            ][..],
+            "error: \"9999-12-31T23:59:59-05:00\" is outside the years 0000 to 9999 once converted to UTC\n",
+        ),
+        (
+            &[
+                "invitations",
+                "add",
+                "a@contoso.com",
+                "--expires",
+                "0000-01-01T00:30:00+01:00",
+            ][..],
+            "error: \"0000-01-01T00:30:00+01:00\" is outside the years 0000 to 9999 once converted to UTC\n",
+        ),
     ] {
         let (code, _, stderr) = run(&app, args);
         assert_eq!((code, stderr.as_str()), (2, message), "{args:?}");
@@ -237,5 +284,60 @@ async fn bad_cli_input_changes_nothing() {
     assert_eq!(
         std::fs::read_to_string(app.dir().join("invitations.csv")).unwrap(),
         "email,application_id,expires_at\n"
+    );
+}
+
+/// An attribute value holding a newline once printed a line of its own in `list`, one that
+/// looked like another invitation.
+#[tokio::test]
+async fn list_escapes_what_is_not_printable() {
+    let app = Launch::hosted(&[])
+        .invitations("email,application_id,expires_at\n")
+        .start()
+        .await;
+    let forged = "Ada\nmallory@evil.example  app: any  expires: never\u{202e}";
+    let (code, _, stderr) = run(
+        &app,
+        &[
+            "invitations",
+            "add",
+            "ada@contoso.com",
+            "--set",
+            &format!("displayName={forged}"),
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let (code, stdout, _) = run(&app, &["invitations", "list"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        stdout,
+        "ada@contoso.com  app: any  expires: never  displayName=Ada\\nmallory@evil.example  app: any  expires: never\\u{202e}\n\
+         1 invitation(s) in invitations.csv\n"
+    );
+    // The value itself is kept as it was written, for the server and for scripts.
+    let (_, stdout, _) = run(&app, &["invitations", "list", "--json"]);
+    let listed: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(listed[0]["attributes"]["displayName"], forged);
+}
+
+#[tokio::test]
+async fn a_file_naming_one_attribute_twice_in_a_row_is_refused() {
+    let app = Launch::hosted(&[])
+        .invitations("email,application_id,expires_at\n")
+        .start()
+        .await;
+    std::fs::write(
+        app.dir().join("more.csv"),
+        "email,application_id,expires_at,jobTitle,!JOBTITLE\nada@contoso.com,,,A,B\ngrace@contoso.com,,,,B\n",
+    )
+    .unwrap();
+    let (code, stdout, stderr) = run(&app, &["invitations", "import", "more.csv"]);
+    assert_eq!(
+        (code, stdout.as_str(), stderr.as_str()),
+        (
+            1,
+            "imported more.csv into invitations.csv: 1 added, 0 updated, 1 invalid\n",
+            "more.csv: line 2: attribute JOBTITLE is both prefilled and enforced\n"
+        )
     );
 }

@@ -113,7 +113,7 @@ async fn a_required_job_title_must_be_present_at_attribute_collection() {
     let app = Launch::hosted(&[("REQUIRE_JOB_TITLE", "true"), ("MIN_JOB_TITLE_LENGTH", "6")])
         .start()
         .await;
-    let missing = validation_error("Job Title must contain at least 6 characters.");
+    let missing = validation_error("Job Title is required.");
     expect_all(
         &app,
         &[
@@ -122,7 +122,21 @@ async fn a_required_job_title_must_be_present_at_attribute_collection() {
                 400,
                 missing.clone(),
             ),
-            (json!({"email": "ada@fabrikam.com"}), 400, missing.clone()),
+            (
+                json!({"email": "ada@fabrikam.com", "jobTitle": " ", "step": "PostAttributeCollection"}),
+                400,
+                missing.clone(),
+            ),
+            // Without a step (External Identities self-service sign-up sends none, after
+            // federation too, where the page's attributes are not collected yet) a missing
+            // Job Title is never an error; a present one that breaks the rules is.
+            (json!({"email": "ada@fabrikam.com"}), 200, continue_()),
+            (json!({"email": "ada@fabrikam.com", "step": "Later"}), 200, continue_()),
+            (
+                json!({"email": "ada@fabrikam.com", "jobTitle": "Chef"}),
+                400,
+                validation_error("Job Title must contain at least 6 characters."),
+            ),
             (
                 json!({"email": "ada@fabrikam.com", "step": "PostFederationSignup"}),
                 200,
@@ -352,6 +366,19 @@ async fn other_methods_get_405_and_other_paths_404() {
     }
 }
 
+/// A character that reverses the rest of a line (U+202E) is a valid first character of an
+/// address's local part, and the masked address shows the first character: it must reach the
+/// log escaped, as must anything else that is not printable.
+#[tokio::test]
+async fn log_lines_escape_what_is_not_printable() {
+    let app = Launch::hosted(&[]).start().await;
+    let body = json!({"email": "\u{202e}moc.live@contoso.com"}).to_string();
+    let response = app.sign_up(&body).await;
+    assert_eq!(response.status().as_u16(), 200);
+    let logs = app.logs_containing("email=\\u{202e}***@contoso.com").await;
+    assert!(!logs.contains('\u{202e}'), "{logs}");
+}
+
 #[tokio::test]
 async fn every_decision_is_logged_once_with_a_masked_address_and_the_invocation_id() {
     let app = Launch::hosted(&[]).start().await;
@@ -429,9 +456,45 @@ async fn invitations_admit_other_domains_and_return_their_attributes() {
                 200,
                 continue_(),
             ),
+            // One documentation example names the application `clientId`.
+            (
+                json!({"email": "scoped@contoso.com", "clientId": "93fd07aa-0000-0000-0000-000000000000", "step": "PostAttributeCollection"}),
+                200,
+                continue_(),
+            ),
             (json!({"email": "scoped@contoso.com", "client_id": "other"}), 200, block(DOMAIN_BLOCK)),
             (json!({"email": "old@contoso.com"}), 200, block(DOMAIN_BLOCK)),
         ],
+    )
+    .await;
+}
+
+/// B2C's token step runs at every sign-in and sign-up and allows only Continue: a block there
+/// would lock out every user whose invitation has since expired (or who never had one).
+#[tokio::test]
+async fn the_token_step_always_continues() {
+    let app = Launch::hosted(&[("ALLOWED_EMAIL_DOMAINS", ""), ("REQUIRE_JOB_TITLE", "true")])
+        .invitations("email,application_id,expires_at\nold@contoso.com,,2020-01-01\n")
+        .start()
+        .await;
+    let mut cases = Vec::new();
+    for step in [
+        "PreTokenIssuance",
+        "PreTokenApplicationClaims",
+        "pretokenapplicationclaims",
+    ] {
+        for body in [
+            json!({"email": "old@contoso.com", "step": step}),
+            json!({"email": "stranger@contoso.com", "step": step, "clientId": "93fd07aa-0000-0000-0000-000000000000"}),
+            json!({"email": "not an address", "step": step, "jobTitle": "x"}),
+            json!({"step": step}),
+        ] {
+            cases.push((body, 200, continue_()));
+        }
+    }
+    expect_all(&app, &cases).await;
+    app.logs_containing(
+        "outcome=Continue reason=token_step email=o***@contoso.com step=PreTokenIssuance",
     )
     .await;
 }

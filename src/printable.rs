@@ -1,0 +1,91 @@
+//! Text that reaches a log line or a terminal, with everything that is not printable escaped.
+//!
+//! Values from callers, invitation files and tables end up in log lines and CLI output. A newline
+//! there forges another line; a bidirectional override (U+202E) reverses the rest of it; other
+//! control and format characters hide or reorder what an operator reads. Printable ASCII passes
+//! as it is (the common case costs one scan); anything else that Rust's own `Debug` would escape
+//! is written as `\u{...}` (or `\n`, `\t`, `\r`).
+
+use std::fmt;
+
+/// Display form of `text` with control, format and other non-printable characters escaped.
+pub struct Printable<'a>(pub &'a str);
+
+impl fmt::Display for Printable<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        escape(self.0, f)
+    }
+}
+
+/// A `fmt::Write` that escapes what is written through it into `inner`.
+pub struct Escaping<W>(pub W);
+
+impl<W: fmt::Write> fmt::Write for Escaping<W> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        escape(text, &mut self.0)
+    }
+}
+
+/// Writes `text` to `out`, escaping what is not printable.
+fn escape(text: &str, out: &mut impl fmt::Write) -> fmt::Result {
+    if text.bytes().all(|b| b == b' ' || b.is_ascii_graphic()) {
+        return out.write_str(text);
+    }
+    for c in text.chars() {
+        match c {
+            ' ' => out.write_char(c)?,
+            c if c.is_ascii_graphic() => out.write_char(c)?,
+            '\n' => out.write_str("\\n")?,
+            '\r' => out.write_str("\\r")?,
+            '\t' => out.write_str("\\t")?,
+            c if c.is_ascii() => write!(out, "\\u{{{:x}}}", u32::from(c))?,
+            // `escape_debug` leaves printable characters alone and escapes the rest (controls,
+            // format characters such as the bidirectional ones, separators, unassigned ones).
+            c if c.escape_debug().len() == 1 => out.write_char(c)?,
+            c => write!(out, "\\u{{{:x}}}", u32::from(c))?,
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fmt::Write as _;
+
+    use super::*;
+
+    fn shown(text: &str) -> String {
+        Printable(text).to_string()
+    }
+
+    #[test]
+    fn printable_text_passes_unchanged() {
+        for text in [
+            "a***@fabrikam.com",
+            "Jörg Müller",
+            "日本語",
+            "\"quoted\" \\ 'x'",
+            "",
+        ] {
+            assert_eq!(shown(text), text);
+        }
+    }
+
+    #[test]
+    fn controls_and_bidirectional_overrides_are_escaped() {
+        assert_eq!(shown("a\nb\r\tc"), "a\\nb\\r\\tc");
+        assert_eq!(shown("\u{202e}moc.evil"), "\\u{202e}moc.evil");
+        assert_eq!(shown("x\u{0}\u{1b}[31m\u{7f}"), "x\\u{0}\\u{1b}[31m\\u{7f}");
+        for c in ['\u{200e}', '\u{2066}', '\u{2028}', '\u{feff}', '\u{85}'] {
+            assert_eq!(shown(&c.to_string()), format!("\\u{{{:x}}}", u32::from(c)));
+        }
+    }
+
+    #[test]
+    fn the_writer_escapes_what_passes_through_it() {
+        let mut out = Escaping(String::new());
+        let email = "a\u{202e}b";
+        write!(out, "decision email={email} next").unwrap();
+        assert_eq!(out.0, "decision email=a\\u{202e}b next");
+    }
+}
