@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 
 use crate::invitations::csv_file::{InvitationFile, Row, Upsert};
 use crate::invitations::table::{StoredInvitation, TableStore};
-use crate::invitations::{Expiry, Invitation, InvitationAttribute, now};
+use crate::invitations::{Expiry, Invitation, InvitationAttribute, ValueType, now};
 use crate::policy::email::EmailAddress;
 use crate::policy::{Decision, EmailClaim, InvitationLookup, SignUp, Stage};
 use crate::printable::Printable;
@@ -47,11 +47,13 @@ enum InvitationsAction {
         /// Expiry: 2026-12-31 (midnight UTC) or an RFC 3339 date-time; default: never.
         #[arg(long, value_name = "DATE")]
         expires: Option<String>,
-        /// Prefill an attribute: --set displayName="Ada Lovelace" (repeatable).
-        #[arg(long = "set", value_name = "NAME=VALUE")]
+        /// Prefill an attribute: --set displayName="Ada Lovelace" (repeatable); an int or
+        /// boolean attribute with its type: --set extension_<app>_Level:int=3.
+        #[arg(long = "set", value_name = "NAME[:TYPE]=VALUE")]
         set: Vec<String>,
-        /// Impose an attribute at submit: --enforce jobTitle=Engineer (repeatable).
-        #[arg(long = "enforce", value_name = "NAME=VALUE")]
+        /// Impose an attribute at submit: --enforce jobTitle=Engineer (repeatable; a type as
+        /// with --set).
+        #[arg(long = "enforce", value_name = "NAME[:TYPE]=VALUE")]
         enforce: Vec<String>,
     },
     /// Withdraw an address's invitation.
@@ -263,12 +265,21 @@ async fn add(
             let (name, value) = pair
                 .split_once('=')
                 .ok_or_else(|| format!("{pair:?} is not NAME=VALUE"))?;
-            let name = name.trim();
+            let (name, kind) = match name.trim().split_once(':') {
+                None => (name.trim(), ValueType::String),
+                Some((name, kind)) => (
+                    name,
+                    ValueType::parse(kind).ok_or_else(|| {
+                        format!("{kind:?} is not an attribute type (string, int or boolean)")
+                    })?,
+                ),
+            };
             if !crate::invitations::csv_file::is_attribute_name(name) {
                 return Err(format!(
                     "{name:?} is not an attribute name (letters, digits and '_', starting with a letter)"
                 ));
             }
+            kind.check(name, value.trim())?;
             // Entra and B2C match attribute names in any case: two spellings of one name
             // would leave one value silently dropped.
             if let Some(other) = attributes
@@ -288,6 +299,7 @@ async fn add(
                 name: Arc::from(name),
                 value: value.trim().into(),
                 enforced,
+                kind,
             });
         }
     }
@@ -368,7 +380,7 @@ fn row_json(row: &Row) -> Value {
             .attributes
             .iter()
             .filter(|a| a.enforced == enforced)
-            .map(|a| (a.name.to_string(), Value::from(&*a.value)))
+            .map(|a| (a.name.to_string(), a.json()))
             .collect::<Map<String, Value>>()
     };
     json!({
@@ -388,9 +400,8 @@ fn describe_row(row: &Row) -> String {
         .iter()
         .map(|a| {
             format!(
-                "{}{}={}",
-                if a.enforced { "!" } else { "" },
-                a.name,
+                "{}={}",
+                InvitationAttribute::column(&a.name, a.enforced, a.kind),
                 Printable(&a.value)
             )
         })

@@ -13,7 +13,7 @@ use proptest::prelude::*;
 use serde_json::json;
 use signup_gate::auth_events::contract::Event;
 use signup_gate::invitations::csv_file::{InvitationFile, Row};
-use signup_gate::invitations::{Expiry, Invitation, InvitationAttribute};
+use signup_gate::invitations::{Expiry, Invitation, InvitationAttribute, ValueType};
 use signup_gate::policy::domains::AllowedDomains;
 use signup_gate::policy::email::EmailAddress;
 
@@ -161,7 +161,13 @@ proptest! {
 }
 
 fn invitation() -> impl Strategy<Value = Invitation> {
-    let attribute = ("[a-zA-Z][a-zA-Z0-9_]{0,8}", any::<bool>(), "[^\r]{1,20}");
+    let value = prop_oneof![
+        "[^\r]{1,20}".prop_map(|text| (ValueType::String, text)),
+        any::<i64>().prop_map(|number| (ValueType::Integer, number.to_string())),
+        prop::sample::select(vec!["true", "false", "TRUE", "False"])
+            .prop_map(|flag| (ValueType::Boolean, flag.to_owned())),
+    ];
+    let attribute = ("[a-zA-Z][a-zA-Z0-9_]{0,8}", any::<bool>(), value);
     (
         prop::option::of("[a-z0-9-]{1,12}"),
         prop::option::of(0i64..4_102_444_800),
@@ -177,11 +183,12 @@ fn invitation() -> impl Strategy<Value = Invitation> {
                     seen.push(name.to_ascii_lowercase());
                     fresh
                 })
-                .filter(|(_, _, value)| !value.trim().is_empty())
-                .map(|(name, enforced, value)| InvitationAttribute {
+                .filter(|(_, _, (_, value))| !value.trim().is_empty())
+                .map(|(name, enforced, (kind, value))| InvitationAttribute {
                     name: Arc::from(name.as_str()),
                     value: value.trim().into(),
                     enforced,
+                    kind,
                 })
                 .collect();
             Invitation {
@@ -205,9 +212,10 @@ proptest! {
             file.rows.push(Row { email, invitation, line: 0 });
         }
         let Ok(written) = file.to_csv() else {
-            // The only refusal: one name used both enforced and not.
+            // The only refusal: one name used both enforced and not, or in two types.
             let names: Vec<_> = file.rows.iter().flat_map(|row| row.invitation.attributes.iter()).collect();
-            prop_assert!(names.iter().any(|a| names.iter().any(|b| a.name.eq_ignore_ascii_case(&b.name) && a.enforced != b.enforced)));
+            prop_assert!(names.iter().any(|a| names.iter().any(|b| a.name.eq_ignore_ascii_case(&b.name)
+                && (a.enforced != b.enforced || a.kind != b.kind))));
             return Ok(());
         };
         let again = InvitationFile::parse(&written).unwrap();

@@ -130,6 +130,8 @@ def csv():
         b'email,expires_at,city\n"x@y.example",2030-01-01T00:00:00Z,"Oslo, Norway"\n',
         b"email,application_id\nbad address,\nada@fabrikam.com,app\nada@fabrikam.com,app\n",
         b"name,email\n",
+        b"email,application_id,expires_at,extension_0a1b_Level:int,!extension_0a1b_News:Boolean,x:string\n"
+        b"ada@fabrikam.com,,,3,true,a\nbob@fabrikam.com,,,-7,FALSE,\ncarol@fabrikam.com,,,x,maybe,\n",
         b"",
     ])
 

@@ -108,12 +108,7 @@ fn returned_claims(
     attributes
         .iter()
         .filter(wanted)
-        .map(|attribute| {
-            (
-                attribute.name.to_string(),
-                serde_json::Value::from(&*attribute.value),
-            )
-        })
+        .map(|attribute| (attribute.name.to_string(), attribute.json()))
         .collect()
 }
 

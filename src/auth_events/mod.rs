@@ -212,8 +212,9 @@ fn action_for(
 }
 
 /// Invitation values in the JSON type the request used for the same attribute (matched in any
-/// case, sent back under the request's spelling); text where the request did not send it. The
-/// names of values that cannot take that type are returned apart.
+/// case, sent back under the request's spelling); where the request did not send it, in the
+/// type the invitation declares (text unless it says `int` or `boolean`). The names of values
+/// that cannot take the request's type are returned apart.
 fn typed_values<'a>(
     attributes: impl Iterator<Item = &'a InvitationAttribute>,
     sent: &[(Cow<str>, SentValue)],
@@ -233,9 +234,8 @@ fn typed_values<'a>(
                 "false" => Some(Value::Bool(false)),
                 _ => None,
             },
-            Some(SentValue::Text(_) | SentValue::Other) | None => {
-                Some(Value::from(&*attribute.value))
-            }
+            Some(SentValue::Text(_) | SentValue::Other) => Some(Value::from(&*attribute.value)),
+            None => Some(attribute.json()),
         };
         match value {
             Some(value) => {

@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime};
 use futures_util::future::BoxFuture;
 use hashbrown::HashTable;
 
-use super::{Expiry, Invitation, InvitationAttribute, InvitationStore, StoreError};
+use super::{Expiry, Invitation, InvitationAttribute, InvitationStore, StoreError, ValueType};
 use crate::policy::email::{EmailAddress, normalise_into};
 
 /// The fixed leading columns.
@@ -76,8 +76,18 @@ enum Column {
 #[derive(Debug, Clone, Default)]
 struct Header {
     columns: Vec<Column>,
-    /// Name and whether it is enforced (`!name`), one per attribute column.
-    attributes: Vec<(Arc<str>, bool)>,
+    /// One per attribute column.
+    attributes: Vec<AttributeColumn>,
+}
+
+/// An attribute column: `[!]name[:type]`.
+#[derive(Debug, Clone)]
+struct AttributeColumn {
+    name: Arc<str>,
+    /// `!name`: imposed at submit instead of only prefilled.
+    enforced: bool,
+    /// `name:int`, `name:boolean`; text without a type.
+    kind: ValueType,
 }
 
 /// One data row's non-empty cells, borrowed from the reader.
@@ -158,29 +168,30 @@ fn parse_header(headers: &csv::ByteRecord) -> Result<Header, FileErrors> {
     for cell in headers {
         let name = std::str::from_utf8(cell)
             .map_err(|_| header_error("the header is not UTF-8".to_owned()))?;
-        if !seen.insert(name.to_ascii_lowercase()) {
-            return Err(header_error(format!("column {name:?} appears twice")));
-        }
         let column = match name {
             n if n.eq_ignore_ascii_case(EMAIL) => Column::Email,
             n if n.eq_ignore_ascii_case(APPLICATION_ID) => Column::ApplicationId,
             n if n.eq_ignore_ascii_case(EXPIRES_AT) => Column::ExpiresAt,
             n => {
-                let (enforced, attribute) = match n.strip_prefix('!') {
-                    Some(attribute) => (true, attribute),
-                    None => (false, n),
-                };
-                if !is_attribute_name(attribute) {
-                    return Err(header_error(format!(
-                        "column {name:?} is not an attribute name (letters, digits and '_', starting with a letter; '!' in front to enforce it)"
-                    )));
-                }
+                let attribute = parse_attribute_column(n).map_err(header_error)?;
                 let index = u16::try_from(header.attributes.len())
                     .map_err(|_| header_error("too many attribute columns".to_owned()))?;
-                header.attributes.push((attribute.into(), enforced));
+                header.attributes.push(attribute);
                 Column::Attribute(index)
             }
         };
+        // One column per name (in any case, with or without a type), and one per `!name`.
+        let key = match column {
+            Column::Attribute(index) => {
+                let attribute = &header.attributes[usize::from(index)];
+                InvitationAttribute::column(&attribute.name, attribute.enforced, ValueType::String)
+                    .to_ascii_lowercase()
+            }
+            _ => name.to_ascii_lowercase(),
+        };
+        if !seen.insert(key) {
+            return Err(header_error(format!("column {name:?} appears twice")));
+        }
         header.columns.push(column);
     }
     for required in [EMAIL, APPLICATION_ID, EXPIRES_AT] {
@@ -191,6 +202,33 @@ fn parse_header(headers: &csv::ByteRecord) -> Result<Header, FileErrors> {
         }
     }
     Ok(header)
+}
+
+/// `[!]name[:type]` → the column; the error says what is wrong with it.
+fn parse_attribute_column(text: &str) -> Result<AttributeColumn, String> {
+    let (enforced, rest) = match text.strip_prefix('!') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (name, kind) = match rest.split_once(':') {
+        None => (rest, ValueType::String),
+        Some((name, kind)) => (
+            name,
+            ValueType::parse(kind).ok_or_else(|| {
+                format!("column {text:?} has an unknown type {kind:?} (string, int or boolean)")
+            })?,
+        ),
+    };
+    if !is_attribute_name(name) {
+        return Err(format!(
+            "column {text:?} is not an attribute name (letters, digits and '_', starting with a letter; '!' in front to enforce it, ':int' or ':boolean' after it for its type)"
+        ));
+    }
+    Ok(AttributeColumn {
+        name: name.into(),
+        enforced,
+        kind,
+    })
 }
 
 pub(crate) fn is_attribute_name(name: &str) -> bool {
@@ -226,16 +264,18 @@ fn read_cells<'r>(header: &Header, record: &'r csv::ByteRecord) -> Result<Cells<
                 cells.expires_at = Some(expiry);
             }
             Column::Attribute(index) => {
-                let name = &header.attributes[usize::from(index)].0;
+                let column = &header.attributes[usize::from(index)];
+                let name = &column.name;
                 // Names match in any case (as Entra and B2C match them): `jobTitle` and
                 // `!JOBTITLE` on one row would leave one of the values silently dropped.
                 if cells.attributes.iter().any(|(other, _)| {
                     header.attributes[usize::from(*other)]
-                        .0
+                        .name
                         .eq_ignore_ascii_case(name)
                 }) {
                     return Err(format!("attribute {name} is both prefilled and enforced"));
                 }
+                column.kind.check(name, cell)?;
                 cells.attributes.push((index, cell));
             }
         }
@@ -257,11 +297,12 @@ fn to_row(header: &Header, line: u64, cells: Cells<'_>) -> Result<Row, String> {
         .attributes
         .iter()
         .map(|&(index, value)| {
-            let (name, enforced) = &header.attributes[usize::from(index)];
+            let column = &header.attributes[usize::from(index)];
             InvitationAttribute {
-                name: name.clone(),
+                name: column.name.clone(),
                 value: value.into(),
-                enforced: *enforced,
+                enforced: column.enforced,
+                kind: column.kind,
             }
         })
         .collect();
@@ -336,8 +377,8 @@ pub struct InvitationIndex {
     table: HashTable<u32>,
     hasher: RandomState,
     applications: Vec<Box<str>>,
-    /// Name and enforcement of each attribute column.
-    columns: Vec<(Arc<str>, bool)>,
+    /// Each attribute column.
+    columns: Vec<AttributeColumn>,
     attributes: Vec<AttributeRef>,
 }
 
@@ -460,11 +501,12 @@ impl InvitationIndex {
         let attributes = self.attributes[first..first + entry.attributes.len as usize]
             .iter()
             .map(|attribute| {
-                let (name, enforced) = &self.columns[usize::from(attribute.column)];
+                let column = &self.columns[usize::from(attribute.column)];
                 InvitationAttribute {
-                    name: name.clone(),
+                    name: column.name.clone(),
                     value: span(&self.text, attribute.value).into(),
-                    enforced: *enforced,
+                    enforced: column.enforced,
+                    kind: column.kind,
                 }
             })
             .collect();
@@ -577,25 +619,38 @@ impl InvitationFile {
     }
 
     /// The file's text: the fixed columns, then one column per attribute name (`!name` for
-    /// enforced ones; names in any case are one column, spelled as first seen) in order of first
-    /// appearance. A name enforced on some invitations and not on others cannot be written: a
-    /// column is one or the other.
+    /// enforced ones, `name:int` for typed ones; names in any case are one column, spelled as
+    /// first seen) in order of first appearance. A name enforced (or typed) on some invitations
+    /// and not on others cannot be written: a column is one or the other.
     pub fn to_csv(&self) -> Result<Vec<u8>, String> {
-        let mut columns: Vec<(Arc<str>, bool)> = Vec::new();
+        let mut columns: Vec<AttributeColumn> = Vec::new();
         for row in &self.rows {
             for attribute in row.invitation.attributes.iter() {
                 match columns
                     .iter()
-                    .find(|(name, _)| name.eq_ignore_ascii_case(&attribute.name))
+                    .find(|column| column.name.eq_ignore_ascii_case(&attribute.name))
                 {
-                    None => columns.push((attribute.name.clone(), attribute.enforced)),
-                    Some((_, enforced)) if *enforced == attribute.enforced => {}
-                    Some((name, _)) => {
+                    None => columns.push(AttributeColumn {
+                        name: attribute.name.clone(),
+                        enforced: attribute.enforced,
+                        kind: attribute.kind,
+                    }),
+                    Some(column) if column.enforced != attribute.enforced => {
+                        let name = &column.name;
                         return Err(format!(
                             "attribute {name} is enforced (!{name}) on some invitations and not on others; \
                              one column cannot be both"
                         ));
                     }
+                    Some(column) if column.kind != attribute.kind => {
+                        return Err(format!(
+                            "attribute {} is of type {} on some invitations and {} on others; one column has one type",
+                            column.name,
+                            column.kind.as_str(),
+                            attribute.kind.as_str()
+                        ));
+                    }
+                    Some(_) => {}
                 }
             }
         }
@@ -605,13 +660,11 @@ impl InvitationFile {
             APPLICATION_ID.to_owned(),
             EXPIRES_AT.to_owned(),
         ];
-        header.extend(columns.iter().map(|(name, enforced)| {
-            if *enforced {
-                format!("!{name}")
-            } else {
-                name.to_string()
-            }
-        }));
+        header.extend(
+            columns.iter().map(|column| {
+                InvitationAttribute::column(&column.name, column.enforced, column.kind)
+            }),
+        );
         writer.write_record(&header).map_err(|e| e.to_string())?;
         for row in &self.rows {
             let invitation = &row.invitation;
@@ -627,11 +680,11 @@ impl InvitationFile {
                     .map(|e| e.to_string())
                     .unwrap_or_default(),
             ];
-            record.extend(columns.iter().map(|(name, enforced)| {
+            record.extend(columns.iter().map(|column| {
                 invitation
                     .attributes
                     .iter()
-                    .find(|a| a.name.eq_ignore_ascii_case(name) && a.enforced == *enforced)
+                    .find(|a| a.name.eq_ignore_ascii_case(&column.name))
                     .map(|a| a.value.to_string())
                     .unwrap_or_default()
             }));
@@ -897,6 +950,7 @@ carol@fabrikam.com,,,x,extra
             name: Arc::from(name),
             value: "Boss".into(),
             enforced,
+            kind: ValueType::String,
         };
         let invitation = |attributes| Invitation {
             application_id: None,

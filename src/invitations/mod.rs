@@ -33,9 +33,96 @@ pub struct Invitation {
 pub struct InvitationAttribute {
     /// Shared by every invitation that has the attribute (one per file column).
     pub name: Arc<str>,
+    /// The value as text; it fits `kind` (checked when written and when loaded).
     pub value: Box<str>,
     /// Imposed at submit (`!name` column) instead of only prefilled.
     pub enforced: bool,
+    /// The JSON type the value is sent in where the request does not show the attribute's type.
+    pub kind: ValueType,
+}
+
+/// The JSON type of an attribute's value. Entra requires each attribute's own type, and a
+/// Start request often lists only the e-mail attribute, so an invitation can declare it
+/// (`name:int` in a file header); the type the request shows still wins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ValueType {
+    #[default]
+    String,
+    /// A whole number (Entra's `int` attributes).
+    Integer,
+    /// `true` or `false` (Entra's `boolean` attributes).
+    Boolean,
+}
+
+impl ValueType {
+    /// The type's name as written after the attribute's name (`string`, `int`, `boolean`).
+    pub fn parse(name: &str) -> Option<Self> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "string" => Some(Self::String),
+            "int" => Some(Self::Integer),
+            "boolean" => Some(Self::Boolean),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::String => "string",
+            Self::Integer => "int",
+            Self::Boolean => "boolean",
+        }
+    }
+
+    /// `value` as JSON of this type; `None` when it cannot take the type.
+    pub fn json(self, value: &str) -> Option<serde_json::Value> {
+        match self {
+            Self::String => Some(serde_json::Value::from(value)),
+            Self::Integer => value
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .map(serde_json::Value::from),
+            Self::Boolean => match value.trim().to_ascii_lowercase().as_str() {
+                "true" => Some(serde_json::Value::Bool(true)),
+                "false" => Some(serde_json::Value::Bool(false)),
+                _ => None,
+            },
+        }
+    }
+
+    /// Why `value` cannot take this type, for files, tables and the CLI.
+    pub fn check(self, name: &str, value: &str) -> Result<(), String> {
+        match self.json(value) {
+            Some(_) => Ok(()),
+            None => Err(format!(
+                "the value {:?} of {name} is not {}",
+                value,
+                match self {
+                    Self::String => "text",
+                    Self::Integer => "a whole number (it is declared int)",
+                    Self::Boolean => "true or false (it is declared boolean)",
+                }
+            )),
+        }
+    }
+}
+
+impl InvitationAttribute {
+    /// The value as JSON of its declared type (checked when it was loaded; text otherwise).
+    pub fn json(&self) -> serde_json::Value {
+        self.kind
+            .json(&self.value)
+            .unwrap_or_else(|| serde_json::Value::from(&*self.value))
+    }
+
+    /// How the attribute is named in a file header and on the command line: `!name:int`.
+    pub fn column(name: &str, enforced: bool, kind: ValueType) -> String {
+        let bang = if enforced { "!" } else { "" };
+        match kind {
+            ValueType::String => format!("{bang}{name}"),
+            kind => format!("{bang}{name}:{}", kind.as_str()),
+        }
+    }
 }
 
 /// The instant an invitation stops being valid, in seconds since the Unix epoch (UTC).

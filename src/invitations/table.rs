@@ -18,7 +18,7 @@ use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use tokio::sync::Mutex;
 
-use super::{Expiry, Invitation, InvitationAttribute, InvitationStore, StoreError};
+use super::{Expiry, Invitation, InvitationAttribute, InvitationStore, StoreError, ValueType};
 use crate::policy::email::EmailAddress;
 
 /// The Table service REST version we speak.
@@ -183,12 +183,13 @@ pub struct StoredInvitation {
 /// The entity's properties (besides the keys).
 fn to_entity(email: &EmailAddress, invitation: &Invitation) -> Value {
     let (partition, row) = entity_keys(email);
+    // Values in their declared JSON type: text, a whole number or true/false.
     let values = |enforced: bool| {
         let map: Map<String, Value> = invitation
             .attributes
             .iter()
             .filter(|a| a.enforced == enforced)
-            .map(|a| (a.name.to_string(), Value::from(&*a.value)))
+            .map(|a| (a.name.to_string(), a.json()))
             .collect();
         Value::from(Value::Object(map).to_string())
     };
@@ -220,13 +221,32 @@ fn from_entity(entity: &Value) -> Result<StoredInvitation, String> {
         let values: Map<String, Value> =
             serde_json::from_str(json).map_err(|_| format!("entity with invalid {property}"))?;
         for (name, value) in values {
-            let value = value
-                .as_str()
-                .ok_or_else(|| format!("entity with a non-text value in {property}"))?;
+            // The JSON type is the attribute's declared type.
+            let (value, kind) = match value {
+                Value::String(text) => (text, ValueType::String),
+                Value::Bool(flag) => (flag.to_string(), ValueType::Boolean),
+                Value::Number(number) if number.is_i64() => {
+                    (number.to_string(), ValueType::Integer)
+                }
+                _ => {
+                    return Err(format!(
+                        "entity with a value in {property} that is not text, a whole number or true/false"
+                    ));
+                }
+            };
+            if attributes
+                .iter()
+                .any(|a: &InvitationAttribute| a.name.eq_ignore_ascii_case(&name))
+            {
+                return Err(format!(
+                    "entity naming attribute {name} twice (names are compared in any case)"
+                ));
+            }
             attributes.push(InvitationAttribute {
                 name: name.into(),
                 value: value.into(),
                 enforced,
+                kind,
             });
         }
     }
@@ -854,17 +874,38 @@ mod tests {
                     name: "displayName".into(),
                     value: "Ada".into(),
                     enforced: false,
+                    kind: ValueType::String,
+                },
+                InvitationAttribute {
+                    name: "extension_0a1b_News".into(),
+                    value: "false".into(),
+                    enforced: false,
+                    kind: ValueType::Boolean,
+                },
+                InvitationAttribute {
+                    name: "extension_0a1b_Level".into(),
+                    value: "5".into(),
+                    enforced: true,
+                    kind: ValueType::Integer,
                 },
                 InvitationAttribute {
                     name: "jobTitle".into(),
                     value: "Engineer".into(),
                     enforced: true,
+                    kind: ValueType::String,
                 },
             ]
             .into(),
         };
         let entity = to_entity(&email, &invitation);
-        assert_eq!(entity["Attributes"], "{\"displayName\":\"Ada\"}");
+        assert_eq!(
+            entity["Attributes"],
+            "{\"displayName\":\"Ada\",\"extension_0a1b_News\":false}"
+        );
+        assert_eq!(
+            entity["Enforced"],
+            "{\"extension_0a1b_Level\":5,\"jobTitle\":\"Engineer\"}"
+        );
         let stored = from_entity(&entity).unwrap();
         assert_eq!(
             (stored.email, stored.invitation, stored.signed_up_at),

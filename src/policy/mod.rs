@@ -650,6 +650,7 @@ mod tests {
             name: name.into(),
             value: value.into(),
             enforced,
+            kind: crate::invitations::ValueType::String,
         }
     }
 

@@ -15,7 +15,7 @@ const DEFAULT_MESSAGE: &str =
 
 /// Invitation-only settings with a few invitations.
 const INVITATIONS: &str = "\
-email,application_id,expires_at,displayName,extension_0a1b2c_Year,!extension_0a1b2c_News,!jobTitle
+email,application_id,expires_at,displayName,extension_0a1b2c_Year:int,!extension_0a1b2c_News:boolean,!jobTitle
 ada@contoso.com,,,Ada Lovelace,1815,true,Analyst
 grace@contoso.com,44445555-EEEE-6666-FFFF-7777AAAA8888,,,,,
 old@contoso.com,,2020-01-01,,,,
@@ -113,6 +113,7 @@ macro_rules! on_both_stores {
 
 on_both_stores!(
     start_prefills_an_invitation_in_the_types_the_request_uses,
+    start_prefills_in_the_declared_types_what_the_request_does_not_list,
     start_blocks_everyone_else_with_the_configured_page,
     invitations_are_scoped_to_their_application,
     submit_imposes_enforced_values_and_rechecks_admission,
@@ -182,6 +183,48 @@ async fn start_prefills_an_invitation_in_the_types_the_request_uses(app: &TestAp
                 START,
                 with_email("start_documented", "plain@contoso.com"),
                 continue_(START),
+            ),
+        ],
+    )
+    .await;
+}
+
+/// Microsoft's own Start captures list only the e-mail attribute although the flow collects
+/// more; Entra needs each value in its attribute's type, which the invitation declares then.
+async fn start_prefills_in_the_declared_types_what_the_request_does_not_list(app: &TestApp) {
+    let mut bare = with_email("start_documented", "ada@contoso.com");
+    let attributes = bare
+        .pointer_mut("/data/userSignUpInfo/attributes")
+        .unwrap()
+        .as_object_mut()
+        .unwrap();
+    attributes.retain(|name, _| name == "email");
+    let mut texts = bare.clone();
+    texts["data"]["userSignUpInfo"]["attributes"]["extension_0a1b2c_Year"] =
+        json!({"value": "1815", "@odata.type": "microsoft.graph.stringDirectoryAttributeValue"});
+    expect_all(
+        app,
+        vec![
+            (
+                START,
+                bare,
+                response(
+                    START,
+                    json!({"@odata.type": "microsoft.graph.attributeCollectionStart.setPrefillValues",
+                           "inputs": {"displayName": "Ada Lovelace", "extension_0a1b2c_Year": 1815,
+                                      "extension_0a1b2c_News": true, "jobTitle": "Analyst"}}),
+                ),
+            ),
+            // The type the request shows still wins.
+            (
+                START,
+                texts,
+                response(
+                    START,
+                    json!({"@odata.type": "microsoft.graph.attributeCollectionStart.setPrefillValues",
+                           "inputs": {"displayName": "Ada Lovelace", "extension_0a1b2c_Year": "1815",
+                                      "extension_0a1b2c_News": true, "jobTitle": "Analyst"}}),
+                ),
             ),
         ],
     )

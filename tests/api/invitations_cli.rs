@@ -255,6 +255,37 @@ async fn bad_cli_input_changes_nothing() {
             ][..],
             "error: attributes jobTitle and JobTitle are the same attribute (names are compared in any case)\n",
         ),
+        // Values that cannot take their declared type.
+        (
+            &[
+                "invitations",
+                "add",
+                "a@contoso.com",
+                "--set",
+                "extension_0a1b_Level:int=high",
+            ][..],
+            "error: the value \"high\" of extension_0a1b_Level is not a whole number (it is declared int)\n",
+        ),
+        (
+            &[
+                "invitations",
+                "add",
+                "a@contoso.com",
+                "--enforce",
+                "extension_0a1b_News:boolean=yes",
+            ][..],
+            "error: the value \"yes\" of extension_0a1b_News is not true or false (it is declared boolean)\n",
+        ),
+        (
+            &[
+                "invitations",
+                "add",
+                "a@contoso.com",
+                "--set",
+                "extension_0a1b_Level:float=1.5",
+            ][..],
+            "error: \"float\" is not an attribute type (string, int or boolean)\n",
+        ),
         // Expiries that could not be written back in the same form: once written, every later
         // command (and the server's start) would fail on the file.
         (
@@ -339,5 +370,69 @@ async fn a_file_naming_one_attribute_twice_in_a_row_is_refused() {
             "imported more.csv into invitations.csv: 1 added, 0 updated, 1 invalid\n",
             "more.csv: line 2: attribute JOBTITLE is both prefilled and enforced\n"
         )
+    );
+}
+
+/// An invitation can declare the JSON type of an attribute (for a Start request that does not
+/// list it): the CLI writes it into the header, `list` shows it, the file reader checks it.
+#[tokio::test]
+async fn attribute_types_are_written_listed_and_checked() {
+    let app = Launch::hosted(&[])
+        .invitations("email,application_id,expires_at\n")
+        .start()
+        .await;
+    let (code, _, stderr) = run(
+        &app,
+        &[
+            "invitations",
+            "add",
+            "ada@contoso.com",
+            "--set",
+            "extension_0a1b_Level:int=3",
+            "--enforce",
+            "extension_0a1b_News:Boolean=TRUE",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(app.dir().join("invitations.csv")).unwrap(),
+        "email,application_id,expires_at,extension_0a1b_Level:int,!extension_0a1b_News:boolean\n\
+         ada@contoso.com,,,3,TRUE\n"
+    );
+    let (_, stdout, _) = run(&app, &["invitations", "list"]);
+    assert_eq!(
+        stdout,
+        "ada@contoso.com  app: any  expires: never  extension_0a1b_Level:int=3, !extension_0a1b_News:boolean=TRUE\n\
+         1 invitation(s) in invitations.csv\n"
+    );
+    let (_, stdout, _) = run(&app, &["invitations", "list", "--json"]);
+    let listed: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(listed[0]["attributes"], json!({"extension_0a1b_Level": 3}));
+    assert_eq!(listed[0]["enforced"], json!({"extension_0a1b_News": true}));
+
+    // A file whose value does not fit its column's type does not load.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("invitations.csv"),
+        "email,application_id,expires_at,extension_0a1b_Level:int\nada@contoso.com,,,high\n",
+    )
+    .unwrap();
+    let (status, output) = Launch::standalone(
+        dir.path(),
+        &[
+            ("FUNCTIONS_CUSTOMHANDLER_PORT", "1"),
+            ("BASIC_AUTH_USERNAME", "a"),
+            ("BASIC_AUTH_PASSWORD", "b"),
+        ],
+        &[],
+    )
+    .run_to_exit();
+    assert_eq!(status.code(), Some(78));
+    assert!(
+        output.stderr().contains(
+            "invitations.csv: line 2: the value \"high\" of extension_0a1b_Level is not a whole number (it is declared int)"
+        ),
+        "{}",
+        output.stderr()
     );
 }

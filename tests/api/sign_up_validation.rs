@@ -430,16 +430,18 @@ async fn every_decision_is_logged_once_with_a_masked_address_and_the_invocation_
 async fn invitations_admit_other_domains_and_return_their_attributes() {
     let app = Launch::hosted(&[])
         .invitations(
-            "email,application_id,expires_at,displayName,!jobTitle\n\
-             ada@contoso.com,,,Ada Lovelace,Analyst\n\
-             scoped@contoso.com,93fd07aa-0000-0000-0000-000000000000,,,\n\
-             old@contoso.com,,2020-01-01,,\n",
+            "email,application_id,expires_at,displayName,!jobTitle,extension_0a1b_Level:int\n\
+             ada@contoso.com,,,Ada Lovelace,Analyst,3\n\
+             scoped@contoso.com,93fd07aa-0000-0000-0000-000000000000,,,,\n\
+             old@contoso.com,,2020-01-01,,,\n",
         )
         .start()
         .await;
     let mut prefill = continue_();
     prefill["displayName"] = json!("Ada Lovelace");
     prefill["jobTitle"] = json!("Analyst");
+    // In the type the invitation declares.
+    prefill["extension_0a1b_Level"] = json!(3);
     let mut imposed = continue_();
     imposed["jobTitle"] = json!("Analyst");
     expect_all(
