@@ -19,7 +19,7 @@ use crate::invitations::{Expiry, Invitation, InvitationAttribute, ValueType, now
 use crate::policy::email::EmailAddress;
 use crate::policy::{Decision, EmailClaim, InvitationLookup, SignUp, Stage};
 use crate::printable::Printable;
-use crate::settings::{Settings, StoreKind};
+use crate::settings::{LOCAL_SETTINGS, LOCAL_SETTINGS_EXAMPLE, Settings, StoreKind};
 
 /// Exit code when the command ran but the answer is "no" (blocked by `check`, invalid rows in
 /// `import`, nothing to remove).
@@ -200,8 +200,22 @@ impl From<StoredInvitation> for Listed {
 
 /// Runs one `invitations` command with the validated settings.
 pub fn run(command: InvitationsCommand, settings: &Settings) -> ExitCode {
+    let writes = matches!(
+        command.action,
+        InvitationsAction::Add { .. }
+            | InvitationsAction::Remove { .. }
+            | InvitationsAction::Import { .. }
+    );
     let target = match (command.file, &settings.invitation_store) {
         (Some(path), _) => Ok(Target::File(path)),
+        // The example settings name the committed example file: editing it would change what
+        // the README's examples answer, and the edit would be lost or committed by mistake.
+        (None, StoreKind::File) if writes && settings.from_example => Err(format!(
+            "not editing {}: the settings come from {LOCAL_SETTINGS_EXAMPLE} because there is no \
+             {LOCAL_SETTINGS}. Make the settings yours (cp {LOCAL_SETTINGS_EXAMPLE} {LOCAL_SETTINGS}, \
+             then set INVITATIONS_FILE there, for example to invitations.csv), or name a file with --file PATH",
+            settings.invitations_file.display()
+        )),
         (None, StoreKind::File) => Ok(Target::File(settings.invitations_file.clone())),
         (None, StoreKind::Table(table)) => {
             TableStore::new(table.clone(), settings.decision_deadline).map(Target::Table)

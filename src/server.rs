@@ -79,7 +79,24 @@ pub async fn run(state: AppState, standalone_port: u16) -> std::io::Result<()> {
         Hosting::FunctionsHost { port } => port,
         Hosting::Standalone => standalone_port,
     };
-    let listener = bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))?;
+    let listener = bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).map_err(|error| {
+        if error.kind() != std::io::ErrorKind::AddrInUse {
+            return error;
+        }
+        let hint = match hosting {
+            Hosting::FunctionsHost { .. } => {
+                "the Functions host chose it (FUNCTIONS_CUSTOMHANDLER_PORT); another process took it"
+            }
+            Hosting::Standalone => {
+                "another handler or `func start` may be running; pick another port with \
+                 `handler serve --port N` (in a checkout: `cargo run -- serve --port N`)"
+            }
+        };
+        std::io::Error::new(
+            error.kind(),
+            format!("port {port} on 127.0.0.1 is already in use: {hint}"),
+        )
+    })?;
     let address = listener.local_addr()?;
     announce(hosting, address);
     // Everything about start-up is on stdout before the first request can be answered.

@@ -72,6 +72,9 @@ pub struct Environment {
     vars: BTreeMap<String, String>,
     /// Messages about how the environment was assembled, logged once the logger is up.
     pub notes: Vec<(log::Level, String)>,
+    /// Whether the committed example settings filled in what the environment lacks (no
+    /// `local.settings.json` yet): nothing that is written should then land in example files.
+    pub from_example: bool,
 }
 
 impl Environment {
@@ -84,6 +87,7 @@ impl Environment {
         let mut env = Self {
             vars: real.into_iter().collect(),
             notes: Vec::new(),
+            from_example: false,
         };
         let hosted = env.get("FUNCTIONS_CUSTOMHANDLER_PORT").is_some();
         if hosted || env.in_azure() {
@@ -100,6 +104,7 @@ impl Environment {
                      (copy it to {LOCAL_SETTINGS} and edit it to make them yours)"
                 ),
             ));
+            env.from_example = true;
             fallback
         } else {
             env.notes.push((
@@ -164,6 +169,8 @@ pub struct Settings {
     pub auth_events_auth: AuthEventsAuth,
     /// How much of the machine one client can hold.
     pub connections: ConnectionLimits,
+    /// Whether these are the committed example settings (no `local.settings.json`).
+    pub from_example: bool,
 }
 
 /// Limits that keep slow or idle clients from holding the server.
@@ -370,6 +377,7 @@ impl Settings {
             ),
             decision_deadline,
             connections,
+            from_example: env.from_example,
             block_page,
             policy: Policy {
                 allowed_domains,
@@ -685,6 +693,7 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             notes: Vec::new(),
+            from_example: false,
         }
     }
 
@@ -957,6 +966,7 @@ mod tests {
         );
         let env = Environment::capture(Vec::new(), dir.path()).unwrap();
         assert_eq!(env.get("ORGANIZATION_NAME"), Some("Example"));
+        assert!(env.from_example);
         assert_eq!(env.notes[0].0, log::Level::Warn);
         assert!(
             env.notes[0].1.contains("using the example settings"),

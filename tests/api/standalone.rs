@@ -142,3 +142,92 @@ async fn under_the_host_the_local_settings_are_never_read() {
         "You must have an account from 'tailspin.com' to register as an external user for Contoso."
     );
 }
+
+/// Copies the committed example settings and invitations into `dir`, as a fresh clone has them.
+fn example_checkout(dir: &Path) {
+    for name in ["local.settings.json.example", "invitations.example.csv"] {
+        let from = Path::new(env!("CARGO_MANIFEST_DIR")).join(name);
+        std::fs::copy(&from, dir.join(name)).unwrap();
+    }
+}
+
+/// On a fresh clone the settings come from the example, which names the committed example
+/// invitation file: the CLI must not edit it behind the user's back.
+#[test]
+fn the_cli_does_not_edit_the_example_file() {
+    let dir = tempfile::tempdir().unwrap();
+    example_checkout(dir.path());
+    let example = std::fs::read_to_string(dir.path().join("invitations.example.csv")).unwrap();
+    let run = |args: &[&str]| Launch::standalone(dir.path(), &[], args).run_to_exit();
+    for args in [
+        &["invitations", "add", "bob@contoso.com"][..],
+        &["invitations", "remove", "ada@fabrikam.com"][..],
+    ] {
+        let (status, output) = run(args);
+        assert_eq!(status.code(), Some(2), "{args:?}");
+        assert!(
+            output.stderr().contains(
+                "error: not editing invitations.example.csv: the settings come from local.settings.json.example \
+                 because there is no local.settings.json. Make the settings yours (cp local.settings.json.example \
+                 local.settings.json, then set INVITATIONS_FILE there, for example to invitations.csv), or name a \
+                 file with --file PATH"
+            ),
+            "{}",
+            output.stderr()
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("invitations.example.csv")).unwrap(),
+        example
+    );
+    // Reading is fine, and a file named on the command line is the user's own.
+    let (status, output) = run(&["invitations", "list"]);
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        output.stdout().contains("ada@fabrikam.com"),
+        "{}",
+        output.stdout()
+    );
+    let (status, _) = run(&[
+        "invitations",
+        "--file",
+        "mine.csv",
+        "add",
+        "bob@contoso.com",
+    ]);
+    assert_eq!(status.code(), Some(0));
+    assert!(dir.path().join("mine.csv").exists());
+    // Once the settings are the user's, the file they name is edited.
+    let settings = std::fs::read_to_string(dir.path().join("local.settings.json.example"))
+        .unwrap()
+        .replace("invitations.example.csv", "invitations.csv");
+    std::fs::write(dir.path().join("local.settings.json"), settings).unwrap();
+    let (status, output) = run(&["invitations", "add", "bob@contoso.com"]);
+    assert_eq!(status.code(), Some(0), "{}", output.stderr());
+    assert_eq!(
+        output.stdout(),
+        "added bob@contoso.com in invitations.csv\n"
+    );
+}
+
+#[test]
+fn a_busy_port_is_named_with_the_way_out() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("BASIC_AUTH_USERNAME", USERNAME),
+        ("BASIC_AUTH_PASSWORD", PASSWORD),
+    ];
+    let (status, output) =
+        Launch::standalone(dir.path(), &env, &["serve", "--port", &port]).run_to_exit();
+    assert_eq!(status.code(), Some(1));
+    assert!(
+        output.stderr().contains(&format!(
+            "cannot serve: port {port} on 127.0.0.1 is already in use: another handler or `func start` may be \
+             running; pick another port with `handler serve --port N` (in a checkout: `cargo run -- serve --port N`)"
+        )),
+        "{}",
+        output.stderr()
+    );
+}
