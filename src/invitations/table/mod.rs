@@ -1,0 +1,380 @@
+//! Invitations in Azure Table Storage, for function apps that scale out: every instance reads
+//! the same table, and invitations can be added while the app runs.
+//!
+//! One point read per decision ([`TableStore::find`], within the decision deadline, one retry of
+//! a transient failure); the CLI's writes keep what they do not own (the sign-up record) and
+//! retry throttling with back-off. The pieces: where the table is ([`connection`]), how requests
+//! are signed ([`auth`]), the REST calls ([`client`]), an invitation as an entity ([`entity`]).
+
+pub mod auth;
+pub mod client;
+pub mod connection;
+pub mod entity;
+
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+pub use self::auth::shared_key_lite;
+use self::client::{Answer, Call, CallError, TableClient};
+pub use self::connection::{
+    Credential, DEVELOPMENT_ACCOUNT, TableSettings, is_table_name, parse_connection_string,
+};
+pub use self::entity::{MalformedRow, MaskedKeys, StoredInvitation, entity_keys};
+use self::entity::{from_entity, to_entity};
+use super::csv_file::Upsert;
+use super::{Invitation, InvitationStore, StoreError};
+use crate::policy::email::EmailAddress;
+
+/// Below this much time left, a failed point read is not retried.
+const MIN_RETRY_BUDGET: Duration = Duration::from_millis(50);
+/// Each attempt of an administrative call (the CLI's; not on a decision path).
+const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often a write that raced another writer is tried again.
+const WRITE_ATTEMPTS: usize = 3;
+
+/// Why the table could not do what was asked; names the table, never an address.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TableError {
+    #[error(
+        "table {table} does not exist at {endpoint} (the CLI creates it: handler invitations add ...)"
+    )]
+    NoTable { table: String, endpoint: String },
+    #[error("table {table} at {endpoint}: {error}")]
+    Call {
+        table: String,
+        endpoint: String,
+        error: CallError,
+    },
+    #[error("table {table}: {row}")]
+    Malformed { table: String, row: MalformedRow },
+}
+
+/// Every row of the table: the invitations, and the rows that cannot be used, with why.
+#[derive(Debug, Default)]
+pub struct Listing {
+    pub invitations: Vec<StoredInvitation>,
+    pub malformed: Vec<MalformedRow>,
+}
+
+/// The Table Storage backend.
+pub struct TableStore {
+    client: TableClient,
+    /// How long one decision may wait (all attempts together).
+    deadline: Duration,
+}
+
+impl TableStore {
+    pub fn new(settings: TableSettings, deadline: Duration) -> Result<Self, String> {
+        Ok(Self {
+            client: TableClient::new(settings)?,
+            deadline,
+        })
+    }
+
+    pub fn table(&self) -> &str {
+        &self.client.settings.table
+    }
+
+    pub fn endpoint(&self) -> &str {
+        &self.client.settings.endpoint
+    }
+
+    fn error(&self, error: CallError) -> TableError {
+        match error {
+            CallError::NoTable => TableError::NoTable {
+                table: self.table().to_owned(),
+                endpoint: self.endpoint().to_owned(),
+            },
+            error => TableError::Call {
+                table: self.table().to_owned(),
+                endpoint: self.endpoint().to_owned(),
+                error,
+            },
+        }
+    }
+
+    fn malformed(&self, row: MalformedRow) -> TableError {
+        TableError::Malformed {
+            table: self.table().to_owned(),
+            row,
+        }
+    }
+
+    fn entity_resource(&self, email: &EmailAddress) -> String {
+        let (partition, row) = entity_keys(email);
+        format!("{}(PartitionKey='{partition}',RowKey='{row}')", self.table())
+    }
+
+    /// One point read within `budget`, retried once after a transient failure if time allows:
+    /// the entity and its ETag, or `None` for the service's "no such entity".
+    async fn read(
+        &self,
+        email: &EmailAddress,
+        budget: Duration,
+    ) -> Result<Option<(Value, String)>, CallError> {
+        let resource = self.entity_resource(email);
+        let call = Call {
+            method: reqwest::Method::GET,
+            resource: &resource,
+            query: "",
+            headers: &[],
+            body: None,
+        };
+        match self
+            .client
+            .send_once_more(&call, budget, MIN_RETRY_BUDGET)
+            .await
+        {
+            Ok(answer) => Ok(Some((answer.json()?, answer.etag.unwrap_or_else(|| "*".to_owned())))),
+            Err(CallError::EntityNotFound) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// The invitation of an address with its sign-up record (for the CLI).
+    pub async fn get(&self, email: &EmailAddress) -> Result<Option<StoredInvitation>, TableError> {
+        match self.read(email, ADMIN_TIMEOUT).await {
+            Ok(Some((entity, _))) => from_entity(&entity)
+                .map(Some)
+                .map_err(|row| self.malformed(row)),
+            Ok(None) => Ok(None),
+            Err(error) => Err(self.error(error)),
+        }
+    }
+
+    /// Writes an invitation. One the address already has is replaced, keeping its sign-up
+    /// record (which the invitation's writer does not own), and left alone when nothing
+    /// changes, so that importing the same file again writes nothing.
+    pub async fn upsert(
+        &self,
+        email: &EmailAddress,
+        invitation: &Invitation,
+    ) -> Result<Upsert, TableError> {
+        let entity = to_entity(email, invitation);
+        let table = self.table().to_owned();
+        let insert = Call {
+            method: reqwest::Method::POST,
+            resource: &table,
+            query: "",
+            headers: &[("Prefer", "return-no-content".to_owned())],
+            body: Some(&entity),
+        };
+        for _ in 0..WRITE_ATTEMPTS {
+            match self.client.send_patiently(&insert, ADMIN_TIMEOUT).await {
+                Ok(_) => return Ok(Upsert::Added),
+                Err(CallError::Conflict) => {}
+                Err(error) => return Err(self.error(error)),
+            }
+            let Some((existing, etag)) = self
+                .read(email, ADMIN_TIMEOUT)
+                .await
+                .map_err(|error| self.error(error))?
+            else {
+                continue; // removed meanwhile: insert again
+            };
+            // A malformed row is replaced by a good one; its record is kept where it is text.
+            if from_entity(&existing).is_ok_and(|stored| stored.invitation == *invitation) {
+                return Ok(Upsert::Unchanged);
+            }
+            let mut replacement = entity.clone();
+            for record in ["SignedUpAt", "SignedUpApplication"] {
+                if let Some(value) = existing.get(record).filter(|v| v.is_string()) {
+                    replacement[record] = value.clone();
+                }
+            }
+            let resource = self.entity_resource(email);
+            let replace = Call {
+                method: reqwest::Method::PUT,
+                resource: &resource,
+                query: "",
+                headers: &[("If-Match", etag)],
+                body: Some(&replacement),
+            };
+            match self.client.send_patiently(&replace, ADMIN_TIMEOUT).await {
+                Ok(_) => return Ok(Upsert::Updated),
+                // Changed or removed since it was read (a sign-up was recorded, another admin
+                // wrote): read it again.
+                Err(CallError::ChangedMeanwhile | CallError::EntityNotFound) => {}
+                Err(error) => return Err(self.error(error)),
+            }
+        }
+        Err(self.error(CallError::Failed(format!(
+            "the invitation kept changing while it was written ({WRITE_ATTEMPTS} attempts)"
+        ))))
+    }
+
+    /// Deletes an address's invitation; `false` when the service says it had none.
+    pub async fn remove(&self, email: &EmailAddress) -> Result<bool, TableError> {
+        let resource = self.entity_resource(email);
+        let call = Call {
+            method: reqwest::Method::DELETE,
+            resource: &resource,
+            query: "",
+            headers: &[("If-Match", "*".to_owned())],
+            body: None,
+        };
+        match self.client.send_patiently(&call, ADMIN_TIMEOUT).await {
+            Ok(_) => Ok(true),
+            Err(CallError::EntityNotFound) => Ok(false),
+            Err(error) => Err(self.error(error)),
+        }
+    }
+
+    /// Every row, page by page (1,000 a page): the invitations, and the rows that cannot be
+    /// used, each with why.
+    pub async fn list(&self) -> Result<Listing, TableError> {
+        let mut listing = Listing::default();
+        let mut continuation: Option<(String, String)> = None;
+        let resource = format!("{}()", self.table());
+        loop {
+            let mut query = "$top=1000".to_owned();
+            if let Some((partition, row)) = &continuation {
+                query.push_str(&format!("&NextPartitionKey={partition}&NextRowKey={row}"));
+            }
+            let call = Call {
+                method: reqwest::Method::GET,
+                resource: &resource,
+                query: &query,
+                headers: &[],
+                body: None,
+            };
+            let answer: Answer = self
+                .client
+                .send_patiently(&call, ADMIN_TIMEOUT)
+                .await
+                .map_err(|error| self.error(error))?;
+            let page = answer.json().map_err(|error| self.error(error))?;
+            for entity in page
+                .get("value")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                match from_entity(entity) {
+                    Ok(invitation) => listing.invitations.push(invitation),
+                    Err(row) => listing.malformed.push(row),
+                }
+            }
+            match answer.continuation {
+                Some(next) => continuation = Some(next),
+                None => return Ok(listing),
+            }
+        }
+    }
+
+    /// Creates the table if it does not exist (the CLI does this before writing; the server
+    /// never does). Only the service's "created" or "exists already" count.
+    pub async fn create_table(&self) -> Result<(), TableError> {
+        let body = json!({"TableName": self.table()});
+        let call = Call {
+            method: reqwest::Method::POST,
+            resource: "Tables",
+            query: "",
+            headers: &[("Prefer", "return-no-content".to_owned())],
+            body: Some(&body),
+        };
+        match self.client.send_patiently(&call, ADMIN_TIMEOUT).await {
+            Ok(_) | Err(CallError::Conflict) => Ok(()),
+            Err(error) => Err(self.error(error)),
+        }
+    }
+
+    /// Records the first sign-up on the invitation, conditionally on the version just read, so
+    /// concurrent instances cannot overwrite each other; all within `budget`.
+    async fn record(
+        &self,
+        email: &EmailAddress,
+        application: Option<&str>,
+        budget: Duration,
+    ) -> Result<(), TableError> {
+        let started = std::time::Instant::now();
+        let Some((entity, etag)) = self
+            .read(email, budget)
+            .await
+            .map_err(|error| self.error(error))?
+        else {
+            log::debug!(
+                "no invitation of {} to record the sign-up on (removed meanwhile)",
+                email.masked()
+            );
+            return Ok(());
+        };
+        if entity
+            .get("SignedUpAt")
+            .and_then(Value::as_str)
+            .is_some_and(|v| !v.is_empty())
+        {
+            return Ok(());
+        }
+        let now = OffsetDateTime::now_utc()
+            .format(&Rfc3339)
+            .unwrap_or_default();
+        let mut patch = json!({"SignedUpAt": now});
+        if let Some(application) = application {
+            patch["SignedUpApplication"] = Value::from(application);
+        }
+        let resource = self.entity_resource(email);
+        let merge = Call {
+            method: reqwest::Method::from_bytes(b"MERGE").unwrap_or(reqwest::Method::PATCH),
+            resource: &resource,
+            query: "",
+            headers: &[("If-Match", etag)],
+            body: Some(&patch),
+        };
+        match self
+            .client
+            .send(&merge, budget.saturating_sub(started.elapsed()))
+            .await
+        {
+            Ok(_) => Ok(()),
+            // Another instance recorded it (or the invitation changed) since it was read: the
+            // first sign-up is on record either way.
+            Err(CallError::ChangedMeanwhile) => {
+                log::debug!(
+                    "the sign-up of {} was recorded by someone else first",
+                    email.masked()
+                );
+                Ok(())
+            }
+            Err(error) => Err(self.error(error)),
+        }
+    }
+}
+
+impl InvitationStore for TableStore {
+    fn find<'a>(
+        &'a self,
+        email: &'a EmailAddress,
+    ) -> BoxFuture<'a, Result<Option<Invitation>, StoreError>> {
+        Box::pin(async move {
+            match self.read(email, self.deadline).await {
+                Ok(Some((entity, _))) => from_entity(&entity)
+                    .map(|stored| Some(stored.invitation))
+                    .map_err(|row| StoreError::Unavailable(self.malformed(row).to_string())),
+                Ok(None) => Ok(None),
+                Err(error) => Err(StoreError::Unavailable(self.error(error).to_string())),
+            }
+        })
+    }
+
+    fn records_sign_ups(&self) -> bool {
+        true
+    }
+
+    fn record_sign_up<'a>(
+        &'a self,
+        email: &'a EmailAddress,
+        application: Option<&'a str>,
+        budget: Duration,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            self.record(email, application, budget)
+                .await
+                .map_err(|error| StoreError::Unavailable(error.to_string()))
+        })
+    }
+}
