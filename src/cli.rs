@@ -14,7 +14,7 @@ use clap::{Args, Subcommand};
 use serde_json::{Map, Value, json};
 
 use crate::invitations::csv_file::{InvitationFile, Row, Upsert};
-use crate::invitations::table::{StoredInvitation, TableStore};
+use crate::invitations::table::{MalformedRow, StoredInvitation, TableStore};
 use crate::invitations::{Expiry, Invitation, InvitationAttribute, ValueType, now};
 use crate::policy::email::EmailAddress;
 use crate::policy::{Decision, EmailClaim, InvitationLookup, SignUp, Stage};
@@ -89,18 +89,28 @@ impl Target {
         }
     }
 
-    /// Every invitation, with its sign-up record where the store keeps one.
-    async fn list(&self) -> Result<Vec<Listed>, String> {
+    /// Every invitation, with its sign-up record where the store keeps one, and the rows the
+    /// store holds but cannot use (a table edited by other tools), each with why.
+    async fn list(&self) -> Result<(Vec<Listed>, Vec<MalformedRow>), String> {
         Ok(match self {
-            Self::File(path) => InvitationFile::load(path)?
-                .rows
-                .into_iter()
-                .map(|row| Listed {
-                    row,
-                    signed_up: None,
-                })
-                .collect(),
-            Self::Table(table) => table.list().await?.into_iter().map(Listed::from).collect(),
+            Self::File(path) => (
+                InvitationFile::load(path)?
+                    .rows
+                    .into_iter()
+                    .map(|row| Listed {
+                        row,
+                        signed_up: None,
+                    })
+                    .collect(),
+                Vec::new(),
+            ),
+            Self::Table(table) => {
+                let listing = table.list().await.map_err(|e| e.to_string())?;
+                (
+                    listing.invitations.into_iter().map(Listed::from).collect(),
+                    listing.malformed,
+                )
+            }
         })
     }
 
@@ -115,7 +125,11 @@ impl Target {
                         signed_up: None,
                     })
             }
-            Self::Table(table) => table.get(email).await?.map(Listed::from),
+            Self::Table(table) => table
+                .get(email)
+                .await
+                .map_err(|e| e.to_string())?
+                .map(Listed::from),
         })
     }
 
@@ -125,16 +139,17 @@ impl Target {
             Self::File(path) => {
                 let mut file = InvitationFile::load(path)?;
                 let outcome = file.upsert(email, invitation);
-                file.save(path)?;
+                if outcome != Upsert::Unchanged {
+                    file.save(path)?;
+                }
                 Ok(outcome)
             }
             Self::Table(table) => {
-                table.create_table().await?;
-                Ok(if table.upsert(&email, &invitation).await? {
-                    Upsert::Updated
-                } else {
-                    Upsert::Added
-                })
+                table.create_table().await.map_err(|e| e.to_string())?;
+                table
+                    .upsert(&email, &invitation)
+                    .await
+                    .map_err(|e| e.to_string())
             }
         }
     }
@@ -150,29 +165,48 @@ impl Target {
                 }
                 Ok(removed)
             }
-            Self::Table(table) => table.remove(email).await,
+            Self::Table(table) => table.remove(email).await.map_err(|e| e.to_string()),
         }
     }
 
-    /// Adds or replaces many invitations; (added, updated).
-    async fn import(&self, rows: Vec<Row>) -> Result<(usize, usize), String> {
+    /// Adds or replaces many invitations.
+    async fn import(&self, rows: Vec<Row>) -> Result<Counts, String> {
         match self {
             Self::File(path) => {
                 let mut file = InvitationFile::load(path)?;
-                let (mut added, mut updated) = (0, 0);
+                let mut counts = Counts::default();
                 for row in rows {
-                    match file.upsert(row.email, row.invitation) {
-                        Upsert::Added => added += 1,
-                        Upsert::Updated => updated += 1,
-                    }
+                    counts.count(file.upsert(row.email, row.invitation));
                 }
-                if added + updated > 0 {
+                if counts.added + counts.updated > 0 {
                     file.save(path)?;
                 }
-                Ok((added, updated))
+                Ok(counts)
             }
             Self::Table(table) => import_into_table(table, rows).await,
         }
+    }
+}
+
+/// What an import did.
+#[derive(Debug, Default)]
+struct Counts {
+    added: usize,
+    updated: usize,
+    unchanged: usize,
+}
+
+impl Counts {
+    fn count(&mut self, outcome: Upsert) {
+        match outcome {
+            Upsert::Added => self.added += 1,
+            Upsert::Updated => self.updated += 1,
+            Upsert::Unchanged => self.unchanged += 1,
+        }
+    }
+
+    fn total(&self) -> usize {
+        self.added + self.updated + self.unchanged
     }
 }
 
@@ -288,12 +322,7 @@ async fn add(
                     })?,
                 ),
             };
-            if !crate::invitations::csv_file::is_attribute_name(name) {
-                return Err(format!(
-                    "{name:?} is not an attribute name (letters, digits and '_', starting with a letter)"
-                ));
-            }
-            kind.check(name, value.trim())?;
+            crate::invitations::check_attribute(name, value.trim(), kind)?;
             // Entra and B2C match attribute names in any case: two spellings of one name
             // would leave one value silently dropped.
             if let Some(other) = attributes
@@ -325,11 +354,13 @@ async fn add(
         expires_at,
         attributes: attributes.into_boxed_slice(),
     };
-    let verb = match target.upsert(email.clone(), invitation).await? {
-        Upsert::Added => "added",
-        Upsert::Updated => "updated",
-    };
-    println!("{verb} {} in {}", email.as_str(), target.describe());
+    let outcome = target.upsert(email.clone(), invitation).await?;
+    let (email, store) = (email.as_str(), target.describe());
+    match outcome {
+        Upsert::Added => println!("added {email} in {store}"),
+        Upsert::Updated => println!("updated {email} in {store}"),
+        Upsert::Unchanged => println!("{email} in {store} has this invitation already"),
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -347,18 +378,32 @@ async fn remove(target: &Target, email: &str) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Lists every invitation. Rows the store cannot use are named (masked) with why on stderr,
+/// and make the exit code 1, so that neither people nor scripts take the list as complete.
 async fn list(target: &Target, as_json: bool) -> Result<ExitCode, String> {
-    let listed = target.list().await?;
+    let (listed, malformed) = target.list().await?;
     if as_json {
         let rows: Vec<Value> = listed.iter().map(listed_json).collect();
         println!("{}", Value::Array(rows));
-        return Ok(ExitCode::SUCCESS);
+    } else {
+        for entry in &listed {
+            println!("{}", describe_listed(entry));
+        }
+        println!("{} invitation(s) in {}", listed.len(), target.describe());
     }
-    for entry in &listed {
-        println!("{}", describe_listed(entry));
+    for row in &malformed {
+        eprintln!("{row}; it admits no one");
     }
-    println!("{} invitation(s) in {}", listed.len(), target.describe());
-    Ok(ExitCode::SUCCESS)
+    if malformed.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "{} row(s) of {} cannot be used: fix or remove them (for example in Storage Explorer)",
+            malformed.len(),
+            target.describe()
+        );
+        Ok(ExitCode::from(EXIT_NO))
+    }
 }
 
 fn listed_json(entry: &Listed) -> Value {
@@ -436,14 +481,17 @@ fn describe_row(row: &Row) -> String {
 async fn import(target: &Target, source: &Path) -> Result<ExitCode, String> {
     let text = std::fs::read(source).map_err(|error| format!("{}: {error}", source.display()))?;
     let (rows, errors) = InvitationFile::parse_lenient(&text);
-    let (added, updated) = target.import(rows).await?;
+    let counts = target.import(rows).await?;
     for error in &errors {
         eprintln!("{}: {error}", source.display());
     }
     println!(
-        "imported {} into {}: {added} added, {updated} updated, {} invalid",
+        "imported {} into {}: {} added, {} updated, {} unchanged, {} invalid",
         source.display(),
         target.describe(),
+        counts.added,
+        counts.updated,
+        counts.unchanged,
         errors.len()
     );
     Ok(if errors.is_empty() {
@@ -453,33 +501,43 @@ async fn import(target: &Target, source: &Path) -> Result<ExitCode, String> {
     })
 }
 
-/// Writes rows to the table, a few at a time, with progress on stderr.
-async fn import_into_table(table: &TableStore, rows: Vec<Row>) -> Result<(usize, usize), String> {
+/// Writes rows to the table, a few at a time (each retried with back-off when throttled), with
+/// progress on stderr. A write that still fails ends the import, after the progress line.
+async fn import_into_table(table: &TableStore, rows: Vec<Row>) -> Result<Counts, String> {
     use futures_util::StreamExt as _;
     const CONCURRENCY: usize = 32;
-    table.create_table().await?;
+    table.create_table().await.map_err(|e| e.to_string())?;
     let total = rows.len();
     let started = std::time::Instant::now();
     let mut writes = futures_util::stream::iter(rows)
         .map(|row| async move { table.upsert(&row.email, &row.invitation).await })
         .buffer_unordered(CONCURRENCY);
-    let (mut added, mut updated) = (0, 0);
+    let mut counts = Counts::default();
+    let mut progress_shown = false;
     while let Some(written) = writes.next().await {
-        if written? {
-            updated += 1;
-        } else {
-            added += 1;
+        match written {
+            Ok(outcome) => counts.count(outcome),
+            Err(error) => {
+                if progress_shown {
+                    eprintln!();
+                }
+                return Err(format!(
+                    "{error} (after {} of {total} rows; importing the file again is harmless)",
+                    counts.total()
+                ));
+            }
         }
-        let done = added + updated;
+        let done = counts.total();
         if done % 1000 == 0 || done == total {
             let rate = done as f64 / started.elapsed().as_secs_f64().max(0.001);
             eprint!("\r{done}/{total} written ({rate:.0}/s)");
+            progress_shown = true;
         }
     }
-    if total > 0 {
+    if progress_shown {
         eprintln!();
     }
-    Ok((added, updated))
+    Ok(counts)
 }
 
 async fn check(

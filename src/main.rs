@@ -128,11 +128,7 @@ fn serve(settings: Settings, standalone_port: u16) -> ExitCode {
                 return Err(std::io::Error::other("invitation file not opened"));
             }
         };
-        let state = AppState {
-            settings,
-            invitations,
-            auth_events,
-        };
+        let state = AppState::new(settings, invitations, auth_events);
         server::run(state, standalone_port).await
     });
     match served {

@@ -26,6 +26,19 @@ impl<W: fmt::Write> fmt::Write for Escaping<W> {
     }
 }
 
+/// An error with the errors that caused it, for a log line (many libraries' own message leaves
+/// out the cause: why a redirect was refused, why a connection failed).
+pub fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
+}
+
 /// Writes `text` to `out`, escaping what is not printable.
 fn escape(text: &str, out: &mut impl fmt::Write) -> fmt::Result {
     if text.bytes().all(|b| b == b' ' || b.is_ascii_graphic()) {

@@ -21,6 +21,7 @@ use warp::path::FullPath;
 use warp::reply::{Reply, Response};
 use warp::{Filter, Rejection};
 
+use crate::admission::SignUpRecorder;
 use crate::auth_events::contract::Event;
 use crate::caller_auth::entra_token::TokenFailure;
 use crate::caller_auth::{ApiConnectorAuth, AuthEventsGuard};
@@ -47,20 +48,31 @@ pub const FUNCTIONS: &[&str] = &[
 pub struct AppState {
     pub settings: Settings,
     pub invitations: Arc<dyn InvitationStore>,
+    /// Writes sign-up records on the invitations, bounded, drained at shutdown.
+    pub recorder: SignUpRecorder,
     /// Checks callers of the Entra functions.
     pub auth_events: AuthEventsGuard,
 }
 
 impl AppState {
+    pub fn new(
+        settings: Settings,
+        invitations: Arc<dyn InvitationStore>,
+        auth_events: AuthEventsGuard,
+    ) -> Self {
+        Self {
+            settings,
+            recorder: SignUpRecorder::new(invitations.clone()),
+            invitations,
+            auth_events,
+        }
+    }
+
     /// The state over the invitation file as it is now (not watched for changes), with no caller
     /// check for the Entra functions: what the benchmarks and fuzz targets drive.
     pub fn over_file(settings: Settings) -> Result<Self, String> {
         let invitations = Arc::new(CsvStore::open(settings.invitations_file.clone())?);
-        Ok(Self {
-            settings,
-            invitations,
-            auth_events: AuthEventsGuard::None,
-        })
+        Ok(Self::new(settings, invitations, AuthEventsGuard::None))
     }
 }
 
@@ -127,8 +139,34 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let limits = state.settings.connections;
-    listener::serve_connections(listener, routes(state), limits, shutdown, DRAIN_DEADLINE).await;
+    // When the stop began: requests in flight and then sign-up records share the deadline.
+    let began = Arc::new(std::sync::OnceLock::new());
+    let shutdown = {
+        let began = began.clone();
+        async move {
+            shutdown.await;
+            let _ = began.set(std::time::Instant::now());
+        }
+    };
+    listener::serve_connections(
+        listener,
+        routes(state.clone()),
+        limits,
+        shutdown,
+        DRAIN_DEADLINE,
+    )
+    .await;
+    let spent = began
+        .get()
+        .map_or(Duration::ZERO, std::time::Instant::elapsed);
+    state
+        .recorder
+        .drain(DRAIN_DEADLINE.saturating_sub(spent).max(MIN_RECORD_DRAIN))
+        .await;
 }
+
+/// Sign-up records get at least this long after the requests have drained.
+const MIN_RECORD_DRAIN: Duration = Duration::from_secs(1);
 
 /// Every route, with all rejections turned into responses.
 pub fn routes(

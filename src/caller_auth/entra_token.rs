@@ -504,7 +504,7 @@ impl EntraTokens {
             .get(url)
             .send()
             .await
-            .map_err(|error| format!("{url}: {}", with_causes(&error)))?;
+            .map_err(|error| format!("{url}: {}", crate::printable::with_causes(&error)))?;
         let status = response.status();
         if !status.is_success() {
             return Err(format!("{url}: HTTP {status}"));
@@ -515,19 +515,6 @@ impl EntraTokens {
             .map_err(|error| format!("{url}: {error}"))?;
         serde_json::from_slice(&body).map_err(|error| format!("{url}: {error}"))
     }
-}
-
-/// An error with the errors that caused it (reqwest's own message leaves out why a redirect was
-/// refused or a connection failed).
-fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(inner) = cause {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        cause = inner.source();
-    }
-    text
 }
 
 /// `exp` is required and may be `LEEWAY_SECONDS` past; `nbf`, when present, may be that far

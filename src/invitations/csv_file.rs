@@ -275,7 +275,7 @@ fn read_cells<'r>(header: &Header, record: &'r csv::ByteRecord) -> Result<Cells<
                 }) {
                     return Err(format!("attribute {name} is both prefilled and enforced"));
                 }
-                column.kind.check(name, cell)?;
+                super::check_attribute(name, cell, column.kind)?;
                 cells.attributes.push((index, cell));
             }
         }
@@ -553,11 +553,13 @@ pub struct InvitationFile {
     pub rows: Vec<Row>,
 }
 
-/// What [`InvitationFile::upsert`] did.
+/// What writing one invitation did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Upsert {
     Added,
     Updated,
+    /// The address had this very invitation already.
+    Unchanged,
 }
 
 impl InvitationFile {
@@ -595,6 +597,7 @@ impl InvitationFile {
     /// Adds the invitation, or replaces the one this address already holds.
     pub fn upsert(&mut self, email: EmailAddress, invitation: Invitation) -> Upsert {
         match self.rows.iter_mut().find(|row| row.email == email) {
+            Some(row) if row.invitation == invitation => Upsert::Unchanged,
             Some(row) => {
                 row.invitation = invitation;
                 Upsert::Updated
@@ -1030,6 +1033,15 @@ carol@fabrikam.com,,,x,extra
             file.upsert(email.clone(), Invitation::default()),
             Upsert::Added
         );
+        assert_eq!(
+            file.upsert(email.clone(), Invitation::default()),
+            Upsert::Unchanged
+        );
+        let other = Invitation {
+            application_id: Some("app".into()),
+            ..Invitation::default()
+        };
+        assert_eq!(file.upsert(email.clone(), other), Upsert::Updated);
         assert_eq!(
             file.upsert(email.clone(), Invitation::default()),
             Upsert::Updated

@@ -107,6 +107,28 @@ impl ValueType {
     }
 }
 
+/// Longest attribute value, in characters: what the directory stores (B2C: 250 for any string
+/// attribute), so that nothing longer is forwarded to Entra or B2C.
+pub const MAX_ATTRIBUTE_CHARS: usize = 250;
+
+/// Checks an attribute as every store must before keeping it: a name Entra and B2C accept
+/// (letters, digits and `_`, starting with a letter), a value of at most
+/// [`MAX_ATTRIBUTE_CHARS`] that fits its declared type.
+pub fn check_attribute(name: &str, value: &str, kind: ValueType) -> Result<(), String> {
+    if !csv_file::is_attribute_name(name) {
+        return Err(format!(
+            "{name:?} is not an attribute name (letters, digits and '_', starting with a letter)"
+        ));
+    }
+    let length = value.chars().count();
+    if length > MAX_ATTRIBUTE_CHARS {
+        return Err(format!(
+            "the value of {name} is {length} characters long; the directory takes at most {MAX_ATTRIBUTE_CHARS}"
+        ));
+    }
+    kind.check(name, value)
+}
+
 impl InvitationAttribute {
     /// The value as JSON of its declared type (checked when it was loaded; text otherwise).
     pub fn json(&self) -> serde_json::Value {
@@ -226,12 +248,14 @@ pub trait InvitationStore: Send + Sync {
         false
     }
 
-    /// Notes on the invitation that it was used to sign up (to `application`). Stores that
-    /// cannot write (the file, read-only in a deployment package) do nothing.
+    /// Notes on the invitation that it was used to sign up (to `application`), within
+    /// `budget`. Stores that cannot write (the file, read-only in a deployment package) do
+    /// nothing.
     fn record_sign_up<'a>(
         &'a self,
         _email: &'a EmailAddress,
         _application: Option<&'a str>,
+        _budget: std::time::Duration,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(std::future::ready(Ok(())))
     }

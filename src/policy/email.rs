@@ -65,6 +65,11 @@ impl EmailAddress {
         &self.normalised[self.at + 1..]
     }
 
+    /// The part before the `@` that separates it from the domain.
+    pub fn local_part(&self) -> &str {
+        &self.normalised[..self.at]
+    }
+
     /// The address with the local part hidden after its first character (`a***@fabrikam.com`),
     /// the only form in which an address may appear in logs.
     pub fn masked(&self) -> Masked<'_> {

@@ -144,7 +144,7 @@ async fn import_merges_and_reports_every_row() {
     assert_eq!(code, 1, "invalid rows make the exit code 1");
     assert_eq!(
         stdout,
-        "imported more.csv into invitations.csv: 1 added, 1 updated, 2 invalid\n"
+        "imported more.csv into invitations.csv: 1 added, 1 updated, 0 unchanged, 2 invalid\n"
     );
     assert_eq!(
         stderr,
@@ -157,6 +157,12 @@ async fn import_merges_and_reports_every_row() {
         "email,application_id,expires_at,!extension_0a1b2c_Team\n\
          ada@contoso.com,,2999-01-01,Red\n\
          bob@contoso.com,,,Blue\n"
+    );
+    // The same file again changes nothing, and says so.
+    let (_, stdout, _) = run(&app, &["invitations", "import", "more.csv"]);
+    assert_eq!(
+        stdout,
+        "imported more.csv into invitations.csv: 0 added, 0 updated, 2 unchanged, 2 invalid\n"
     );
 }
 
@@ -367,7 +373,7 @@ async fn a_file_naming_one_attribute_twice_in_a_row_is_refused() {
         (code, stdout.as_str(), stderr.as_str()),
         (
             1,
-            "imported more.csv into invitations.csv: 1 added, 0 updated, 1 invalid\n",
+            "imported more.csv into invitations.csv: 1 added, 0 updated, 0 unchanged, 1 invalid\n",
             "more.csv: line 2: attribute JOBTITLE is both prefilled and enforced\n"
         )
     );

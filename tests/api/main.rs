@@ -10,4 +10,5 @@ mod host_contract;
 mod invitations_cli;
 mod sign_up_validation;
 mod standalone;
+mod table_rows;
 mod table_store;

@@ -128,7 +128,7 @@ async fn import_pages_and_reports() {
     assert_eq!(code, 1, "{stderr}");
     assert_eq!(
         stdout,
-        "imported many.csv into table Invitations: 1200 added, 0 updated, 2 invalid\n"
+        "imported many.csv into table Invitations: 1200 added, 0 updated, 0 unchanged, 2 invalid\n"
     );
     assert!(stderr.contains("1200/1200 written"), "{stderr}");
     assert!(
@@ -150,7 +150,7 @@ async fn import_pages_and_reports() {
         (code, stdout.as_str()),
         (
             1,
-            "imported many.csv into table Invitations: 0 added, 1200 updated, 2 invalid\n"
+            "imported many.csv into table Invitations: 0 added, 0 updated, 1200 unchanged, 2 invalid\n"
         )
     );
 }
@@ -188,7 +188,13 @@ async fn a_store_that_goes_down_blocks_within_the_deadline() {
     assert_eq!(action_of(&answer), "continueWithDefaultBehavior");
     azurite.stop();
     blocked_within_deadline(&app).await;
-    app.logs_containing("answering with a block").await;
+    let logs = app.logs_containing("answering with a block").await;
+    // The request's URL holds the address's keys: it must not reach the log.
+    assert!(
+        logs.contains("cannot reach http://127.0.0.1:") && !logs.contains("RowKey"),
+        "{logs}"
+    );
+    assert!(!logs.contains("ada@") && !logs.contains("'ada'"), "{logs}");
 }
 
 /// A loopback proxy that accepts connections and never answers, like a store that hangs.

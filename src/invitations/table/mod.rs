@@ -106,7 +106,10 @@ impl TableStore {
 
     fn entity_resource(&self, email: &EmailAddress) -> String {
         let (partition, row) = entity_keys(email);
-        format!("{}(PartitionKey='{partition}',RowKey='{row}')", self.table())
+        format!(
+            "{}(PartitionKey='{partition}',RowKey='{row}')",
+            self.table()
+        )
     }
 
     /// One point read within `budget`, retried once after a transient failure if time allows:
@@ -129,7 +132,10 @@ impl TableStore {
             .send_once_more(&call, budget, MIN_RETRY_BUDGET)
             .await
         {
-            Ok(answer) => Ok(Some((answer.json()?, answer.etag.unwrap_or_else(|| "*".to_owned())))),
+            Ok(answer) => Ok(Some((
+                answer.json()?,
+                answer.etag.unwrap_or_else(|| "*".to_owned()),
+            ))),
             Err(CallError::EntityNotFound) => Ok(None),
             Err(error) => Err(error),
         }

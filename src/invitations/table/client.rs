@@ -1,0 +1,291 @@
+//! The Table service's REST API as this store uses it: one authenticated request at a time,
+//! each answer classified, and retries where the caller has time for them.
+//!
+//! Nothing here puts a request's URL into an error: it holds an address's keys. Errors name the
+//! table and the endpoint, never the entity.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use super::auth::{ManagedIdentity, http_date, shared_key_lite};
+use super::connection::{Credential, TableSettings};
+
+/// The Table service REST version we speak.
+const API_VERSION: &str = "2019-02-02";
+/// Attempts of an administrative call (the CLI) that meets throttling or a transient failure.
+const ADMIN_ATTEMPTS: u32 = 6;
+/// The longest wait between two attempts, whatever `Retry-After` asks.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Why one call failed: what to retry, what to tell the operator.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    /// 429 / 503: the service asks us to back off (for as long as `Retry-After` says).
+    #[error("throttled (HTTP {status})")]
+    Throttled {
+        status: u16,
+        retry_after: Option<Duration>,
+    },
+    /// No connection, no answer in time, another 5xx: worth another attempt.
+    #[error("{0}")]
+    Transient(String),
+    /// The service's own 404 for a missing entity.
+    #[error("no such entity")]
+    EntityNotFound,
+    /// The service's own 404 for a missing table.
+    #[error("the table does not exist")]
+    NoTable,
+    /// 409: an insert met an existing entity (or `create_table` an existing table).
+    #[error("it exists already (HTTP 409)")]
+    Conflict,
+    /// 412: a conditional write met another version than the one read.
+    #[error("it changed since it was read (HTTP 412)")]
+    ChangedMeanwhile,
+    /// Anything else (authentication, a bad request, a 404 that is not the service's): no retry.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl CallError {
+    fn worth_retrying(&self) -> bool {
+        matches!(self, Self::Throttled { .. } | Self::Transient(_))
+    }
+}
+
+/// A successful answer, read whole.
+pub struct Answer {
+    pub etag: Option<String>,
+    /// `x-ms-continuation-NextPartitionKey` / `NextRowKey` of a query.
+    pub continuation: Option<(String, String)>,
+    pub body: Bytes,
+}
+
+impl Answer {
+    pub fn json(&self) -> Result<Value, CallError> {
+        serde_json::from_slice(&self.body)
+            .map_err(|error| CallError::Failed(format!("the answer is not JSON: {error}")))
+    }
+}
+
+/// One request: method, resource below the endpoint, query string, extra headers, body.
+pub struct Call<'a> {
+    pub method: reqwest::Method,
+    pub resource: &'a str,
+    pub query: &'a str,
+    pub headers: &'a [(&'static str, String)],
+    pub body: Option<&'a Value>,
+}
+
+/// The authenticated HTTP client of one table.
+pub struct TableClient {
+    pub settings: TableSettings,
+    http: reqwest::Client,
+    identity: ManagedIdentity,
+}
+
+impl TableClient {
+    pub fn new(settings: TableSettings) -> Result<Self, String> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|error| format!("cannot build the HTTP client: {error}"))?;
+        Ok(Self {
+            settings,
+            http,
+            identity: ManagedIdentity::default(),
+        })
+    }
+
+    /// Path of the service endpoint (for path-style emulator URLs it holds the account).
+    fn endpoint_path(&self) -> String {
+        reqwest::Url::parse(&self.settings.endpoint)
+            .map(|url| url.path().trim_end_matches('/').to_owned())
+            .unwrap_or_default()
+    }
+
+    /// Sends one request with authentication, the whole exchange within `timeout`.
+    pub async fn send(&self, call: &Call<'_>, timeout: Duration) -> Result<Answer, CallError> {
+        let mut url = format!("{}/{}", self.settings.endpoint, call.resource);
+        if !call.query.is_empty() {
+            url.push('?');
+            url.push_str(call.query);
+        }
+        let date = http_date(OffsetDateTime::now_utc());
+        let authorization = match &self.settings.credential {
+            Credential::SharedKey { account, key } => shared_key_lite(
+                account,
+                key,
+                &date,
+                &format!("{}/{}", self.endpoint_path(), call.resource),
+            ),
+            Credential::ManagedIdentity { client_id } => format!(
+                "Bearer {}",
+                self.identity
+                    .token(&self.http, client_id.as_deref(), timeout)
+                    .await?
+            ),
+        };
+        let mut request = self
+            .http
+            .request(call.method.clone(), &url)
+            .timeout(timeout)
+            .header("x-ms-date", &date)
+            .header("x-ms-version", API_VERSION)
+            .header("Accept", "application/json;odata=nometadata")
+            .header("DataServiceVersion", "3.0;NetFx")
+            .header("MaxDataServiceVersion", "3.0;NetFx")
+            .header("Authorization", authorization);
+        for (name, value) in call.headers {
+            request = request.header(*name, value);
+        }
+        if let Some(body) = call.body {
+            request = request
+                .header("Content-Type", "application/json")
+                .body(body.to_string());
+        }
+        let unreachable = |error: reqwest::Error| {
+            if error.is_timeout() {
+                CallError::Transient(format!("no answer within {} ms", timeout.as_millis()))
+            } else {
+                CallError::Transient(format!(
+                    "cannot reach {}: {}",
+                    self.settings.endpoint,
+                    crate::printable::with_causes(&error.without_url())
+                ))
+            }
+        };
+        let response = request.send().await.map_err(unreachable)?;
+        let status = response.status().as_u16();
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let etag = header("etag");
+        let continuation = header("x-ms-continuation-NextPartitionKey")
+            .zip(header("x-ms-continuation-NextRowKey"));
+        let retry_after = header("retry-after")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let code = header("x-ms-error-code");
+        let body = response.bytes().await.map_err(unreachable)?;
+        if (200..300).contains(&status) {
+            return Ok(Answer {
+                etag,
+                continuation,
+                body,
+            });
+        }
+        // The service names its errors in a header and in the body; a proxy or a wrong endpoint
+        // names none.
+        let code = code.or_else(|| body_error_code(&body)).unwrap_or_default();
+        Err(match (status, code.as_str()) {
+            (404, "ResourceNotFound") => CallError::EntityNotFound,
+            (404, "TableNotFound") => CallError::NoTable,
+            (404, _) => CallError::Failed(format!(
+                "HTTP 404 {} (not the Table service's answer for a missing entity: check the endpoint, \
+                 the account and any proxy in between)",
+                if code.is_empty() {
+                    "without an error code"
+                } else {
+                    &code
+                }
+            )),
+            (409, _) => CallError::Conflict,
+            (412, _) => CallError::ChangedMeanwhile,
+            (429 | 503, _) => CallError::Throttled {
+                status,
+                retry_after,
+            },
+            (500..=599, _) => CallError::Transient(format!("HTTP {status} {code}")),
+            _ => CallError::Failed(format!("HTTP {status} {code}")),
+        })
+    }
+
+    /// Sends a request within `budget`, once more after a transient failure if at least
+    /// `min_retry` of it is left (never after throttling: a decision cannot wait for that).
+    pub async fn send_once_more(
+        &self,
+        call: &Call<'_>,
+        budget: Duration,
+        min_retry: Duration,
+    ) -> Result<Answer, CallError> {
+        let started = Instant::now();
+        match self.send(call, budget).await {
+            Err(CallError::Transient(_))
+                if budget.saturating_sub(started.elapsed()) > min_retry =>
+            {
+                self.send(call, budget.saturating_sub(started.elapsed()))
+                    .await
+            }
+            answer => answer,
+        }
+    }
+
+    /// Sends an administrative request (the CLI's), retrying throttling and transient failures
+    /// with back-off: as long as `Retry-After` asks (at most 30 s), otherwise 0.5 s doubling.
+    pub async fn send_patiently(
+        &self,
+        call: &Call<'_>,
+        timeout: Duration,
+    ) -> Result<Answer, CallError> {
+        let mut backoff = Duration::from_millis(500);
+        let mut attempt = 1;
+        loop {
+            match self.send(call, timeout).await {
+                Err(error) if error.worth_retrying() && attempt < ADMIN_ATTEMPTS => {
+                    let wait = match &error {
+                        CallError::Throttled {
+                            retry_after: Some(after),
+                            ..
+                        } => *after,
+                        _ => backoff,
+                    }
+                    .min(MAX_BACKOFF);
+                    log::debug!(
+                        "table call failed ({error}); attempt {} in {wait:?}",
+                        attempt + 1
+                    );
+                    tokio::time::sleep(wait).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    attempt += 1;
+                }
+                answer => return answer,
+            }
+        }
+    }
+}
+
+/// `{"odata.error": {"code": "..."}}` (or `odata.error` under another spelling).
+fn body_error_code(body: &[u8]) -> Option<String> {
+    let json: Value = serde_json::from_slice(body).ok()?;
+    let error = json
+        .as_object()?
+        .iter()
+        .find_map(|(key, value)| key.eq_ignore_ascii_case("odata.error").then_some(value))?;
+    error.get("code")?.as_str().map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_codes_come_from_the_body_when_the_header_lacks_them() {
+        assert_eq!(
+            body_error_code(
+                br#"{"odata.error":{"code":"ResourceNotFound","message":{"value":"x"}}}"#
+            )
+            .as_deref(),
+            Some("ResourceNotFound")
+        );
+        assert_eq!(body_error_code(b"<html>Not Found</html>"), None);
+        assert_eq!(body_error_code(b""), None);
+    }
+}

@@ -1,0 +1,364 @@
+//! One invitation as a table entity, and back.
+//!
+//! The key of an address is its domain (PartitionKey) and its local part (RowKey), escaped so
+//! that no character the Table service forbids in keys, and none that needs URL quoting,
+//! remains. Properties: `Email`, `ApplicationId`, `ExpiresAt` (text, as in the file),
+//! `Attributes` and `Enforced` (JSON objects of name → text, whole number or true/false, the
+//! JSON type being the attribute's type), `SignedUpAt`, `SignedUpApplication`.
+//!
+//! Rows may be written by other tools (Storage Explorer, the SDKs), so reading checks every
+//! property it uses: one of the wrong type, an `Email` whose keys are not the row's, an attribute
+//! name or value the file reader would refuse, make the row malformed. A malformed row never
+//! admits anyone; it is reported with its keys masked.
+
+use std::fmt;
+
+use serde_json::{Map, Value, json};
+
+use crate::invitations::{Expiry, Invitation, InvitationAttribute, ValueType, check_attribute};
+use crate::policy::email::EmailAddress;
+
+/// PartitionKey and RowKey of an address: its domain and its local part. Every byte outside
+/// `[a-z0-9._-]` becomes `~XX` (hex), so keys never hold `/ \ # ?`, control characters, quotes
+/// or anything a URL would have to escape.
+pub fn entity_keys(email: &EmailAddress) -> (String, String) {
+    (escape_key(email.domain()), escape_key(email.local_part()))
+}
+
+fn escape_key(text: &str) -> String {
+    let mut key = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_lowercase() || byte.is_ascii_digit() || matches!(byte, b'.' | b'_' | b'-')
+        {
+            key.push(char::from(byte));
+        } else {
+            key.push_str(&format!("~{byte:02X}"));
+        }
+    }
+    key
+}
+
+/// A row's keys as they may appear in logs and CLI output: the domain, and only the first
+/// character of the local part (`a***@fabrikam.com`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MaskedKeys(String);
+
+impl MaskedKeys {
+    pub fn new(partition: &str, row: &str) -> Self {
+        let first = row.chars().next().unwrap_or('?');
+        Self(format!("{first}***@{partition}"))
+    }
+}
+
+impl fmt::Display for MaskedKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&crate::printable::Printable(&self.0), f)
+    }
+}
+
+/// A row this product cannot use, and why (for logs and `list`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("row {keys} is malformed: {problem}")]
+pub struct MalformedRow {
+    pub keys: MaskedKeys,
+    pub problem: String,
+}
+
+/// An invitation as the table stores it, with when (and for which app) it was used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredInvitation {
+    pub email: EmailAddress,
+    pub invitation: Invitation,
+    pub signed_up_at: Option<String>,
+    pub signed_up_application: Option<String>,
+}
+
+/// The entity of an invitation (keys and properties; no sign-up record).
+pub fn to_entity(email: &EmailAddress, invitation: &Invitation) -> Value {
+    let (partition, row) = entity_keys(email);
+    // Values in their declared JSON type: text, a whole number or true/false.
+    let values = |enforced: bool| {
+        let map: Map<String, Value> = invitation
+            .attributes
+            .iter()
+            .filter(|a| a.enforced == enforced)
+            .map(|a| (a.name.to_string(), a.json()))
+            .collect();
+        Value::from(Value::Object(map).to_string())
+    };
+    let mut entity = json!({
+        "PartitionKey": partition, "RowKey": row, "Email": email.as_str(),
+        "Attributes": values(false), "Enforced": values(true),
+    });
+    if let Some(application) = &invitation.application_id {
+        entity["ApplicationId"] = Value::from(&**application);
+    }
+    if let Some(expiry) = invitation.expires_at {
+        entity["ExpiresAt"] = Value::from(expiry.to_string());
+    }
+    entity
+}
+
+/// Reads a row, checking every property it uses.
+pub fn from_entity(entity: &Value) -> Result<StoredInvitation, MalformedRow> {
+    let key = |name: &str| entity.get(name).and_then(Value::as_str).unwrap_or_default();
+    let (partition, row) = (key("PartitionKey"), key("RowKey"));
+    let malformed = |problem: String| MalformedRow {
+        keys: MaskedKeys::new(partition, row),
+        problem,
+    };
+    let text = |name: &str| text_property(entity, name).map_err(malformed);
+    let email = text("Email")?.ok_or_else(|| malformed("it has no Email".to_owned()))?;
+    let email = EmailAddress::parse(email)
+        .map_err(|error| malformed(format!("its Email is not a valid address: {error}")))?;
+    if entity_keys(&email) != (partition.to_owned(), row.to_owned()) {
+        return Err(malformed(
+            "its keys are not those of its Email (PartitionKey must be the domain and RowKey the \
+             escaped local part, as the CLI writes them)"
+                .to_owned(),
+        ));
+    }
+    let mut attributes: Vec<InvitationAttribute> = Vec::new();
+    for (property, enforced) in [("Attributes", false), ("Enforced", true)] {
+        let Some(json) = text(property)? else {
+            continue;
+        };
+        let values: Map<String, Value> = serde_json::from_str(json)
+            .map_err(|_| malformed(format!("{property} is not a JSON object")))?;
+        for (name, value) in values {
+            // The JSON type is the attribute's declared type.
+            let (value, kind) = match value {
+                Value::String(text) => (text, ValueType::String),
+                Value::Bool(flag) => (flag.to_string(), ValueType::Boolean),
+                Value::Number(number) if number.is_i64() => {
+                    (number.to_string(), ValueType::Integer)
+                }
+                other => {
+                    return Err(malformed(format!(
+                        "{property} gives {name} {}, not text, a whole number or true/false",
+                        json_type(&other)
+                    )));
+                }
+            };
+            check_attribute(&name, &value, kind)
+                .map_err(|problem| malformed(format!("{property}: {problem}")))?;
+            if attributes
+                .iter()
+                .any(|a| a.name.eq_ignore_ascii_case(&name))
+            {
+                return Err(malformed(format!(
+                    "it names attribute {name} twice (names are compared in any case)"
+                )));
+            }
+            attributes.push(InvitationAttribute {
+                name: name.into(),
+                value: value.into(),
+                enforced,
+                kind,
+            });
+        }
+    }
+    let expires_at = text("ExpiresAt")?
+        .map(Expiry::parse)
+        .transpose()
+        .map_err(|error| malformed(format!("ExpiresAt: {error}")))?;
+    Ok(StoredInvitation {
+        email,
+        invitation: Invitation {
+            application_id: text("ApplicationId")?.map(|id| id.trim().into()),
+            expires_at,
+            attributes: attributes.into_boxed_slice(),
+        },
+        signed_up_at: text("SignedUpAt")?.map(str::to_owned),
+        signed_up_application: text("SignedUpApplication")?.map(str::to_owned),
+    })
+}
+
+/// A text property: `None` when absent, null or empty. Any other JSON type makes the row
+/// malformed: an `ExpiresAt` stored as a number must not read as "never expires", nor an
+/// `ApplicationId` stored as a number as "every application". (Other tools' `Edm.DateTime`
+/// and `Edm.Guid` arrive as text.)
+fn text_property<'a>(entity: &'a Value, name: &str) -> Result<Option<&'a str>, String> {
+    match entity.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) if text.trim().is_empty() => Ok(None),
+        Some(Value::String(text)) => Ok(Some(text)),
+        Some(other) => Err(format!("{name} is {}, not text", json_type(other))),
+    }
+}
+
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "true/false",
+        Value::Number(_) => "a number",
+        Value::String(_) => "text",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::invitations::Expiry;
+
+    #[test]
+    fn keys_are_domain_and_escaped_local_part() {
+        let email = EmailAddress::parse("Ada.Lovelace+tag@Fabrikam.com").unwrap();
+        assert_eq!(
+            entity_keys(&email),
+            ("fabrikam.com".to_owned(), "ada.lovelace~2Btag".to_owned())
+        );
+        let odd = EmailAddress::parse("\"a/b#c?d'e\"@fabrikam.com").unwrap();
+        assert_eq!(entity_keys(&odd).1, "~22a~2Fb~23c~3Fd~27e~22");
+        let unicode = EmailAddress::parse("jörg@fabrikam.com").unwrap();
+        assert_eq!(entity_keys(&unicode).1, "j~C3~B6rg");
+    }
+
+    fn attribute(name: &str, value: &str, enforced: bool, kind: ValueType) -> InvitationAttribute {
+        InvitationAttribute {
+            name: name.into(),
+            value: value.into(),
+            enforced,
+            kind,
+        }
+    }
+
+    #[test]
+    fn entities_round_trip() {
+        let email = EmailAddress::parse("ada@fabrikam.com").unwrap();
+        let invitation = Invitation {
+            application_id: Some("app-1".into()),
+            expires_at: Some(Expiry::parse("2030-01-01").unwrap()),
+            attributes: vec![
+                attribute("displayName", "Ada", false, ValueType::String),
+                attribute("extension_0a1b_News", "false", false, ValueType::Boolean),
+                attribute("extension_0a1b_Level", "5", true, ValueType::Integer),
+                attribute("jobTitle", "Engineer", true, ValueType::String),
+            ]
+            .into(),
+        };
+        let entity = to_entity(&email, &invitation);
+        assert_eq!(
+            entity["Attributes"],
+            "{\"displayName\":\"Ada\",\"extension_0a1b_News\":false}"
+        );
+        assert_eq!(
+            entity["Enforced"],
+            "{\"extension_0a1b_Level\":5,\"jobTitle\":\"Engineer\"}"
+        );
+        let stored = from_entity(&entity).unwrap();
+        assert_eq!(
+            (stored.email, stored.invitation, stored.signed_up_at),
+            (email, invitation, None)
+        );
+    }
+
+    fn row(properties: Value) -> Value {
+        let mut entity = json!({"PartitionKey": "bad.test", "RowKey": "expint",
+                                "Email": "expint@bad.test", "Attributes": "{}", "Enforced": "{}"});
+        for (name, value) in properties.as_object().unwrap() {
+            entity[name] = value.clone();
+        }
+        entity
+    }
+
+    fn problem(entity: Value) -> String {
+        let error = from_entity(&entity).unwrap_err();
+        assert_eq!(error.keys.to_string(), error.keys.0);
+        format!("{}: {}", error.keys, error.problem)
+    }
+
+    #[test]
+    fn a_property_of_another_type_makes_the_row_malformed() {
+        for (property, value, kind) in [
+            ("ExpiresAt", json!(946_684_800), "a number"),
+            ("ExpiresAt", json!(0), "a number"),
+            ("ExpiresAt", json!(true), "true/false"),
+            ("ExpiresAt", json!(1.5), "a number"),
+            ("ApplicationId", json!(7), "a number"),
+            ("ApplicationId", json!(false), "true/false"),
+            ("Enforced", json!(1), "a number"),
+            ("Attributes", json!(true), "true/false"),
+            ("Email", json!(["expint@bad.test"]), "a list"),
+            ("SignedUpAt", json!(3), "a number"),
+        ] {
+            assert_eq!(
+                problem(row(json!({property: value}))),
+                format!("e***@bad.test: {property} is {kind}, not text"),
+                "{property} {value}"
+            );
+        }
+        // What other tools write for Edm.DateTime and Edm.Guid arrives as text.
+        let stored = from_entity(&row(json!({"ExpiresAt": "2030-01-01T00:00:00.0000000Z",
+            "ApplicationId": "93FD07AA-0000-0000-0000-000000000000"})))
+        .unwrap();
+        assert_eq!(
+            stored.invitation.expires_at,
+            Expiry::parse("2030-01-01").ok()
+        );
+    }
+
+    #[test]
+    fn rows_whose_keys_are_not_their_emails_are_malformed() {
+        let keys = "its keys are not those of its Email (PartitionKey must be the domain and RowKey \
+                    the escaped local part, as the CLI writes them)";
+        for (partition, row_key, email) in [
+            ("bad.test", "mismatch", "mallory@elsewhere.test"),
+            ("Bad.Test", "Upper", "upper@bad.test"),
+            ("bad.test", "upper", "Upper@bad.test.extra"),
+        ] {
+            let entity = json!({"PartitionKey": partition, "RowKey": row_key, "Email": email});
+            assert_eq!(
+                from_entity(&entity).unwrap_err().problem,
+                keys,
+                "{partition}/{row_key}"
+            );
+        }
+        assert_eq!(
+            problem(json!({"PartitionKey": "bad.test", "RowKey": "x"})),
+            "x***@bad.test: it has no Email"
+        );
+    }
+
+    #[test]
+    fn attributes_are_checked_as_the_file_reader_checks_them() {
+        let long = "x".repeat(251);
+        for (attributes, expected) in [
+            (
+                json!({"no such attribute!": "x"}),
+                "Enforced: \"no such attribute!\" is not an attribute name (letters, digits and '_', starting with a letter)",
+            ),
+            (
+                json!({"displayName": long}),
+                "Enforced: the value of displayName is 251 characters long; the directory takes at most 250",
+            ),
+            (
+                json!({"jobTitle": "a", "JOBTITLE": "b"}),
+                "it names attribute jobTitle twice (names are compared in any case)",
+            ),
+            (
+                json!({"x": 1.5}),
+                "Enforced gives x a number, not text, a whole number or true/false",
+            ),
+            (
+                json!({"x": null}),
+                "Enforced gives x null, not text, a whole number or true/false",
+            ),
+        ] {
+            let entity = row(json!({"Enforced": attributes.to_string()}));
+            assert_eq!(
+                from_entity(&entity).unwrap_err().problem,
+                expected,
+                "{attributes}"
+            );
+        }
+        assert_eq!(
+            from_entity(&row(json!({"Attributes": "[1]"})))
+                .unwrap_err()
+                .problem,
+            "Attributes is not a JSON object"
+        );
+    }
+}
