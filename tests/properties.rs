@@ -2,20 +2,16 @@
 //! pick: e-mail parsing, domain matching, the invitation file's round trip, and the answers of
 //! each contract for every kind of decision.
 
-// The gate and the contract checks the fuzz targets use.
-#[path = "../fuzz/src/lib.rs"]
-#[allow(dead_code)]
-mod gate;
-
 use std::sync::Arc;
 
 use proptest::prelude::*;
 use serde_json::json;
-use signup_gate::auth_events::contract::Event;
-use signup_gate::invitations::csv_file::{InvitationFile, Row};
-use signup_gate::invitations::{Expiry, Invitation, InvitationAttribute, ValueType};
+use signup_gate::domain::email::EmailAddress;
+use signup_gate::domain::invitation::{Expiry, Invitation, InvitationAttribute, ValueType};
+use signup_gate::invitations::csv::{InvitationFile, Row};
 use signup_gate::policy::domains::AllowedDomains;
-use signup_gate::policy::email::EmailAddress;
+use signup_gate_testkit::events::{Event, event_body};
+use signup_gate_testkit::harness::{check_event_answer, harness};
 
 fn label() -> impl Strategy<Value = String> {
     "[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?"
@@ -237,7 +233,7 @@ proptest! {
     }
 }
 
-/// Every kind of address the policy tells apart (see `gate::INVITATIONS`).
+/// Every kind of address the policy tells apart (see `harness::INVITATIONS`).
 fn any_email() -> impl Strategy<Value = serde_json::Value> {
     prop_oneof![
         Just(json!("ada@invited.example")),
@@ -294,7 +290,7 @@ proptest! {
         application in any_application(),
         step in prop::sample::select(vec!["PostFederationSignup", "PostAttributeCollection", "PreTokenIssuance", "Unknown"]),
     ) {
-        let gate = gate::gate();
+        let gate = harness();
         let mut body = json!({"email": email, "step": step, "ui_locales": "en-US"});
         if !job_title.is_null() { body["jobTitle"] = job_title.clone(); }
         if !application.is_null() { body["client_id"] = application.clone(); }
@@ -325,10 +321,10 @@ proptest! {
         submit in any::<bool>(),
     ) {
         let event = if submit { Event::Submit } else { Event::Start };
-        let body = gate::event_body(event, &email, &job_title, &application);
-        let answer = gate::gate().event(event, body.to_string().as_bytes());
+        let body = event_body(event, &email, &job_title, &application);
+        let answer = harness().event(event, body.to_string().as_bytes());
         prop_assert_eq!(answer.status, 200);
-        let admitted = gate::check_event_answer(event, &answer);
+        let admitted = check_event_answer(event, &answer);
         if admitted {
             prop_assert!(admissible(&email, &application), "{}", body);
         } else if !submit {

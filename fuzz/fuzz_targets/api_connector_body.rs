@@ -6,7 +6,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let gate = signup_gate_fuzz::gate();
+    let gate = signup_gate_testkit::harness::harness();
     let answer = gate.connector(data);
     let json = answer.json();
     assert_eq!(json["version"], "1.0.0", "{json}");

@@ -3,6 +3,6 @@
 //! error; never an admit without an admissible address.
 
 use libfuzzer_sys::fuzz_target;
-use signup_gate::auth_events::contract::Event;
+use signup_gate_testkit::events::Event;
 
-fuzz_target!(|data: &[u8]| signup_gate_fuzz::fuzz_event(Event::Start, data));
+fuzz_target!(|data: &[u8]| signup_gate_testkit::harness::fuzz_event(Event::Start, data));

@@ -4,7 +4,7 @@
 
 use base64::Engine;
 use libfuzzer_sys::fuzz_target;
-use signup_gate::caller_auth::basic::BasicCredentials;
+use signup_gate::callers::basic::BasicCredentials;
 use warp::http::HeaderValue;
 
 const USERNAME: &str = "gate-user";

@@ -7,7 +7,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
-use signup_gate::caller_auth::entra_token::{SignedToken, SigningKey};
+use signup_gate::callers::entra::{SignedToken, SigningKey};
 use warp::http::HeaderValue;
 
 /// 2027-01-15: a fixed clock keeps runs repeatable.

@@ -8,9 +8,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
-use signup_gate::caller_auth::easy_auth;
-use signup_gate::caller_auth::entra_token::{AUTHENTICATION_EVENTS_APP_ID, check_payload};
-use warp::http::{HeaderMap, HeaderValue};
+use signup_gate::callers::easy_auth;
+use signup_gate::callers::entra::{AUTHENTICATION_EVENTS_APP_ID, check_payload};
+use warp::http::HeaderValue;
 
 const TENANT: &str = "11111111-2222-3333-4444-555555555555";
 const CLIENT: &str = "66666666-7777-8888-9999-000000000000";
@@ -51,12 +51,10 @@ fuzz_target!(|data: &[u8]| {
             &claims,
         );
     }
-    let mut headers = HeaderMap::new();
     let Ok(principal) = HeaderValue::from_str(&STANDARD.encode(data)) else {
         return;
     };
-    headers.insert("x-ms-client-principal", principal);
-    if easy_auth::verify(&headers, TENANT, CLIENT).is_ok() {
+    if easy_auth::verify(Some(&principal), None, TENANT, CLIENT).is_ok() {
         let principal: Value = serde_json::from_str(&String::from_utf8_lossy(data))
             .expect("accepted principals are JSON");
         let values = |types: &[&str]| -> Vec<String> {

@@ -4,7 +4,7 @@
 //! file written back out reads the same (attributes compared as a set: columns may move).
 
 use libfuzzer_sys::fuzz_target;
-use signup_gate::invitations::csv_file::{InvitationFile, InvitationIndex};
+use signup_gate::invitations::csv::{InvitationFile, InvitationIndex};
 
 fuzz_target!(|data: &[u8]| {
     let _ = InvitationFile::parse_lenient(data);

@@ -1,246 +1,67 @@
-//! Invitations: who may sign up although their domain is not on the allow-list, for which
-//! application, until when, and with which attribute values.
+//! Invitation stores: where invitations live, one folder per store. A decision reads one
+//! address's invitation through [`InvitationStore`]; the CLI manages them through
+//! [`InvitationAdmin`]; [`open`] is the one place that knows which stores exist.
 //!
-//! [`InvitationStore`] is the one lookup every backend implements (the CSV file in
-//! [`csv_file`]); the policy sees only [`Invitation`] values.
+//! - [`csv`]: a CSV file deployed with the app, held in memory and reloaded when it changes (the
+//!   embedded default);
+//! - [`table`]: Azure Table Storage, shared by every instance and editable while the app runs.
 
-pub mod csv_file;
+pub mod csv;
 pub mod table;
 
-use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use time::format_description::well_known::Rfc3339;
-use time::macros::format_description;
-use time::{Date, OffsetDateTime, Time};
 
-use crate::policy::email::EmailAddress;
+use self::csv::{CsvStore, FileError};
+use self::table::{MalformedRow, TableError, TableSettings, TableStore};
+use crate::domain::email::EmailAddress;
+use crate::domain::invitation::Invitation;
 
-/// One invitation (the address is its key and lives beside it).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Invitation {
-    /// `None`: valid for every application.
-    pub application_id: Option<Box<str>>,
-    /// `None`: never expires.
-    pub expires_at: Option<Expiry>,
-    /// Values to prefill (and, when enforced, to impose at submit).
-    pub attributes: Box<[InvitationAttribute]>,
-}
-
-/// An attribute value carried by an invitation.
+/// Which store holds the invitations, and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InvitationAttribute {
-    /// Shared by every invitation that has the attribute (one per file column).
-    pub name: Arc<str>,
-    /// The value as text; it fits `kind` (checked when written and when loaded).
-    pub value: Box<str>,
-    /// Imposed at submit (`!name` column) instead of only prefilled.
-    pub enforced: bool,
-    /// The JSON type the value is sent in where the request does not show the attribute's type.
-    pub kind: ValueType,
+pub enum StoreSettings {
+    /// The CSV file at this path (relative to the function app root).
+    File(PathBuf),
+    /// Azure Table Storage.
+    Table(TableSettings),
 }
 
-/// The JSON type of an attribute's value. Entra requires each attribute's own type, and a
-/// Start request often lists only the e-mail attribute, so an invitation can declare it
-/// (`name:int` in a file header); the type the request shows still wins.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ValueType {
-    #[default]
-    String,
-    /// A whole number (Entra's `int` attributes).
-    Integer,
-    /// `true` or `false` (Entra's `boolean` attributes).
-    Boolean,
+/// Opens the configured store; nothing is read yet (see [`InvitationStore::load`]).
+pub fn open(settings: &StoreSettings, deadline: Duration) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(match settings {
+        StoreSettings::File(path) => Arc::new(CsvStore::new(path.clone())),
+        StoreSettings::Table(table) => Arc::new(TableStore::new(table.clone(), deadline)?),
+    })
 }
 
-impl ValueType {
-    /// The type's name as written after the attribute's name (`string`, `int`, `boolean`).
-    pub fn parse(name: &str) -> Option<Self> {
-        match name.trim().to_ascii_lowercase().as_str() {
-            "string" => Some(Self::String),
-            "int" => Some(Self::Integer),
-            "boolean" => Some(Self::Boolean),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::String => "string",
-            Self::Integer => "int",
-            Self::Boolean => "boolean",
-        }
-    }
-
-    /// `value` as JSON of this type; `None` when it cannot take the type.
-    pub fn json(self, value: &str) -> Option<serde_json::Value> {
-        match self {
-            Self::String => Some(serde_json::Value::from(value)),
-            Self::Integer => value
-                .trim()
-                .parse::<i64>()
-                .ok()
-                .map(serde_json::Value::from),
-            Self::Boolean => match value.trim().to_ascii_lowercase().as_str() {
-                "true" => Some(serde_json::Value::Bool(true)),
-                "false" => Some(serde_json::Value::Bool(false)),
-                _ => None,
-            },
-        }
-    }
-
-    /// Why `value` cannot take this type, for files, tables and the CLI.
-    pub fn check(self, name: &str, value: &str) -> Result<(), String> {
-        match self.json(value) {
-            Some(_) => Ok(()),
-            None => Err(format!(
-                "the value {:?} of {name} is not {}",
-                value,
-                match self {
-                    Self::String => "text",
-                    Self::Integer => "a whole number (it is declared int)",
-                    Self::Boolean => "true or false (it is declared boolean)",
-                }
-            )),
-        }
-    }
-}
-
-/// Longest attribute value, in characters: what the directory stores (B2C: 250 for any string
-/// attribute), so that nothing longer is forwarded to Entra or B2C.
-pub const MAX_ATTRIBUTE_CHARS: usize = 250;
-
-/// Checks an attribute as every store must before keeping it: a name Entra and B2C accept
-/// (letters, digits and `_`, starting with a letter), a value of at most
-/// [`MAX_ATTRIBUTE_CHARS`] that fits its declared type.
-pub fn check_attribute(name: &str, value: &str, kind: ValueType) -> Result<(), String> {
-    if !csv_file::is_attribute_name(name) {
-        return Err(format!(
-            "{name:?} is not an attribute name (letters, digits and '_', starting with a letter)"
-        ));
-    }
-    let length = value.chars().count();
-    if length > MAX_ATTRIBUTE_CHARS {
-        return Err(format!(
-            "the value of {name} is {length} characters long; the directory takes at most {MAX_ATTRIBUTE_CHARS}"
-        ));
-    }
-    kind.check(name, value)
-}
-
-impl InvitationAttribute {
-    /// The value as JSON of its declared type (checked when it was loaded; text otherwise).
-    pub fn json(&self) -> serde_json::Value {
-        self.kind
-            .json(&self.value)
-            .unwrap_or_else(|| serde_json::Value::from(&*self.value))
-    }
-
-    /// How the attribute is named in a file header and on the command line: `!name:int`.
-    pub fn column(name: &str, enforced: bool, kind: ValueType) -> String {
-        let bang = if enforced { "!" } else { "" };
-        match kind {
-            ValueType::String => format!("{bang}{name}"),
-            kind => format!("{bang}{name}:{}", kind.as_str()),
-        }
-    }
-}
-
-/// The instant an invitation stops being valid, in seconds since the Unix epoch (UTC).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Expiry(pub i64);
-
-/// Why an expiry text was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum InvalidExpiry {
-    #[error("{0:?} is not an RFC 3339 date (2026-12-31) or date-time (2026-12-31T18:00:00Z)")]
-    Format(String),
-    #[error("{0:?} is outside the years 0000 to 9999 once converted to UTC")]
-    OutOfRange(String),
-}
-
-impl Expiry {
-    /// `2026-12-31` (midnight UTC at the start of that day) or an RFC 3339 date-time with offset.
-    ///
-    /// The instant must be writable back in the same form, which needs a year from 0000 to
-    /// 9999 in UTC: `9999-12-31T23:59:59-05:00` is in the year 10000 there, and a value that
-    /// cannot be written back would leave a file or table that nothing can read.
-    pub fn parse(text: &str) -> Result<Self, InvalidExpiry> {
-        let text = text.trim();
-        let invalid = || InvalidExpiry::Format(text.to_owned());
-        let expiry = if text.len() == 10 {
-            let date = Date::parse(text, format_description!("[year]-[month]-[day]"))
-                .map_err(|_| invalid())?;
-            Self(date.midnight().assume_utc().unix_timestamp())
-        } else {
-            Self(
-                OffsetDateTime::parse(text, &Rfc3339)
-                    .map_err(|_| invalid())?
-                    .unix_timestamp(),
-            )
-        };
-        match expiry.written() {
-            Some(written) if Self::parse_written(&written) == Some(expiry) => Ok(expiry),
-            _ => Err(InvalidExpiry::OutOfRange(text.to_owned())),
-        }
-    }
-
-    /// Reads back what [`Self::written`] wrote, without the range check (which it passed).
-    fn parse_written(text: &str) -> Option<Self> {
-        if text.len() == 10 {
-            let date = Date::parse(text, format_description!("[year]-[month]-[day]")).ok()?;
-            return Some(Self(date.midnight().assume_utc().unix_timestamp()));
-        }
-        Some(Self(
-            OffsetDateTime::parse(text, &Rfc3339).ok()?.unix_timestamp(),
-        ))
-    }
-
-    /// The form it is written in: a date when it is midnight UTC, otherwise a UTC date-time;
-    /// `None` when the instant has no such form (outside the years 0000 to 9999 in UTC).
-    fn written(self) -> Option<String> {
-        let instant = OffsetDateTime::from_unix_timestamp(self.0).ok()?;
-        if instant.time() == Time::MIDNIGHT {
-            instant
-                .date()
-                .format(format_description!("[year]-[month]-[day]"))
-                .ok()
-        } else {
-            instant.format(&Rfc3339).ok()
-        }
-    }
-
-    pub fn has_passed(self, now: i64) -> bool {
-        now >= self.0
-    }
-}
-
-/// Written back as it is best read: a date when it is midnight UTC, otherwise a UTC date-time.
-/// (Every parsed expiry has such a form; the seconds are shown for one built otherwise.)
-impl fmt::Display for Expiry {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.written() {
-            Some(text) => f.write_str(&text),
-            None => write!(f, "@{}", self.0),
-        }
-    }
-}
-
-/// Why a store could not answer; logged, never shown to the user, and never an admit.
+/// Why a store could not answer or write; logged (or printed by the CLI), never shown to the
+/// user, and on a decision path never an admit.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("the invitation store is unavailable: {0}")]
-    Unavailable(String),
+    #[error(transparent)]
+    Table(#[from] TableError),
+    #[error(transparent)]
+    File(#[from] FileError),
 }
 
-/// The one lookup a decision needs.
+/// What a decision needs from a store.
 pub trait InvitationStore: Send + Sync {
     /// The invitation held by this (normalised) address, valid or not.
     fn find<'a>(
         &'a self,
         email: &'a EmailAddress,
     ) -> BoxFuture<'a, Result<Option<Invitation>, StoreError>>;
+
+    /// Reads what must be read before serving (the file); an error stops start-up.
+    fn load(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Keeps the store current for as long as the runtime runs (the file watcher).
+    fn watch(self: Arc<Self>) {}
 
     /// Whether [`Self::record_sign_up`] writes anything; when it does not, admitting a
     /// sign-up starts no background task for it.
@@ -255,68 +76,103 @@ pub trait InvitationStore: Send + Sync {
         &'a self,
         _email: &'a EmailAddress,
         _application: Option<&'a str>,
-        _budget: std::time::Duration,
+        _budget: Duration,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(std::future::ready(Ok(())))
     }
 }
 
-/// Seconds since the Unix epoch now.
-pub fn now() -> i64 {
-    OffsetDateTime::now_utc().unix_timestamp()
+/// An invitation as a store holds it, with when (and for which application) it was used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredInvitation {
+    pub email: EmailAddress,
+    pub invitation: Invitation,
+    /// `(time, application)` of the first sign-up, where the store records them.
+    pub signed_up: Option<(String, Option<String>)>,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Every invitation of a store, and the entries it holds but cannot use, each with why.
+#[derive(Debug, Default)]
+pub struct Listing {
+    pub invitations: Vec<StoredInvitation>,
+    pub malformed: Vec<MalformedRow>,
+}
 
-    #[test]
-    fn dates_and_date_times_round_trip() {
-        let date = Expiry::parse("2026-12-31").unwrap();
-        assert_eq!(date.to_string(), "2026-12-31");
-        assert_eq!(date.0, 1_798_675_200);
-        let instant = Expiry::parse("2026-12-31T18:30:00+01:00").unwrap();
-        assert_eq!(instant.to_string(), "2026-12-31T17:30:00Z");
-        assert_eq!(Expiry::parse(" 2026-12-31T00:00:00Z ").unwrap(), date);
-    }
+/// What writing one invitation did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upsert {
+    Added,
+    Updated,
+    /// The address had this very invitation already: nothing was written.
+    Unchanged,
+}
 
-    #[test]
-    fn instants_that_cannot_be_written_back_are_refused() {
-        for text in ["9999-12-31T23:59:59-05:00", "0000-01-01T00:30:00+01:00"] {
-            assert_eq!(
-                Expiry::parse(text),
-                Err(InvalidExpiry::OutOfRange(text.to_owned()))
-            );
-        }
-        for text in [
-            "9999-12-31T23:59:59Z",
-            "0000-01-01T00:30:00Z",
-            "9999-12-31",
-            "0000-01-01",
-        ] {
-            let expiry = Expiry::parse(text).unwrap();
-            assert_eq!(Expiry::parse(&expiry.to_string()), Ok(expiry), "{text}");
-        }
-    }
+/// What an import did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub added: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+}
 
-    #[test]
-    fn other_texts_are_refused() {
-        for text in [
-            "",
-            "31/12/2026",
-            "2026-13-01",
-            "2026-12-31T18:30:00",
-            "tomorrow",
-            "2026-02-30",
-        ] {
-            assert!(Expiry::parse(text).is_err(), "{text:?}");
+impl Counts {
+    pub fn count(&mut self, outcome: Upsert) {
+        match outcome {
+            Upsert::Added => self.added += 1,
+            Upsert::Updated => self.updated += 1,
+            Upsert::Unchanged => self.unchanged += 1,
         }
     }
 
-    #[test]
-    fn an_expiry_passes_at_its_instant() {
-        let expiry = Expiry(100);
-        assert!(!expiry.has_passed(99));
-        assert!(expiry.has_passed(100));
+    pub fn total(&self) -> usize {
+        self.added + self.updated + self.unchanged
     }
 }
+
+/// An import that stopped at a write that failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{error} (after {} rows; importing the file again is harmless)", .done.total())]
+pub struct ImportError {
+    pub done: Counts,
+    pub error: StoreError,
+}
+
+/// Reports an import's progress: `(rows written, rows in all)`.
+pub type Progress<'a> = &'a (dyn Fn(usize, usize) + Sync);
+
+/// What the CLI does with a store.
+pub trait InvitationAdmin: Send + Sync {
+    /// How the store is named to people (`invitations.csv`, `table Invitations`).
+    fn describe(&self) -> String;
+
+    /// Every invitation, and the entries that cannot be used.
+    fn list(&self) -> BoxFuture<'_, Result<Listing, StoreError>>;
+
+    /// The invitation of one address.
+    fn get<'a>(
+        &'a self,
+        email: &'a EmailAddress,
+    ) -> BoxFuture<'a, Result<Option<StoredInvitation>, StoreError>>;
+
+    /// Adds the invitation, or replaces the one the address has (keeping its sign-up record).
+    fn upsert<'a>(
+        &'a self,
+        email: &'a EmailAddress,
+        invitation: &'a Invitation,
+    ) -> BoxFuture<'a, Result<Upsert, StoreError>>;
+
+    /// Removes an address's invitation; `false` when it had none.
+    fn remove<'a>(&'a self, email: &'a EmailAddress) -> BoxFuture<'a, Result<bool, StoreError>>;
+
+    /// Adds or replaces many invitations.
+    fn import<'a>(
+        &'a self,
+        rows: Vec<(EmailAddress, Invitation)>,
+        progress: Progress<'a>,
+    ) -> BoxFuture<'a, Result<Counts, ImportError>>;
+}
+
+/// A store, serving and administered.
+pub trait Store: InvitationStore + InvitationAdmin {}
+
+impl<T: InvitationStore + InvitationAdmin> Store for T {}

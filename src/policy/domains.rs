@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use super::email::{EmailAddress, is_valid_domain};
+use crate::domain::email::{EmailAddress, is_valid_domain};
 
 /// One entry of the allow-list.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,11 +7,10 @@
 //! allow-list *or* it holds a valid invitation (not expired, for all applications or this one).
 
 pub mod domains;
-pub mod email;
 
 use self::domains::AllowedDomains;
-use self::email::EmailAddress;
-use crate::invitations::{Invitation, InvitationAttribute};
+use crate::domain::email::EmailAddress;
+use crate::domain::invitation::{Invitation, InvitationAttribute};
 
 /// Longest Job Title the directory stores (Entra `jobTitle` is limited to 128 characters).
 pub const MAX_JOB_TITLE_LENGTH: usize = 128;
@@ -361,7 +360,7 @@ impl BlockReason {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::invitations::Expiry;
+    use crate::domain::invitation::{Expiry, ValueType};
 
     const NOW: i64 = 1_800_000_000;
 
@@ -650,7 +649,7 @@ mod tests {
             name: name.into(),
             value: value.into(),
             enforced,
-            kind: crate::invitations::ValueType::String,
+            kind: ValueType::String,
         }
     }
 

@@ -2,20 +2,15 @@
 //! functions. The tests mint their own RSA keys and tokens and serve the OpenID metadata and key
 //! set from a loopback server of their own.
 
-use std::net::Ipv4Addr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use hmac::Mac as _;
-use rsa::signature::{SignatureEncoding as _, Signer as _};
-use rsa::traits::PublicKeyParts;
-use rsa::{RsaPrivateKey, RsaPublicKey};
+use rsa::RsaPublicKey;
 use serde_json::{Value, json};
-use warp::Filter;
+use signup_gate_testkit::tokens::{KeyServer, compact, keys};
 
-use crate::helpers::{Launch, TestApp, free_port};
+use crate::helpers::{Launch, TestApp};
 
 const TENANT: &str = "aaaabbbb-0000-cccc-1111-dddd2222eeee";
 const OTHER_TENANT: &str = "99998888-0000-cccc-1111-dddd2222eeee";
@@ -24,157 +19,9 @@ const EVENTS_SERVICE: &str = "99045fe1-7639-4a75-9d4a-577b6ca3810f";
 const START: &str = "OnAttributeCollectionStart";
 const CHALLENGE: &str = "Bearer error=\"invalid_token\"";
 
-/// A signing key with its `kid`.
-struct Key {
-    kid: &'static str,
-    private: RsaPrivateKey,
-}
-
-impl Key {
-    fn jwk(&self) -> Value {
-        let public = RsaPublicKey::from(&self.private);
-        json!({"kty": "RSA", "use": "sig", "kid": self.kid, "n": b64(&public.n().to_bytes_be()),
-               "e": b64(&public.e().to_bytes_be()), "x5t": self.kid, "issuer": "ignored"})
-    }
-
-    fn sign(&self, claims: &Value) -> String {
-        let header = json!({"alg": "RS256", "typ": "JWT", "kid": self.kid});
-        let signer = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(self.private.clone());
-        compact(&header, claims, |signed| signer.sign(signed).to_vec())
-    }
-}
-
-fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// `header.payload.signature`, signed by `sign`.
-fn compact(header: &Value, claims: &Value, sign: impl Fn(&[u8]) -> Vec<u8>) -> String {
-    let signed = format!(
-        "{}.{}",
-        b64(header.to_string().as_bytes()),
-        b64(claims.to_string().as_bytes())
-    );
-    let signature = sign(signed.as_bytes());
-    format!("{signed}.{}", b64(&signature))
-}
-
-/// Two keys per test run (generation is the slow part).
-fn keys() -> &'static (Key, Key) {
-    static KEYS: OnceLock<(Key, Key)> = OnceLock::new();
-    KEYS.get_or_init(|| {
-        let make = |kid| Key {
-            kid,
-            private: RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).unwrap(),
-        };
-        (make("key-a"), make("key-b"))
-    })
-}
-
-/// The tenant's OpenID metadata and key set, on loopback, with the keys it serves switchable.
-struct KeyServer {
-    serving: Arc<Mutex<Vec<Value>>>,
-    /// How often the key set was fetched.
-    fetches: Arc<AtomicUsize>,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
-
-impl KeyServer {
-    async fn start(port: u16, keys: &[&Key]) -> Self {
-        let serving = Arc::new(Mutex::new(
-            keys.iter().map(|key| key.jwk()).collect::<Vec<_>>(),
-        ));
-        let fetches = Arc::new(AtomicUsize::new(0));
-        let metadata = warp::path!(String / "v2.0" / ".well-known" / "openid-configuration").map(
-            move |tenant: String| {
-                warp::reply::json(&json!({
-                    "issuer": format!("https://{tenant}.ciamlogin.com/{tenant}/v2.0"),
-                    "jwks_uri": format!("http://127.0.0.1:{port}/{tenant}/discovery/v2.0/keys"),
-                }))
-            },
-        );
-        let key_set = {
-            let (serving, fetches) = (serving.clone(), fetches.clone());
-            warp::path!(String / "discovery" / "v2.0" / "keys").map(move |_tenant: String| {
-                fetches.fetch_add(1, Ordering::SeqCst);
-                warp::reply::json(&json!({"keys": *serving.lock().unwrap()}))
-            })
-        };
-        // Authorities whose fetches are redirected: `moved/<tenant>` names a key set that
-        // redirects, `hop/<tenant>` redirects the metadata itself, both to `to/<host>/...`, where
-        // <host> is where the redirect points (0.0.0.0 reaches this server without being a
-        // loopback address, so only the URL rule can refuse it).
-        let moved_metadata = warp::path!(
-            "moved" / String / String / "v2.0" / ".well-known" / "openid-configuration"
-        )
-        .map(move |host: String, tenant: String| {
-            warp::reply::json(&json!({
-                "issuer": format!("https://{tenant}.ciamlogin.com/{tenant}/v2.0"),
-                "jwks_uri": format!("http://127.0.0.1:{port}/moved-keys/{host}/{tenant}"),
-            }))
-        });
-        let moved_keys =
-            warp::path!("moved-keys" / String / String).map(move |host: String, tenant: String| {
-                redirect(&format!(
-                    "http://{host}:{port}/{tenant}/discovery/v2.0/keys"
-                ))
-            });
-        let hop =
-            warp::path!("hop" / String / String / "v2.0" / ".well-known" / "openid-configuration")
-                .map(move |host: String, tenant: String| {
-                    redirect(&format!(
-                        "http://{host}:{port}/{tenant}/v2.0/.well-known/openid-configuration"
-                    ))
-                });
-        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port))
-            .await
-            .unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(
-            warp::serve(
-                metadata
-                    .or(key_set)
-                    .or(moved_metadata)
-                    .or(moved_keys)
-                    .or(hop),
-            )
-            .incoming(listener)
-            .graceful(async move {
-                let _ = stopped.await;
-            })
-            .run(),
-        );
-        Self {
-            serving,
-            fetches,
-            _stop: stop,
-        }
-    }
-
-    fn serve(&self, keys: &[&Key]) {
-        *self.serving.lock().unwrap() = keys.iter().map(|key| key.jwk()).collect();
-    }
-
-    fn fetches(&self) -> usize {
-        self.fetches.load(Ordering::SeqCst)
-    }
-}
-
-fn redirect(location: &str) -> warp::http::Response<String> {
-    warp::http::Response::builder()
-        .status(302)
-        .header("location", location)
-        .body(String::new())
-        .unwrap()
-}
-
-fn authority(port: u16) -> String {
-    format!("http://127.0.0.1:{port}/{TENANT}/v2.0")
-}
-
-/// A handler that validates tokens against the key server on `port`.
-async fn guarded(port: u16) -> TestApp {
-    guarded_by(&authority(port)).await
+/// A handler that validates tokens against `server`.
+async fn guarded(server: &KeyServer) -> TestApp {
+    guarded_by(&server.authority(TENANT)).await
 }
 
 /// A handler that validates tokens with the keys found through `authority`.
@@ -270,9 +117,8 @@ async fn keys_loaded(app: &TestApp) {
 #[tokio::test]
 async fn valid_v2_and_v1_tokens_in_every_issuer_form_are_accepted() {
     let (a, _) = keys();
-    let port = free_port();
-    let _server = KeyServer::start(port, &[a]).await;
-    let app = guarded(port).await;
+    let server = KeyServer::start(&[a]).await;
+    let app = guarded(&server).await;
     keys_loaded(&app).await;
     let v1 = json!({
         "aud": format!("api://signup-gate.azurewebsites.net/{CLIENT}"), "appid": EVENTS_SERVICE, "tid": TENANT,
@@ -297,9 +143,8 @@ async fn valid_v2_and_v1_tokens_in_every_issuer_form_are_accepted() {
 #[tokio::test]
 async fn each_wrong_claim_is_refused_and_named_in_the_log() {
     let (a, _) = keys();
-    let port = free_port();
-    let _server = KeyServer::start(port, &[a]).await;
-    let app = guarded(port).await;
+    let server = KeyServer::start(&[a]).await;
+    let app = guarded(&server).await;
     keys_loaded(&app).await;
     let cases = [
         (
@@ -348,9 +193,8 @@ async fn each_wrong_claim_is_refused_and_named_in_the_log() {
 #[tokio::test]
 async fn forged_and_malformed_tokens_are_refused() {
     let (a, _) = keys();
-    let port = free_port();
-    let _server = KeyServer::start(port, &[a]).await;
-    let app = guarded(port).await;
+    let server = KeyServer::start(&[a]).await;
+    let app = guarded(&server).await;
     keys_loaded(&app).await;
     let b64 =
         |value: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value.to_string());
@@ -415,15 +259,13 @@ async fn forged_and_malformed_tokens_are_refused() {
 #[tokio::test]
 async fn a_token_with_critical_extensions_is_refused() {
     let (a, _) = keys();
-    let port = free_port();
-    let _server = KeyServer::start(port, &[a]).await;
-    let app = guarded(port).await;
+    let server = KeyServer::start(&[a]).await;
+    let app = guarded(&server).await;
     keys_loaded(&app).await;
-    let signer = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(a.private.clone());
     for crit in [json!(["x-unknown"]), json!(["exp"]), json!([]), json!("x")] {
         let header =
             json!({"alg": "RS256", "typ": "JWT", "kid": a.kid, "crit": crit, "x-unknown": 1});
-        let token = compact(&header, &v2_claims(), |signed| signer.sign(signed).to_vec());
+        let token = a.sign_with_header(&header, &v2_claims());
         assert_eq!(call(&app, Some(&token)).await, 401, "{crit}");
         app.logs_containing("outcome=Unauthorized reason=crit ")
             .await;
@@ -436,9 +278,8 @@ async fn a_token_with_critical_extensions_is_refused() {
 #[tokio::test]
 async fn an_audience_with_multi_byte_characters_is_refused_not_a_crash() {
     let (a, _) = keys();
-    let port = free_port();
-    let _server = KeyServer::start(port, &[a]).await;
-    let app = guarded(port).await;
+    let server = KeyServer::start(&[a]).await;
+    let app = guarded(&server).await;
     keys_loaded(&app).await;
     for aud in [
         format!("abcde\u{e9}-{CLIENT}"),
@@ -459,8 +300,8 @@ async fn an_audience_with_multi_byte_characters_is_refused_not_a_crash() {
 #[tokio::test]
 async fn key_fetches_refuse_redirects_off_https_or_loopback() {
     let (a, _) = keys();
-    let port = free_port();
-    let _server = KeyServer::start(port, &[a]).await;
+    let server = KeyServer::start(&[a]).await;
+    let port = server.port;
     let token = a.sign(&v2_claims());
     for prefix in ["moved", "hop"] {
         let app = guarded_by(&format!(
@@ -487,9 +328,8 @@ async fn key_fetches_refuse_redirects_off_https_or_loopback() {
 #[tokio::test]
 async fn an_unknown_kid_refreshes_the_keys_once_so_rotation_just_works() {
     let (a, b) = keys();
-    let port = free_port();
-    let server = KeyServer::start(port, &[a]).await;
-    let app = guarded(port).await;
+    let server = KeyServer::start(&[a]).await;
+    let app = guarded(&server).await;
     keys_loaded(&app).await;
     assert_eq!(call(&app, Some(&a.sign(&v2_claims()))).await, 200);
     let fetched = server.fetches();
@@ -511,15 +351,19 @@ async fn an_unknown_kid_refreshes_the_keys_once_so_rotation_just_works() {
 #[tokio::test]
 async fn a_key_server_down_at_start_up_refuses_calls_until_it_is_up() {
     let (a, _) = keys();
-    let port = free_port();
-    let app = guarded(port).await;
+    // Bound but not answering yet: the port is ours, and every fetch runs into the deadline.
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let app = guarded_by(&format!("http://127.0.0.1:{port}/{TENANT}/v2.0")).await;
     let token = a.sign(&v2_claims());
     assert_eq!(call(&app, Some(&token)).await, 401);
     app.logs_containing("reason=keys_unavailable ").await;
     app.logs_containing("cannot fetch the Entra signing keys")
         .await;
 
-    let _server = KeyServer::start(port, &[a]).await;
+    let _server = KeyServer::on(listener, &[a]);
     let started = std::time::Instant::now();
     while call(&app, Some(&token)).await != 200 {
         assert!(
@@ -633,9 +477,8 @@ async fn easy_auth_principals_get_the_same_checks() {
 async fn a_forged_principal_is_worthless_without_easy_auth() {
     // In-process validation ignores Easy Auth headers entirely.
     let (a, _) = keys();
-    let port = free_port();
-    let _server = KeyServer::start(port, &[a]).await;
-    let app = guarded(port).await;
+    let server = KeyServer::start(&[a]).await;
+    let app = guarded(&server).await;
     let iss = format!("https://login.microsoftonline.com/{TENANT}/v2.0");
     let forged = principal(&[
         ("aud", CLIENT),

@@ -149,7 +149,26 @@ impl Launch {
     }
 
     /// Starts the process and waits until `GET /` is answered, as the host does.
-    pub async fn start(self) -> TestApp {
+    ///
+    /// The host's port is chosen here while the handler binds it later, so another test can
+    /// take it in between: a handler that exits because its port is in use is started again on
+    /// another one (at most a few times).
+    pub async fn start(mut self) -> TestApp {
+        for _ in 0..PORT_ATTEMPTS {
+            match self.try_start().await {
+                Ok(app) => return app,
+                Err(launch) => {
+                    self = launch;
+                    let port = free_port().to_string();
+                    self.set("FUNCTIONS_CUSTOMHANDLER_PORT", &port);
+                }
+            }
+        }
+        panic!("no free port for the handler after {PORT_ATTEMPTS} attempts");
+    }
+
+    /// Starts the process; gives the launch back when its port turned out to be taken.
+    async fn try_start(self) -> Result<TestApp, Launch> {
         install_tls_provider();
         // Everything that could panic comes before the spawn or after the process is owned by
         // a TestApp (which kills it when dropped), so a failing test leaves no process behind.
@@ -167,6 +186,11 @@ impl Launch {
         };
         loop {
             if let Some(status) = app.child.try_wait().unwrap() {
+                // Let the reader threads drain the pipes.
+                thread::sleep(Duration::from_millis(50));
+                if app.port != 0 && app.output.stderr().contains("is already in use") {
+                    return Err(app.into_launch());
+                }
                 panic!(
                     "handler exited with {status} before it was ready:\n{}",
                     app.output.all()
@@ -175,8 +199,13 @@ impl Launch {
             if app.port == 0 {
                 app.port = announced_port(&app.output.stdout()).unwrap_or(0);
             }
-            if app.port != 0 && app.client.get(app.url("/")).send().await.is_ok() {
-                return app;
+            let ready = app
+                .client
+                .get(app.url("/"))
+                .timeout(Duration::from_secs(1))
+                .send();
+            if app.port != 0 && ready.await.is_ok() {
+                return Ok(app);
             }
             assert!(
                 started.elapsed() < START_DEADLINE,
@@ -223,7 +252,10 @@ pub fn install_tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// A port that was free a moment ago.
+/// How often a launch whose port was taken meanwhile is tried on another one.
+const PORT_ATTEMPTS: usize = 5;
+
+/// A port that was free a moment ago (see [`Launch::start`] for what happens when it is not).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -242,6 +274,20 @@ pub struct TestApp {
 }
 
 impl TestApp {
+    /// The launch of a process that already exited.
+    fn into_launch(mut self) -> Launch {
+        let _ = self.child.wait();
+        std::mem::replace(
+            &mut self._launch,
+            Launch {
+                env: Vec::new(),
+                args: Vec::new(),
+                dir: PathBuf::new(),
+                _temp: None,
+            },
+        )
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
@@ -430,7 +476,17 @@ pub struct Azurite {
 }
 
 impl Azurite {
+    /// Starts Azurite on a free port (another one when the port was taken meanwhile).
     pub fn start() -> Self {
+        for _ in 0..PORT_ATTEMPTS {
+            if let Some(azurite) = Self::try_start() {
+                return azurite;
+            }
+        }
+        panic!("no free port for Azurite after {PORT_ATTEMPTS} attempts");
+    }
+
+    fn try_start() -> Option<Self> {
         let binary = Path::new(env!("CARGO_MANIFEST_DIR")).join("node_modules/.bin/azurite-table");
         assert!(
             binary.exists(),
@@ -451,7 +507,7 @@ impl Azurite {
             .arg(data.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("azurite starts");
         let mut azurite = Self {
@@ -461,17 +517,27 @@ impl Azurite {
         };
         let started = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Some(status) = azurite
+            if let Some(mut child) = azurite
                 .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
+                .take_if(|child| child.try_wait().ok().flatten().is_some())
             {
-                panic!("azurite exited with {status}");
+                let mut stderr = String::new();
+                if let Some(mut pipe) = child.stderr.take() {
+                    let _ = pipe.read_to_string(&mut stderr);
+                }
+                if stderr.contains("EADDRINUSE") {
+                    return None;
+                }
+                panic!("azurite exited: {stderr}");
             }
             assert!(started.elapsed() < START_DEADLINE, "azurite did not start");
             thread::sleep(Duration::from_millis(25));
         }
-        azurite
+        // Keep its error output from filling the pipe.
+        if let Some(stderr) = azurite.child.as_mut().and_then(|child| child.stderr.take()) {
+            collect(stderr, Arc::default());
+        }
+        Some(azurite)
     }
 
     pub fn connection_string(&self) -> String {

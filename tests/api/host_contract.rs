@@ -108,9 +108,9 @@ fn every_function_folder_matches_a_route_the_binary_serves() {
         })
         .collect();
     folders.sort();
-    let mut served: Vec<String> = signup_gate::server::FUNCTIONS
+    let mut served: Vec<String> = signup_gate::functions::ALL
         .iter()
-        .map(|f| f.to_string())
+        .map(|f| f.name().to_owned())
         .collect();
     served.sort();
     assert_eq!(folders, served);
@@ -153,4 +153,20 @@ fn every_function_folder_matches_a_route_the_binary_serves() {
             .all(serde_json::Value::is_string),
         "every example value is a string"
     );
+}
+
+/// Tests choose the host's port before the handler binds it, so another test may take it in
+/// between: the launch notices the handler's refusal and starts it on another port.
+#[tokio::test]
+async fn a_port_taken_before_the_handler_binds_it_is_replaced() {
+    // Bound, not listening: the port is taken, and nobody answers on it.
+    let taken = tokio::net::TcpSocket::new_v4().unwrap();
+    taken.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let mut launch = crate::helpers::Launch::hosted(&[]);
+    launch.set("FUNCTIONS_CUSTOMHANDLER_PORT", &port.to_string());
+    let app = launch.start().await;
+    assert_ne!(app.port, port);
+    let response = app.client.get(app.url("/")).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
 }

@@ -92,7 +92,7 @@ impl TableClient {
         let http = reqwest::Client::builder()
             .pool_idle_timeout(Duration::from_secs(60))
             .build()
-            .map_err(|error| format!("cannot build the HTTP client: {error}"))?;
+            .map_err(|error| error.to_string())?;
         Ok(Self {
             settings,
             http,

@@ -15,8 +15,11 @@ use std::fmt;
 
 use serde_json::{Map, Value, json};
 
-use crate::invitations::{Expiry, Invitation, InvitationAttribute, ValueType, check_attribute};
-use crate::policy::email::EmailAddress;
+use crate::domain::email::EmailAddress;
+use crate::domain::invitation::{
+    Expiry, Invitation, InvitationAttribute, ValueType, check_attribute,
+};
+use crate::invitations::StoredInvitation;
 
 /// PartitionKey and RowKey of an address: its domain and its local part. Every byte outside
 /// `[a-z0-9._-]` becomes `~XX` (hex), so keys never hold `/ \ # ?`, control characters, quotes
@@ -62,15 +65,6 @@ impl fmt::Display for MaskedKeys {
 pub struct MalformedRow {
     pub keys: MaskedKeys,
     pub problem: String,
-}
-
-/// An invitation as the table stores it, with when (and for which app) it was used.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredInvitation {
-    pub email: EmailAddress,
-    pub invitation: Invitation,
-    pub signed_up_at: Option<String>,
-    pub signed_up_application: Option<String>,
 }
 
 /// The entity of an invitation (keys and properties; no sign-up record).
@@ -162,6 +156,7 @@ pub fn from_entity(entity: &Value) -> Result<StoredInvitation, MalformedRow> {
         .map(Expiry::parse)
         .transpose()
         .map_err(|error| malformed(format!("ExpiresAt: {error}")))?;
+    let (signed_up_at, signed_up_application) = (text("SignedUpAt")?, text("SignedUpApplication")?);
     Ok(StoredInvitation {
         email,
         invitation: Invitation {
@@ -169,8 +164,7 @@ pub fn from_entity(entity: &Value) -> Result<StoredInvitation, MalformedRow> {
             expires_at,
             attributes: attributes.into_boxed_slice(),
         },
-        signed_up_at: text("SignedUpAt")?.map(str::to_owned),
-        signed_up_application: text("SignedUpApplication")?.map(str::to_owned),
+        signed_up: signed_up_at.map(|at| (at.to_owned(), signed_up_application.map(str::to_owned))),
     })
 }
 
@@ -201,7 +195,6 @@ fn json_type(value: &Value) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::invitations::Expiry;
 
     #[test]
     fn keys_are_domain_and_escaped_local_part() {
@@ -250,7 +243,7 @@ mod tests {
         );
         let stored = from_entity(&entity).unwrap();
         assert_eq!(
-            (stored.email, stored.invitation, stored.signed_up_at),
+            (stored.email, stored.invitation, stored.signed_up),
             (email, invitation, None)
         );
     }

@@ -23,11 +23,14 @@ use self::client::{Answer, Call, CallError, TableClient};
 pub use self::connection::{
     Credential, DEVELOPMENT_ACCOUNT, TableSettings, is_table_name, parse_connection_string,
 };
-pub use self::entity::{MalformedRow, MaskedKeys, StoredInvitation, entity_keys};
+pub use self::entity::{MalformedRow, MaskedKeys, entity_keys};
 use self::entity::{from_entity, to_entity};
-use super::csv_file::Upsert;
-use super::{Invitation, InvitationStore, StoreError};
-use crate::policy::email::EmailAddress;
+use super::{
+    Counts, ImportError, InvitationAdmin, InvitationStore, Listing, Progress, StoreError,
+    StoredInvitation, Upsert,
+};
+use crate::domain::email::EmailAddress;
+use crate::domain::invitation::Invitation;
 
 /// Below this much time left, a failed point read is not retried.
 const MIN_RETRY_BUDGET: Duration = Duration::from_millis(50);
@@ -51,13 +54,8 @@ pub enum TableError {
     },
     #[error("table {table}: {row}")]
     Malformed { table: String, row: MalformedRow },
-}
-
-/// Every row of the table: the invitations, and the rows that cannot be used, with why.
-#[derive(Debug, Default)]
-pub struct Listing {
-    pub invitations: Vec<StoredInvitation>,
-    pub malformed: Vec<MalformedRow>,
+    #[error("cannot build the HTTP client: {0}")]
+    Client(String),
 }
 
 /// The Table Storage backend.
@@ -68,9 +66,9 @@ pub struct TableStore {
 }
 
 impl TableStore {
-    pub fn new(settings: TableSettings, deadline: Duration) -> Result<Self, String> {
+    pub fn new(settings: TableSettings, deadline: Duration) -> Result<Self, TableError> {
         Ok(Self {
-            client: TableClient::new(settings)?,
+            client: TableClient::new(settings).map_err(TableError::Client)?,
             deadline,
         })
     }
@@ -360,9 +358,9 @@ impl InvitationStore for TableStore {
             match self.read(email, self.deadline).await {
                 Ok(Some((entity, _))) => from_entity(&entity)
                     .map(|stored| Some(stored.invitation))
-                    .map_err(|row| StoreError::Unavailable(self.malformed(row).to_string())),
+                    .map_err(|row| self.malformed(row).into()),
                 Ok(None) => Ok(None),
-                Err(error) => Err(StoreError::Unavailable(self.error(error).to_string())),
+                Err(error) => Err(self.error(error).into()),
             }
         })
     }
@@ -377,10 +375,69 @@ impl InvitationStore for TableStore {
         application: Option<&'a str>,
         budget: Duration,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move { Ok(self.record(email, application, budget).await?) })
+    }
+}
+
+/// The CLI's work on the table: the table is created when missing before a write.
+impl InvitationAdmin for TableStore {
+    fn describe(&self) -> String {
+        format!("table {}", self.table())
+    }
+
+    fn list(&self) -> BoxFuture<'_, Result<Listing, StoreError>> {
+        Box::pin(async move { Ok(self.list().await?) })
+    }
+
+    fn get<'a>(
+        &'a self,
+        email: &'a EmailAddress,
+    ) -> BoxFuture<'a, Result<Option<StoredInvitation>, StoreError>> {
+        Box::pin(async move { Ok(self.get(email).await?) })
+    }
+
+    fn upsert<'a>(
+        &'a self,
+        email: &'a EmailAddress,
+        invitation: &'a Invitation,
+    ) -> BoxFuture<'a, Result<Upsert, StoreError>> {
         Box::pin(async move {
-            self.record(email, application, budget)
+            self.create_table().await?;
+            Ok(self.upsert(email, invitation).await?)
+        })
+    }
+
+    fn remove<'a>(&'a self, email: &'a EmailAddress) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move { Ok(self.remove(email).await?) })
+    }
+
+    /// Writes rows a few at a time, each retried with back-off when throttled; a write that
+    /// still fails ends the import.
+    fn import<'a>(
+        &'a self,
+        rows: Vec<(EmailAddress, Invitation)>,
+        progress: Progress<'a>,
+    ) -> BoxFuture<'a, Result<Counts, ImportError>> {
+        use futures_util::StreamExt as _;
+        const CONCURRENCY: usize = 32;
+        Box::pin(async move {
+            let mut counts = Counts::default();
+            let failed = |counts: Counts, error: TableError| ImportError {
+                done: counts,
+                error: error.into(),
+            };
+            self.create_table()
                 .await
-                .map_err(|error| StoreError::Unavailable(error.to_string()))
+                .map_err(|error| failed(counts, error))?;
+            let total = rows.len();
+            let mut writes = futures_util::stream::iter(rows)
+                .map(|(email, invitation)| async move { self.upsert(&email, &invitation).await })
+                .buffer_unordered(CONCURRENCY);
+            while let Some(written) = writes.next().await {
+                counts.count(written.map_err(|error| failed(counts, error))?);
+                progress(counts.total(), total);
+            }
+            Ok(counts)
         })
     }
 }

@@ -6,12 +6,9 @@
 use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use serde::Deserialize;
-use warp::http::HeaderMap;
+use warp::http::HeaderValue;
 
-use super::entra_token::{Audience, CallerClaims, TokenFailure, check_claims};
-
-const PRINCIPAL: &str = "x-ms-client-principal";
-const PRINCIPAL_IDP: &str = "x-ms-client-principal-idp";
+use super::entra::{Audience, CallerClaims, TokenFailure, check_claims};
 
 const BASE64: GeneralPurpose = GeneralPurpose::new(
     &base64::alphabet::STANDARD,
@@ -48,15 +45,21 @@ const ISSUER: &[&str] = &[
     "http://schemas.microsoft.com/identity/claims/identityprovider",
 ];
 
-/// Checks the principal Easy Auth forwarded.
-pub fn verify(headers: &HeaderMap, tenant_id: &str, client_id: &str) -> Result<(), TokenFailure> {
-    if let Some(idp) = headers.get(PRINCIPAL_IDP) {
+/// Checks the principal Easy Auth forwarded (`X-MS-CLIENT-PRINCIPAL`, and the identity provider
+/// in `X-MS-CLIENT-PRINCIPAL-IDP`).
+pub fn verify(
+    principal: Option<&HeaderValue>,
+    idp: Option<&HeaderValue>,
+    tenant_id: &str,
+    client_id: &str,
+) -> Result<(), TokenFailure> {
+    if let Some(idp) = idp {
         let idp = idp.to_str().map_err(|_| TokenFailure::IdentityProvider)?;
         if !idp.trim().eq_ignore_ascii_case("aad") {
             return Err(TokenFailure::IdentityProvider);
         }
     }
-    let encoded = headers.get(PRINCIPAL).ok_or(TokenFailure::Missing)?;
+    let encoded = principal.ok_or(TokenFailure::Missing)?;
     let decoded = BASE64
         .decode(encoded.as_bytes().trim_ascii())
         .map_err(|_| TokenFailure::Malformed)?;
@@ -86,9 +89,22 @@ pub fn verify(headers: &HeaderMap, tenant_id: &str, client_id: &str) -> Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::caller_auth::entra_token::AUTHENTICATION_EVENTS_APP_ID;
     use serde_json::json;
-    use warp::http::HeaderValue;
+    use warp::http::HeaderMap;
+
+    use crate::callers::entra::AUTHENTICATION_EVENTS_APP_ID;
+
+    const PRINCIPAL: &str = "x-ms-client-principal";
+    const PRINCIPAL_IDP: &str = "x-ms-client-principal-idp";
+
+    fn check(headers: &HeaderMap, tenant_id: &str, client_id: &str) -> Result<(), TokenFailure> {
+        verify(
+            headers.get(PRINCIPAL),
+            headers.get(PRINCIPAL_IDP),
+            tenant_id,
+            client_id,
+        )
+    }
 
     const TENANT_ID: &str = "aaaabbbb-0000-cccc-1111-dddd2222eeee";
     const CLIENT_ID: &str = "11112222-bbbb-3333-cccc-4444dddd5555";
@@ -121,7 +137,7 @@ mod tests {
             "http://schemas.microsoft.com/identity/claims/tenantid",
         ] {
             assert_eq!(
-                verify(
+                check(
                     &headers(good_claims(tenant_type), Some("aad")),
                     TENANT_ID,
                     CLIENT_ID
@@ -136,7 +152,7 @@ mod tests {
             {"typ": "http://schemas.microsoft.com/identity/claims/identityprovider", "val": format!("https://sts.windows.net/{TENANT_ID}/")}
         ]);
         assert_eq!(
-            verify(&headers(long_appid, None), TENANT_ID, CLIENT_ID),
+            check(&headers(long_appid, None), TENANT_ID, CLIENT_ID),
             Ok(())
         );
     }
@@ -144,17 +160,17 @@ mod tests {
     #[test]
     fn refuses_missing_malformed_and_foreign_principals() {
         assert_eq!(
-            verify(&HeaderMap::new(), TENANT_ID, CLIENT_ID),
+            check(&HeaderMap::new(), TENANT_ID, CLIENT_ID),
             Err(TokenFailure::Missing)
         );
         let mut garbage = HeaderMap::new();
         garbage.insert(PRINCIPAL, HeaderValue::from_static("%%%"));
         assert_eq!(
-            verify(&garbage, TENANT_ID, CLIENT_ID),
+            check(&garbage, TENANT_ID, CLIENT_ID),
             Err(TokenFailure::Malformed)
         );
         assert_eq!(
-            verify(
+            check(
                 &headers(good_claims("tid"), Some("google")),
                 TENANT_ID,
                 CLIENT_ID
@@ -164,13 +180,13 @@ mod tests {
         let mut wrong_party = good_claims("tid");
         wrong_party[1]["val"] = json!(CLIENT_ID);
         assert_eq!(
-            verify(&headers(wrong_party, None), TENANT_ID, CLIENT_ID),
+            check(&headers(wrong_party, None), TENANT_ID, CLIENT_ID),
             Err(TokenFailure::AuthorizedParty)
         );
         let mut wrong_tenant = good_claims("tid");
         wrong_tenant[2]["val"] = json!(CLIENT_ID);
         assert_eq!(
-            verify(&headers(wrong_tenant, None), TENANT_ID, CLIENT_ID),
+            check(&headers(wrong_tenant, None), TENANT_ID, CLIENT_ID),
             Err(TokenFailure::Tenant)
         );
     }

@@ -1,16 +1,29 @@
-//! Who is calling? One check per front door, chosen by configuration, applied before the body
-//! is read.
+//! Who is calling? One check per kind of caller, chosen by configuration and applied by the
+//! server before the body is read: HTTP Basic for API connectors ([`basic`]), Entra's bearer
+//! token ([`entra`]) or Easy Auth's principal ([`easy_auth`]) for the authentication events
+//! service.
 
 pub mod basic;
 pub mod easy_auth;
-pub mod entra_token;
+pub mod entra;
 
 use std::sync::Arc;
 
-use warp::http::{HeaderMap, HeaderValue};
+use warp::http::HeaderValue;
 
 use self::basic::{BasicCredentials, BasicFailure};
-use self::entra_token::{EntraTokens, TokenFailure, TokenSettings};
+use self::entra::{EntraTokens, TokenFailure, TokenSettings};
+
+/// The request headers a caller proves itself with.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Credentials<'a> {
+    /// `Authorization`.
+    pub authorization: Option<&'a HeaderValue>,
+    /// `X-MS-CLIENT-PRINCIPAL` (Easy Auth).
+    pub principal: Option<&'a HeaderValue>,
+    /// `X-MS-CLIENT-PRINCIPAL-IDP` (Easy Auth).
+    pub principal_idp: Option<&'a HeaderValue>,
+}
 
 /// How callers of the API connector (`SignUpValidation`) prove who they are.
 #[derive(Clone)]
@@ -63,10 +76,10 @@ pub enum AuthEventsGuard {
 impl AuthEventsGuard {
     /// Starts the check; for `jwt` this begins fetching keys in the background, so it must run
     /// inside the Tokio runtime.
-    pub fn start(settings: &AuthEventsAuth) -> Result<Self, String> {
-        Ok(match settings {
+    pub fn start(settings: &AuthEventsAuth) -> Self {
+        match settings {
             AuthEventsAuth::Jwt(token) => {
-                let tokens = Arc::new(EntraTokens::new(token.clone())?);
+                let tokens = Arc::new(EntraTokens::new(token.clone()));
                 tokens.spawn_refresh();
                 Self::Jwt(tokens)
             }
@@ -79,20 +92,21 @@ impl AuthEventsGuard {
             },
             AuthEventsAuth::NotConfigured { .. } => Self::NotConfigured,
             AuthEventsAuth::None => Self::None,
-        })
+        }
     }
 
-    pub async fn verify(&self, headers: &HeaderMap) -> Result<(), TokenFailure> {
+    pub async fn verify(&self, credentials: Credentials<'_>) -> Result<(), TokenFailure> {
         match self {
-            Self::Jwt(tokens) => {
-                tokens
-                    .verify(headers.get(warp::http::header::AUTHORIZATION))
-                    .await
-            }
+            Self::Jwt(tokens) => tokens.verify(credentials.authorization).await,
             Self::EasyAuth {
                 tenant_id,
                 client_id,
-            } => easy_auth::verify(headers, tenant_id, client_id),
+            } => easy_auth::verify(
+                credentials.principal,
+                credentials.principal_idp,
+                tenant_id,
+                client_id,
+            ),
             Self::NotConfigured => Err(TokenFailure::NotConfigured),
             Self::None => Ok(()),
         }

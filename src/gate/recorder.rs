@@ -1,7 +1,5 @@
-//! The asynchronous steps of a decision: looking up the address's invitation, bounded by
-//! `DECISION_DEADLINE_MS` (a failed or late lookup becomes [`InvitationLookup::Unavailable`],
-//! which the policy turns into a block: never an admit on failure), and afterwards recording
-//! the sign-up on the invitation, in the background and bounded.
+//! Sign-up records written on invitations after a decision: in the background, bounded, and
+//! drained when the process stops.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,50 +8,14 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
-use crate::invitations::{self, InvitationStore};
-use crate::policy::email::EmailAddress;
-use crate::policy::{AdmitReason, Decision, EmailClaim, InvitationLookup, SignUp, Stage};
-use crate::server::{AppState, RequestContext};
+use crate::domain::email::EmailAddress;
+use crate::invitations::InvitationStore;
 
 /// How long one sign-up record may take (read and conditional write together).
 pub const RECORD_DEADLINE: Duration = Duration::from_secs(5);
 /// Records written at once; beyond this (a store that hangs), new ones are logged and dropped,
 /// so that they cannot pile up connections and starve the decisions.
 pub const MAX_RECORDS_IN_FLIGHT: usize = 64;
-
-/// Decides one sign-up with the shared policy and store.
-pub async fn decide(state: &AppState, sign_up: &SignUp, context: &RequestContext) -> Decision {
-    let lookup = match &sign_up.email {
-        EmailClaim::Valid(email) => {
-            lookup(
-                state.invitations.as_ref(),
-                email,
-                state.settings.decision_deadline,
-                context,
-            )
-            .await
-        }
-        EmailClaim::Missing | EmailClaim::Invalid => InvitationLookup::NotFound,
-    };
-    let decision = state
-        .settings
-        .policy
-        .decide(sign_up, &lookup, invitations::now());
-    if let (
-        Decision::Admit {
-            reason: AdmitReason::Invitation,
-            ..
-        },
-        Stage::AfterAttributes | Stage::Unspecified,
-        EmailClaim::Valid(email),
-    ) = (&decision, sign_up.stage, &sign_up.email)
-    {
-        state
-            .recorder
-            .record(email, sign_up.application.as_deref(), context);
-    }
-    decision
-}
 
 /// Writes sign-up records in the background: the answer does not wait for them, a failed write
 /// is logged without changing the decision, at most [`MAX_RECORDS_IN_FLIGHT`] run at once, each
@@ -78,16 +40,11 @@ impl SignUpRecorder {
     }
 
     /// Starts recording the sign-up of `email` (to `application`), if the store records any.
-    pub fn record(
-        &self,
-        email: &EmailAddress,
-        application: Option<&str>,
-        context: &RequestContext,
-    ) {
+    pub fn record(&self, email: &EmailAddress, application: Option<&str>, correlation_id: &str) {
         if !self.store.records_sign_ups() {
             return;
         }
-        let correlation_id = context.correlation_id.clone();
+        let correlation_id = correlation_id.to_owned();
         let Ok(slot) = self.slots.clone().try_acquire_owned() else {
             log::error!(
                 "the sign-up of {} is not recorded: {MAX_RECORDS_IN_FLIGHT} records are being written already \
@@ -158,150 +115,13 @@ impl SignUpRecorder {
     }
 }
 
-async fn lookup(
-    store: &dyn InvitationStore,
-    email: &EmailAddress,
-    deadline: std::time::Duration,
-    context: &RequestContext,
-) -> InvitationLookup {
-    match tokio::time::timeout(deadline, store.find(email)).await {
-        Ok(Ok(Some(invitation))) => InvitationLookup::Found(invitation),
-        Ok(Ok(None)) => InvitationLookup::NotFound,
-        Ok(Err(error)) => {
-            log::error!(
-                "{error} (looking up {}); answering with a block; correlation_id={}",
-                email.masked(),
-                context.correlation_id
-            );
-            InvitationLookup::Unavailable
-        }
-        Err(_) => {
-            log::error!(
-                "the invitation store did not answer within {} ms (looking up {}); answering with a block; correlation_id={}",
-                deadline.as_millis(),
-                email.masked(),
-                context.correlation_id
-            );
-            InvitationLookup::Unavailable
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-    use std::time::Duration;
-
     use futures_util::future::BoxFuture;
-    use warp::http::HeaderMap;
 
     use super::*;
-    use crate::invitations::{Invitation, StoreError};
-    use crate::policy::{BlockReason, TRY_AGAIN_LATER};
-    use crate::settings::{Environment, Settings};
-
-    /// A store that answers after `delay`, or fails.
-    struct FakeStore {
-        delay: Duration,
-        fail: bool,
-    }
-
-    impl InvitationStore for FakeStore {
-        fn find<'a>(
-            &'a self,
-            _: &'a EmailAddress,
-        ) -> BoxFuture<'a, Result<Option<Invitation>, StoreError>> {
-            Box::pin(async move {
-                tokio::time::sleep(self.delay).await;
-                if self.fail {
-                    Err(StoreError::Unavailable("connection refused".to_owned()))
-                } else {
-                    Ok(Some(Invitation::default()))
-                }
-            })
-        }
-    }
-
-    fn state(store: FakeStore) -> AppState {
-        let env = Environment::capture(
-            [
-                ("FUNCTIONS_CUSTOMHANDLER_PORT", "1"),
-                ("ALLOWED_EMAIL_DOMAINS", "fabrikam.com"),
-                ("DECISION_DEADLINE_MS", "50"),
-            ]
-            .map(|(k, v)| (k.to_owned(), v.to_owned())),
-            std::path::Path::new("."),
-        )
-        .unwrap();
-        let store: Arc<dyn InvitationStore> = Arc::new(store);
-        AppState {
-            settings: Settings::from_env(&env).unwrap(),
-            recorder: SignUpRecorder::new(store.clone()),
-            invitations: store,
-            auth_events: crate::caller_auth::AuthEventsGuard::None,
-        }
-    }
-
-    fn sign_up(email: &str) -> SignUp {
-        SignUp {
-            email: EmailClaim::Valid(EmailAddress::parse(email).unwrap()),
-            job_title: None,
-            stage: Stage::BeforeAttributes,
-            application: None,
-            lists_page_attributes: false,
-        }
-    }
-
-    fn context() -> RequestContext {
-        RequestContext {
-            correlation_id: "test".to_owned(),
-            headers: HeaderMap::new(),
-        }
-    }
-
-    fn try_again_later() -> Decision {
-        Decision::Block {
-            reason: BlockReason::StoreUnavailable,
-            message: TRY_AGAIN_LATER.to_owned(),
-        }
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_store_that_misses_the_deadline_blocks_even_allowed_domains() {
-        let state = state(FakeStore {
-            delay: Duration::from_millis(51),
-            fail: false,
-        });
-        for email in ["ada@contoso.com", "ada@fabrikam.com"] {
-            assert_eq!(
-                decide(&state, &sign_up(email), &context()).await,
-                try_again_later(),
-                "{email}"
-            );
-        }
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_failing_store_blocks() {
-        let state = state(FakeStore {
-            delay: Duration::ZERO,
-            fail: true,
-        });
-        assert_eq!(
-            decide(&state, &sign_up("ada@contoso.com"), &context()).await,
-            try_again_later()
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_store_inside_the_deadline_is_believed() {
-        let state = state(FakeStore {
-            delay: Duration::from_millis(49),
-            fail: false,
-        });
-        let decision = decide(&state, &sign_up("ada@contoso.com"), &context()).await;
-        assert!(matches!(decision, Decision::Admit { .. }), "{decision:?}");
-    }
+    use crate::domain::invitation::Invitation;
+    use crate::invitations::StoreError;
 
     /// A store whose records take `record` to write (forever: `None`).
     struct SlowRecords {
@@ -346,14 +166,14 @@ mod tests {
         let slow = SignUpRecorder::new(Arc::new(SlowRecords {
             record: Some(Duration::from_secs(2)),
         }));
-        slow.record(&email, None, &context());
+        slow.record(&email, None, "test");
         assert_eq!(pending(&slow), 1);
         slow.drain(Duration::from_secs(3)).await;
         assert_eq!(pending(&slow), 0, "drained: the record was written");
 
         let hung = SignUpRecorder::new(Arc::new(SlowRecords { record: None }));
         for _ in 0..MAX_RECORDS_IN_FLIGHT + 10 {
-            hung.record(&email, None, &context());
+            hung.record(&email, None, "test");
         }
         assert_eq!(
             pending(&hung),

@@ -1,22 +1,26 @@
 //! Settings: read once at start-up from the environment, validated, then frozen.
 //!
-//! Under the Functions host (and in Azure) every setting arrives as an environment variable. A
-//! standalone run (`cargo run`, no `FUNCTIONS_CUSTOMHANDLER_PORT`) does what `func start` would
-//! have done first: it reads the `Values` of `local.settings.json` (or, failing that,
-//! `local.settings.json.example`) without overriding variables that are really set. In Azure
-//! (`WEBSITE_SITE_NAME` set) those files are never read.
+//! Three stages: where the values come from ([`environment`]: the process environment, and in
+//! a standalone run `local.settings.json`), the values as strings ([`raw`]), and here the
+//! validated settings of each component. A malformed value stops start-up with one line naming
+//! the variable and what it expects.
 
-use std::collections::BTreeMap;
+pub mod environment;
+mod raw;
+mod report;
+
 use std::fmt;
 use std::ops::RangeInclusive;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Deserialize;
-
-use crate::caller_auth::basic::BasicCredentials;
-use crate::caller_auth::entra_token::{TokenSettings, check_fetch_url};
-use crate::caller_auth::{ApiConnectorAuth, AuthEventsAuth};
+pub use self::environment::{Environment, LOCAL_SETTINGS, LOCAL_SETTINGS_EXAMPLE};
+use self::raw::{RawSettings, guid, non_blank, parse_bool, parse_port, whole_number};
+use crate::callers::basic::BasicCredentials;
+use crate::callers::entra::{TokenSettings, check_fetch_url};
+use crate::callers::{ApiConnectorAuth, AuthEventsAuth};
+use crate::functions::BlockPage;
+use crate::invitations::StoreSettings;
 use crate::invitations::table::{
     Credential, TableSettings, is_table_name, parse_connection_string,
 };
@@ -25,10 +29,6 @@ use crate::policy::{MAX_JOB_TITLE_LENGTH, Policy};
 
 /// Port `func start` serves on, used when no host gives us one.
 pub const STANDALONE_PORT: u16 = 7071;
-/// The file `func start` reads its settings from.
-pub const LOCAL_SETTINGS: &str = "local.settings.json";
-/// The committed example, used when a developer has not made their own copy yet.
-pub const LOCAL_SETTINGS_EXAMPLE: &str = "local.settings.json.example";
 /// Well inside Entra's default 1000 ms budget for the whole call.
 const DEFAULT_DECISION_DEADLINE: Duration = Duration::from_millis(700);
 /// B2C custom policies wait up to 10 s; nothing waits longer.
@@ -66,89 +66,6 @@ pub enum Hosting {
     Standalone,
 }
 
-/// The process environment, plus what a standalone run took from `local.settings.json`.
-#[derive(Debug, Clone, Default)]
-pub struct Environment {
-    vars: BTreeMap<String, String>,
-    /// Messages about how the environment was assembled, logged once the logger is up.
-    pub notes: Vec<(log::Level, String)>,
-    /// Whether the committed example settings filled in what the environment lacks (no
-    /// `local.settings.json` yet): nothing that is written should then land in example files.
-    pub from_example: bool,
-}
-
-impl Environment {
-    /// Takes the real environment as it is, and in a standalone run outside Azure merges in the
-    /// `Values` of the local settings file found in `dir` (real variables win).
-    pub fn capture(
-        real: impl IntoIterator<Item = (String, String)>,
-        dir: &Path,
-    ) -> Result<Self, SettingsError> {
-        let mut env = Self {
-            vars: real.into_iter().collect(),
-            notes: Vec::new(),
-            from_example: false,
-        };
-        let hosted = env.get("FUNCTIONS_CUSTOMHANDLER_PORT").is_some();
-        if hosted || env.in_azure() {
-            return Ok(env);
-        }
-        let (file, fallback) = (dir.join(LOCAL_SETTINGS), dir.join(LOCAL_SETTINGS_EXAMPLE));
-        let chosen = if file.is_file() {
-            file
-        } else if fallback.is_file() {
-            env.notes.push((
-                log::Level::Warn,
-                format!(
-                    "{LOCAL_SETTINGS} not found; using the example settings in {LOCAL_SETTINGS_EXAMPLE} \
-                     (copy it to {LOCAL_SETTINGS} and edit it to make them yours)"
-                ),
-            ));
-            env.from_example = true;
-            fallback
-        } else {
-            env.notes.push((
-                log::Level::Info,
-                format!(
-                    "neither {LOCAL_SETTINGS} nor {LOCAL_SETTINGS_EXAMPLE} found; using the environment only"
-                ),
-            ));
-            return Ok(env);
-        };
-        let values = read_local_settings(&chosen)?;
-        let mut taken = 0;
-        for (name, value) in values {
-            if let std::collections::btree_map::Entry::Vacant(slot) = env.vars.entry(name) {
-                slot.insert(value);
-                taken += 1;
-            }
-        }
-        env.notes.push((
-            log::Level::Info,
-            format!(
-                "read {taken} setting(s) from {} (variables set in the environment take precedence)",
-                chosen.display()
-            ),
-        ));
-        Ok(env)
-    }
-
-    /// A variable's value, `None` when unset.
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.vars.get(name).map(String::as_str)
-    }
-
-    /// `WEBSITE_SITE_NAME` is set by the platform in Azure only.
-    pub fn in_azure(&self) -> bool {
-        self.get("WEBSITE_SITE_NAME")
-            .is_some_and(|v| !v.trim().is_empty())
-    }
-
-    fn iter(&self) -> impl Iterator<Item = (String, String)> + '_ {
-        self.vars.iter().map(|(k, v)| (k.clone(), v.clone()))
-    }
-}
-
 /// Every setting, validated.
 #[derive(Clone)]
 pub struct Settings {
@@ -157,10 +74,9 @@ pub struct Settings {
     pub in_azure: bool,
     pub api_connector_auth: ApiConnectorAuth,
     pub policy: Policy,
-    /// The invitation CSV file, relative to the function app root (the working directory).
-    pub invitations_file: PathBuf,
-    /// Where invitations live (`INVITATION_STORE`).
-    pub invitation_store: StoreKind,
+    /// Where invitations live (`INVITATION_STORE`; the file `INVITATIONS_FILE` is relative to
+    /// the function app root, the working directory).
+    pub store: StoreSettings,
     /// How long a decision may wait for the invitation store.
     pub decision_deadline: Duration,
     /// What the Entra functions show to people who may not sign up.
@@ -195,68 +111,13 @@ impl Default for ConnectionLimits {
     }
 }
 
-/// The invitation backend.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StoreKind {
-    /// The CSV file `invitations_file`.
-    File,
-    /// Azure Table Storage.
-    Table(TableSettings),
-}
-
-/// Title and message of the Entra block page.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BlockPage {
-    pub title: String,
-    pub message: String,
-}
-
-/// The variables as strings, exactly as envy finds them (envy matches names case-insensitively).
-#[derive(Debug, Default, Deserialize)]
-struct RawSettings {
-    functions_customhandler_port: Option<String>,
-    basic_auth_username: Option<String>,
-    basic_auth_password: Option<String>,
-    api_connector_auth: Option<String>,
-    allowed_email_domains: Option<String>,
-    min_job_title_length: Option<String>,
-    require_job_title: Option<String>,
-    organization_name: Option<String>,
-    invitations_file: Option<String>,
-    decision_deadline_ms: Option<String>,
-    request_read_timeout_ms: Option<String>,
-    connection_idle_timeout_ms: Option<String>,
-    max_connections: Option<String>,
-    block_page_title: Option<String>,
-    block_page_message: Option<String>,
-    auth_events_token_validation: Option<String>,
-    auth_events_tenant_id: Option<String>,
-    auth_events_client_id: Option<String>,
-    auth_events_authority: Option<String>,
-    auth_events_key_refresh_hours: Option<String>,
-    website_auth_enabled: Option<String>,
-    invitation_store: Option<String>,
-    invitations_table: Option<String>,
-    invitations_table_connection: Option<String>,
-    invitations_table_endpoint: Option<String>,
-    #[serde(rename = "azurewebjobsstorage")]
-    web_jobs_storage: Option<String>,
-    #[serde(rename = "azurewebjobsstorage__accountname")]
-    web_jobs_storage_account: Option<String>,
-    #[serde(rename = "azurewebjobsstorage__tableserviceuri")]
-    web_jobs_storage_table_uri: Option<String>,
-    #[serde(rename = "azurewebjobsstorage__clientid")]
-    web_jobs_storage_client_id: Option<String>,
-}
-
 impl fmt::Debug for Settings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Settings")
             .field("hosting", &self.hosting)
             .field("in_azure", &self.in_azure)
             .field("policy", &self.policy)
-            .field("invitations_file", &self.invitations_file)
-            .field("invitation_store", &self.invitation_store)
+            .field("store", &self.store)
             .field("decision_deadline", &self.decision_deadline)
             .field("block_page", &self.block_page)
             .field("auth_events_auth", &self.auth_events_auth)
@@ -363,18 +224,13 @@ impl Settings {
             ),
         };
         let auth_events_auth = auth_events_auth(&raw, in_azure, decision_deadline)?;
-        let invitation_store = invitation_store(&raw)?;
+        let store = store(&raw)?;
         Ok(Self {
             hosting,
             in_azure,
             api_connector_auth,
             auth_events_auth,
-            invitation_store,
-            invitations_file: PathBuf::from(
-                non_blank(&raw.invitations_file)
-                    .unwrap_or("invitations.csv")
-                    .trim(),
-            ),
+            store,
             decision_deadline,
             connections,
             from_example: env.from_example,
@@ -500,13 +356,16 @@ fn auth_events_auth(
     }))
 }
 
-fn invitation_store(raw: &RawSettings) -> Result<StoreKind, SettingsError> {
+fn store(raw: &RawSettings) -> Result<StoreSettings, SettingsError> {
     let kind = non_blank(&raw.invitation_store)
         .unwrap_or("file")
         .trim()
         .to_ascii_lowercase();
     match kind.as_str() {
-        "file" => return Ok(StoreKind::File),
+        "file" => {
+            let file = non_blank(&raw.invitations_file).unwrap_or("invitations.csv");
+            return Ok(StoreSettings::File(PathBuf::from(file.trim())));
+        }
         "table" => {}
         other => {
             return Err(SettingsError::Invalid {
@@ -569,117 +428,11 @@ fn invitation_store(raw: &RawSettings) -> Result<StoreKind, SettingsError> {
         variable,
         expected: format!("must name a Table service endpoint: {problem}"),
     })?;
-    Ok(StoreKind::Table(TableSettings {
+    Ok(StoreSettings::Table(TableSettings {
         endpoint,
         table,
         credential,
     }))
-}
-
-/// A GUID setting, lower-cased; `None` when unset.
-fn guid(value: &Option<String>, variable: &'static str) -> Result<Option<String>, SettingsError> {
-    let Some(value) = non_blank(value) else {
-        return Ok(None);
-    };
-    let value = value.trim();
-    let groups: Vec<&str> = value.split('-').collect();
-    let shaped = groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(group, len)| group.len() == len && group.bytes().all(|b| b.is_ascii_hexdigit()));
-    if shaped {
-        Ok(Some(value.to_ascii_lowercase()))
-    } else {
-        Err(SettingsError::Invalid {
-            variable,
-            expected: format!(
-                "must be a GUID like 00000000-0000-0000-0000-000000000000, got {value:?}"
-            ),
-        })
-    }
-}
-
-fn parse_port(value: &str) -> Result<u16, SettingsError> {
-    value
-        .trim()
-        .parse::<u16>()
-        .ok()
-        .filter(|port| *port != 0)
-        .ok_or_else(|| SettingsError::Invalid {
-            variable: "FUNCTIONS_CUSTOMHANDLER_PORT",
-            expected: format!("must be a TCP port number from 1 to 65535, got {value:?}"),
-        })
-}
-
-/// A whole number within `range`, or the error that names the variable and the range.
-fn whole_number(
-    variable: &'static str,
-    value: &str,
-    range: RangeInclusive<u64>,
-    unit: &str,
-) -> Result<u64, SettingsError> {
-    value
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .filter(|number| range.contains(number))
-        .ok_or_else(|| SettingsError::Invalid {
-            variable,
-            expected: format!(
-                "must be a whole number of {unit} from {} to {}, got {value:?}",
-                range.start(),
-                range.end()
-            ),
-        })
-}
-
-/// `true`/`false` in any case (the portal writes `True`), or `1`/`0`.
-fn parse_bool(value: &str) -> Option<bool> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" => Some(true),
-        "false" | "0" => Some(false),
-        _ => None,
-    }
-}
-
-fn non_blank(value: &Option<String>) -> Option<&str> {
-    value.as_deref().filter(|v| !v.trim().is_empty())
-}
-
-/// `{"IsEncrypted": false, "Values": {...}}`: the values as strings (numbers and booleans are
-/// written out as the host would; anything else is refused).
-fn read_local_settings(path: &Path) -> Result<Vec<(String, String)>, SettingsError> {
-    let problem = |problem: String| SettingsError::LocalSettings {
-        file: path.display().to_string(),
-        problem,
-    };
-    #[derive(Deserialize)]
-    struct LocalSettings {
-        #[serde(rename = "IsEncrypted", default)]
-        is_encrypted: bool,
-        #[serde(rename = "Values", default)]
-        values: serde_json::Map<String, serde_json::Value>,
-    }
-    let text =
-        std::fs::read_to_string(path).map_err(|e| problem(format!("cannot be read: {e}")))?;
-    let file: LocalSettings = serde_json::from_str(&text)
-        .map_err(|e| problem(format!("is not valid settings JSON: {e}")))?;
-    if file.is_encrypted {
-        return Err(problem(
-            "is encrypted (IsEncrypted: true); only the Functions host can decrypt it, so run `func start` or decrypt it with `func settings decrypt`"
-                .to_owned(),
-        ));
-    }
-    file.values
-        .into_iter()
-        .map(|(name, value)| match value {
-            serde_json::Value::String(text) => Ok((name, text)),
-            serde_json::Value::Number(number) => Ok((name, number.to_string())),
-            serde_json::Value::Bool(flag) => Ok((name, flag.to_string())),
-            _ => Err(problem(format!("Values.{name} must be a string"))),
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -687,14 +440,7 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Environment {
-        Environment {
-            vars: pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            notes: Vec::new(),
-            from_example: false,
-        }
+        Environment::new(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
     }
 
     fn error_of(pairs: &[(&str, &str)]) -> String {
@@ -717,7 +463,10 @@ mod tests {
         assert_eq!(settings.policy.min_job_title_length, 4);
         assert!(!settings.policy.require_job_title);
         assert_eq!(settings.policy.organization_name, "Contoso");
-        assert_eq!(settings.invitations_file, PathBuf::from("invitations.csv"));
+        assert_eq!(
+            settings.store,
+            StoreSettings::File(PathBuf::from("invitations.csv"))
+        );
         assert_eq!(settings.decision_deadline, Duration::from_millis(700));
         assert_eq!(settings.connections.read_timeout, Duration::from_secs(10));
         assert_eq!(settings.connections.idle_timeout, Duration::from_secs(130));
@@ -751,7 +500,10 @@ mod tests {
             ("BLOCK_PAGE_MESSAGE", "Ask HR."),
         ]))
         .unwrap();
-        assert_eq!(settings.invitations_file, PathBuf::from("data/invites.csv"));
+        assert_eq!(
+            settings.store,
+            StoreSettings::File(PathBuf::from("data/invites.csv"))
+        );
         assert_eq!(settings.decision_deadline, Duration::from_millis(250));
         assert_eq!(
             settings.connections,
@@ -866,7 +618,7 @@ mod tests {
             ("AzureWebJobsStorage", "UseDevelopmentStorage=true"),
         ]))
         .unwrap();
-        let StoreKind::Table(table) = settings.invitation_store else {
+        let StoreSettings::Table(table) = settings.store else {
             panic!("table expected")
         };
         assert_eq!(
@@ -881,8 +633,8 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(
-            settings.invitation_store,
-            StoreKind::Table(TableSettings {
+            settings.store,
+            StoreSettings::Table(TableSettings {
                 endpoint: "https://gatestore.table.core.windows.net".to_owned(),
                 table: "Guests".to_owned(),
                 credential: Credential::ManagedIdentity {
@@ -929,85 +681,5 @@ mod tests {
     fn an_empty_domain_list_is_allowed() {
         let settings = Settings::from_env(&env(&[("ALLOWED_EMAIL_DOMAINS", "")])).unwrap();
         assert!(settings.policy.allowed_domains.is_empty());
-    }
-
-    fn write(dir: &Path, name: &str, text: &str) {
-        std::fs::write(dir.join(name), text).unwrap();
-    }
-
-    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    #[test]
-    fn standalone_merges_local_settings_without_overriding_the_environment() {
-        let dir = tempfile::tempdir().unwrap();
-        write(
-            dir.path(),
-            LOCAL_SETTINGS,
-            r#"{"IsEncrypted": false, "Values": {"ORGANIZATION_NAME": "FromFile", "MIN_JOB_TITLE_LENGTH": 6, "REQUIRE_JOB_TITLE": true}}"#,
-        );
-        let env =
-            Environment::capture(pairs(&[("ORGANIZATION_NAME", "FromEnv")]), dir.path()).unwrap();
-        assert_eq!(env.get("ORGANIZATION_NAME"), Some("FromEnv"));
-        assert_eq!(env.get("MIN_JOB_TITLE_LENGTH"), Some("6"));
-        assert_eq!(env.get("REQUIRE_JOB_TITLE"), Some("true"));
-    }
-
-    #[test]
-    fn standalone_falls_back_to_the_example_with_a_note() {
-        let dir = tempfile::tempdir().unwrap();
-        write(
-            dir.path(),
-            LOCAL_SETTINGS_EXAMPLE,
-            r#"{"Values": {"ORGANIZATION_NAME": "Example"}}"#,
-        );
-        let env = Environment::capture(Vec::new(), dir.path()).unwrap();
-        assert_eq!(env.get("ORGANIZATION_NAME"), Some("Example"));
-        assert!(env.from_example);
-        assert_eq!(env.notes[0].0, log::Level::Warn);
-        assert!(
-            env.notes[0].1.contains("using the example settings"),
-            "{:?}",
-            env.notes
-        );
-    }
-
-    #[test]
-    fn hosted_and_azure_runs_never_read_the_files() {
-        let dir = tempfile::tempdir().unwrap();
-        write(
-            dir.path(),
-            LOCAL_SETTINGS,
-            r#"{"Values": {"ORGANIZATION_NAME": "FromFile"}}"#,
-        );
-        for real in [
-            pairs(&[("FUNCTIONS_CUSTOMHANDLER_PORT", "5000")]),
-            pairs(&[("WEBSITE_SITE_NAME", "gate-app")]),
-        ] {
-            let env = Environment::capture(real, dir.path()).unwrap();
-            assert_eq!(env.get("ORGANIZATION_NAME"), None);
-        }
-    }
-
-    #[test]
-    fn a_broken_local_settings_file_is_named() {
-        let dir = tempfile::tempdir().unwrap();
-        write(dir.path(), LOCAL_SETTINGS, r#"{"Values": {"X": ["a"]}}"#);
-        let error = Environment::capture(Vec::new(), dir.path()).unwrap_err();
-        assert!(
-            error
-                .to_string()
-                .ends_with("local.settings.json: Values.X must be a string"),
-            "{error}"
-        );
-        write(dir.path(), LOCAL_SETTINGS, "{not json");
-        let error = Environment::capture(Vec::new(), dir.path()).unwrap_err();
-        assert!(
-            error.to_string().contains("is not valid settings JSON"),
-            "{error}"
-        );
     }
 }

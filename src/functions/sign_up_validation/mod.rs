@@ -1,63 +1,51 @@
-//! Front door for Azure AD B2C user flows and External Identities self-service sign-up: the
-//! API connector `SignUpValidation`.
+//! `SignUpValidation`: the API connector of Azure AD B2C user flows and External Identities
+//! self-service sign-up.
 //!
-//! Translates the connector's flat claims object into a [`SignUp`], asks the policy, and answers
+//! Translates the connector's flat claims object into a [`SignUp`], asks the gate, and answers
 //! `Continue`, `ShowBlockPage` or `ValidationError` exactly as the connector contract requires.
 
 pub mod contract;
 
-use std::sync::Arc;
-
-use bytes::Buf;
-use futures_util::Stream;
+use futures_util::future::BoxFuture;
 use warp::http::StatusCode;
 use warp::reply::{Reply, Response};
 
 use self::contract::{ConnectorRequest, ConnectorResponse, Step};
-use crate::admission;
-use crate::invitations::InvitationAttribute;
+use super::{Answer, Caller, Function, Invocation, Outcome, Shared};
+use crate::domain::invitation::InvitationAttribute;
 use crate::policy::{Decision, SignUp, Stage};
-use crate::server::{self, AppState, RequestContext};
-
-/// The function's name: its folder, its route, its name in logs.
-pub const FUNCTION: &str = "SignUpValidation";
 
 /// Shown when the body is not a JSON object (the original sample's wording).
 const MALFORMED_REQUEST: &str = "There was a problem with your request.";
 
-/// Handles one authenticated call.
-pub async fn handle<S, B>(context: RequestContext, state: Arc<AppState>, body: S) -> Response
-where
-    S: Stream<Item = Result<B, warp::Error>>,
-    B: Buf,
-{
-    let body = match server::read_function_body(
-        FUNCTION,
-        &context,
-        body,
-        state.settings.connections.read_timeout,
-    )
-    .await
-    {
-        Ok(body) => body,
-        Err(answer) => return answer,
-    };
-    answer(&body, &state, &context).await
+/// The B2C / External Identities API connector.
+pub struct SignUpValidation;
+
+impl Function for SignUpValidation {
+    fn name(&self) -> &'static str {
+        "SignUpValidation"
+    }
+
+    fn caller(&self) -> Caller {
+        Caller::ApiConnector
+    }
+
+    fn answer<'a>(
+        &'a self,
+        body: &'a [u8],
+        shared: &'a Shared,
+        invocation: &'a Invocation,
+    ) -> BoxFuture<'a, Answer> {
+        Box::pin(answer(body, shared, invocation))
+    }
 }
 
-/// The answer to a body that arrived whole from an authenticated caller: parse, decide,
-/// respond. Every input gets an answer of the connector contract (200 or 400 with a JSON body).
-pub async fn answer(body: &[u8], state: &AppState, context: &RequestContext) -> Response {
+async fn answer(body: &[u8], shared: &Shared, invocation: &Invocation) -> Answer {
     let Some(request) = ConnectorRequest::parse(body) else {
-        server::log_outcome(
-            FUNCTION,
-            context,
-            "ShowBlockPage",
-            "malformed_request",
-            "-",
-            "",
-        );
-        return reply(&ConnectorResponse::block(MALFORMED_REQUEST));
+        return Answer {
+            response: reply(&ConnectorResponse::block(MALFORMED_REQUEST)),
+            outcome: Outcome::new("ShowBlockPage", "malformed_request"),
+        };
     };
     let step = request.step();
     let sign_up = SignUp {
@@ -67,15 +55,22 @@ pub async fn answer(body: &[u8], state: &AppState, context: &RequestContext) -> 
         application: request.client_id(),
         lists_page_attributes: false,
     };
+    let outcome = |action, reason| Outcome {
+        step: Some(step.as_str()),
+        ..Outcome::new(action, reason).about(&sign_up.email)
+    };
     if step == Step::PreTokenIssuance {
         // The token step runs at every sign-in and allows nothing but Continue: a block here
         // would lock out every user whose invitation has since expired.
-        let email = sign_up.email.for_log();
-        let detail = format!("step={}", step.as_str());
-        server::log_outcome(FUNCTION, context, "Continue", "token_step", &email, &detail);
-        return reply(&ConnectorResponse::continue_());
+        return Answer {
+            response: reply(&ConnectorResponse::continue_()),
+            outcome: outcome("Continue", "token_step"),
+        };
     }
-    let decision = admission::decide(state, &sign_up, context).await;
+    let decision = shared
+        .gate
+        .decide(&sign_up, &invocation.correlation_id)
+        .await;
     let (response, reason) = match &decision {
         Decision::Admit { reason, attributes } => (
             ConnectorResponse::continue_with(returned_claims(&step, attributes)),
@@ -87,11 +82,10 @@ pub async fn answer(body: &[u8], state: &AppState, context: &RequestContext) -> 
             "invalid_attributes",
         ),
     };
-    let email = sign_up.email.for_log();
-    let outcome = format!("{:?}", response.action);
-    let detail = format!("step={}", step.as_str());
-    server::log_outcome(FUNCTION, context, &outcome, reason, &email, &detail);
-    reply(&response)
+    Answer {
+        response: reply(&response),
+        outcome: outcome(response.action.as_str(), reason),
+    }
 }
 
 /// Invitation attributes sent back with `Continue`: after federation they prefill the attribute

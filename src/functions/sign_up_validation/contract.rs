@@ -7,7 +7,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::policy::email::EmailAddress;
+use crate::domain::email::EmailAddress;
 use crate::policy::{AttributeValue, EmailClaim, JobTitle, Stage};
 
 /// The only version of the API connector contract.
@@ -151,6 +151,17 @@ pub enum Action {
     Continue,
     ShowBlockPage,
     ValidationError,
+}
+
+impl Action {
+    /// The wire name, as in logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Continue => "Continue",
+            Self::ShowBlockPage => "ShowBlockPage",
+            Self::ValidationError => "ValidationError",
+        }
+    }
 }
 
 /// A response body; field order follows Microsoft's documentation.

@@ -16,43 +16,42 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::future::{Either, Ready};
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
-use warp::Filter;
-use warp::http::header::CONNECTION;
-use warp::http::{HeaderValue, Request, StatusCode};
-use warp::reply::{Reply, Response};
+use warp::http::Request;
+use warp::reply::Response;
 
-use crate::settings::ConnectionLimits;
+use crate::config::ConnectionLimits;
 
 /// Largest request head (request line and headers) a connection may send; a longer one is
-/// answered 431 and the connection closed. hyper's own limit (about 400 KB) let every client
+/// answered 431 and the connection closed (see `intake`). hyper's own limit (about 400 KB) let every client
 /// that sends half a head hold that much memory until the idle timeout. What the host forwards
 /// (Easy Auth principals and tokens included) stays far below this.
 ///
 /// hyper stops reading a head at this size, but its buffer grows by doubling: 56 KiB keeps the
 /// buffer of a half-sent head at 64 KiB at most (at 64 KiB it could reach 112 KiB), and
-/// [`HeadLimit`] refuses a longer head that arrived whole in one read.
+/// the intake refuses a longer head that arrived whole in one read.
 pub const MAX_HEAD_BYTES: usize = 56 * 1024;
 
-/// Serves `routes` on `listener` until `shutdown` completes, then drains.
-pub async fn serve_connections<F>(
+/// Serves `service` on `listener` until `shutdown` completes, then drains.
+pub async fn serve_connections<S>(
     listener: TcpListener,
-    routes: F,
+    service: S,
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()>,
     drain: Duration,
 ) where
-    F: Filter<Extract = (Response,), Error = std::convert::Infallible>
+    S: hyper::service::Service<Request<Incoming>, Response = Response>
         + Clone
         + Send
         + Sync
         + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -97,7 +96,7 @@ pub async fn serve_connections<F>(
         };
         // Answers are small and written at once; do not let Nagle hold them back.
         let _ = stream.set_nodelay(true);
-        let routes = routes.clone();
+        let service = service.clone();
         let http = http.clone();
         let watcher = graceful.watcher();
         let mut stopping = stopping.clone();
@@ -115,7 +114,6 @@ pub async fn serve_connections<F>(
                 // Nothing was asked yet: nothing to finish.
                 _ = stopping.wait_for(|stop| *stop) => return,
             }
-            let service = HeadLimit(TowerToHyperService::new(warp::service(routes)));
             // Boxed so that the task waiting above is small (its size is that of its largest
             // state).
             let connection =
@@ -150,63 +148,4 @@ async fn pause_after_accept_error(error: &io::Error) {
     }
     log::warn!("cannot accept a connection ({error}); pausing for 100 ms");
     tokio::time::sleep(Duration::from_millis(100)).await;
-}
-
-/// The service behind a check of the head's size: hyper enforces [`MAX_HEAD_BYTES`] only between
-/// reads, so a longer head that arrived in one read is refused here, the same way (431, and the
-/// connection closed).
-#[derive(Clone)]
-struct HeadLimit<S>(S);
-
-impl<S, B> hyper::service::Service<Request<B>> for HeadLimit<S>
-where
-    S: hyper::service::Service<Request<B>, Response = Response>,
-{
-    type Response = Response;
-    type Error = S::Error;
-    type Future = Either<Ready<Result<Response, S::Error>>, S::Future>;
-
-    fn call(&self, request: Request<B>) -> Self::Future {
-        if head_size(&request) > MAX_HEAD_BYTES {
-            let mut refusal = StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE.into_response();
-            refusal
-                .headers_mut()
-                .insert(CONNECTION, HeaderValue::from_static("close"));
-            return Either::Left(futures_util::future::ready(Ok(refusal)));
-        }
-        Either::Right(self.0.call(request))
-    }
-}
-
-/// The size of a request's head as sent: `METHOD target HTTP/1.1`, each `name: value`, with
-/// their line ends.
-fn head_size<B>(request: &Request<B>) -> usize {
-    let target = request
-        .uri()
-        .path_and_query()
-        .map_or(1, |target| target.as_str().len());
-    let line = request.method().as_str().len() + 1 + target + " HTTP/1.1\r\n".len();
-    let headers: usize = request
-        .headers()
-        .iter()
-        .map(|(name, value)| name.as_str().len() + 2 + value.len() + 2)
-        .sum();
-    line + headers + 2
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_head_is_measured_as_sent() {
-        let request = Request::post("/api/SignUpValidation?code=x")
-            .header("host", "x")
-            .header("content-length", "2")
-            .body(())
-            .unwrap();
-        let sent =
-            "POST /api/SignUpValidation?code=x HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\n";
-        assert_eq!(head_size(&request), sent.len());
-    }
 }

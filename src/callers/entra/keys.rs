@@ -1,0 +1,339 @@
+//! The tenant's signing keys: fetched in the background (start-up never waits on the network),
+//! refreshed on a schedule and at once when a token names an unknown `kid` (at most once a
+//! minute); a failed refresh keeps the last good set. Every fetch, and every redirect it
+//! follows, goes to https or loopback only, within the decision deadline.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::Value;
+use warp::http::HeaderValue;
+
+use super::token::{BASE64URL, SignedToken, TokenFailure};
+
+/// An unknown `kid` refreshes the key set at most this often.
+const FORCED_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
+/// How soon to try again while no key set was ever fetched.
+const RETRY_WITHOUT_KEYS: Duration = Duration::from_secs(2);
+/// How soon to try again when a scheduled refresh failed (the last good set stays in use).
+const RETRY_WITH_KEYS: Duration = Duration::from_secs(300);
+
+/// Which token the attribute-collection functions accept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenSettings {
+    /// Lower-case tenant id.
+    pub tenant_id: String,
+    /// Lower-case client id of the extension's app registration.
+    pub client_id: String,
+    /// `<authority>/.well-known/openid-configuration`.
+    pub metadata_url: String,
+    /// How often the key set is refreshed when nothing forces it.
+    pub refresh: Duration,
+    /// Deadline for each fetch of metadata and key set together.
+    pub fetch_deadline: Duration,
+}
+
+/// An RSA public key from the key set.
+#[derive(Debug)]
+pub struct SigningKey {
+    n: Vec<u8>,
+    e: Vec<u8>,
+}
+
+impl SigningKey {
+    /// The modulus, big-endian.
+    pub(super) fn modulus(&self) -> &[u8] {
+        &self.n
+    }
+
+    /// The public exponent, big-endian.
+    pub(super) fn exponent(&self) -> &[u8] {
+        &self.e
+    }
+
+    /// An RSA signature key of a JWK set (`kty` RSA, a `kid`, `use` absent or `sig`), with its
+    /// `kid`.
+    pub fn from_jwk(jwk: &Value) -> Option<(String, Self)> {
+        let text = |name: &str| jwk.get(name).and_then(Value::as_str);
+        if text("kty") != Some("RSA") || text("use").is_some_and(|usage| usage != "sig") {
+            return None;
+        }
+        let component = |name: &str| {
+            let bytes = BASE64URL.decode(text(name)?).ok()?;
+            // Big-endian, without the leading zero some encoders add.
+            let first = bytes.iter().position(|&b| b != 0)?;
+            Some(bytes[first..].to_vec())
+        };
+        let key = SigningKey {
+            n: component("n")?,
+            e: component("e")?,
+        };
+        Some((text("kid")?.to_owned(), key))
+    }
+}
+
+/// Signing keys by `kid`.
+type KeySet = HashMap<String, Arc<SigningKey>>;
+
+/// The token validator with its key cache.
+pub struct EntraTokens {
+    settings: TokenSettings,
+    /// Built on first use, in the background refresh: loading the platform's trust store takes
+    /// milliseconds that start-up should not wait for.
+    client: std::sync::OnceLock<Result<reqwest::Client, String>>,
+    keys: RwLock<Option<Arc<KeySet>>>,
+    /// When an unknown `kid` last forced a refresh; also serialises those refreshes.
+    forced: tokio::sync::Mutex<Option<Instant>>,
+}
+
+impl EntraTokens {
+    pub fn new(settings: TokenSettings) -> Self {
+        Self {
+            settings,
+            client: std::sync::OnceLock::new(),
+            keys: RwLock::new(None),
+            forced: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    fn client(&self) -> Result<&reqwest::Client, String> {
+        self.client
+            .get_or_init(|| {
+                // Several parts of a process may ask; the first installation wins, which is fine.
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                reqwest::Client::builder()
+                    .timeout(self.settings.fetch_deadline)
+                    .connect_timeout(self.settings.fetch_deadline)
+                    .redirect(redirect_policy())
+                    .build()
+                    .map_err(|error| format!("cannot build the HTTP client: {error}"))
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// Fetches the key set now and then for as long as the runtime runs.
+    pub fn spawn_refresh(self: &Arc<Self>) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let wait = if this.refresh().await {
+                    this.settings.refresh
+                } else if this.current().is_some() {
+                    RETRY_WITH_KEYS
+                } else {
+                    RETRY_WITHOUT_KEYS
+                };
+                tokio::time::sleep(wait).await;
+            }
+        });
+    }
+
+    fn current(&self) -> Option<Arc<KeySet>> {
+        self.keys
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    fn cached(&self, kid: &str) -> Option<Arc<SigningKey>> {
+        self.current()?.get(kid).cloned()
+    }
+
+    /// Checks an `Authorization` header; `Ok` only for a token from Entra for our tenant and app.
+    pub async fn verify(&self, authorization: Option<&HeaderValue>) -> Result<(), TokenFailure> {
+        let token = SignedToken::from_header(authorization)?;
+        let key = self.key(token.kid()).await?;
+        token.verify(
+            &key,
+            &self.settings.tenant_id,
+            &self.settings.client_id,
+            unix_now(),
+        )
+    }
+
+    /// The key for `kid`, refreshing the set first when it is unknown (at most once a minute).
+    async fn key(&self, kid: &str) -> Result<Arc<SigningKey>, TokenFailure> {
+        if let Some(key) = self.cached(kid) {
+            return Ok(key);
+        }
+        {
+            let mut last = self.forced.lock().await;
+            // Another request may have refreshed while this one waited.
+            if let Some(key) = self.cached(kid) {
+                return Ok(key);
+            }
+            if last.is_none_or(|at| at.elapsed() >= FORCED_REFRESH_INTERVAL) {
+                *last = Some(Instant::now());
+                self.refresh().await;
+            }
+        }
+        match (self.cached(kid), self.current()) {
+            (Some(key), _) => Ok(key),
+            (None, Some(_)) => Err(TokenFailure::Kid),
+            (None, None) => Err(TokenFailure::KeysUnavailable),
+        }
+    }
+
+    /// Fetches metadata and key set within the deadline; `true` when a new set is in place.
+    async fn refresh(&self) -> bool {
+        let fetched = tokio::time::timeout(self.settings.fetch_deadline, self.fetch()).await;
+        let error = match fetched {
+            Ok(Ok(keys)) => {
+                log::info!(
+                    "fetched {} signing key(s) for tenant {}",
+                    keys.len(),
+                    self.settings.tenant_id
+                );
+                *self
+                    .keys
+                    .write()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Arc::new(keys));
+                return true;
+            }
+            Ok(Err(error)) => error,
+            Err(_) => format!(
+                "no answer within {} ms",
+                self.settings.fetch_deadline.as_millis()
+            ),
+        };
+        if self.current().is_some() {
+            log::warn!(
+                "cannot refresh the Entra signing keys ({error}); keeping the last good set"
+            );
+        } else {
+            log::error!(
+                "cannot fetch the Entra signing keys ({error}); every event call is refused until they arrive"
+            );
+        }
+        false
+    }
+
+    async fn fetch(&self) -> Result<KeySet, String> {
+        #[derive(Deserialize)]
+        struct Metadata {
+            jwks_uri: String,
+        }
+        #[derive(Deserialize)]
+        struct Keys {
+            keys: Vec<Value>,
+        }
+        let metadata: Metadata = self.get_json(&self.settings.metadata_url).await?;
+        check_fetch_url(&metadata.jwks_uri).map_err(|error| format!("jwks_uri {error}"))?;
+        let keys: Keys = self.get_json(&metadata.jwks_uri).await?;
+        let set: KeySet = keys
+            .keys
+            .iter()
+            .filter_map(SigningKey::from_jwk)
+            .map(|(kid, key)| (kid, Arc::new(key)))
+            .collect();
+        if set.is_empty() {
+            return Err(format!(
+                "{} holds no RSA signing key with a kid",
+                metadata.jwks_uri
+            ));
+        }
+        Ok(set)
+    }
+
+    async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, String> {
+        let response = self
+            .client()?
+            .get(url)
+            .send()
+            .await
+            .map_err(|error| format!("{url}: {}", crate::printable::with_causes(&error)))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(format!("{url}: HTTP {status}"));
+        }
+        let body = response
+            .bytes()
+            .await
+            .map_err(|error| format!("{url}: {error}"))?;
+        serde_json::from_slice(&body).map_err(|error| format!("{url}: {error}"))
+    }
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |since| since.as_secs_f64())
+}
+
+/// Redirects of the metadata and key-set fetches: every hop must pass [`check_fetch_url`] (a
+/// redirect to plain http on another host would let whoever answers there sign tokens), and at
+/// most a few hops are followed.
+fn redirect_policy() -> reqwest::redirect::Policy {
+    const MAX_REDIRECTS: usize = 5;
+    reqwest::redirect::Policy::custom(|attempt| {
+        if attempt.previous().len() >= MAX_REDIRECTS {
+            return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
+        }
+        match check_fetch_url(attempt.url().as_str()) {
+            Ok(()) => attempt.follow(),
+            Err(error) => attempt.error(format!("refused a redirect: {error}")),
+        }
+    })
+}
+
+/// Keys travel over HTTPS; plain HTTP only to this machine (tests, local emulation).
+pub fn check_fetch_url(url: &str) -> Result<(), String> {
+    let parsed =
+        reqwest::Url::parse(url).map_err(|error| format!("{url:?} is not a URL: {error}"))?;
+    let host = parsed.host_str().unwrap_or_default();
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    match parsed.scheme() {
+        "https" if !host.is_empty() => Ok(()),
+        "http" if loopback => Ok(()),
+        "http" => Err(format!(
+            "{url:?} must use https (plain http only for loopback hosts)"
+        )),
+        _ => Err(format!("{url:?} must be an https URL")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_rsa_signature_keys_are_taken_from_the_key_set() {
+        let rsa = serde_json::json!({"kty": "RSA", "kid": "a", "use": "sig", "n": "AQAB", "e": "AQAB", "x5c": ["..."]});
+        assert_eq!(
+            SigningKey::from_jwk(&rsa).map(|(kid, _)| kid).as_deref(),
+            Some("a")
+        );
+        for other in [
+            serde_json::json!({"kty": "EC", "kid": "b", "crv": "P-256", "x": "AQAB", "y": "AQAB"}),
+            serde_json::json!({"kty": "RSA", "kid": "c", "use": "enc", "n": "AQAB", "e": "AQAB"}),
+            serde_json::json!({"kty": "RSA", "n": "AQAB", "e": "AQAB"}),
+            serde_json::json!({"kty": "RSA", "kid": "d", "n": "***", "e": "AQAB"}),
+        ] {
+            assert!(SigningKey::from_jwk(&other).is_none(), "{other}");
+        }
+    }
+
+    #[test]
+    fn fetch_urls_are_https_or_loopback() {
+        assert!(
+            check_fetch_url(
+                "https://contoso.ciamlogin.com/t/v2.0/.well-known/openid-configuration"
+            )
+            .is_ok()
+        );
+        assert!(check_fetch_url("http://127.0.0.1:8080/keys").is_ok());
+        assert!(check_fetch_url("http://localhost:8080/keys").is_ok());
+        assert!(check_fetch_url("http://[::1]:8080/keys").is_ok());
+        assert!(check_fetch_url("http://10.0.0.5/keys").is_err());
+        assert!(check_fetch_url("http://contoso.example/keys").is_err());
+        assert!(check_fetch_url("ftp://contoso.example/keys").is_err());
+        assert!(check_fetch_url("not a url").is_err());
+    }
+}

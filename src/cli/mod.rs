@@ -1,0 +1,41 @@
+//! The command line of `handler`: `serve` (the default) and `invitations ...`.
+
+mod invitations;
+
+use clap::{Parser, Subcommand};
+
+pub use self::invitations::{InvitationsCommand, run as run_invitations};
+use crate::config::STANDALONE_PORT;
+
+#[derive(Parser)]
+#[command(
+    name = "handler",
+    version,
+    about = "Decides who may sign up to an Azure AD B2C or Entra External ID tenant"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Serve the functions (the default). Under the Functions host the port comes from
+    /// FUNCTIONS_CUSTOMHANDLER_PORT; standalone it is 7071 unless --port says otherwise.
+    Serve {
+        /// Port for a standalone run (0 picks a free one); ignored under the Functions host.
+        #[arg(long, default_value_t = STANDALONE_PORT)]
+        port: u16,
+    },
+    /// Manage the invitations: add, remove, list, import, check.
+    Invitations(InvitationsCommand),
+}
+
+impl Cli {
+    /// The command to run (`serve` when none is given).
+    pub fn command(self) -> Command {
+        self.command.unwrap_or(Command::Serve {
+            port: STANDALONE_PORT,
+        })
+    }
+}

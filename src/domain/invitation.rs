@@ -1,0 +1,287 @@
+//! An invitation: who may sign up although their domain is not on the allow-list, for which
+//! application, until when, and with which attribute values (each with its JSON type). Values
+//! only: stores read and write them, the policy judges them.
+
+use std::fmt;
+use std::sync::Arc;
+
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+use time::{Date, OffsetDateTime, Time};
+
+/// One invitation (the address is its key and lives beside it).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Invitation {
+    /// `None`: valid for every application.
+    pub application_id: Option<Box<str>>,
+    /// `None`: never expires.
+    pub expires_at: Option<Expiry>,
+    /// Values to prefill (and, when enforced, to impose at submit).
+    pub attributes: Box<[InvitationAttribute]>,
+}
+
+/// An attribute value carried by an invitation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvitationAttribute {
+    /// Shared by every invitation that has the attribute (one per file column).
+    pub name: Arc<str>,
+    /// The value as text; it fits `kind` (checked when written and when loaded).
+    pub value: Box<str>,
+    /// Imposed at submit (`!name` column) instead of only prefilled.
+    pub enforced: bool,
+    /// The JSON type the value is sent in where the request does not show the attribute's type.
+    pub kind: ValueType,
+}
+
+/// The JSON type of an attribute's value. Entra requires each attribute's own type, and a
+/// Start request often lists only the e-mail attribute, so an invitation can declare it
+/// (`name:int` in a file header); the type the request shows still wins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ValueType {
+    #[default]
+    String,
+    /// A whole number (Entra's `int` attributes).
+    Integer,
+    /// `true` or `false` (Entra's `boolean` attributes).
+    Boolean,
+}
+
+impl ValueType {
+    /// The type's name as written after the attribute's name (`string`, `int`, `boolean`).
+    pub fn parse(name: &str) -> Option<Self> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "string" => Some(Self::String),
+            "int" => Some(Self::Integer),
+            "boolean" => Some(Self::Boolean),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::String => "string",
+            Self::Integer => "int",
+            Self::Boolean => "boolean",
+        }
+    }
+
+    /// `value` as JSON of this type; `None` when it cannot take the type.
+    pub fn json(self, value: &str) -> Option<serde_json::Value> {
+        match self {
+            Self::String => Some(serde_json::Value::from(value)),
+            Self::Integer => value
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .map(serde_json::Value::from),
+            Self::Boolean => match value.trim().to_ascii_lowercase().as_str() {
+                "true" => Some(serde_json::Value::Bool(true)),
+                "false" => Some(serde_json::Value::Bool(false)),
+                _ => None,
+            },
+        }
+    }
+
+    /// Why `value` cannot take this type, for files, tables and the CLI.
+    pub fn check(self, name: &str, value: &str) -> Result<(), String> {
+        match self.json(value) {
+            Some(_) => Ok(()),
+            None => Err(format!(
+                "the value {:?} of {name} is not {}",
+                value,
+                match self {
+                    Self::String => "text",
+                    Self::Integer => "a whole number (it is declared int)",
+                    Self::Boolean => "true or false (it is declared boolean)",
+                }
+            )),
+        }
+    }
+}
+
+/// Longest attribute value, in characters: what the directory stores (B2C: 250 for any string
+/// attribute), so that nothing longer is forwarded to Entra or B2C.
+pub const MAX_ATTRIBUTE_CHARS: usize = 250;
+
+/// Checks an attribute as every store must before keeping it: a name Entra and B2C accept
+/// (letters, digits and `_`, starting with a letter), a value of at most
+/// [`MAX_ATTRIBUTE_CHARS`] that fits its declared type.
+pub fn check_attribute(name: &str, value: &str, kind: ValueType) -> Result<(), String> {
+    if !is_attribute_name(name) {
+        return Err(format!(
+            "{name:?} is not an attribute name (letters, digits and '_', starting with a letter)"
+        ));
+    }
+    let length = value.chars().count();
+    if length > MAX_ATTRIBUTE_CHARS {
+        return Err(format!(
+            "the value of {name} is {length} characters long; the directory takes at most {MAX_ATTRIBUTE_CHARS}"
+        ));
+    }
+    kind.check(name, value)
+}
+
+impl InvitationAttribute {
+    /// The value as JSON of its declared type (checked when it was loaded; text otherwise).
+    pub fn json(&self) -> serde_json::Value {
+        self.kind
+            .json(&self.value)
+            .unwrap_or_else(|| serde_json::Value::from(&*self.value))
+    }
+
+    /// How the attribute is named in a file header and on the command line: `!name:int`.
+    pub fn column(name: &str, enforced: bool, kind: ValueType) -> String {
+        let bang = if enforced { "!" } else { "" };
+        match kind {
+            ValueType::String => format!("{bang}{name}"),
+            kind => format!("{bang}{name}:{}", kind.as_str()),
+        }
+    }
+}
+
+/// The instant an invitation stops being valid, in seconds since the Unix epoch (UTC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Expiry(pub i64);
+
+/// Why an expiry text was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidExpiry {
+    #[error("{0:?} is not an RFC 3339 date (2026-12-31) or date-time (2026-12-31T18:00:00Z)")]
+    Format(String),
+    #[error("{0:?} is outside the years 0000 to 9999 once converted to UTC")]
+    OutOfRange(String),
+}
+
+impl Expiry {
+    /// `2026-12-31` (midnight UTC at the start of that day) or an RFC 3339 date-time with offset.
+    ///
+    /// The instant must be writable back in the same form, which needs a year from 0000 to
+    /// 9999 in UTC: `9999-12-31T23:59:59-05:00` is in the year 10000 there, and a value that
+    /// cannot be written back would leave a file or table that nothing can read.
+    pub fn parse(text: &str) -> Result<Self, InvalidExpiry> {
+        let text = text.trim();
+        let invalid = || InvalidExpiry::Format(text.to_owned());
+        let expiry = if text.len() == 10 {
+            let date = Date::parse(text, format_description!("[year]-[month]-[day]"))
+                .map_err(|_| invalid())?;
+            Self(date.midnight().assume_utc().unix_timestamp())
+        } else {
+            Self(
+                OffsetDateTime::parse(text, &Rfc3339)
+                    .map_err(|_| invalid())?
+                    .unix_timestamp(),
+            )
+        };
+        match expiry.written() {
+            Some(written) if Self::parse_written(&written) == Some(expiry) => Ok(expiry),
+            _ => Err(InvalidExpiry::OutOfRange(text.to_owned())),
+        }
+    }
+
+    /// Reads back what [`Self::written`] wrote, without the range check (which it passed).
+    fn parse_written(text: &str) -> Option<Self> {
+        if text.len() == 10 {
+            let date = Date::parse(text, format_description!("[year]-[month]-[day]")).ok()?;
+            return Some(Self(date.midnight().assume_utc().unix_timestamp()));
+        }
+        Some(Self(
+            OffsetDateTime::parse(text, &Rfc3339).ok()?.unix_timestamp(),
+        ))
+    }
+
+    /// The form it is written in: a date when it is midnight UTC, otherwise a UTC date-time;
+    /// `None` when the instant has no such form (outside the years 0000 to 9999 in UTC).
+    fn written(self) -> Option<String> {
+        let instant = OffsetDateTime::from_unix_timestamp(self.0).ok()?;
+        if instant.time() == Time::MIDNIGHT {
+            instant
+                .date()
+                .format(format_description!("[year]-[month]-[day]"))
+                .ok()
+        } else {
+            instant.format(&Rfc3339).ok()
+        }
+    }
+
+    pub fn has_passed(self, now: i64) -> bool {
+        now >= self.0
+    }
+}
+
+/// Written back as it is best read: a date when it is midnight UTC, otherwise a UTC date-time.
+/// (Every parsed expiry has such a form; the seconds are shown for one built otherwise.)
+impl fmt::Display for Expiry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.written() {
+            Some(text) => f.write_str(&text),
+            None => write!(f, "@{}", self.0),
+        }
+    }
+}
+
+/// A name Entra and B2C accept for an attribute: letters, digits and `_`, starting with a
+/// letter (built-in names like `displayName`, custom ones like `extension_<app>_Team`).
+pub fn is_attribute_name(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// Seconds since the Unix epoch now.
+pub fn now() -> i64 {
+    OffsetDateTime::now_utc().unix_timestamp()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_date_times_round_trip() {
+        let date = Expiry::parse("2026-12-31").unwrap();
+        assert_eq!(date.to_string(), "2026-12-31");
+        assert_eq!(date.0, 1_798_675_200);
+        let instant = Expiry::parse("2026-12-31T18:30:00+01:00").unwrap();
+        assert_eq!(instant.to_string(), "2026-12-31T17:30:00Z");
+        assert_eq!(Expiry::parse(" 2026-12-31T00:00:00Z ").unwrap(), date);
+    }
+
+    #[test]
+    fn instants_that_cannot_be_written_back_are_refused() {
+        for text in ["9999-12-31T23:59:59-05:00", "0000-01-01T00:30:00+01:00"] {
+            assert_eq!(
+                Expiry::parse(text),
+                Err(InvalidExpiry::OutOfRange(text.to_owned()))
+            );
+        }
+        for text in [
+            "9999-12-31T23:59:59Z",
+            "0000-01-01T00:30:00Z",
+            "9999-12-31",
+            "0000-01-01",
+        ] {
+            let expiry = Expiry::parse(text).unwrap();
+            assert_eq!(Expiry::parse(&expiry.to_string()), Ok(expiry), "{text}");
+        }
+    }
+
+    #[test]
+    fn other_texts_are_refused() {
+        for text in [
+            "",
+            "31/12/2026",
+            "2026-13-01",
+            "2026-12-31T18:30:00",
+            "tomorrow",
+            "2026-02-30",
+        ] {
+            assert!(Expiry::parse(text).is_err(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn an_expiry_passes_at_its_instant() {
+        let expiry = Expiry(100);
+        assert!(!expiry.has_passed(99));
+        assert!(expiry.has_passed(100));
+    }
+}

@@ -1,0 +1,310 @@
+//! Reading Entra's authentication events leniently, in one pass, without a JSON tree.
+//!
+//! Real traffic differs from the documentation, so keys are matched case-insensitively
+//! (`@odata.Type` appears), unknown keys are ignored, any part of the envelope may be missing.
+//! Each part of the body a decision uses has a type that implements [`Object`] (for an object)
+//! or [`Shape`] (for any JSON value); an event's module declares the parts it needs with these,
+//! and [`parse`] reads the envelope (`type`, `data.@odata.type`, `data.authenticationContext`)
+//! around them. Anything else is read as [`Skip`], which checks it as JSON and keeps nothing:
+//! a body is refused exactly when `serde_json::Value` would refuse it.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+
+use super::{EventTypes, RequestError};
+
+// Reading the event. Each part of the body the decision uses has a type below; every other value
+// is read as `Skip`, which checks it as JSON (numbers in range, strings valid, nesting within
+// serde_json's limit) and keeps nothing. A key matches in any case, the exact spelling first: a
+// value under the exact key replaces one under another spelling, never the other way round.
+// A value of an unexpected JSON type counts as absent, as a lookup in a JSON tree would.
+
+/// Any JSON value, read as `T` reads it.
+pub struct Read<T>(pub T);
+
+/// How a part of the event is read from each JSON type; what a type does not override is
+/// checked and dropped, and the part reads as it would from `null`-like `Scalar::Other`.
+pub trait Shape<'de>: Sized {
+    fn scalar(value: Scalar<'de>) -> Self;
+
+    fn object<A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
+        while map.next_key::<Read<Skip>>()?.is_some() {
+            map.next_value::<Read<Skip>>()?;
+        }
+        Ok(Self::scalar(Scalar::Other))
+    }
+
+    fn array<A: SeqAccess<'de>>(mut seq: A) -> Result<Self, A::Error> {
+        while seq.next_element::<Read<Skip>>()?.is_some() {}
+        Ok(Self::scalar(Scalar::Other))
+    }
+}
+
+impl<'de, T: Shape<'de>> Deserialize<'de> for Read<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer
+            .deserialize_any(ShapeVisitor(PhantomData))
+            .map(Read)
+    }
+}
+
+struct ShapeVisitor<T>(PhantomData<T>);
+
+impl<'de, T: Shape<'de>> Visitor<'de> for ShapeVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, value: bool) -> Result<T, E> {
+        Ok(T::scalar(Scalar::Boolean(value)))
+    }
+
+    fn visit_i64<E>(self, value: i64) -> Result<T, E> {
+        Ok(T::scalar(Scalar::Integer(value)))
+    }
+
+    fn visit_u64<E>(self, value: u64) -> Result<T, E> {
+        Ok(T::scalar(
+            i64::try_from(value).map_or(Scalar::Other, Scalar::Integer),
+        ))
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<T, E> {
+        Ok(T::scalar(Scalar::Other))
+    }
+
+    fn visit_borrowed_str<E>(self, value: &'de str) -> Result<T, E> {
+        Ok(T::scalar(Scalar::Text(Cow::Borrowed(value))))
+    }
+
+    fn visit_str<E>(self, value: &str) -> Result<T, E> {
+        Ok(T::scalar(Scalar::Text(Cow::Owned(value.to_owned()))))
+    }
+
+    fn visit_unit<E>(self) -> Result<T, E> {
+        Ok(T::scalar(Scalar::Null))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+        T::object(map)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<T, A::Error> {
+        T::array(seq)
+    }
+}
+
+/// A JSON value that is not an object or array (those read as `Other` here).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Scalar<'de> {
+    #[default]
+    Null,
+    Text(Cow<'de, str>),
+    Integer(i64),
+    Boolean(bool),
+    /// Another number, or an array or object.
+    Other,
+}
+
+impl<'de> Shape<'de> for Scalar<'de> {
+    fn scalar(value: Scalar<'de>) -> Self {
+        value
+    }
+}
+
+/// Checked and dropped.
+pub struct Skip;
+
+impl<'de> Shape<'de> for Skip {
+    fn scalar(_: Scalar<'de>) -> Self {
+        Skip
+    }
+}
+
+/// Text, or absent when the value is not a string.
+impl<'de> Shape<'de> for Option<Cow<'de, str>> {
+    fn scalar(value: Scalar<'de>) -> Self {
+        match value {
+            Scalar::Text(text) => Some(text),
+            _ => None,
+        }
+    }
+}
+
+/// A part that is a JSON object, or absent when the value is anything else.
+pub trait Object<'de>: Default {
+    /// Reads the value of `key` if this part uses it, and says whether it did. Keys it does not
+    /// read are skipped by the caller.
+    fn field<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error>;
+}
+
+impl<'de, T: Object<'de>> Shape<'de> for Option<T> {
+    fn scalar(_: Scalar<'de>) -> Self {
+        None
+    }
+
+    fn object<A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
+        let mut object = T::default();
+        while let Some(Read(Key(key))) = map.next_key::<Read<Key<'de>>>()? {
+            if !object.field(&key, &mut map)? {
+                map.next_value::<Read<Skip>>()?;
+            }
+        }
+        Ok(Some(object))
+    }
+}
+
+/// An object key (always a string in JSON).
+pub struct Key<'de>(pub Cow<'de, str>);
+
+impl<'de> Shape<'de> for Key<'de> {
+    fn scalar(value: Scalar<'de>) -> Self {
+        match value {
+            Scalar::Text(text) => Key(text),
+            _ => Key(Cow::Borrowed("")),
+        }
+    }
+}
+
+/// Whether `key` is `wanted`: exactly (and from then on only exactly, as `exact` records), or
+/// in another case while the exact spelling has not been seen.
+pub fn claims(key: &str, wanted: &str, exact: &mut bool) -> bool {
+    if key == wanted {
+        *exact = true;
+        true
+    } else {
+        !*exact && key.eq_ignore_ascii_case(wanted)
+    }
+}
+
+/// Reads the value of a claimed key into `slot`.
+pub fn read_into<'de, A: MapAccess<'de>, T: Shape<'de>>(
+    map: &mut A,
+    slot: &mut T,
+) -> Result<bool, A::Error> {
+    *slot = map.next_value::<Read<T>>()?.0;
+    Ok(true)
+}
+
+/// `{"type": ..., "data": {"@odata.type": ..., "authenticationContext": ..., <the event's own
+/// parts>}}`.
+#[derive(Default)]
+struct Envelope<'de, P> {
+    event_type: Option<Cow<'de, str>>,
+    data: Option<Data<'de, P>>,
+    exact: [bool; 2],
+}
+
+impl<'de, P: Object<'de>> Object<'de> for Envelope<'de, P> {
+    fn field<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
+        let [event_type, data] = &mut self.exact;
+        if claims(key, "type", event_type) {
+            read_into(map, &mut self.event_type)
+        } else if claims(key, "data", data) {
+            read_into(map, &mut self.data)
+        } else {
+            Ok(false)
+        }
+    }
+}
+
+#[derive(Default)]
+struct Data<'de, P> {
+    /// `@odata.type`
+    data_type: Option<Cow<'de, str>>,
+    context: Option<AuthenticationContext<'de>>,
+    /// The event's own parts of `data`.
+    payload: P,
+    exact: [bool; 2],
+}
+
+impl<'de, P: Object<'de>> Object<'de> for Data<'de, P> {
+    fn field<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
+        let [data_type, context] = &mut self.exact;
+        if claims(key, "@odata.type", data_type) {
+            read_into(map, &mut self.data_type)
+        } else if claims(key, "authenticationContext", context) {
+            read_into(map, &mut self.context)
+        } else {
+            self.payload.field(key, map)
+        }
+    }
+}
+
+/// `data.authenticationContext`: what every event says about the sign-in or sign-up.
+#[derive(Debug, Default)]
+pub struct AuthenticationContext<'de> {
+    client_service_principal: Option<ServicePrincipal<'de>>,
+    exact: bool,
+}
+
+impl<'de> AuthenticationContext<'de> {
+    /// `clientServicePrincipal.appId`: the application signed in or up to.
+    pub fn application(&self) -> Option<String> {
+        self.client_service_principal
+            .as_ref()
+            .and_then(|principal| principal.app_id.as_deref())
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+            .map(str::to_owned)
+    }
+}
+
+impl<'de> Object<'de> for AuthenticationContext<'de> {
+    fn field<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
+        if claims(key, "clientServicePrincipal", &mut self.exact) {
+            read_into(map, &mut self.client_service_principal)
+        } else {
+            Ok(false)
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct ServicePrincipal<'de> {
+    app_id: Option<Cow<'de, str>>,
+    exact: bool,
+}
+
+impl<'de> Object<'de> for ServicePrincipal<'de> {
+    fn field<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
+        if claims(key, "appId", &mut self.exact) {
+            read_into(map, &mut self.app_id)
+        } else {
+            Ok(false)
+        }
+    }
+}
+
+/// An event's body: its authentication context and its own parts (`P`), once the body is
+/// known to be a JSON object of the `expected` event (when it says which it is).
+pub fn parse<'de, P: Object<'de>>(
+    body: &'de [u8],
+    expected: &EventTypes,
+) -> Result<(AuthenticationContext<'de>, P), RequestError> {
+    let envelope = match serde_json::from_slice::<Read<Option<Envelope<'de, P>>>>(body) {
+        Ok(Read(Some(envelope))) => envelope,
+        Ok(Read(None)) => return Err(RequestError::NotAnObject),
+        Err(_) => return Err(RequestError::NotJson),
+    };
+    let data = envelope.data.unwrap_or_default();
+    for (received, wanted) in [
+        (envelope.event_type, expected.event_type),
+        (data.data_type, expected.data_type),
+    ] {
+        if let Some(received) = received
+            && !received.trim().eq_ignore_ascii_case(wanted)
+        {
+            return Err(RequestError::WrongEvent {
+                expected: wanted,
+                received: received.into_owned(),
+            });
+        }
+    }
+    Ok((data.context.unwrap_or_default(), data.payload))
+}

@@ -1,0 +1,134 @@
+//! The functions: one module per Microsoft contract, each a thin translator between its wire
+//! format and the gate. A function reads a body that arrived whole from a checked caller,
+//! describes the sign-up to the [`Gate`], and writes the decision back in its contract's
+//! answer, with the [`Outcome`] the server logs. Functions never see HTTP beyond that.
+//!
+//! Adding a Microsoft event is one new module here and one line in [`ALL`].
+
+mod attribute_collection;
+mod attribute_collection_start;
+mod attribute_collection_submit;
+pub mod entra;
+pub mod sign_up_validation;
+
+use futures_util::future::BoxFuture;
+use serde::Serialize;
+use warp::http::StatusCode;
+use warp::reply::{Reply, Response};
+
+pub use self::attribute_collection_start::OnAttributeCollectionStart;
+pub use self::attribute_collection_submit::OnAttributeCollectionSubmit;
+pub use self::sign_up_validation::SignUpValidation;
+use crate::gate::Gate;
+use crate::policy::EmailClaim;
+
+/// Every function this binary serves, as `func start` lists them (each has a folder with its
+/// `function.json`).
+pub const ALL: &[&dyn Function] = &[
+    &SignUpValidation,
+    &OnAttributeCollectionStart,
+    &OnAttributeCollectionSubmit,
+];
+
+/// One of Microsoft's contracts, served at `/api/<name>`.
+pub trait Function: Sync {
+    /// The function's name: its folder, its route, its name in logs.
+    fn name(&self) -> &'static str;
+
+    /// Who may call it (checked by the server before the body is read).
+    fn caller(&self) -> Caller;
+
+    /// The answer to a body that arrived whole from a checked caller. Every body gets an answer
+    /// of the function's contract (or, for one that is not a request at all, a JSON error).
+    fn answer<'a>(
+        &'a self,
+        body: &'a [u8],
+        shared: &'a Shared,
+        invocation: &'a Invocation,
+    ) -> BoxFuture<'a, Answer>;
+}
+
+/// Who calls a function, and so how the caller proves it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    /// A B2C / External Identities API connector: HTTP Basic.
+    ApiConnector,
+    /// Entra's authentication events service: its bearer token (or Easy Auth's principal).
+    AuthenticationEvents,
+}
+
+/// What the functions work with.
+pub struct Shared {
+    pub gate: Gate,
+    /// What the Entra functions show to people who may not sign up.
+    pub block_page: BlockPage,
+}
+
+/// Title and message of the Entra block page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockPage {
+    pub title: String,
+    pub message: String,
+}
+
+/// One call of a function.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    /// The host's invocation id (or one made up); on every log line about the call.
+    pub correlation_id: String,
+}
+
+/// A function's answer, and what to log about it.
+pub struct Answer {
+    pub response: Response,
+    pub outcome: Outcome,
+}
+
+/// What the one `decision` log line of a call says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The action answered (`Continue`, `showBlockPage`, ...) or what happened instead
+    /// (`Unauthorized`, `BadRequest`, ...).
+    pub action: &'static str,
+    pub reason: &'static str,
+    /// The address as it may appear in logs: masked, `(invalid)` or `-`.
+    pub email: String,
+    /// B2C's `step`, where the contract has one.
+    pub step: Option<&'static str>,
+}
+
+impl Outcome {
+    pub fn new(action: &'static str, reason: &'static str) -> Self {
+        Self {
+            action,
+            reason,
+            email: "-".to_owned(),
+            step: None,
+        }
+    }
+
+    /// The same, about this address.
+    pub fn about(mut self, email: &EmailClaim) -> Self {
+        self.email = email.for_log();
+        self
+    }
+}
+
+/// Body of every error answer that is not in a caller's own contract.
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    message: &'a str,
+}
+
+/// A JSON error answer: `{"error": "<code>", "message": "<text>"}`.
+pub fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
+    warp::reply::with_status(
+        warp::reply::json(&ErrorBody {
+            error: code,
+            message,
+        }),
+        status,
+    )
+    .into_response()
+}

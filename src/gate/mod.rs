@@ -1,0 +1,187 @@
+//! The gate: one decision, whatever the contract. It looks up the address's invitation within
+//! the decision deadline (a failed or late lookup becomes [`InvitationLookup::Unavailable`],
+//! which the policy turns into a block: never an admit on failure), asks the policy, and after
+//! an admit by invitation records the sign-up on it (in the background, bounded).
+
+mod recorder;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use self::recorder::{MAX_RECORDS_IN_FLIGHT, RECORD_DEADLINE, SignUpRecorder};
+use crate::domain::email::EmailAddress;
+use crate::domain::invitation::now;
+use crate::invitations::InvitationStore;
+use crate::policy::{AdmitReason, Decision, EmailClaim, InvitationLookup, Policy, SignUp, Stage};
+
+/// The policy, the invitation store it consults, and the sign-up records.
+pub struct Gate {
+    pub policy: Policy,
+    store: Arc<dyn InvitationStore>,
+    /// How long a decision may wait for the store.
+    deadline: Duration,
+    recorder: SignUpRecorder,
+}
+
+impl Gate {
+    pub fn new(policy: Policy, store: Arc<dyn InvitationStore>, deadline: Duration) -> Self {
+        Self {
+            policy,
+            recorder: SignUpRecorder::new(store.clone()),
+            store,
+            deadline,
+        }
+    }
+
+    /// Decides one sign-up; `correlation_id` goes on every log line about it.
+    pub async fn decide(&self, sign_up: &SignUp, correlation_id: &str) -> Decision {
+        let lookup = match &sign_up.email {
+            EmailClaim::Valid(email) => self.lookup(email, correlation_id).await,
+            EmailClaim::Missing | EmailClaim::Invalid => InvitationLookup::NotFound,
+        };
+        let decision = self.policy.decide(sign_up, &lookup, now());
+        if let (
+            Decision::Admit {
+                reason: AdmitReason::Invitation,
+                ..
+            },
+            Stage::AfterAttributes | Stage::Unspecified,
+            EmailClaim::Valid(email),
+        ) = (&decision, sign_up.stage, &sign_up.email)
+        {
+            self.recorder
+                .record(email, sign_up.application.as_deref(), correlation_id);
+        }
+        decision
+    }
+
+    /// Lets the sign-up records in flight finish (at most `deadline`) before the process stops.
+    pub async fn drain(&self, deadline: Duration) {
+        self.recorder.drain(deadline).await;
+    }
+
+    async fn lookup(&self, email: &EmailAddress, correlation_id: &str) -> InvitationLookup {
+        match tokio::time::timeout(self.deadline, self.store.find(email)).await {
+            Ok(Ok(Some(invitation))) => InvitationLookup::Found(invitation),
+            Ok(Ok(None)) => InvitationLookup::NotFound,
+            Ok(Err(error)) => {
+                log::error!(
+                    "{error} (looking up {}); answering with a block; correlation_id={correlation_id}",
+                    email.masked(),
+                );
+                InvitationLookup::Unavailable
+            }
+            Err(_) => {
+                log::error!(
+                    "the invitation store did not answer within {} ms (looking up {}); answering with a block; correlation_id={correlation_id}",
+                    self.deadline.as_millis(),
+                    email.masked(),
+                );
+                InvitationLookup::Unavailable
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use futures_util::future::BoxFuture;
+
+    use super::*;
+    use crate::domain::invitation::Invitation;
+    use crate::invitations::StoreError;
+    use crate::policy::domains::AllowedDomains;
+    use crate::policy::{BlockReason, TRY_AGAIN_LATER};
+
+    /// A store that answers after `delay`, or fails.
+    struct FakeStore {
+        delay: Duration,
+        fail: bool,
+    }
+
+    impl InvitationStore for FakeStore {
+        fn find<'a>(
+            &'a self,
+            _: &'a EmailAddress,
+        ) -> BoxFuture<'a, Result<Option<Invitation>, StoreError>> {
+            Box::pin(async move {
+                tokio::time::sleep(self.delay).await;
+                if self.fail {
+                    Err(StoreError::File(crate::invitations::csv::FileError::Io {
+                        path: "invitations.csv".into(),
+                        error: std::io::Error::other("connection refused"),
+                    }))
+                } else {
+                    Ok(Some(Invitation::default()))
+                }
+            })
+        }
+    }
+
+    fn gate(store: FakeStore) -> Gate {
+        let policy = Policy {
+            allowed_domains: AllowedDomains::parse("fabrikam.com").unwrap(),
+            min_job_title_length: 4,
+            require_job_title: false,
+            organization_name: "Contoso".to_owned(),
+        };
+        Gate::new(policy, Arc::new(store), Duration::from_millis(50))
+    }
+
+    fn sign_up(email: &str) -> SignUp {
+        SignUp {
+            email: EmailClaim::Valid(EmailAddress::parse(email).unwrap()),
+            job_title: None,
+            stage: Stage::BeforeAttributes,
+            application: None,
+            lists_page_attributes: false,
+        }
+    }
+
+    fn try_again_later() -> Decision {
+        Decision::Block {
+            reason: BlockReason::StoreUnavailable,
+            message: TRY_AGAIN_LATER.to_owned(),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_store_that_misses_the_deadline_blocks_even_allowed_domains() {
+        let gate = gate(FakeStore {
+            delay: Duration::from_millis(51),
+            fail: false,
+        });
+        for email in ["ada@contoso.com", "ada@fabrikam.com"] {
+            assert_eq!(
+                gate.decide(&sign_up(email), "test").await,
+                try_again_later(),
+                "{email}"
+            );
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failing_store_blocks() {
+        let gate = gate(FakeStore {
+            delay: Duration::ZERO,
+            fail: true,
+        });
+        assert_eq!(
+            gate.decide(&sign_up("ada@contoso.com"), "test").await,
+            try_again_later()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_store_inside_the_deadline_is_believed() {
+        let gate = gate(FakeStore {
+            delay: Duration::from_millis(49),
+            fail: false,
+        });
+        let decision = gate.decide(&sign_up("ada@contoso.com"), "test").await;
+        assert!(matches!(decision, Decision::Admit { .. }), "{decision:?}");
+    }
+}

@@ -1,0 +1,187 @@
+//! The invitation file as the CLI edits it: rows in file order, written back whole and
+//! atomically (temporary file + rename), so a running server never reads half a file.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use super::FileError;
+use super::format::{
+    APPLICATION_ID, AttributeColumn, EMAIL, EXPIRES_AT, FileErrors, LineError, Row, parse_rows,
+};
+use crate::domain::email::EmailAddress;
+use crate::domain::invitation::{Invitation, InvitationAttribute};
+use crate::invitations::Upsert;
+
+/// The file as the CLI edits it: rows in file order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InvitationFile {
+    pub rows: Vec<Row>,
+}
+
+impl InvitationFile {
+    /// Reads a file; a missing file is an empty one.
+    pub fn load(path: &Path) -> Result<Self, FileError> {
+        match std::fs::read(path) {
+            Ok(text) => Self::parse(&text).map_err(|errors| FileError::Invalid {
+                path: path.to_owned(),
+                errors,
+            }),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(error) => Err(FileError::Io {
+                path: path.to_owned(),
+                error,
+            }),
+        }
+    }
+
+    /// Parses CSV text; any problem, duplicates included, is an error.
+    pub fn parse(text: &[u8]) -> Result<Self, FileErrors> {
+        let (rows, parsed) = parse_rows(text);
+        parsed.map(|()| Self { rows })
+    }
+
+    /// Parses CSV text for import: the valid rows, and the problems of the others (a repeated
+    /// address is a problem of the later row).
+    pub fn parse_lenient(text: &[u8]) -> (Vec<Row>, Vec<LineError>) {
+        let (rows, parsed) = parse_rows(text);
+        (
+            rows,
+            parsed.err().map(|errors| errors.0).unwrap_or_default(),
+        )
+    }
+
+    pub fn find(&self, email: &EmailAddress) -> Option<&Row> {
+        self.rows.iter().find(|row| row.email == *email)
+    }
+
+    /// Adds the invitation, or replaces the one this address already holds.
+    pub fn upsert(&mut self, email: EmailAddress, invitation: Invitation) -> Upsert {
+        match self.rows.iter_mut().find(|row| row.email == email) {
+            Some(row) if row.invitation == invitation => Upsert::Unchanged,
+            Some(row) => {
+                row.invitation = invitation;
+                Upsert::Updated
+            }
+            None => {
+                let line = 0;
+                self.rows.push(Row {
+                    email,
+                    invitation,
+                    line,
+                });
+                Upsert::Added
+            }
+        }
+    }
+
+    /// Removes the address's invitation; `false` when it had none.
+    pub fn remove(&mut self, email: &EmailAddress) -> bool {
+        let before = self.rows.len();
+        self.rows.retain(|row| row.email != *email);
+        self.rows.len() != before
+    }
+
+    /// The file's text: the fixed columns, then one column per attribute name (`!name` for
+    /// enforced ones, `name:int` for typed ones; names in any case are one column, spelled as
+    /// first seen) in order of first appearance. A name enforced (or typed) on some invitations
+    /// and not on others cannot be written: a column is one or the other.
+    pub fn to_csv(&self) -> Result<Vec<u8>, String> {
+        let mut columns: Vec<AttributeColumn> = Vec::new();
+        for row in &self.rows {
+            for attribute in row.invitation.attributes.iter() {
+                match columns
+                    .iter()
+                    .find(|column| column.name.eq_ignore_ascii_case(&attribute.name))
+                {
+                    None => columns.push(AttributeColumn {
+                        name: attribute.name.clone(),
+                        enforced: attribute.enforced,
+                        kind: attribute.kind,
+                    }),
+                    Some(column) if column.enforced != attribute.enforced => {
+                        let name = &column.name;
+                        return Err(format!(
+                            "attribute {name} is enforced (!{name}) on some invitations and not on others; \
+                             one column cannot be both"
+                        ));
+                    }
+                    Some(column) if column.kind != attribute.kind => {
+                        return Err(format!(
+                            "attribute {} is of type {} on some invitations and {} on others; one column has one type",
+                            column.name,
+                            column.kind.as_str(),
+                            attribute.kind.as_str()
+                        ));
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        let mut header = vec![
+            EMAIL.to_owned(),
+            APPLICATION_ID.to_owned(),
+            EXPIRES_AT.to_owned(),
+        ];
+        header.extend(
+            columns.iter().map(|column| {
+                InvitationAttribute::column(&column.name, column.enforced, column.kind)
+            }),
+        );
+        writer.write_record(&header).map_err(|e| e.to_string())?;
+        for row in &self.rows {
+            let invitation = &row.invitation;
+            let mut record = vec![
+                row.email.as_str().to_owned(),
+                invitation
+                    .application_id
+                    .as_deref()
+                    .unwrap_or_default()
+                    .to_owned(),
+                invitation
+                    .expires_at
+                    .map(|e| e.to_string())
+                    .unwrap_or_default(),
+            ];
+            record.extend(columns.iter().map(|column| {
+                invitation
+                    .attributes
+                    .iter()
+                    .find(|a| a.name.eq_ignore_ascii_case(&column.name))
+                    .map(|a| a.value.to_string())
+                    .unwrap_or_default()
+            }));
+            writer.write_record(&record).map_err(|e| e.to_string())?;
+        }
+        writer.into_inner().map_err(|e| e.to_string())
+    }
+
+    /// Replaces the file atomically: a reader sees the old file or the new one, never half.
+    pub fn save(&self, path: &Path) -> Result<(), FileError> {
+        let text = self.to_csv().map_err(|problem| FileError::Unwritable {
+            path: path.to_owned(),
+            problem,
+        })?;
+        write_atomically(path, &text).map_err(|error| FileError::Io {
+            path: path.to_owned(),
+            error,
+        })
+    }
+}
+
+fn write_atomically(path: &Path, text: &[u8]) -> std::io::Result<()> {
+    let directory = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let mut temporary = tempfile::NamedTempFile::new_in(&directory)?;
+    temporary.write_all(text)?;
+    temporary.as_file().sync_all()?;
+    if let Ok(metadata) = std::fs::metadata(path) {
+        temporary
+            .as_file()
+            .set_permissions(metadata.permissions())?;
+    }
+    temporary.persist(path).map_err(|error| error.error)?;
+    Ok(())
+}

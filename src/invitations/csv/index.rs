@@ -1,0 +1,222 @@
+//! One version of the invitation file as the server holds it: compact, read in one pass, looked
+//! up by normalised address.
+
+use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
+use std::fmt;
+use std::hash::BuildHasher as _;
+
+use hashbrown::HashTable;
+
+use super::format::{AttributeColumn, Cells, FileErrors, invalid_email, parse};
+use crate::domain::email::normalise_into;
+use crate::domain::invitation::{Expiry, Invitation, InvitationAttribute};
+
+/// A stretch of [`InvitationIndex::text`].
+#[derive(Debug, Clone, Copy, Default)]
+struct Span {
+    start: u32,
+    len: u32,
+}
+
+/// One invitation in the index (32 bytes; everything variable-length lives in the text).
+#[derive(Debug, Clone, Copy)]
+struct IndexEntry {
+    email: Span,
+    /// Line in the file, to name the first of two duplicates.
+    line: u32,
+    /// Index into `applications`, or [`ANY_APPLICATION`].
+    application: u32,
+    /// Seconds since the epoch, or [`NEVER`].
+    expires_at: i64,
+    /// Range of `attributes`.
+    attributes: Span,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct AttributeRef {
+    column: u16,
+    value: Span,
+}
+
+const ANY_APPLICATION: u32 = u32::MAX;
+const NEVER: i64 = i64::MAX;
+
+/// One version of the file as the server holds it: every string in one buffer, fixed-size entries
+/// and a hash table of entry numbers, so a million invitations take well under 200 MB and load in
+/// one pass.
+pub struct InvitationIndex {
+    text: String,
+    entries: Vec<IndexEntry>,
+    table: HashTable<u32>,
+    hasher: RandomState,
+    applications: Vec<Box<str>>,
+    /// Each attribute column.
+    columns: Vec<AttributeColumn>,
+    attributes: Vec<AttributeRef>,
+}
+
+impl InvitationIndex {
+    /// Parses a whole file; duplicate addresses are errors naming both lines.
+    pub fn parse(text: &[u8]) -> Result<Self, FileErrors> {
+        let rows = text.iter().filter(|&&b| b == b'\n').count();
+        let mut index = Self {
+            text: String::with_capacity(text.len()),
+            entries: Vec::with_capacity(rows),
+            table: HashTable::with_capacity(rows),
+            hasher: RandomState::new(),
+            applications: Vec::new(),
+            columns: Vec::new(),
+            attributes: Vec::new(),
+        };
+        let mut applications: HashMap<Box<str>, u32> = HashMap::new();
+        let header = parse(text, |_, line, cells| {
+            index.push(&mut applications, line, cells)
+        })?;
+        index.columns = header.attributes;
+        index.text.shrink_to_fit();
+        index.entries.shrink_to_fit();
+        index.attributes.shrink_to_fit();
+        Ok(index)
+    }
+
+    fn push(
+        &mut self,
+        applications: &mut HashMap<Box<str>, u32>,
+        line: u64,
+        cells: Cells<'_>,
+    ) -> Result<(), String> {
+        let too_large =
+            || "the file is too large (the index holds at most 4 GiB of text)".to_owned();
+        let start = self.text.len();
+        normalise_into(cells.email, &mut self.text).map_err(invalid_email)?;
+        let Self {
+            text,
+            entries,
+            table,
+            hasher,
+            ..
+        } = self;
+        let email = &text[start..];
+        let hash = hasher.hash_one(email);
+        if let Some(&first) = table.find(hash, |&i| span(text, entries[i as usize].email) == email)
+        {
+            let first = entries[first as usize].line;
+            text.truncate(start);
+            return Err(format!("duplicate of the address on line {first}"));
+        }
+        let email = Span {
+            start: u32::try_from(start).map_err(|_| too_large())?,
+            len: u32::try_from(text.len() - start).map_err(|_| too_large())?,
+        };
+        let application = match cells.application_id {
+            None => ANY_APPLICATION,
+            Some(id) => match applications.get(id) {
+                Some(&index) => index,
+                None => {
+                    let index = u32::try_from(self.applications.len()).map_err(|_| too_large())?;
+                    self.applications.push(id.into());
+                    applications.insert(id.into(), index);
+                    index
+                }
+            },
+        };
+        let first_attribute = u32::try_from(self.attributes.len()).map_err(|_| too_large())?;
+        for (column, value) in &cells.attributes {
+            let start = u32::try_from(self.text.len()).map_err(|_| too_large())?;
+            self.text.push_str(value);
+            let len = u32::try_from(value.len()).map_err(|_| too_large())?;
+            self.attributes.push(AttributeRef {
+                column: *column,
+                value: Span { start, len },
+            });
+        }
+        let entry = IndexEntry {
+            email,
+            line: u32::try_from(line).map_err(|_| too_large())?,
+            application,
+            expires_at: cells.expires_at.map_or(NEVER, |expiry| expiry.0),
+            attributes: Span {
+                start: first_attribute,
+                len: u32::try_from(cells.attributes.len()).map_err(|_| too_large())?,
+            },
+        };
+        let number = u32::try_from(self.entries.len()).map_err(|_| too_large())?;
+        self.entries.push(entry);
+        let Self {
+            text,
+            entries,
+            table,
+            hasher,
+            ..
+        } = self;
+        table.insert_unique(hash, number, |&i| {
+            hasher.hash_one(span(text, entries[i as usize].email))
+        });
+        Ok(())
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The invitation of a normalised address.
+    pub fn get(&self, email: &str) -> Option<Invitation> {
+        let hash = self.hasher.hash_one(email);
+        let &number = self.table.find(hash, |&i| {
+            span(&self.text, self.entries[i as usize].email) == email
+        })?;
+        let entry = self.entries[number as usize];
+        let first = entry.attributes.start as usize;
+        let attributes = self.attributes[first..first + entry.attributes.len as usize]
+            .iter()
+            .map(|attribute| {
+                let column = &self.columns[usize::from(attribute.column)];
+                InvitationAttribute {
+                    name: column.name.clone(),
+                    value: span(&self.text, attribute.value).into(),
+                    enforced: column.enforced,
+                    kind: column.kind,
+                }
+            })
+            .collect();
+        Some(Invitation {
+            application_id: (entry.application != ANY_APPLICATION)
+                .then(|| self.applications[entry.application as usize].clone()),
+            expires_at: (entry.expires_at != NEVER).then_some(Expiry(entry.expires_at)),
+            attributes,
+        })
+    }
+}
+
+/// Only the size: addresses never reach logs by accident.
+impl fmt::Debug for InvitationIndex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InvitationIndex")
+            .field("len", &self.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for InvitationIndex {
+    fn default() -> Self {
+        Self {
+            text: String::new(),
+            entries: Vec::new(),
+            table: HashTable::new(),
+            hasher: RandomState::new(),
+            applications: Vec::new(),
+            columns: Vec::new(),
+            attributes: Vec::new(),
+        }
+    }
+}
+
+fn span(text: &str, span: Span) -> &str {
+    let start = span.start as usize;
+    &text[start..start + span.len as usize]
+}

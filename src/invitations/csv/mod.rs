@@ -1,0 +1,558 @@
+//! Invitations in a CSV file deployed with the app (the embedded default store).
+//!
+//! The server keeps the file in memory ([`InvitationIndex`]) and swaps in a new version when the
+//! file changes; a bad edit keeps the last good one. The CLI edits the file through
+//! [`InvitationFile`], which replaces it atomically. The format: [`format`].
+
+mod file;
+mod format;
+mod index;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+use futures_util::future::BoxFuture;
+
+pub use self::file::InvitationFile;
+pub use self::format::{FileErrors, LineError, Row};
+pub use self::index::InvitationIndex;
+use super::{
+    Counts, ImportError, InvitationAdmin, InvitationStore, Listing, Progress, StoreError,
+    StoredInvitation, Upsert,
+};
+use crate::domain::email::EmailAddress;
+use crate::domain::invitation::Invitation;
+
+/// How often the server looks at the file for changes.
+pub const RELOAD_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Why the file could not be read or written; names the file and, for a bad file, every
+/// problem with its line.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("{}: {errors}", path.display())]
+    Invalid { path: PathBuf, errors: FileErrors },
+    #[error("{}: {error}", path.display())]
+    Io {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("{}: {problem}", path.display())]
+    Unwritable { path: PathBuf, problem: String },
+}
+
+/// What identifies one version of the file, to notice edits cheaply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Signature {
+    modified: Option<SystemTime>,
+    length: u64,
+    #[cfg(unix)]
+    inode: u64,
+}
+
+impl Signature {
+    fn of(path: &Path) -> Option<Self> {
+        let metadata = std::fs::metadata(path).ok()?;
+        Some(Self {
+            modified: metadata.modified().ok(),
+            length: metadata.len(),
+            #[cfg(unix)]
+            inode: std::os::unix::fs::MetadataExt::ino(&metadata),
+        })
+    }
+}
+
+/// The file-backed store: an index of the file in memory for decisions, the file itself for the
+/// CLI.
+pub struct CsvStore {
+    path: PathBuf,
+    current: RwLock<Arc<InvitationIndex>>,
+    /// The version of the file `current` came from (or the last bad version, so it is reported once).
+    seen: RwLock<Option<Signature>>,
+}
+
+impl CsvStore {
+    /// A store over the file at `path`; nothing is read until [`InvitationStore::load`] (the CLI
+    /// reads the file itself, as it edits it).
+    pub fn new(path: PathBuf) -> Self {
+        Self {
+            path,
+            current: RwLock::new(Arc::new(InvitationIndex::default())),
+            seen: RwLock::new(None),
+        }
+    }
+
+    /// A store with the file read now (benchmarks, fuzz targets, tests).
+    pub fn open(path: PathBuf) -> Result<Self, FileError> {
+        let store = Self::new(path);
+        store.load_now()?;
+        Ok(store)
+    }
+
+    pub fn len(&self) -> usize {
+        self.snapshot().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn snapshot(&self) -> Arc<InvitationIndex> {
+        self.current
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Reads the file (at start-up): a missing file is no invitations (and says so), a bad one is
+    /// an error with every problem and its line.
+    fn load_now(&self) -> Result<(), FileError> {
+        let signature = Signature::of(&self.path);
+        let map = match std::fs::read(&self.path) {
+            Ok(text) => InvitationIndex::parse(&text).map_err(|errors| FileError::Invalid {
+                path: self.path.clone(),
+                errors,
+            })?,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                log::info!(
+                    "invitation file {} not found: no invitations until it appears",
+                    self.path.display()
+                );
+                InvitationIndex::default()
+            }
+            Err(error) => {
+                return Err(FileError::Io {
+                    path: self.path.clone(),
+                    error,
+                });
+            }
+        };
+        log::info!(
+            "loaded {} invitation(s) from {}",
+            map.len(),
+            self.path.display()
+        );
+        *self
+            .current
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(map);
+        *self
+            .seen
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = signature;
+        Ok(())
+    }
+
+    /// Looks at the file once; reloads it when it changed. Blocking (file I/O).
+    pub fn reload_if_changed(&self) {
+        let signature = Signature::of(&self.path);
+        {
+            let seen = self
+                .seen
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if *seen == signature {
+                return;
+            }
+        }
+        *self
+            .seen
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = signature;
+        let map = match std::fs::read(&self.path) {
+            Ok(text) => match InvitationIndex::parse(&text) {
+                Ok(map) => map,
+                Err(errors) => {
+                    log::error!(
+                        "invitation file {} changed but is invalid; keeping the last good {} invitation(s): {errors}",
+                        self.path.display(),
+                        self.len()
+                    );
+                    return;
+                }
+            },
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                log::warn!(
+                    "invitation file {} was removed: no invitations until it reappears",
+                    self.path.display()
+                );
+                InvitationIndex::default()
+            }
+            Err(error) => {
+                log::error!(
+                    "cannot read invitation file {}: {error}; keeping the last good set",
+                    self.path.display()
+                );
+                // Try again next time.
+                *self
+                    .seen
+                    .write()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+                return;
+            }
+        };
+        log::info!(
+            "reloaded {} invitation(s) from {}",
+            map.len(),
+            self.path.display()
+        );
+        *self
+            .current
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(map);
+    }
+
+    /// The file as it is now, for an edit.
+    fn edit(&self) -> Result<InvitationFile, FileError> {
+        InvitationFile::load(&self.path)
+    }
+}
+
+impl InvitationStore for CsvStore {
+    fn find<'a>(
+        &'a self,
+        email: &'a EmailAddress,
+    ) -> BoxFuture<'a, Result<Option<Invitation>, StoreError>> {
+        let found = self.snapshot().get(email.as_str());
+        Box::pin(std::future::ready(Ok(found)))
+    }
+
+    fn load(&self) -> Result<(), StoreError> {
+        Ok(self.load_now()?)
+    }
+
+    /// Keeps the index in step with the file for as long as the runtime runs.
+    fn watch(self: Arc<Self>) {
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(RELOAD_INTERVAL);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                let store = self.clone();
+                if let Err(error) =
+                    tokio::task::spawn_blocking(move || store.reload_if_changed()).await
+                {
+                    log::error!("invitation reload failed: {error}");
+                }
+            }
+        });
+    }
+}
+
+/// The CLI's edits: each reads the file, changes it and writes it back whole (the file is small
+/// enough, and a running server picks the new version up within a second). The file keeps no
+/// sign-up records.
+impl InvitationAdmin for CsvStore {
+    fn describe(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn list(&self) -> BoxFuture<'_, Result<Listing, StoreError>> {
+        let listing = self.edit().map(|file| Listing {
+            invitations: file.rows.into_iter().map(stored).collect(),
+            malformed: Vec::new(),
+        });
+        Box::pin(std::future::ready(listing.map_err(StoreError::from)))
+    }
+
+    fn get<'a>(
+        &'a self,
+        email: &'a EmailAddress,
+    ) -> BoxFuture<'a, Result<Option<StoredInvitation>, StoreError>> {
+        let found = self
+            .edit()
+            .map(|file| file.find(email).cloned().map(stored));
+        Box::pin(std::future::ready(found.map_err(StoreError::from)))
+    }
+
+    fn upsert<'a>(
+        &'a self,
+        email: &'a EmailAddress,
+        invitation: &'a Invitation,
+    ) -> BoxFuture<'a, Result<Upsert, StoreError>> {
+        let written = (|| {
+            let mut file = self.edit()?;
+            let outcome = file.upsert(email.clone(), invitation.clone());
+            if outcome != Upsert::Unchanged {
+                file.save(&self.path)?;
+            }
+            Ok(outcome)
+        })();
+        Box::pin(std::future::ready(written))
+    }
+
+    fn remove<'a>(&'a self, email: &'a EmailAddress) -> BoxFuture<'a, Result<bool, StoreError>> {
+        let removed = (|| {
+            let mut file = self.edit()?;
+            let removed = file.remove(email);
+            if removed {
+                file.save(&self.path)?;
+            }
+            Ok(removed)
+        })();
+        Box::pin(std::future::ready(removed))
+    }
+
+    fn import<'a>(
+        &'a self,
+        rows: Vec<(EmailAddress, Invitation)>,
+        progress: Progress<'a>,
+    ) -> BoxFuture<'a, Result<Counts, ImportError>> {
+        let mut counts = Counts::default();
+        let imported = (|| {
+            let mut file = self.edit()?;
+            let total = rows.len();
+            for (email, invitation) in rows {
+                counts.count(file.upsert(email, invitation));
+            }
+            if counts.added + counts.updated > 0 {
+                file.save(&self.path)?;
+            }
+            progress(total, total);
+            Ok(counts)
+        })();
+        Box::pin(std::future::ready(imported.map_err(|error: StoreError| {
+            ImportError {
+                done: Counts::default(),
+                error,
+            }
+        })))
+    }
+}
+
+/// A row of the file as a stored invitation (the file keeps no sign-up records).
+fn stored(row: Row) -> StoredInvitation {
+    StoredInvitation {
+        email: row.email,
+        invitation: row.invitation,
+        signed_up: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::domain::invitation::{Expiry, InvitationAttribute, ValueType};
+
+    const EXAMPLE: &str = "\
+email,application_id,expires_at,displayName,!jobTitle
+ada@fabrikam.com,,,Ada Lovelace,Engineer
+Grace@Contoso.com,93fd07aa-0000-0000-0000-000000000000,2030-01-01,,
+\"\"\"quoted, name\"\"@contoso.com\",,2030-01-01T12:00:00Z,\"Doe, Jane\",
+";
+
+    #[test]
+    fn parses_the_documented_layout() {
+        let map = InvitationIndex::parse(EXAMPLE.as_bytes()).unwrap();
+        assert_eq!(map.len(), 3);
+        let ada = map.get("ada@fabrikam.com").unwrap();
+        assert_eq!(ada.application_id, None);
+        assert_eq!(ada.expires_at, None);
+        assert_eq!(
+            ada.attributes
+                .iter()
+                .map(|a| (&*a.name, &*a.value, a.enforced))
+                .collect::<Vec<_>>(),
+            vec![
+                ("displayName", "Ada Lovelace", false),
+                ("jobTitle", "Engineer", true)
+            ]
+        );
+        let grace = map.get("grace@contoso.com").unwrap();
+        assert_eq!(
+            grace.application_id.as_deref(),
+            Some("93fd07aa-0000-0000-0000-000000000000")
+        );
+        assert_eq!(grace.expires_at, Some(Expiry::parse("2030-01-01").unwrap()));
+        assert!(grace.attributes.is_empty());
+        assert_eq!(
+            &*map.get("\"quoted, name\"@contoso.com").unwrap().attributes[0].value,
+            "Doe, Jane"
+        );
+    }
+
+    #[test]
+    fn reports_every_bad_line_with_its_number() {
+        let text = "\
+email,application_id,expires_at,displayName
+ada@fabrikam.com,,,Ada
+not-an-address,,,
+bob@fabrikam.com,,next week,
+ADA@fabrikam.com,,,
+carol@fabrikam.com,,,x,extra
+,app,,
+";
+        let errors = InvitationIndex::parse(text.as_bytes()).unwrap_err().0;
+        let lines: Vec<(u64, &str)> = errors
+            .iter()
+            .map(|e| (e.line, e.message.as_str()))
+            .collect();
+        assert_eq!(lines.len(), 5, "{errors:?}");
+        assert_eq!(lines[0].0, 3);
+        assert!(lines[0].1.starts_with("invalid e-mail address"));
+        assert_eq!(lines[1].0, 4);
+        assert!(lines[1].1.starts_with("invalid expires_at"));
+        assert_eq!(lines[2], (5, "duplicate of the address on line 2"));
+        assert_eq!(lines[3], (6, "5 cells but the header has 4 columns"));
+        assert_eq!(lines[4], (7, "the e-mail address is missing"));
+    }
+
+    #[test]
+    fn writes_one_column_per_name_and_refuses_a_name_both_enforced_and_not() {
+        let mut file = InvitationFile::parse(
+            b"email,application_id,expires_at,!jobTitle\na@x.example,,,Engineer\n",
+        )
+        .unwrap();
+        let attribute = |name: &str, enforced| InvitationAttribute {
+            name: Arc::from(name),
+            value: "Boss".into(),
+            enforced,
+            kind: ValueType::String,
+        };
+        let invitation = |attributes| Invitation {
+            application_id: None,
+            expires_at: None,
+            attributes,
+        };
+        let b = EmailAddress::parse("b@x.example").unwrap();
+        file.upsert(
+            b.clone(),
+            invitation(Box::new([attribute("JOBTITLE", true)])),
+        );
+        let written = file.to_csv().unwrap();
+        assert_eq!(
+            String::from_utf8(written.clone()).unwrap(),
+            "email,application_id,expires_at,!jobTitle\na@x.example,,,Engineer\nb@x.example,,,Boss\n"
+        );
+        assert!(InvitationFile::parse(&written).is_ok());
+        file.upsert(b, invitation(Box::new([attribute("jobtitle", false)])));
+        assert_eq!(
+            file.to_csv().unwrap_err(),
+            "attribute jobTitle is enforced (!jobTitle) on some invitations and not on others; one column cannot be both"
+        );
+    }
+
+    #[test]
+    fn refuses_bad_headers() {
+        for (text, expected) in [
+            ("email,expires_at\n", "column \"application_id\" is missing"),
+            (
+                "email,application_id,expires_at,display name\n",
+                "is not an attribute name",
+            ),
+            ("email,application_id,expires_at,x,X\n", "appears twice"),
+        ] {
+            let errors = InvitationIndex::parse(text.as_bytes()).unwrap_err();
+            assert_eq!(errors.0[0].line, 1);
+            assert!(errors.to_string().contains(expected), "{errors}");
+        }
+    }
+
+    #[test]
+    fn tolerates_a_byte_order_mark_blank_lines_and_short_rows() {
+        let text = "\u{feff}email,application_id,expires_at,displayName\n\nada@fabrikam.com\n";
+        let map = InvitationIndex::parse(text.as_bytes()).unwrap();
+        assert_eq!(map.get("ada@fabrikam.com").unwrap(), Invitation::default());
+    }
+
+    #[test]
+    fn the_file_round_trips() {
+        let file = InvitationFile::parse(EXAMPLE.as_bytes()).unwrap();
+        let text = file.to_csv().unwrap();
+        let again = InvitationFile::parse(&text).unwrap();
+        assert_eq!(
+            String::from_utf8(text).unwrap(),
+            "email,application_id,expires_at,displayName,!jobTitle\n\
+             ada@fabrikam.com,,,Ada Lovelace,Engineer\n\
+             grace@contoso.com,93fd07aa-0000-0000-0000-000000000000,2030-01-01,,\n\
+             \"\"\"quoted, name\"\"@contoso.com\",,2030-01-01T12:00:00Z,\"Doe, Jane\",\n"
+        );
+        let strip = |file: &InvitationFile| {
+            file.rows
+                .iter()
+                .map(|r| (r.email.clone(), r.invitation.clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(strip(&again), strip(&file));
+    }
+
+    #[test]
+    fn saving_replaces_the_file_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("invitations.csv");
+        let mut file = InvitationFile::load(&path).unwrap();
+        assert!(file.rows.is_empty());
+        let email = EmailAddress::parse("ada@fabrikam.com").unwrap();
+        assert_eq!(
+            file.upsert(email.clone(), Invitation::default()),
+            Upsert::Added
+        );
+        assert_eq!(
+            file.upsert(email.clone(), Invitation::default()),
+            Upsert::Unchanged
+        );
+        let other = Invitation {
+            application_id: Some("app".into()),
+            ..Invitation::default()
+        };
+        assert_eq!(file.upsert(email.clone(), other), Upsert::Updated);
+        assert_eq!(
+            file.upsert(email.clone(), Invitation::default()),
+            Upsert::Updated
+        );
+        file.save(&path).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "email,application_id,expires_at\nada@fabrikam.com,,\n"
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary file left behind"
+        );
+        assert!(file.remove(&email));
+        assert!(!file.remove(&email));
+    }
+
+    #[test]
+    fn the_store_reloads_good_edits_and_keeps_the_last_good_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("invitations.csv");
+        let store = CsvStore::open(path.clone()).unwrap();
+        assert!(store.is_empty());
+        std::fs::write(
+            &path,
+            "email,application_id,expires_at\nada@fabrikam.com,,\n",
+        )
+        .unwrap();
+        store.reload_if_changed();
+        assert_eq!(store.len(), 1);
+        std::fs::write(
+            &path,
+            "email,application_id,expires_at\nnot an address,,\nbob@fabrikam.com,,\n",
+        )
+        .unwrap();
+        store.reload_if_changed();
+        assert_eq!(store.len(), 1);
+        assert!(store.snapshot().get("ada@fabrikam.com").is_some());
+        std::fs::remove_file(&path).unwrap();
+        store.reload_if_changed();
+        assert!(store.is_empty());
+    }
+
+    #[test]
+    fn a_bad_file_at_start_up_is_an_error_with_line_numbers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("invitations.csv");
+        std::fs::write(
+            &path,
+            "email,application_id,expires_at\nada@fabrikam.com,,soon\n",
+        )
+        .unwrap();
+        let error = CsvStore::open(path).err().unwrap().to_string();
+        assert!(error.ends_with("invitations.csv: line 2: invalid expires_at: \"soon\" is not an RFC 3339 date (2026-12-31) or date-time (2026-12-31T18:00:00Z)"), "{error}");
+    }
+}

@@ -1,0 +1,96 @@
+//! The first look at a request, before the routes: a head over [`MAX_HEAD_BYTES`] is refused,
+//! and the few headers the server uses are taken out of the request into a [`Head`] (moved, not
+//! copied), which the routes receive as a request extension.
+
+use futures_util::future::{Either, Ready, ready};
+use hyper::body::Incoming;
+use warp::http::header::{AUTHORIZATION, CONNECTION, CONTENT_LENGTH};
+use warp::http::{HeaderValue, Request, StatusCode};
+use warp::reply::{Reply, Response};
+
+use super::listener::MAX_HEAD_BYTES;
+
+/// Header the Functions host adds to every forwarded request.
+const INVOCATION_ID: &str = "x-azure-functions-invocationid";
+/// Easy Auth's principal and its identity provider.
+const PRINCIPAL: &str = "x-ms-client-principal";
+const PRINCIPAL_IDP: &str = "x-ms-client-principal-idp";
+
+/// What the server reads from a request's headers.
+#[derive(Debug, Clone, Default)]
+pub struct Head {
+    /// `X-Azure-Functions-InvocationId`.
+    pub invocation_id: Option<HeaderValue>,
+    pub authorization: Option<HeaderValue>,
+    pub principal: Option<HeaderValue>,
+    pub principal_idp: Option<HeaderValue>,
+    pub content_length: Option<HeaderValue>,
+}
+
+/// The service in front of the routes (`S`).
+#[derive(Clone)]
+pub struct Intake<S>(pub S);
+
+impl<S> hyper::service::Service<Request<Incoming>> for Intake<S>
+where
+    S: hyper::service::Service<Request<Incoming>, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Either<Ready<Result<Response, S::Error>>, S::Future>;
+
+    fn call(&self, mut request: Request<Incoming>) -> Self::Future {
+        // hyper enforces the limit only between reads: a longer head that arrived in one read
+        // is refused here, the same way (431, and the connection closed).
+        if head_size(&request) > MAX_HEAD_BYTES {
+            let mut refusal = StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE.into_response();
+            refusal
+                .headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+            return Either::Left(ready(Ok(refusal)));
+        }
+        let headers = request.headers_mut();
+        let head = Head {
+            invocation_id: headers.remove(INVOCATION_ID),
+            authorization: headers.remove(AUTHORIZATION),
+            principal: headers.remove(PRINCIPAL),
+            principal_idp: headers.remove(PRINCIPAL_IDP),
+            content_length: headers.get(CONTENT_LENGTH).cloned(),
+        };
+        request.extensions_mut().insert(head);
+        Either::Right(self.0.call(request))
+    }
+}
+
+/// The size of a request's head as sent: `METHOD target HTTP/1.1`, each `name: value`, with
+/// their line ends.
+fn head_size<B>(request: &Request<B>) -> usize {
+    let target = request
+        .uri()
+        .path_and_query()
+        .map_or(1, |target| target.as_str().len());
+    let line = request.method().as_str().len() + 1 + target + " HTTP/1.1\r\n".len();
+    let headers: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + 2 + value.len() + 2)
+        .sum();
+    line + headers + 2
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_head_is_measured_as_sent() {
+        let request = Request::post("/api/SignUpValidation?code=x")
+            .header("host", "x")
+            .header("content-length", "2")
+            .body(())
+            .unwrap();
+        let sent =
+            "POST /api/SignUpValidation?code=x HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\n";
+        assert_eq!(head_size(&request), sent.len());
+    }
+}

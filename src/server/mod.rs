@@ -1,0 +1,190 @@
+//! The HTTP server the Functions host forwards to (or a person runs standalone).
+//!
+//! [`run`] assembles the parts from the settings (the invitation store, the gate, the caller
+//! checks), binds where the hosting mode says, and serves until SIGTERM or Ctrl-C. One request
+//! goes [`listener`] (connection limits and timeouts) → [`intake`] (head size, the headers we
+//! use) → [`routes`] (path, method, caller, body, function, one log line) → the function.
+
+mod body;
+mod intake;
+mod listener;
+mod routes;
+
+use std::future::Future;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hyper_util::service::TowerToHyperService;
+use tokio::net::{TcpListener, TcpSocket};
+
+pub use self::body::MAX_BODY_BYTES;
+use self::intake::Intake;
+use crate::callers::{ApiConnectorAuth, AuthEventsGuard};
+use crate::config::{ConnectionLimits, Hosting, Settings};
+use crate::functions::{self, Shared};
+use crate::gate::Gate;
+use crate::invitations::{self, StoreError};
+
+/// How long requests in flight (and then sign-up records) may take after a shutdown signal.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
+/// Sign-up records get at least this long after the requests have drained.
+const MIN_RECORD_DRAIN: Duration = Duration::from_secs(1);
+/// Connections the kernel completes for us while we are busy or at `MAX_CONNECTIONS` (it caps
+/// this at `net.core.somaxconn`). The default of 128 makes a burst of new connections wait a
+/// whole second for a SYN retransmission once it is full.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Everything a request needs, shared read-only.
+pub struct App {
+    /// What the functions work with: the gate and the Entra block page.
+    pub shared: Shared,
+    /// How callers of the API connector prove who they are.
+    pub api_connector: ApiConnectorAuth,
+    /// How callers of the Entra functions prove who they are.
+    pub auth_events: AuthEventsGuard,
+    /// How much of the machine one client can hold.
+    pub limits: ConnectionLimits,
+}
+
+/// Why the server could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The invitation store cannot be used (a bad file at start-up): a configuration error.
+    #[error("invitation store: {0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Assembles the server from `settings` and serves until a shutdown signal; `standalone_port`
+/// when no host gives one. Must run inside the Tokio runtime.
+pub async fn run(settings: Settings, standalone_port: u16) -> Result<(), ServeError> {
+    settings.report();
+    let store = invitations::open(&settings.store, settings.decision_deadline)?;
+    store.load()?;
+    store.clone().watch();
+    let app = App {
+        shared: Shared {
+            gate: Gate::new(settings.policy, store, settings.decision_deadline),
+            block_page: settings.block_page,
+        },
+        api_connector: settings.api_connector_auth,
+        auth_events: AuthEventsGuard::start(&settings.auth_events_auth),
+        limits: settings.connections,
+    };
+    let port = match settings.hosting {
+        Hosting::FunctionsHost { port } => port,
+        Hosting::Standalone => standalone_port,
+    };
+    let listener = bind(
+        SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+        settings.hosting,
+    )?;
+    announce(settings.hosting, listener.local_addr()?);
+    // Everything about start-up is on stdout before the first request can be answered.
+    crate::logging::flush();
+    serve(listener, Arc::new(app), shutdown_signal()).await;
+    Ok(())
+}
+
+/// A listener on `address` with a long accept queue; a busy port is named with the way out.
+fn bind(address: SocketAddr, hosting: Hosting) -> std::io::Result<TcpListener> {
+    let socket = TcpSocket::new_v4()?;
+    // A restart must not fail on the previous process's connections in TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(address).map_err(|error| {
+        if error.kind() != std::io::ErrorKind::AddrInUse {
+            return error;
+        }
+        let hint = match hosting {
+            Hosting::FunctionsHost { .. } => {
+                "the Functions host chose it (FUNCTIONS_CUSTOMHANDLER_PORT); another process took it"
+            }
+            Hosting::Standalone => {
+                "another handler or `func start` may be running; pick another port with \
+                 `handler serve --port N` (in a checkout: `cargo run -- serve --port N`)"
+            }
+        };
+        std::io::Error::new(
+            error.kind(),
+            format!(
+                "port {} on 127.0.0.1 is already in use: {hint}",
+                address.port()
+            ),
+        )
+    })?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
+/// Serves on an already bound listener until `shutdown` completes, then lets requests in flight
+/// and then sign-up records finish (for at most [`DRAIN_DEADLINE`] together).
+pub async fn serve(
+    listener: TcpListener,
+    app: Arc<App>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let limits = app.limits;
+    // When the stop began: requests in flight and then sign-up records share the deadline.
+    let began = Arc::new(std::sync::OnceLock::new());
+    let shutdown = {
+        let began = began.clone();
+        async move {
+            shutdown.await;
+            let _ = began.set(Instant::now());
+        }
+    };
+    let service = Intake(TowerToHyperService::new(warp::service(routes::routes(
+        app.clone(),
+    ))));
+    listener::serve_connections(listener, service, limits, shutdown, DRAIN_DEADLINE).await;
+    let spent = began.get().map_or(Duration::ZERO, Instant::elapsed);
+    app.shared
+        .gate
+        .drain(DRAIN_DEADLINE.saturating_sub(spent).max(MIN_RECORD_DRAIN))
+        .await;
+}
+
+fn announce(hosting: Hosting, address: SocketAddr) {
+    match hosting {
+        Hosting::FunctionsHost { .. } => {
+            log::info!("listening on http://{address} for the Functions host");
+        }
+        Hosting::Standalone => {
+            log::info!("listening on http://{address} (standalone)");
+            let mut list = String::from("\nFunctions:\n\n");
+            for function in functions::ALL {
+                let name = function.name();
+                list.push_str(&format!(
+                    "        {name}: [POST] http://localhost:{}/api/{name}\n\n",
+                    address.port()
+                ));
+            }
+            println!("{list}");
+        }
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM (what the host and Azure send to stop us).
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate.recv() => {}
+                }
+                return;
+            }
+            Err(error) => {
+                log::warn!("cannot listen for SIGTERM ({error}); only Ctrl-C stops the server")
+            }
+        }
+    }
+    if let Err(error) = tokio::signal::ctrl_c().await {
+        log::warn!("cannot listen for Ctrl-C ({error}); the server runs until killed");
+        std::future::pending::<()>().await;
+    }
+}

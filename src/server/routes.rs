@@ -1,0 +1,243 @@
+//! The routes, and the path of one call through them.
+//!
+//! `GET /` answers the host's readiness poll; each function of [`functions::ALL`] is served at
+//! `POST /api/<name>`. The path is checked first, then the method, then the caller, then the
+//! body: a wrong path is a 404, a wrong method a 405, a wrong caller a 401 before any byte of
+//! the body is read. Every rejection becomes a response in [`rejection`], so no request falls
+//! through to warp's default (text) answers, and every call is logged once, in [`call`].
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::Buf;
+use futures_util::Stream;
+use warp::filters::BoxedFilter;
+use warp::http::header::{ALLOW, WWW_AUTHENTICATE};
+use warp::http::{HeaderValue, StatusCode};
+use warp::path::FullPath;
+use warp::reply::{Reply, Response};
+use warp::{Filter, Rejection};
+
+use super::App;
+use super::body::{MAX_BODY_BYTES, read_body};
+use super::intake::Head;
+use crate::callers::Credentials;
+use crate::callers::entra::TokenFailure;
+use crate::callers::{ApiConnectorAuth, basic::BasicFailure};
+use crate::functions::{self, Caller, Function, Invocation, Outcome, json_error};
+
+/// Every route, with all rejections turned into responses.
+pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
+    let mut routes = warp::path::end()
+        .map(|| StatusCode::OK.into_response())
+        .boxed();
+    for &function in functions::ALL {
+        routes = routes.or(route(app.clone(), function)).unify().boxed();
+    }
+    routes.recover(rejection).unify().boxed()
+}
+
+/// `POST /api/<name>` of one function.
+fn route(app: Arc<App>, function: &'static dyn Function) -> BoxedFilter<(Response,)> {
+    function_path(function.name())
+        .and(warp::post())
+        .and(warp::ext::optional::<Head>())
+        .and(warp::body::stream())
+        .then(move |head: Option<Head>, body| {
+            call(app.clone(), function, head.unwrap_or_default(), body)
+        })
+        .boxed()
+}
+
+/// Matches `/api/<name>` as the host does: case-insensitively, with or without a final slash.
+fn function_path(name: &'static str) -> impl Filter<Extract = (), Error = Rejection> + Clone {
+    warp::path::full()
+        .and_then(move |path: FullPath| {
+            std::future::ready(if is_function_path(path.as_str(), name) {
+                Ok(())
+            } else {
+                Err(warp::reject::not_found())
+            })
+        })
+        .untuple_one()
+}
+
+fn is_function_path(path: &str, name: &str) -> bool {
+    let path = path.strip_suffix('/').unwrap_or(path);
+    path.strip_prefix('/')
+        .and_then(|path| path.split_once('/'))
+        .is_some_and(|(prefix, function)| {
+            prefix.eq_ignore_ascii_case("api") && function.eq_ignore_ascii_case(name)
+        })
+}
+
+/// One call of a function: its caller checked, its body read, its answer, one log line.
+async fn call<S, B>(app: Arc<App>, function: &'static dyn Function, head: Head, body: S) -> Response
+where
+    S: Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+{
+    let invocation = Invocation {
+        correlation_id: correlation_id(head.invocation_id.as_ref()),
+    };
+    let (response, outcome) = answer(&app, function, &head, body, &invocation).await;
+    log_decision(function.name(), &outcome, &invocation);
+    response
+}
+
+async fn answer<S, B>(
+    app: &App,
+    function: &'static dyn Function,
+    head: &Head,
+    body: S,
+    invocation: &Invocation,
+) -> (Response, Outcome)
+where
+    S: Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+{
+    if let Err((reason, challenge)) = check_caller(app, function, head, invocation).await {
+        let mut response = StatusCode::UNAUTHORIZED.into_response();
+        response
+            .headers_mut()
+            .insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+        return (response, Outcome::new("Unauthorized", reason));
+    }
+    let deadline = app.limits.read_timeout;
+    let body = match read_body(head.content_length.as_ref(), body, MAX_BODY_BYTES, deadline).await {
+        Ok(body) => body,
+        Err(error) => return error.answer(deadline),
+    };
+    let answer = function.answer(&body, &app.shared, invocation).await;
+    (answer.response, answer.outcome)
+}
+
+/// The caller's check for this function: `Err((reason to log, WWW-Authenticate challenge))`.
+async fn check_caller(
+    app: &App,
+    function: &dyn Function,
+    head: &Head,
+    invocation: &Invocation,
+) -> Result<(), (&'static str, &'static str)> {
+    let correlation_id = &invocation.correlation_id;
+    match function.caller() {
+        Caller::ApiConnector => app
+            .api_connector
+            .verify(head.authorization.as_ref())
+            .map_err(|failure| {
+                if failure == BasicFailure::NotConfigured
+                    && matches!(app.api_connector, ApiConnectorAuth::BasicNotConfigured)
+                {
+                    log::error!(
+                        "refusing a call because BASIC_AUTH_USERNAME / BASIC_AUTH_PASSWORD are not set; correlation_id={correlation_id}"
+                    );
+                }
+                (failure.as_str(), "Basic realm=\"SignUpValidation\"")
+            }),
+        Caller::AuthenticationEvents => {
+            let credentials = Credentials {
+                authorization: head.authorization.as_ref(),
+                principal: head.principal.as_ref(),
+                principal_idp: head.principal_idp.as_ref(),
+            };
+            app.auth_events.verify(credentials).await.map_err(|failure| {
+                if failure == TokenFailure::KeysUnavailable {
+                    log::error!(
+                        "refusing a call to {}: the Entra signing keys could not be fetched yet; correlation_id={correlation_id}",
+                        function.name()
+                    );
+                }
+                (failure.as_str(), "Bearer error=\"invalid_token\"")
+            })
+        }
+    }
+}
+
+/// The host's invocation id when it is a plausible id (it goes into logs verbatim, so nothing
+/// that could forge a log line), otherwise a fresh UUID.
+fn correlation_id(invocation_id: Option<&HeaderValue>) -> String {
+    invocation_id
+        .and_then(|value| value.to_str().ok())
+        .filter(|id| {
+            !id.is_empty()
+                && id.len() <= 128
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+/// The one log line of a call: what was decided, why, for whom (masked), and its correlation id.
+fn log_decision(function: &str, outcome: &Outcome, invocation: &Invocation) {
+    let Outcome {
+        action,
+        reason,
+        email,
+        step,
+    } = outcome;
+    let step = step.map(|step| format!(" step={step}")).unwrap_or_default();
+    log::info!(
+        "decision function={function} outcome={action} reason={reason} email={email}{step} correlation_id={}",
+        invocation.correlation_id
+    );
+}
+
+async fn rejection(rejection: Rejection) -> Result<Response, Infallible> {
+    let response = if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
+        // Only function paths can refuse a method (the readiness path takes any), and every
+        // function takes POST.
+        let mut response = StatusCode::METHOD_NOT_ALLOWED.into_response();
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("POST"));
+        response
+    } else if rejection.is_not_found() {
+        StatusCode::NOT_FOUND.into_response()
+    } else {
+        log::error!("unexpected rejection: {rejection:?}");
+        json_error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "The request could not be read.",
+        )
+    };
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn function_paths_match_like_the_host() {
+        assert!(is_function_path(
+            "/api/SignUpValidation",
+            "SignUpValidation"
+        ));
+        assert!(is_function_path(
+            "/API/signupvalidation/",
+            "SignUpValidation"
+        ));
+        assert!(!is_function_path(
+            "/api/SignUpValidation/x",
+            "SignUpValidation"
+        ));
+        assert!(!is_function_path("/SignUpValidation", "SignUpValidation"));
+        assert!(!is_function_path("/api/", "SignUpValidation"));
+        assert!(!is_function_path("/", "SignUpValidation"));
+    }
+
+    #[test]
+    fn correlation_ids_come_from_the_host_when_plausible() {
+        let id = HeaderValue::from_static("5f1c1d2e-0000-4000-8000-000000000001");
+        assert_eq!(
+            correlation_id(Some(&id)),
+            "5f1c1d2e-0000-4000-8000-000000000001"
+        );
+        let generated = correlation_id(Some(&HeaderValue::from_static("evil\tline")));
+        assert_eq!(generated.len(), 36);
+        assert_ne!(generated, correlation_id(None));
+    }
+}

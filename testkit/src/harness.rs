@@ -1,0 +1,231 @@
+//! The functions driven in-process, exactly as the server drives them once a body has arrived:
+//! over an invitation file, with an allow-list, and no caller check (that comes before the body).
+
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use serde_json::Value;
+use signup_gate::domain::email::EmailAddress;
+use signup_gate::functions::{
+    BlockPage, Function, Invocation, OnAttributeCollectionStart, OnAttributeCollectionSubmit,
+    Shared, SignUpValidation,
+};
+use signup_gate::gate::Gate;
+use signup_gate::invitations::csv::{CsvStore, InvitationIndex};
+use signup_gate::policy::Policy;
+use signup_gate::policy::domains::AllowedDomains;
+
+use crate::events::Event;
+
+/// Invited: one address for every application, one expired, one for another application only.
+pub const INVITATIONS: &str = "\
+email,application_id,expires_at,displayName,!jobTitle,extension_0a1b_Level
+ada@invited.example,,,Ada Lovelace,Engineer,5
+old@invited.example,,2001-01-01,Old Timer,,
+app@invited.example,00000000-0000-0000-0000-00000000000a,,Only App A,,
+";
+pub const ALLOWED_DOMAINS: &str = "fabrikam.com,*.contoso.com";
+
+/// The functions over one invitation file.
+pub struct Harness {
+    runtime: tokio::runtime::Runtime,
+    shared: Shared,
+    allowed: AllowedDomains,
+    invited: Option<InvitationIndex>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// An answer as the caller receives it.
+pub struct Answer {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn json(&self) -> Value {
+        assert_eq!(
+            self.content_type, "application/json",
+            "status {}",
+            self.status
+        );
+        serde_json::from_slice(&self.body).expect("every answer is JSON")
+    }
+}
+
+/// The harness the fuzz targets and property tests share (built once per process) over
+/// [`INVITATIONS`] and [`ALLOWED_DOMAINS`].
+pub fn harness() -> &'static Harness {
+    static HARNESS: OnceLock<Harness> = OnceLock::new();
+    HARNESS.get_or_init(|| Harness::new(INVITATIONS, ALLOWED_DOMAINS))
+}
+
+impl Harness {
+    /// Over a temporary file holding `invitations`, admitting `allowed_domains` too.
+    pub fn new(invitations: &str, allowed_domains: &str) -> Self {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let file = dir.path().join("invitations.csv");
+        std::fs::write(&file, invitations).expect("the invitation file is written");
+        let mut harness = Self::over_file(&file, allowed_domains);
+        harness.invited =
+            Some(InvitationIndex::parse(invitations.as_bytes()).expect("valid invitations"));
+        harness._dir = Some(dir);
+        harness
+    }
+
+    /// Over the invitation file at `path` (read now), admitting `allowed_domains` too.
+    pub fn over_file(path: &Path, allowed_domains: &str) -> Self {
+        let allowed = AllowedDomains::parse(allowed_domains).expect("valid domains");
+        let store = CsvStore::open(path.to_owned()).expect("the invitation file opens");
+        let policy = Policy {
+            allowed_domains: allowed.clone(),
+            min_job_title_length: 4,
+            require_job_title: false,
+            organization_name: "Contoso".to_owned(),
+        };
+        Self {
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+                .expect("a runtime"),
+            shared: Shared {
+                gate: Gate::new(policy, Arc::new(store), Duration::from_millis(700)),
+                block_page: BlockPage {
+                    title: "Invitation required".to_owned(),
+                    message: "Sign-up for Contoso is by invitation only. Please ask your contact at Contoso to invite you.".to_owned(),
+                },
+            },
+            allowed,
+            invited: None,
+            _dir: None,
+        }
+    }
+
+    /// `function`'s answer to `body`, read whole.
+    pub fn answer(&self, function: &dyn Function, body: &[u8]) -> Answer {
+        use http_body_util::BodyExt;
+        let invocation = Invocation {
+            correlation_id: "harness".to_owned(),
+        };
+        self.runtime.block_on(async {
+            let response = function
+                .answer(body, &self.shared, &invocation)
+                .await
+                .response;
+            let content_type = response
+                .headers()
+                .get("content-type")
+                .map(|value| value.to_str().expect("ASCII").to_owned())
+                .unwrap_or_default();
+            let status = response.status().as_u16();
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .expect("a body")
+                .to_bytes();
+            Answer {
+                status,
+                content_type,
+                body: body.to_vec(),
+            }
+        })
+    }
+
+    /// `SignUpValidation`'s answer.
+    pub fn connector(&self, body: &[u8]) -> Answer {
+        self.answer(&SignUpValidation, body)
+    }
+
+    /// The answer of the function that handles `event`.
+    pub fn event(&self, event: Event, body: &[u8]) -> Answer {
+        match event {
+            Event::Start => self.answer(&OnAttributeCollectionStart, body),
+            Event::Submit => self.answer(&OnAttributeCollectionSubmit, body),
+        }
+    }
+
+    /// Whether `body` holds anywhere (any string of the JSON, at any depth) an address the
+    /// policy may admit: a valid address in an allowed domain or with an invitation. An admit
+    /// of a body without one is a finding, however the body is shaped.
+    pub fn may_admit(&self, body: &[u8]) -> bool {
+        let Ok(json) = serde_json::from_slice::<Value>(body) else {
+            return false;
+        };
+        let mut strings = Vec::new();
+        collect_strings(&json, &mut strings);
+        strings.iter().any(|text| {
+            EmailAddress::parse(text).is_ok_and(|email| {
+                self.allowed.allows(&email)
+                    || self
+                        .invited
+                        .as_ref()
+                        .is_some_and(|invited| invited.get(email.as_str()).is_some())
+            })
+        })
+    }
+}
+
+fn collect_strings<'a>(value: &'a Value, into: &mut Vec<&'a str>) {
+    match value {
+        Value::String(text) => into.push(text),
+        Value::Array(items) => items.iter().for_each(|item| collect_strings(item, into)),
+        Value::Object(map) => map.values().for_each(|item| collect_strings(item, into)),
+        _ => {}
+    }
+}
+
+/// The checks every answer of the Entra functions must pass; returns whether it admitted.
+pub fn check_event_answer(event: Event, answer: &Answer) -> bool {
+    let json = answer.json();
+    match answer.status {
+        200 => {
+            let data = &json["data"];
+            assert_eq!(data["@odata.type"], event.response_type(), "{json}");
+            let actions = data["actions"].as_array().expect("actions");
+            assert_eq!(actions.len(), 1, "exactly one action: {json}");
+            let action = actions[0]["@odata.type"].as_str().expect("an action type");
+            let (admits, blocks) = event.actions();
+            if blocks.contains(&action) {
+                if action.ends_with("showBlockPage") {
+                    assert!(
+                        actions[0]["message"]
+                            .as_str()
+                            .is_some_and(|m| !m.is_empty())
+                    );
+                }
+                false
+            } else {
+                assert!(admits.contains(&action), "unknown action {action}");
+                true
+            }
+        }
+        400 | 413 => {
+            assert!(
+                json["error"].as_str().is_some_and(|e| !e.is_empty()),
+                "{json}"
+            );
+            assert!(
+                json["message"].as_str().is_some_and(|m| !m.is_empty()),
+                "{json}"
+            );
+            false
+        }
+        status => panic!("status {status} is outside the contract: {json}"),
+    }
+}
+
+/// The event fuzz target: any body, answered in the contract, never admitted without an
+/// address the policy may admit.
+pub fn fuzz_event(event: Event, data: &[u8]) {
+    let harness = harness();
+    let answer = harness.event(event, data);
+    if check_event_answer(event, &answer) {
+        assert!(
+            harness.may_admit(data),
+            "admitted without an admissible address: {}",
+            String::from_utf8_lossy(data)
+        );
+    }
+}
