@@ -82,21 +82,31 @@ impl ValueType {
         }
     }
 
-    /// Why `value` cannot take this type, for files, tables and the CLI.
-    pub fn check(self, name: &str, value: &str) -> Result<(), String> {
-        match self.json(value) {
-            Some(_) => Ok(()),
-            None => Err(format!(
-                "the value {:?} of {name} is not {}",
-                value,
-                match self {
-                    Self::String => "text",
-                    Self::Integer => "a whole number (it is declared int)",
-                    Self::Boolean => "true or false (it is declared boolean)",
-                }
-            )),
+    /// What the type is called in an error: `text`, `a whole number (it is declared int)`.
+    fn described(self) -> &'static str {
+        match self {
+            Self::String => "text",
+            Self::Integer => "a whole number (it is declared int)",
+            Self::Boolean => "true or false (it is declared boolean)",
         }
     }
+}
+
+/// Why an attribute cannot be kept; for files, tables and the CLI (never a user).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidAttribute {
+    #[error("{0:?} is not an attribute name (letters, digits and '_', starting with a letter)")]
+    Name(String),
+    #[error(
+        "the value of {name} is {length} characters long; the directory takes at most {MAX_ATTRIBUTE_CHARS}"
+    )]
+    TooLong { name: String, length: usize },
+    #[error("the value {value:?} of {name} is not {}", kind.described())]
+    Type {
+        name: String,
+        value: String,
+        kind: ValueType,
+    },
 }
 
 /// Longest attribute value, in characters: what the directory stores (B2C: 250 for any string
@@ -106,19 +116,25 @@ pub const MAX_ATTRIBUTE_CHARS: usize = 250;
 /// Checks an attribute as every store must before keeping it: a name Entra and B2C accept
 /// (letters, digits and `_`, starting with a letter), a value of at most
 /// [`MAX_ATTRIBUTE_CHARS`] that fits its declared type.
-pub fn check_attribute(name: &str, value: &str, kind: ValueType) -> Result<(), String> {
+pub fn check_attribute(name: &str, value: &str, kind: ValueType) -> Result<(), InvalidAttribute> {
     if !is_attribute_name(name) {
-        return Err(format!(
-            "{name:?} is not an attribute name (letters, digits and '_', starting with a letter)"
-        ));
+        return Err(InvalidAttribute::Name(name.to_owned()));
     }
     let length = value.chars().count();
     if length > MAX_ATTRIBUTE_CHARS {
-        return Err(format!(
-            "the value of {name} is {length} characters long; the directory takes at most {MAX_ATTRIBUTE_CHARS}"
-        ));
+        return Err(InvalidAttribute::TooLong {
+            name: name.to_owned(),
+            length,
+        });
     }
-    kind.check(name, value)
+    if kind.json(value).is_none() {
+        return Err(InvalidAttribute::Type {
+            name: name.to_owned(),
+            value: value.to_owned(),
+            kind,
+        });
+    }
+    Ok(())
 }
 
 impl InvitationAttribute {

@@ -84,7 +84,7 @@ pub struct EntraTokens {
     settings: TokenSettings,
     /// Built on first use, in the background refresh: loading the platform's trust store takes
     /// milliseconds that start-up should not wait for.
-    client: std::sync::OnceLock<Result<reqwest::Client, String>>,
+    client: std::sync::OnceLock<Result<reqwest::Client, KeyFetchError>>,
     keys: RwLock<Option<Arc<KeySet>>>,
     /// When an unknown `kid` last forced a refresh; also serialises those refreshes.
     forced: tokio::sync::Mutex<Option<Instant>>,
@@ -100,7 +100,7 @@ impl EntraTokens {
         }
     }
 
-    fn client(&self) -> Result<&reqwest::Client, String> {
+    fn client(&self) -> Result<&reqwest::Client, KeyFetchError> {
         self.client
             .get_or_init(|| {
                 // Several parts of a process may ask; the first installation wins, which is fine.
@@ -110,7 +110,7 @@ impl EntraTokens {
                     .connect_timeout(self.settings.fetch_deadline)
                     .redirect(redirect_policy())
                     .build()
-                    .map_err(|error| format!("cannot build the HTTP client: {error}"))
+                    .map_err(|error| KeyFetchError::Client(error.to_string()))
             })
             .as_ref()
             .map_err(Clone::clone)
@@ -196,10 +196,7 @@ impl EntraTokens {
                 return true;
             }
             Ok(Err(error)) => error,
-            Err(_) => format!(
-                "no answer within {} ms",
-                self.settings.fetch_deadline.as_millis()
-            ),
+            Err(_) => KeyFetchError::Deadline(self.settings.fetch_deadline),
         };
         if self.current().is_some() {
             log::warn!(
@@ -213,7 +210,7 @@ impl EntraTokens {
         false
     }
 
-    async fn fetch(&self) -> Result<KeySet, String> {
+    async fn fetch(&self) -> Result<KeySet, KeyFetchError> {
         #[derive(Deserialize)]
         struct Metadata {
             jwks_uri: String,
@@ -223,7 +220,7 @@ impl EntraTokens {
             keys: Vec<Value>,
         }
         let metadata: Metadata = self.get_json(&self.settings.metadata_url).await?;
-        check_fetch_url(&metadata.jwks_uri).map_err(|error| format!("jwks_uri {error}"))?;
+        check_fetch_url(&metadata.jwks_uri).map_err(KeyFetchError::UnsafeJwksUri)?;
         let keys: Keys = self.get_json(&metadata.jwks_uri).await?;
         let set: KeySet = keys
             .keys
@@ -232,31 +229,58 @@ impl EntraTokens {
             .map(|(kid, key)| (kid, Arc::new(key)))
             .collect();
         if set.is_empty() {
-            return Err(format!(
-                "{} holds no RSA signing key with a kid",
-                metadata.jwks_uri
-            ));
+            return Err(KeyFetchError::NoKeys(metadata.jwks_uri));
         }
         Ok(set)
     }
 
-    async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, String> {
+    async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, KeyFetchError> {
+        let failed = |reason: String| KeyFetchError::Fetch {
+            url: url.to_owned(),
+            reason,
+        };
         let response = self
             .client()?
             .get(url)
             .send()
             .await
-            .map_err(|error| format!("{url}: {}", crate::printable::with_causes(&error)))?;
+            .map_err(|error| failed(crate::printable::with_causes(&error)))?;
         let status = response.status();
         if !status.is_success() {
-            return Err(format!("{url}: HTTP {status}"));
+            return Err(failed(format!("HTTP {status}")));
         }
         let body = response
             .bytes()
             .await
-            .map_err(|error| format!("{url}: {error}"))?;
-        serde_json::from_slice(&body).map_err(|error| format!("{url}: {error}"))
+            .map_err(|error| failed(crate::printable::with_causes(&error)))?;
+        serde_json::from_slice(&body).map_err(|error| failed(error.to_string()))
     }
+}
+
+/// Why the key set could not be fetched; logged, and the last good set (if any) stays in use.
+#[derive(Debug, Clone, thiserror::Error)]
+enum KeyFetchError {
+    #[error("cannot build the HTTP client: {0}")]
+    Client(String),
+    #[error("{url}: {reason}")]
+    Fetch { url: String, reason: String },
+    #[error("jwks_uri {0}")]
+    UnsafeJwksUri(UnsafeUrl),
+    #[error("{0} holds no RSA signing key with a kid")]
+    NoKeys(String),
+    #[error("no answer within {} ms", .0.as_millis())]
+    Deadline(Duration),
+}
+
+/// A URL keys (or invitations) must not be fetched from.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UnsafeUrl {
+    #[error("{url:?} is not a URL: {reason}")]
+    NotAUrl { url: String, reason: String },
+    #[error("{0:?} must use https (plain http only for loopback hosts)")]
+    PlainHttp(String),
+    #[error("{0:?} must be an https URL")]
+    NotHttps(String),
 }
 
 fn unix_now() -> f64 {
@@ -282,9 +306,11 @@ fn redirect_policy() -> reqwest::redirect::Policy {
 }
 
 /// Keys travel over HTTPS; plain HTTP only to this machine (tests, local emulation).
-pub fn check_fetch_url(url: &str) -> Result<(), String> {
-    let parsed =
-        reqwest::Url::parse(url).map_err(|error| format!("{url:?} is not a URL: {error}"))?;
+pub fn check_fetch_url(url: &str) -> Result<(), UnsafeUrl> {
+    let parsed = reqwest::Url::parse(url).map_err(|error| UnsafeUrl::NotAUrl {
+        url: url.to_owned(),
+        reason: error.to_string(),
+    })?;
     let host = parsed.host_str().unwrap_or_default();
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let loopback = host.eq_ignore_ascii_case("localhost")
@@ -292,10 +318,8 @@ pub fn check_fetch_url(url: &str) -> Result<(), String> {
     match parsed.scheme() {
         "https" if !host.is_empty() => Ok(()),
         "http" if loopback => Ok(()),
-        "http" => Err(format!(
-            "{url:?} must use https (plain http only for loopback hosts)"
-        )),
-        _ => Err(format!("{url:?} must be an https URL")),
+        "http" => Err(UnsafeUrl::PlainHttp(url.to_owned())),
+        _ => Err(UnsafeUrl::NotHttps(url.to_owned())),
     }
 }
 

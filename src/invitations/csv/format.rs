@@ -260,7 +260,7 @@ fn read_cells<'r>(header: &Header, record: &'r csv::ByteRecord) -> Result<Cells<
                 }) {
                     return Err(format!("attribute {name} is both prefilled and enforced"));
                 }
-                check_attribute(name, cell, column.kind)?;
+                check_attribute(name, cell, column.kind).map_err(|error| error.to_string())?;
                 cells.attributes.push((index, cell));
             }
         }
