@@ -24,5 +24,5 @@ pub mod gate;
 pub mod invitations;
 pub mod logging;
 pub mod policy;
-pub mod printable;
+pub(crate) mod printable;
 pub mod server;

@@ -9,7 +9,7 @@
 use std::fmt;
 
 /// Display form of `text` with control, format and other non-printable characters escaped.
-pub struct Printable<'a>(pub &'a str);
+pub(crate) struct Printable<'a>(pub &'a str);
 
 impl fmt::Display for Printable<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -18,7 +18,7 @@ impl fmt::Display for Printable<'_> {
 }
 
 /// A `fmt::Write` that escapes what is written through it into `inner`.
-pub struct Escaping<W>(pub W);
+pub(crate) struct Escaping<W>(pub W);
 
 impl<W: fmt::Write> fmt::Write for Escaping<W> {
     fn write_str(&mut self, text: &str) -> fmt::Result {
@@ -28,7 +28,7 @@ impl<W: fmt::Write> fmt::Write for Escaping<W> {
 
 /// An error with the errors that caused it, for a log line (many libraries' own message leaves
 /// out the cause: why a redirect was refused, why a connection failed).
-pub fn with_causes(error: &dyn std::error::Error) -> String {
+pub(crate) fn with_causes(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut cause = error.source();
     while let Some(inner) = cause {

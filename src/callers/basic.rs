@@ -72,7 +72,7 @@ impl BasicCredentials {
 }
 
 impl BasicFailure {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Missing => "authorization_missing",
             Self::NotBasic => "authorization_not_basic",

@@ -16,18 +16,18 @@ use self::entra::{EntraTokens, TokenFailure, TokenSettings};
 
 /// The request headers a caller proves itself with.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Credentials<'a> {
+pub(crate) struct Credentials<'a> {
     /// `Authorization`.
-    pub authorization: Option<&'a HeaderValue>,
+    pub(crate) authorization: Option<&'a HeaderValue>,
     /// `X-MS-CLIENT-PRINCIPAL` (Easy Auth).
-    pub principal: Option<&'a HeaderValue>,
+    pub(crate) principal: Option<&'a HeaderValue>,
     /// `X-MS-CLIENT-PRINCIPAL-IDP` (Easy Auth).
-    pub principal_idp: Option<&'a HeaderValue>,
+    pub(crate) principal_idp: Option<&'a HeaderValue>,
 }
 
 /// How callers of the API connector (`SignUpValidation`) prove who they are.
 #[derive(Clone)]
-pub enum ApiConnectorAuth {
+pub(crate) enum ApiConnectorAuth {
     /// HTTP Basic with these credentials.
     Basic(BasicCredentials),
     /// Basic is required but no credentials are configured: every call is refused.
@@ -48,7 +48,7 @@ impl ApiConnectorAuth {
 
 /// How callers of the Entra functions prove who they are (`AUTH_EVENTS_TOKEN_VALIDATION`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AuthEventsAuth {
+pub(crate) enum AuthEventsAuth {
     /// Validate the bearer token in-process.
     Jwt(TokenSettings),
     /// Trust Easy Auth's validation, then check the claims it forwards.
@@ -63,7 +63,7 @@ pub enum AuthEventsAuth {
 }
 
 /// The running check for the Entra functions.
-pub enum AuthEventsGuard {
+pub(crate) enum AuthEventsGuard {
     Jwt(Arc<EntraTokens>),
     EasyAuth {
         tenant_id: String,
@@ -76,7 +76,7 @@ pub enum AuthEventsGuard {
 impl AuthEventsGuard {
     /// Starts the check; for `jwt` this begins fetching keys in the background, so it must run
     /// inside the Tokio runtime.
-    pub fn start(settings: &AuthEventsAuth) -> Self {
+    pub(crate) fn start(settings: &AuthEventsAuth) -> Self {
         match settings {
             AuthEventsAuth::Jwt(token) => {
                 let tokens = Arc::new(EntraTokens::new(token.clone()));

@@ -193,7 +193,8 @@ async fn add(
                     })?,
                 ),
             };
-            check_attribute(name, value.trim(), kind).map_err(|e| CliError::Usage(e.to_string()))?;
+            check_attribute(name, value.trim(), kind)
+                .map_err(|e| CliError::Usage(e.to_string()))?;
             // Entra and B2C match attribute names in any case: two spellings of one name
             // would leave one value silently dropped.
             if let Some(other) = attributes

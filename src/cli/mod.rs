@@ -15,7 +15,7 @@ use crate::config::STANDALONE_PORT;
 )]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Option<Command>,
+    pub(crate) command: Option<Command>,
 }
 
 #[derive(Subcommand)]

@@ -22,7 +22,7 @@ pub struct Environment {
     pub notes: Vec<(log::Level, String)>,
     /// Whether the committed example settings filled in what the environment lacks (no
     /// `local.settings.json` yet): nothing that is written should then land in example files.
-    pub from_example: bool,
+    pub(crate) from_example: bool,
 }
 
 impl Environment {
@@ -96,7 +96,7 @@ impl Environment {
     }
 
     /// `WEBSITE_SITE_NAME` is set by the platform in Azure only.
-    pub fn in_azure(&self) -> bool {
+    pub(crate) fn in_azure(&self) -> bool {
         self.get("WEBSITE_SITE_NAME")
             .is_some_and(|v| !v.trim().is_empty())
     }

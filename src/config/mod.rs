@@ -5,7 +5,7 @@
 //! validated settings of each component. A malformed value stops start-up with one line naming
 //! the variable and what it expects.
 
-pub mod environment;
+pub(crate) mod environment;
 mod raw;
 mod report;
 
@@ -28,7 +28,7 @@ use crate::policy::domains::AllowedDomains;
 use crate::policy::{MAX_JOB_TITLE_LENGTH, Policy};
 
 /// Port `func start` serves on, used when no host gives us one.
-pub const STANDALONE_PORT: u16 = 7071;
+pub(crate) const STANDALONE_PORT: u16 = 7071;
 /// Well inside Entra's default 1000 ms budget for the whole call.
 const DEFAULT_DECISION_DEADLINE: Duration = Duration::from_millis(700);
 /// B2C custom policies wait up to 10 s; nothing waits longer.
@@ -59,7 +59,7 @@ pub enum SettingsError {
 
 /// Where the process runs, which decides where settings come from and what is allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Hosting {
+pub(crate) enum Hosting {
     /// Started by the Functions host, which chose the port.
     FunctionsHost { port: u16 },
     /// Started by a person; we listen where `func start` would.
@@ -69,36 +69,36 @@ pub enum Hosting {
 /// Every setting, validated.
 #[derive(Clone)]
 pub struct Settings {
-    pub hosting: Hosting,
+    pub(crate) hosting: Hosting,
     /// Whether we run in Azure; some conveniences are refused there.
-    pub in_azure: bool,
-    pub api_connector_auth: ApiConnectorAuth,
-    pub policy: Policy,
+    pub(crate) in_azure: bool,
+    pub(crate) api_connector_auth: ApiConnectorAuth,
+    pub(crate) policy: Policy,
     /// Where invitations live (`INVITATION_STORE`; the file `INVITATIONS_FILE` is relative to
     /// the function app root, the working directory).
-    pub store: StoreSettings,
+    pub(crate) store: StoreSettings,
     /// How long a decision may wait for the invitation store.
-    pub decision_deadline: Duration,
+    pub(crate) decision_deadline: Duration,
     /// What the Entra functions show to people who may not sign up.
-    pub block_page: BlockPage,
+    pub(crate) block_page: BlockPage,
     /// How callers of the Entra functions are checked.
-    pub auth_events_auth: AuthEventsAuth,
+    pub(crate) auth_events_auth: AuthEventsAuth,
     /// How much of the machine one client can hold.
-    pub connections: ConnectionLimits,
+    pub(crate) connections: ConnectionLimits,
     /// Whether these are the committed example settings (no `local.settings.json`).
-    pub from_example: bool,
+    pub(crate) from_example: bool,
 }
 
 /// Limits that keep slow or idle clients from holding the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConnectionLimits {
+pub(crate) struct ConnectionLimits {
     /// Longest wait for a request's body once its head has arrived (`REQUEST_READ_TIMEOUT_MS`).
-    pub read_timeout: Duration,
+    pub(crate) read_timeout: Duration,
     /// Longest wait for a request's head: how long a connection may stay idle, or take to send
     /// its head (`CONNECTION_IDLE_TIMEOUT_MS`).
-    pub idle_timeout: Duration,
+    pub(crate) idle_timeout: Duration,
     /// Connections served at once (`MAX_CONNECTIONS`); further ones wait in the listen queue.
-    pub max_connections: usize,
+    pub(crate) max_connections: usize,
 }
 
 impl Default for ConnectionLimits {

@@ -5,7 +5,7 @@ use crate::callers::{ApiConnectorAuth, AuthEventsAuth};
 
 impl Settings {
     /// Logs what the server will do with these settings, and what they leave open.
-    pub fn report(&self) {
+    pub(crate) fn report(&self) {
         let settings = self;
         match settings.api_connector_auth {
             ApiConnectorAuth::Basic(_) => {}

@@ -66,7 +66,7 @@ impl EmailAddress {
     }
 
     /// The part before the `@` that separates it from the domain.
-    pub fn local_part(&self) -> &str {
+    pub(crate) fn local_part(&self) -> &str {
         &self.normalised[..self.at]
     }
 

@@ -48,7 +48,7 @@ pub enum ValueType {
 
 impl ValueType {
     /// The type's name as written after the attribute's name (`string`, `int`, `boolean`).
-    pub fn parse(name: &str) -> Option<Self> {
+    pub(crate) fn parse(name: &str) -> Option<Self> {
         match name.trim().to_ascii_lowercase().as_str() {
             "string" => Some(Self::String),
             "int" => Some(Self::Integer),
@@ -57,7 +57,7 @@ impl ValueType {
         }
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::String => "string",
             Self::Integer => "int",
@@ -66,7 +66,7 @@ impl ValueType {
     }
 
     /// `value` as JSON of this type; `None` when it cannot take the type.
-    pub fn json(self, value: &str) -> Option<serde_json::Value> {
+    pub(crate) fn json(self, value: &str) -> Option<serde_json::Value> {
         match self {
             Self::String => Some(serde_json::Value::from(value)),
             Self::Integer => value
@@ -94,7 +94,7 @@ impl ValueType {
 
 /// Why an attribute cannot be kept; for files, tables and the CLI (never a user).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum InvalidAttribute {
+pub(crate) enum InvalidAttribute {
     #[error("{0:?} is not an attribute name (letters, digits and '_', starting with a letter)")]
     Name(String),
     #[error(
@@ -111,12 +111,16 @@ pub enum InvalidAttribute {
 
 /// Longest attribute value, in characters: what the directory stores (B2C: 250 for any string
 /// attribute), so that nothing longer is forwarded to Entra or B2C.
-pub const MAX_ATTRIBUTE_CHARS: usize = 250;
+pub(crate) const MAX_ATTRIBUTE_CHARS: usize = 250;
 
 /// Checks an attribute as every store must before keeping it: a name Entra and B2C accept
 /// (letters, digits and `_`, starting with a letter), a value of at most
 /// [`MAX_ATTRIBUTE_CHARS`] that fits its declared type.
-pub fn check_attribute(name: &str, value: &str, kind: ValueType) -> Result<(), InvalidAttribute> {
+pub(crate) fn check_attribute(
+    name: &str,
+    value: &str,
+    kind: ValueType,
+) -> Result<(), InvalidAttribute> {
     if !is_attribute_name(name) {
         return Err(InvalidAttribute::Name(name.to_owned()));
     }
@@ -139,14 +143,14 @@ pub fn check_attribute(name: &str, value: &str, kind: ValueType) -> Result<(), I
 
 impl InvitationAttribute {
     /// The value as JSON of its declared type (checked when it was loaded; text otherwise).
-    pub fn json(&self) -> serde_json::Value {
+    pub(crate) fn json(&self) -> serde_json::Value {
         self.kind
             .json(&self.value)
             .unwrap_or_else(|| serde_json::Value::from(&*self.value))
     }
 
     /// How the attribute is named in a file header and on the command line: `!name:int`.
-    pub fn column(name: &str, enforced: bool, kind: ValueType) -> String {
+    pub(crate) fn column(name: &str, enforced: bool, kind: ValueType) -> String {
         let bang = if enforced { "!" } else { "" };
         match kind {
             ValueType::String => format!("{bang}{name}"),
@@ -161,7 +165,7 @@ pub struct Expiry(pub i64);
 
 /// Why an expiry text was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum InvalidExpiry {
+pub(crate) enum InvalidExpiry {
     #[error("{0:?} is not an RFC 3339 date (2026-12-31) or date-time (2026-12-31T18:00:00Z)")]
     Format(String),
     #[error("{0:?} is outside the years 0000 to 9999 once converted to UTC")]
@@ -174,7 +178,7 @@ impl Expiry {
     /// The instant must be writable back in the same form, which needs a year from 0000 to
     /// 9999 in UTC: `9999-12-31T23:59:59-05:00` is in the year 10000 there, and a value that
     /// cannot be written back would leave a file or table that nothing can read.
-    pub fn parse(text: &str) -> Result<Self, InvalidExpiry> {
+    pub(crate) fn parse(text: &str) -> Result<Self, InvalidExpiry> {
         let text = text.trim();
         let invalid = || InvalidExpiry::Format(text.to_owned());
         let expiry = if text.len() == 10 {
@@ -219,7 +223,7 @@ impl Expiry {
         }
     }
 
-    pub fn has_passed(self, now: i64) -> bool {
+    pub(crate) fn has_passed(self, now: i64) -> bool {
         now >= self.0
     }
 }
@@ -237,13 +241,13 @@ impl fmt::Display for Expiry {
 
 /// A name Entra and B2C accept for an attribute: letters, digits and `_`, starting with a
 /// letter (built-in names like `displayName`, custom ones like `extension_<app>_Team`).
-pub fn is_attribute_name(name: &str) -> bool {
+pub(crate) fn is_attribute_name(name: &str) -> bool {
     name.starts_with(|c: char| c.is_ascii_alphabetic())
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// Seconds since the Unix epoch now.
-pub fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     OffsetDateTime::now_utc().unix_timestamp()
 }
 

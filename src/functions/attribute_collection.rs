@@ -25,13 +25,13 @@ const UNAVAILABLE_TITLE: &str = "Sign-up unavailable";
 
 /// Which of the two events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Event {
+pub(crate) enum Event {
     Start,
     Submit,
 }
 
 impl Event {
-    pub fn types(self) -> &'static EventTypes {
+    pub(crate) fn types(self) -> &'static EventTypes {
         match self {
             Self::Start => &START,
             Self::Submit => &SUBMIT,
@@ -54,7 +54,7 @@ const SUBMIT: EventTypes = EventTypes {
 };
 
 /// Answers one event: parse, decide, respond.
-pub async fn answer(
+pub(crate) async fn answer(
     event: Event,
     function: &'static str,
     body: &[u8],
@@ -220,7 +220,7 @@ fn typed_values<'a>(
 
 /// The one action of an attribute-collection answer.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Action {
+pub(crate) enum Action {
     ContinueWithDefaultBehavior,
     /// Start only: `inputs` to prefill.
     SetPrefillValues(Map<String, Value>),
@@ -273,7 +273,7 @@ impl entra::Action for Action {
 
 /// An attribute value as sent; its JSON type must be kept in anything sent back.
 #[derive(Debug, Clone, PartialEq)]
-pub enum SentValue<'a> {
+pub(crate) enum SentValue<'a> {
     Text(Cow<'a, str>),
     Integer(i64),
     Boolean(bool),
@@ -283,7 +283,7 @@ pub enum SentValue<'a> {
 /// An attribute-collection event, holding only what the decision reads, borrowed from the body
 /// where no escape had to be undone.
 #[derive(Debug, Default)]
-pub struct SignUpRequest<'a> {
+pub(crate) struct SignUpRequest<'a> {
     /// `authenticationContext.clientServicePrincipal.appId`: the application signed up to.
     application: Option<String>,
     /// Identities that are JSON objects, in the order sent.
@@ -295,7 +295,7 @@ pub struct SignUpRequest<'a> {
 impl<'a> SignUpRequest<'a> {
     /// Parses a body and checks it is the `expected` event (when it says which it is). Read in
     /// one pass, but refused exactly when a JSON tree would refuse it.
-    pub fn parse(body: &'a [u8], expected: Event) -> Result<Self, RequestError> {
+    pub(crate) fn parse(body: &'a [u8], expected: Event) -> Result<Self, RequestError> {
         let (context, payload) = parse::<Payload<'a>>(body, expected.types())?;
         let sign_up_info = payload.sign_up_info.unwrap_or_default();
         let mut attributes = sign_up_info.attributes.unwrap_or_default();
@@ -314,7 +314,7 @@ impl<'a> SignUpRequest<'a> {
     /// (email one-time passcode) gives `issuerAssignedId`; otherwise the `email` or `EmailAddress`
     /// attribute. A social provider's subject id is never taken. The first source that holds a
     /// non-blank value decides.
-    pub fn email(&self) -> EmailClaim {
+    pub(crate) fn email(&self) -> EmailClaim {
         let identity = self.identities.iter().find(|identity| {
             let is = |value: &Option<Cow<str>>, wanted: &str| {
                 value
@@ -345,7 +345,7 @@ impl<'a> SignUpRequest<'a> {
     }
 
     /// The `jobTitle` attribute (any case), with its name as sent.
-    pub fn job_title(&self) -> Option<JobTitle> {
+    pub(crate) fn job_title(&self) -> Option<JobTitle> {
         let (name, value) = self
             .attributes
             .iter()

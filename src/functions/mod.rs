@@ -9,7 +9,7 @@ mod attribute_collection;
 mod attribute_collection_start;
 mod attribute_collection_submit;
 pub mod entra;
-pub mod sign_up_validation;
+pub(crate) mod sign_up_validation;
 
 use futures_util::future::BoxFuture;
 use serde::Serialize;
@@ -98,7 +98,7 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    pub fn new(action: &'static str, reason: &'static str) -> Self {
+    pub(crate) fn new(action: &'static str, reason: &'static str) -> Self {
         Self {
             action,
             reason,
@@ -108,7 +108,7 @@ impl Outcome {
     }
 
     /// The same, about this address.
-    pub fn about(mut self, email: &EmailClaim) -> Self {
+    pub(crate) fn about(mut self, email: &EmailClaim) -> Self {
         self.email = email.for_log();
         self
     }
@@ -122,7 +122,7 @@ struct ErrorBody<'a> {
 }
 
 /// A JSON error answer: `{"error": "<code>", "message": "<text>"}`.
-pub fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
+pub(crate) fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
     warp::reply::with_status(
         warp::reply::json(&ErrorBody {
             error: code,

@@ -8,7 +8,7 @@ mod recorder;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use self::recorder::{MAX_RECORDS_IN_FLIGHT, RECORD_DEADLINE, SignUpRecorder};
+use self::recorder::SignUpRecorder;
 use crate::domain::email::EmailAddress;
 use crate::domain::invitation::now;
 use crate::invitations::InvitationStore;
@@ -16,7 +16,7 @@ use crate::policy::{AdmitReason, Decision, EmailClaim, InvitationLookup, Policy,
 
 /// The policy, the invitation store it consults, and the sign-up records.
 pub struct Gate {
-    pub policy: Policy,
+    pub(crate) policy: Policy,
     store: Arc<dyn InvitationStore>,
     /// How long a decision may wait for the store.
     deadline: Duration,
@@ -34,7 +34,7 @@ impl Gate {
     }
 
     /// Decides one sign-up; `correlation_id` goes on every log line about it.
-    pub async fn decide(&self, sign_up: &SignUp, correlation_id: &str) -> Decision {
+    pub(crate) async fn decide(&self, sign_up: &SignUp, correlation_id: &str) -> Decision {
         let lookup = match &sign_up.email {
             EmailClaim::Valid(email) => self.lookup(email, correlation_id).await,
             EmailClaim::Missing | EmailClaim::Invalid => InvitationLookup::NotFound,
@@ -56,7 +56,7 @@ impl Gate {
     }
 
     /// Lets the sign-up records in flight finish (at most `deadline`) before the process stops.
-    pub async fn drain(&self, deadline: Duration) {
+    pub(crate) async fn drain(&self, deadline: Duration) {
         self.recorder.drain(deadline).await;
     }
 

@@ -12,16 +12,16 @@ use crate::domain::email::EmailAddress;
 use crate::invitations::InvitationStore;
 
 /// How long one sign-up record may take (read and conditional write together).
-pub const RECORD_DEADLINE: Duration = Duration::from_secs(5);
+pub(crate) const RECORD_DEADLINE: Duration = Duration::from_secs(5);
 /// Records written at once; beyond this (a store that hangs), new ones are logged and dropped,
 /// so that they cannot pile up connections and starve the decisions.
-pub const MAX_RECORDS_IN_FLIGHT: usize = 64;
+pub(crate) const MAX_RECORDS_IN_FLIGHT: usize = 64;
 
 /// Writes sign-up records in the background: the answer does not wait for them, a failed write
 /// is logged without changing the decision, at most [`MAX_RECORDS_IN_FLIGHT`] run at once, each
 /// within [`RECORD_DEADLINE`], and [`Self::drain`] lets those in flight finish before the
 /// process stops (scale-in and redeploys send SIGTERM while they run).
-pub struct SignUpRecorder {
+pub(crate) struct SignUpRecorder {
     store: Arc<dyn InvitationStore>,
     slots: Arc<Semaphore>,
     /// Masked address and correlation id of each record in flight, to name those a stop cut off.
@@ -30,7 +30,7 @@ pub struct SignUpRecorder {
 }
 
 impl SignUpRecorder {
-    pub fn new(store: Arc<dyn InvitationStore>) -> Self {
+    pub(crate) fn new(store: Arc<dyn InvitationStore>) -> Self {
         Self {
             store,
             slots: Arc::new(Semaphore::new(MAX_RECORDS_IN_FLIGHT)),
@@ -40,7 +40,12 @@ impl SignUpRecorder {
     }
 
     /// Starts recording the sign-up of `email` (to `application`), if the store records any.
-    pub fn record(&self, email: &EmailAddress, application: Option<&str>, correlation_id: &str) {
+    pub(crate) fn record(
+        &self,
+        email: &EmailAddress,
+        application: Option<&str>,
+        correlation_id: &str,
+    ) {
         if !self.store.records_sign_ups() {
             return;
         }
@@ -93,7 +98,7 @@ impl SignUpRecorder {
     }
 
     /// Waits (at most `deadline`) for the records in flight; names those still unwritten.
-    pub async fn drain(&self, deadline: Duration) {
+    pub(crate) async fn drain(&self, deadline: Duration) {
         let all = u32::try_from(MAX_RECORDS_IN_FLIGHT).unwrap_or(u32::MAX);
         if tokio::time::timeout(deadline, self.slots.acquire_many(all))
             .await

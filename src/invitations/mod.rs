@@ -22,7 +22,7 @@ use crate::domain::invitation::Invitation;
 
 /// Which store holds the invitations, and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StoreSettings {
+pub(crate) enum StoreSettings {
     /// The CSV file at this path (relative to the function app root).
     File(PathBuf),
     /// Azure Table Storage.
@@ -30,7 +30,10 @@ pub enum StoreSettings {
 }
 
 /// Opens the configured store; nothing is read yet (see [`InvitationStore::load`]).
-pub fn open(settings: &StoreSettings, deadline: Duration) -> Result<Arc<dyn Store>, StoreError> {
+pub(crate) fn open(
+    settings: &StoreSettings,
+    deadline: Duration,
+) -> Result<Arc<dyn Store>, StoreError> {
     Ok(match settings {
         StoreSettings::File(path) => Arc::new(CsvStore::new(path.clone())),
         StoreSettings::Table(table) => Arc::new(TableStore::new(table.clone(), deadline)?),
@@ -84,23 +87,23 @@ pub trait InvitationStore: Send + Sync {
 
 /// An invitation as a store holds it, with when (and for which application) it was used.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredInvitation {
-    pub email: EmailAddress,
-    pub invitation: Invitation,
+pub(crate) struct StoredInvitation {
+    pub(crate) email: EmailAddress,
+    pub(crate) invitation: Invitation,
     /// `(time, application)` of the first sign-up, where the store records them.
-    pub signed_up: Option<(String, Option<String>)>,
+    pub(crate) signed_up: Option<(String, Option<String>)>,
 }
 
 /// Every invitation of a store, and the entries it holds but cannot use, each with why.
 #[derive(Debug, Default)]
-pub struct Listing {
-    pub invitations: Vec<StoredInvitation>,
-    pub malformed: Vec<MalformedRow>,
+pub(crate) struct Listing {
+    pub(crate) invitations: Vec<StoredInvitation>,
+    pub(crate) malformed: Vec<MalformedRow>,
 }
 
 /// What writing one invitation did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Upsert {
+pub(crate) enum Upsert {
     Added,
     Updated,
     /// The address had this very invitation already: nothing was written.
@@ -109,14 +112,14 @@ pub enum Upsert {
 
 /// What an import did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Counts {
-    pub added: usize,
-    pub updated: usize,
-    pub unchanged: usize,
+pub(crate) struct Counts {
+    pub(crate) added: usize,
+    pub(crate) updated: usize,
+    pub(crate) unchanged: usize,
 }
 
 impl Counts {
-    pub fn count(&mut self, outcome: Upsert) {
+    pub(crate) fn count(&mut self, outcome: Upsert) {
         match outcome {
             Upsert::Added => self.added += 1,
             Upsert::Updated => self.updated += 1,
@@ -124,7 +127,7 @@ impl Counts {
         }
     }
 
-    pub fn total(&self) -> usize {
+    pub(crate) fn total(&self) -> usize {
         self.added + self.updated + self.unchanged
     }
 }
@@ -132,16 +135,16 @@ impl Counts {
 /// An import that stopped at a write that failed.
 #[derive(Debug, thiserror::Error)]
 #[error("{error} (after {} rows; importing the file again is harmless)", .done.total())]
-pub struct ImportError {
-    pub done: Counts,
-    pub error: StoreError,
+pub(crate) struct ImportError {
+    pub(crate) done: Counts,
+    pub(crate) error: StoreError,
 }
 
 /// Reports an import's progress: `(rows written, rows in all)`.
-pub type Progress<'a> = &'a (dyn Fn(usize, usize) + Sync);
+pub(crate) type Progress<'a> = &'a (dyn Fn(usize, usize) + Sync);
 
 /// What the CLI does with a store.
-pub trait InvitationAdmin: Send + Sync {
+pub(crate) trait InvitationAdmin: Send + Sync {
     /// How the store is named to people (`invitations.csv`, `table Invitations`).
     fn describe(&self) -> String;
 
@@ -173,6 +176,6 @@ pub trait InvitationAdmin: Send + Sync {
 }
 
 /// A store, serving and administered.
-pub trait Store: InvitationStore + InvitationAdmin {}
+pub(crate) trait Store: InvitationStore + InvitationAdmin {}
 
 impl<T: InvitationStore + InvitationAdmin> Store for T {}

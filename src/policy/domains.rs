@@ -10,7 +10,7 @@ use crate::domain::email::{EmailAddress, is_valid_domain};
 
 /// One entry of the allow-list.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DomainRule {
+pub(crate) enum DomainRule {
     /// `fabrikam.com`: exactly this domain.
     Exact(String),
     /// `*.fabrikam.com`: any domain ending in `.fabrikam.com`.
@@ -57,7 +57,7 @@ impl AllowedDomains {
         self.rules.iter().any(|rule| rule.matches(domain))
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.rules.is_empty()
     }
 }

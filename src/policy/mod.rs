@@ -13,12 +13,12 @@ use crate::domain::email::EmailAddress;
 use crate::domain::invitation::{Invitation, InvitationAttribute};
 
 /// Longest Job Title the directory stores (Entra `jobTitle` is limited to 128 characters).
-pub const MAX_JOB_TITLE_LENGTH: usize = 128;
+pub(crate) const MAX_JOB_TITLE_LENGTH: usize = 128;
 
 /// Where in the sign-up journey the call was made; attribute rules only apply once the user has
 /// seen the attribute page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stage {
+pub(crate) enum Stage {
     /// Before the attribute page (after an identity provider); only admit or block.
     BeforeAttributes,
     /// After the attribute page, before the account is created; attribute errors can be shown.
@@ -32,7 +32,7 @@ pub enum Stage {
 
 /// What the caller sent as the e-mail address.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EmailClaim {
+pub(crate) enum EmailClaim {
     /// No address anywhere in the request.
     Missing,
     /// Something was sent, but it is not an address.
@@ -42,7 +42,7 @@ pub enum EmailClaim {
 
 impl EmailClaim {
     /// How the claim appears in logs: the masked address, `(invalid)` or `-`.
-    pub fn for_log(&self) -> String {
+    pub(crate) fn for_log(&self) -> String {
         match self {
             Self::Valid(email) => email.masked().to_string(),
             Self::Invalid => "(invalid)".to_owned(),
@@ -53,7 +53,7 @@ impl EmailClaim {
 
 /// An attribute value as the caller typed it; only text can be checked for length.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AttributeValue {
+pub(crate) enum AttributeValue {
     /// Text that is not blank.
     Text(String),
     /// Sent, but empty or only white space.
@@ -64,29 +64,29 @@ pub enum AttributeValue {
 
 /// A Job Title attribute, with the name the caller used for it so errors can point at it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JobTitle {
-    pub attribute: String,
-    pub value: AttributeValue,
+pub(crate) struct JobTitle {
+    pub(crate) attribute: String,
+    pub(crate) value: AttributeValue,
 }
 
 /// One sign-up attempt, as every front door describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignUp {
-    pub email: EmailClaim,
+pub(crate) struct SignUp {
+    pub(crate) email: EmailClaim,
     /// `None` when the request does not carry the attribute.
-    pub job_title: Option<JobTitle>,
-    pub stage: Stage,
+    pub(crate) job_title: Option<JobTitle>,
+    pub(crate) stage: Stage,
     /// The application the user signs up to, when the caller says.
-    pub application: Option<String>,
+    pub(crate) application: Option<String>,
     /// Whether the request carries every attribute of the page, empty ones included (Entra's
     /// Submit does), so that one it lacks is not on the page at all. B2C omits the claims a
     /// user left empty, so there a missing one may just be empty.
-    pub lists_page_attributes: bool,
+    pub(crate) lists_page_attributes: bool,
 }
 
 /// What the invitation store said about the address.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum InvitationLookup {
+pub(crate) enum InvitationLookup {
     Found(Invitation),
     NotFound,
     /// The store failed or missed its deadline: nothing can be admitted on its word.
@@ -95,7 +95,7 @@ pub enum InvitationLookup {
 
 /// The policy's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decision {
+pub(crate) enum Decision {
     Admit {
         reason: AdmitReason,
         /// The valid invitation's attributes (prefilled; the enforced ones also imposed).
@@ -113,14 +113,14 @@ pub enum Decision {
 
 /// Why an address was admitted (for the decision log).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AdmitReason {
+pub(crate) enum AdmitReason {
     AllowedDomain,
     Invitation,
 }
 
 /// Why a sign-up was blocked (for the decision log; the user sees the message).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BlockReason {
+pub(crate) enum BlockReason {
     EmailMissing,
     EmailInvalid,
     /// Neither an allowed domain nor an invitation.
@@ -138,10 +138,10 @@ pub enum BlockReason {
 
 /// An attribute the user must correct.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldError {
+pub(crate) struct FieldError {
     /// The attribute's name exactly as the caller sent it.
-    pub attribute: String,
-    pub message: String,
+    pub(crate) attribute: String,
+    pub(crate) message: String,
 }
 
 /// The rule set, built once from the settings.
@@ -157,15 +157,20 @@ pub struct Policy {
 }
 
 /// Shown when the invitation store cannot answer.
-pub const TRY_AGAIN_LATER: &str =
+pub(crate) const TRY_AGAIN_LATER: &str =
     "We cannot check your invitation right now. Please try again in a few minutes.";
 /// Shown when a required Job Title is missing.
-pub const JOB_TITLE_REQUIRED: &str = "Job Title is required.";
+pub(crate) const JOB_TITLE_REQUIRED: &str = "Job Title is required.";
 
 impl Policy {
     /// Decides one sign-up at `now` (seconds since the Unix epoch). Pure: the same input always
     /// gives the same decision.
-    pub fn decide(&self, sign_up: &SignUp, invitation: &InvitationLookup, now: i64) -> Decision {
+    pub(crate) fn decide(
+        &self,
+        sign_up: &SignUp,
+        invitation: &InvitationLookup,
+        now: i64,
+    ) -> Decision {
         let email = match &sign_up.email {
             EmailClaim::Valid(email) => email,
             EmailClaim::Missing => return self.email_block(BlockReason::EmailMissing),
@@ -335,7 +340,7 @@ fn invitation_validity(
 }
 
 impl AdmitReason {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::AllowedDomain => "allowed_domain",
             Self::Invitation => "invitation",
@@ -344,7 +349,7 @@ impl AdmitReason {
 }
 
 impl BlockReason {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::EmailMissing => "email_missing",
             Self::EmailInvalid => "email_invalid",

@@ -11,11 +11,11 @@ use warp::reply::Response;
 use crate::functions::{Outcome, json_error};
 
 /// Largest request body any function accepts.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Why a body could not be read.
 #[derive(Debug, PartialEq, Eq)]
-pub enum BodyError {
+pub(crate) enum BodyError {
     /// Over [`MAX_BODY_BYTES`], by `Content-Length` or by what actually arrived.
     TooLarge,
     /// The client went away or sent a broken body.
@@ -29,7 +29,7 @@ pub enum BodyError {
 /// `Content-Length` or as it arrives) is refused without being kept; what the client is still
 /// sending is read and dropped for a little while (see [`discard`]) so that it receives the
 /// refusal instead of a reset.
-pub async fn read_body<S, B>(
+pub(crate) async fn read_body<S, B>(
     content_length: Option<&HeaderValue>,
     body: S,
     limit: usize,
@@ -107,7 +107,7 @@ where
 
 impl BodyError {
     /// The answer to a body that cannot be read, and what to log.
-    pub fn answer(&self, deadline: Duration) -> (Response, Outcome) {
+    pub(crate) fn answer(&self, deadline: Duration) -> (Response, Outcome) {
         match self {
             Self::TooLarge => (
                 json_error(

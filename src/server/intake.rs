@@ -18,18 +18,18 @@ const PRINCIPAL_IDP: &str = "x-ms-client-principal-idp";
 
 /// What the server reads from a request's headers.
 #[derive(Debug, Clone, Default)]
-pub struct Head {
+pub(crate) struct Head {
     /// `X-Azure-Functions-InvocationId`.
-    pub invocation_id: Option<HeaderValue>,
-    pub authorization: Option<HeaderValue>,
-    pub principal: Option<HeaderValue>,
-    pub principal_idp: Option<HeaderValue>,
-    pub content_length: Option<HeaderValue>,
+    pub(crate) invocation_id: Option<HeaderValue>,
+    pub(crate) authorization: Option<HeaderValue>,
+    pub(crate) principal: Option<HeaderValue>,
+    pub(crate) principal_idp: Option<HeaderValue>,
+    pub(crate) content_length: Option<HeaderValue>,
 }
 
 /// The service in front of the routes (`S`).
 #[derive(Clone)]
-pub struct Intake<S>(pub S);
+pub(crate) struct Intake<S>(pub S);
 
 impl<S> hyper::service::Service<Request<Incoming>> for Intake<S>
 where

@@ -35,10 +35,10 @@ use crate::config::ConnectionLimits;
 /// hyper stops reading a head at this size, but its buffer grows by doubling: 56 KiB keeps the
 /// buffer of a half-sent head at 64 KiB at most (at 64 KiB it could reach 112 KiB), and
 /// the intake refuses a longer head that arrived whole in one read.
-pub const MAX_HEAD_BYTES: usize = 56 * 1024;
+pub(crate) const MAX_HEAD_BYTES: usize = 56 * 1024;
 
 /// Serves `service` on `listener` until `shutdown` completes, then drains.
-pub async fn serve_connections<S>(
+pub(crate) async fn serve_connections<S>(
     listener: TcpListener,
     service: S,
     limits: ConnectionLimits,

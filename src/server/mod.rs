@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpSocket};
 
-pub use self::body::MAX_BODY_BYTES;
 use self::intake::Intake;
 use crate::callers::{ApiConnectorAuth, AuthEventsGuard};
 use crate::config::{ConnectionLimits, Hosting, Settings};
@@ -36,15 +35,15 @@ const MIN_RECORD_DRAIN: Duration = Duration::from_secs(1);
 const LISTEN_BACKLOG: u32 = 4096;
 
 /// Everything a request needs, shared read-only.
-pub struct App {
+pub(crate) struct App {
     /// What the functions work with: the gate and the Entra block page.
-    pub shared: Shared,
+    pub(crate) shared: Shared,
     /// How callers of the API connector prove who they are.
-    pub api_connector: ApiConnectorAuth,
+    pub(crate) api_connector: ApiConnectorAuth,
     /// How callers of the Entra functions prove who they are.
-    pub auth_events: AuthEventsGuard,
+    pub(crate) auth_events: AuthEventsGuard,
     /// How much of the machine one client can hold.
-    pub limits: ConnectionLimits,
+    pub(crate) limits: ConnectionLimits,
 }
 
 /// Why the server could not run.
@@ -119,7 +118,7 @@ fn bind(address: SocketAddr, hosting: Hosting) -> std::io::Result<TcpListener> {
 
 /// Serves on an already bound listener until `shutdown` completes, then lets requests in flight
 /// and then sign-up records finish (for at most [`DRAIN_DEADLINE`] together).
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     app: Arc<App>,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -166,7 +165,7 @@ fn announce(hosting: Hosting, address: SocketAddr) {
 }
 
 /// Completes on Ctrl-C or SIGTERM (what the host and Azure send to stop us).
-pub async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

@@ -27,7 +27,7 @@ use crate::callers::{ApiConnectorAuth, basic::BasicFailure};
 use crate::functions::{self, Caller, Function, Invocation, Outcome, json_error};
 
 /// Every route, with all rejections turned into responses.
-pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
+pub(crate) fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
     let mut routes = warp::path::end()
         .map(|| StatusCode::OK.into_response())
         .boxed();

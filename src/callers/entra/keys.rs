@@ -117,7 +117,7 @@ impl EntraTokens {
     }
 
     /// Fetches the key set now and then for as long as the runtime runs.
-    pub fn spawn_refresh(self: &Arc<Self>) {
+    pub(crate) fn spawn_refresh(self: &Arc<Self>) {
         let this = self.clone();
         tokio::spawn(async move {
             loop {
@@ -234,7 +234,10 @@ impl EntraTokens {
         Ok(set)
     }
 
-    async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, KeyFetchError> {
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        url: &str,
+    ) -> Result<T, KeyFetchError> {
         let failed = |reason: String| KeyFetchError::Fetch {
             url: url.to_owned(),
             reason,

@@ -1,7 +1,7 @@
 //! Entra caller tokens: only the Entra authentication events service of *our* tenant may call
 //! the Entra functions. [`token`] checks one token; [`keys`] keeps the tenant's signing keys.
 
-pub mod keys;
+pub(crate) mod keys;
 pub mod token;
 
 pub use self::keys::{EntraTokens, SigningKey, TokenSettings, check_fetch_url};

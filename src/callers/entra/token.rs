@@ -49,7 +49,7 @@ pub enum TokenFailure {
 }
 
 impl TokenFailure {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Missing => "token_missing",
             Self::NotBearer => "authorization_not_bearer",
@@ -75,14 +75,14 @@ impl TokenFailure {
 #[derive(Debug, Default, Deserialize)]
 pub struct CallerClaims {
     /// Expiry and not-before, seconds since the epoch (numbers; fractions tolerated).
-    pub exp: Option<f64>,
-    pub nbf: Option<f64>,
+    pub(crate) exp: Option<f64>,
+    pub(crate) nbf: Option<f64>,
     #[serde(default)]
-    pub aud: Audience,
-    pub azp: Option<String>,
-    pub appid: Option<String>,
-    pub tid: Option<String>,
-    pub iss: Option<String>,
+    pub(crate) aud: Audience,
+    pub(crate) azp: Option<String>,
+    pub(crate) appid: Option<String>,
+    pub(crate) tid: Option<String>,
+    pub(crate) iss: Option<String>,
 }
 
 /// `aud` is a string or a list of strings.
@@ -156,7 +156,7 @@ fn strip_prefix_ignore_ascii_case<'a>(text: &'a str, prefix: &str) -> Option<&'a
 /// The issuer forms seen in real tokens for tenant `T`: `https://T.ciamlogin.com/T/v2.0`,
 /// `https://<subdomain>.ciamlogin.com/T/v2.0`, `https://login.microsoftonline.com/T/v2.0` and
 /// (v1) `https://sts.windows.net/T/`.
-pub fn is_tenant_issuer(issuer: &str, tenant_id: &str) -> bool {
+pub(crate) fn is_tenant_issuer(issuer: &str, tenant_id: &str) -> bool {
     let issuer = issuer.to_ascii_lowercase();
     let tenant = tenant_id.to_ascii_lowercase();
     if issuer == format!("https://login.microsoftonline.com/{tenant}/v2.0")

@@ -5,7 +5,7 @@
 //! with a generic error on anything else, so only requests that are not events at all get a
 //! 4xx.
 
-pub mod read;
+pub(crate) mod read;
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use warp::http::StatusCode;
@@ -15,20 +15,20 @@ use super::{Answer, Outcome, json_error};
 
 /// The names an event goes by on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct EventTypes {
+pub(crate) struct EventTypes {
     /// The envelope's `type`.
-    pub event_type: &'static str,
+    pub(crate) event_type: &'static str,
     /// `data.@odata.type` of the request.
-    pub data_type: &'static str,
+    pub(crate) data_type: &'static str,
     /// `data.@odata.type` of the response.
-    pub response_type: &'static str,
+    pub(crate) response_type: &'static str,
     /// What the actions' `@odata.type` start with (`microsoft.graph.attributeCollectionStart`).
-    pub action_prefix: &'static str,
+    pub(crate) action_prefix: &'static str,
 }
 
 /// Why a body was refused before any decision.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RequestError {
+pub(crate) enum RequestError {
     NotJson,
     NotAnObject,
     /// The payload is another event's: (what this function handles, what was sent).
@@ -40,7 +40,7 @@ pub enum RequestError {
 
 /// The 400 for a body that is not this function's event: `{"error", "message"}`, nothing
 /// admitted.
-pub fn refuse(function: &str, error: &RequestError) -> Answer {
+pub(crate) fn refuse(function: &str, error: &RequestError) -> Answer {
     let (code, message) = match error {
         RequestError::NotJson => (
             "invalid_request",
@@ -62,7 +62,7 @@ pub fn refuse(function: &str, error: &RequestError) -> Answer {
 }
 
 /// One action of an answer: its name (after the event's prefix) and its fields.
-pub trait Action {
+pub(crate) trait Action {
     /// The wire name, as in logs (`showBlockPage`).
     fn name(&self) -> &'static str;
 
@@ -72,7 +72,7 @@ pub trait Action {
 
 /// The HTTP 200 answer carrying `action`, written straight from it (no JSON tree in between):
 /// `{"data": {"@odata.type": ..., "actions": [{"@odata.type": ..., ...}]}}`.
-pub fn respond<A: Action>(types: &EventTypes, action: &A) -> Response {
+pub(crate) fn respond<A: Action>(types: &EventTypes, action: &A) -> Response {
     warp::reply::json(&Body { types, action }).into_response()
 }
 

@@ -23,11 +23,11 @@ use super::{EventTypes, RequestError};
 // A value of an unexpected JSON type counts as absent, as a lookup in a JSON tree would.
 
 /// Any JSON value, read as `T` reads it.
-pub struct Read<T>(pub T);
+pub(crate) struct Read<T>(pub T);
 
 /// How a part of the event is read from each JSON type; what a type does not override is
 /// checked and dropped, and the part reads as it would from `null`-like `Scalar::Other`.
-pub trait Shape<'de>: Sized {
+pub(crate) trait Shape<'de>: Sized {
     fn scalar(value: Scalar<'de>) -> Self;
 
     fn object<A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
@@ -101,7 +101,7 @@ impl<'de, T: Shape<'de>> Visitor<'de> for ShapeVisitor<T> {
 
 /// A JSON value that is not an object or array (those read as `Other` here).
 #[derive(Debug, Clone, PartialEq, Default)]
-pub enum Scalar<'de> {
+pub(crate) enum Scalar<'de> {
     #[default]
     Null,
     Text(Cow<'de, str>),
@@ -118,7 +118,7 @@ impl<'de> Shape<'de> for Scalar<'de> {
 }
 
 /// Checked and dropped.
-pub struct Skip;
+pub(crate) struct Skip;
 
 impl<'de> Shape<'de> for Skip {
     fn scalar(_: Scalar<'de>) -> Self {
@@ -137,7 +137,7 @@ impl<'de> Shape<'de> for Option<Cow<'de, str>> {
 }
 
 /// A part that is a JSON object, or absent when the value is anything else.
-pub trait Object<'de>: Default {
+pub(crate) trait Object<'de>: Default {
     /// Reads the value of `key` if this part uses it, and says whether it did. Keys it does not
     /// read are skipped by the caller.
     fn field<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error>;
@@ -160,7 +160,7 @@ impl<'de, T: Object<'de>> Shape<'de> for Option<T> {
 }
 
 /// An object key (always a string in JSON).
-pub struct Key<'de>(pub Cow<'de, str>);
+pub(crate) struct Key<'de>(pub Cow<'de, str>);
 
 impl<'de> Shape<'de> for Key<'de> {
     fn scalar(value: Scalar<'de>) -> Self {
@@ -173,7 +173,7 @@ impl<'de> Shape<'de> for Key<'de> {
 
 /// Whether `key` is `wanted`: exactly (and from then on only exactly, as `exact` records), or
 /// in another case while the exact spelling has not been seen.
-pub fn claims(key: &str, wanted: &str, exact: &mut bool) -> bool {
+pub(crate) fn claims(key: &str, wanted: &str, exact: &mut bool) -> bool {
     if key == wanted {
         *exact = true;
         true
@@ -183,7 +183,7 @@ pub fn claims(key: &str, wanted: &str, exact: &mut bool) -> bool {
 }
 
 /// Reads the value of a claimed key into `slot`.
-pub fn read_into<'de, A: MapAccess<'de>, T: Shape<'de>>(
+pub(crate) fn read_into<'de, A: MapAccess<'de>, T: Shape<'de>>(
     map: &mut A,
     slot: &mut T,
 ) -> Result<bool, A::Error> {
@@ -238,14 +238,14 @@ impl<'de, P: Object<'de>> Object<'de> for Data<'de, P> {
 
 /// `data.authenticationContext`: what every event says about the sign-in or sign-up.
 #[derive(Debug, Default)]
-pub struct AuthenticationContext<'de> {
+pub(crate) struct AuthenticationContext<'de> {
     client_service_principal: Option<ServicePrincipal<'de>>,
     exact: bool,
 }
 
 impl<'de> AuthenticationContext<'de> {
     /// `clientServicePrincipal.appId`: the application signed in or up to.
-    pub fn application(&self) -> Option<String> {
+    pub(crate) fn application(&self) -> Option<String> {
         self.client_service_principal
             .as_ref()
             .and_then(|principal| principal.app_id.as_deref())
@@ -283,7 +283,7 @@ impl<'de> Object<'de> for ServicePrincipal<'de> {
 
 /// An event's body: its authentication context and its own parts (`P`), once the body is
 /// known to be a JSON object of the `expected` event (when it says which it is).
-pub fn parse<'de, P: Object<'de>>(
+pub(crate) fn parse<'de, P: Object<'de>>(
     body: &'de [u8],
     expected: &EventTypes,
 ) -> Result<(AuthenticationContext<'de>, P), RequestError> {

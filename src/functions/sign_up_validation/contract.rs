@@ -11,14 +11,14 @@ use crate::domain::email::EmailAddress;
 use crate::policy::{AttributeValue, EmailClaim, JobTitle, Stage};
 
 /// The only version of the API connector contract.
-pub const VERSION: &str = "1.0.0";
+pub(crate) const VERSION: &str = "1.0.0";
 
 /// A request body that is a JSON object.
-pub struct ConnectorRequest(Map<String, Value>);
+pub(crate) struct ConnectorRequest(Map<String, Value>);
 
 /// The `step` a request was sent at, as the wire names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Step {
+pub(crate) enum Step {
     PostFederationSignup,
     PostAttributeCollection,
     /// The token step, `PreTokenIssuance` (one documentation example spells it
@@ -32,7 +32,7 @@ pub enum Step {
 
 impl ConnectorRequest {
     /// `None` when the body is not JSON or not a JSON object.
-    pub fn parse(body: &[u8]) -> Option<Self> {
+    pub(crate) fn parse(body: &[u8]) -> Option<Self> {
         match serde_json::from_slice(body) {
             Ok(Value::Object(claims)) => Some(Self(claims)),
             _ => None,
@@ -42,7 +42,7 @@ impl ConnectorRequest {
     /// The address from `email`, else `email_address` (2020 preview), else the first identity
     /// with `signInType` `emailAddress` or `email`. The first source that holds a non-blank value
     /// decides: a malformed `email` is not rescued by another claim.
-    pub fn email(&self) -> EmailClaim {
+    pub(crate) fn email(&self) -> EmailClaim {
         for claim in ["email", "email_address"] {
             match self.0.get(claim) {
                 None | Some(Value::Null) => {}
@@ -70,7 +70,7 @@ impl ConnectorRequest {
         }
     }
 
-    pub fn step(&self) -> Step {
+    pub(crate) fn step(&self) -> Step {
         match self.0.get("step") {
             None | Some(Value::Null) => Step::Absent,
             Some(Value::String(step)) => match step.trim() {
@@ -92,7 +92,7 @@ impl ConnectorRequest {
 
     /// The application the user signs up to: `client_id`, or `clientId` (the token step's
     /// spelling in one documentation example).
-    pub fn client_id(&self) -> Option<String> {
+    pub(crate) fn client_id(&self) -> Option<String> {
         ["client_id", "clientId"]
             .iter()
             .filter_map(|name| self.0.get(*name).and_then(Value::as_str))
@@ -102,7 +102,7 @@ impl ConnectorRequest {
     }
 
     /// The `jobTitle` claim (B2C omits it when the user left it empty).
-    pub fn job_title(&self) -> Option<JobTitle> {
+    pub(crate) fn job_title(&self) -> Option<JobTitle> {
         let value = match self.0.get("jobTitle")? {
             Value::Null => return None,
             Value::String(text) if text.trim().is_empty() => AttributeValue::Blank,
@@ -118,7 +118,7 @@ impl ConnectorRequest {
 
 impl Step {
     /// Where in the journey this step is, for the policy.
-    pub fn stage(&self) -> Stage {
+    pub(crate) fn stage(&self) -> Stage {
         match self {
             Self::PostFederationSignup => Stage::BeforeAttributes,
             Self::PreTokenIssuance => Stage::BeforeToken,
@@ -127,7 +127,7 @@ impl Step {
         }
     }
 
-    pub fn as_str(&self) -> &'static str {
+    pub(crate) fn as_str(&self) -> &'static str {
         match self {
             Self::PostFederationSignup => "PostFederationSignup",
             Self::PostAttributeCollection => "PostAttributeCollection",
@@ -147,7 +147,7 @@ fn parse_email(text: &str) -> EmailClaim {
 
 /// What the API connector tells the user flow to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum Action {
+pub(crate) enum Action {
     Continue,
     ShowBlockPage,
     ValidationError,
@@ -155,7 +155,7 @@ pub enum Action {
 
 impl Action {
     /// The wire name, as in logs.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Continue => "Continue",
             Self::ShowBlockPage => "ShowBlockPage",
@@ -167,25 +167,25 @@ impl Action {
 /// A response body; field order follows Microsoft's documentation.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ConnectorResponse<'a> {
-    pub version: &'static str,
+pub(crate) struct ConnectorResponse<'a> {
+    pub(crate) version: &'static str,
     /// Present (and 400) on `ValidationError` only; B2C needs it in the body too.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<u16>,
-    pub action: Action,
+    pub(crate) status: Option<u16>,
+    pub(crate) action: Action,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_message: Option<&'a str>,
+    pub(crate) user_message: Option<&'a str>,
     /// Claims returned with `Continue` (prefill or override, depending on the step).
     #[serde(flatten)]
-    pub claims: Map<String, Value>,
+    pub(crate) claims: Map<String, Value>,
 }
 
 impl<'a> ConnectorResponse<'a> {
-    pub fn continue_() -> Self {
+    pub(crate) fn continue_() -> Self {
         Self::continue_with(Map::new())
     }
 
-    pub fn continue_with(claims: Map<String, Value>) -> Self {
+    pub(crate) fn continue_with(claims: Map<String, Value>) -> Self {
         Self {
             version: VERSION,
             status: None,
@@ -195,7 +195,7 @@ impl<'a> ConnectorResponse<'a> {
         }
     }
 
-    pub fn block(message: &'a str) -> Self {
+    pub(crate) fn block(message: &'a str) -> Self {
         Self {
             version: VERSION,
             status: None,
@@ -205,7 +205,7 @@ impl<'a> ConnectorResponse<'a> {
         }
     }
 
-    pub fn validation_error(message: &'a str) -> Self {
+    pub(crate) fn validation_error(message: &'a str) -> Self {
         Self {
             version: VERSION,
             status: Some(400),
@@ -217,7 +217,7 @@ impl<'a> ConnectorResponse<'a> {
 
     /// The HTTP status to send: 400 for `ValidationError` (or the user sees a generic error),
     /// 200 otherwise.
-    pub fn http_status(&self) -> u16 {
+    pub(crate) fn http_status(&self) -> u16 {
         self.status.unwrap_or(200)
     }
 }

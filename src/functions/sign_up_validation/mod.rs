@@ -4,7 +4,7 @@
 //! Translates the connector's flat claims object into a [`SignUp`], asks the gate, and answers
 //! `Continue`, `ShowBlockPage` or `ValidationError` exactly as the connector contract requires.
 
-pub mod contract;
+pub(crate) mod contract;
 
 use futures_util::future::BoxFuture;
 use warp::http::StatusCode;

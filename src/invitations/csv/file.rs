@@ -20,7 +20,7 @@ pub struct InvitationFile {
 
 impl InvitationFile {
     /// Reads a file; a missing file is an empty one.
-    pub fn load(path: &Path) -> Result<Self, FileError> {
+    pub(crate) fn load(path: &Path) -> Result<Self, FileError> {
         match std::fs::read(path) {
             Ok(text) => Self::parse(&text).map_err(|errors| FileError::Invalid {
                 path: path.to_owned(),
@@ -50,12 +50,12 @@ impl InvitationFile {
         )
     }
 
-    pub fn find(&self, email: &EmailAddress) -> Option<&Row> {
+    pub(crate) fn find(&self, email: &EmailAddress) -> Option<&Row> {
         self.rows.iter().find(|row| row.email == *email)
     }
 
     /// Adds the invitation, or replaces the one this address already holds.
-    pub fn upsert(&mut self, email: EmailAddress, invitation: Invitation) -> Upsert {
+    pub(crate) fn upsert(&mut self, email: EmailAddress, invitation: Invitation) -> Upsert {
         match self.rows.iter_mut().find(|row| row.email == email) {
             Some(row) if row.invitation == invitation => Upsert::Unchanged,
             Some(row) => {
@@ -75,7 +75,7 @@ impl InvitationFile {
     }
 
     /// Removes the address's invitation; `false` when it had none.
-    pub fn remove(&mut self, email: &EmailAddress) -> bool {
+    pub(crate) fn remove(&mut self, email: &EmailAddress) -> bool {
         let before = self.rows.len();
         self.rows.retain(|row| row.email != *email);
         self.rows.len() != before
@@ -157,7 +157,7 @@ impl InvitationFile {
     }
 
     /// Replaces the file atomically: a reader sees the old file or the new one, never half.
-    pub fn save(&self, path: &Path) -> Result<(), FileError> {
+    pub(crate) fn save(&self, path: &Path) -> Result<(), FileError> {
         let text = self.to_csv().map_err(|problem| FileError::Unwritable {
             path: path.to_owned(),
             problem,

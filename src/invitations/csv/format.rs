@@ -22,8 +22,8 @@ pub(super) const EXPIRES_AT: &str = "expires_at";
 /// A problem on one line of the file (line 1 is the header).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LineError {
-    pub line: u64,
-    pub message: String,
+    pub(crate) line: u64,
+    pub(crate) message: String,
 }
 
 impl fmt::Display for LineError {

@@ -25,7 +25,7 @@ use crate::domain::email::EmailAddress;
 use crate::domain::invitation::Invitation;
 
 /// How often the server looks at the file for changes.
-pub const RELOAD_INTERVAL: Duration = Duration::from_secs(1);
+pub(crate) const RELOAD_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Why the file could not be read or written; names the file and, for a bad file, every
 /// problem with its line.
@@ -75,7 +75,7 @@ pub struct CsvStore {
 impl CsvStore {
     /// A store over the file at `path`; nothing is read until [`InvitationStore::load`] (the CLI
     /// reads the file itself, as it edits it).
-    pub fn new(path: PathBuf) -> Self {
+    pub(crate) fn new(path: PathBuf) -> Self {
         Self {
             path,
             current: RwLock::new(Arc::new(InvitationIndex::default())),
@@ -145,7 +145,7 @@ impl CsvStore {
     }
 
     /// Looks at the file once; reloads it when it changed. Blocking (file I/O).
-    pub fn reload_if_changed(&self) {
+    pub(crate) fn reload_if_changed(&self) {
         let signature = Signature::of(&self.path);
         {
             let seen = self

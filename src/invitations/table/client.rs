@@ -57,37 +57,37 @@ impl CallError {
 
 /// A successful answer, read whole.
 pub struct Answer {
-    pub etag: Option<String>,
+    pub(crate) etag: Option<String>,
     /// `x-ms-continuation-NextPartitionKey` / `NextRowKey` of a query.
-    pub continuation: Option<(String, String)>,
-    pub body: Bytes,
+    pub(crate) continuation: Option<(String, String)>,
+    pub(crate) body: Bytes,
 }
 
 impl Answer {
-    pub fn json(&self) -> Result<Value, CallError> {
+    pub(crate) fn json(&self) -> Result<Value, CallError> {
         serde_json::from_slice(&self.body)
             .map_err(|error| CallError::Failed(format!("the answer is not JSON: {error}")))
     }
 }
 
 /// One request: method, resource below the endpoint, query string, extra headers, body.
-pub struct Call<'a> {
-    pub method: reqwest::Method,
-    pub resource: &'a str,
-    pub query: &'a str,
-    pub headers: &'a [(&'static str, String)],
-    pub body: Option<&'a Value>,
+pub(crate) struct Call<'a> {
+    pub(crate) method: reqwest::Method,
+    pub(crate) resource: &'a str,
+    pub(crate) query: &'a str,
+    pub(crate) headers: &'a [(&'static str, String)],
+    pub(crate) body: Option<&'a Value>,
 }
 
 /// The authenticated HTTP client of one table.
-pub struct TableClient {
-    pub settings: TableSettings,
+pub(crate) struct TableClient {
+    pub(crate) settings: TableSettings,
     http: reqwest::Client,
     identity: ManagedIdentity,
 }
 
 impl TableClient {
-    pub fn new(settings: TableSettings) -> Result<Self, String> {
+    pub(crate) fn new(settings: TableSettings) -> Result<Self, String> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .pool_idle_timeout(Duration::from_secs(60))
@@ -108,7 +108,11 @@ impl TableClient {
     }
 
     /// Sends one request with authentication, the whole exchange within `timeout`.
-    pub async fn send(&self, call: &Call<'_>, timeout: Duration) -> Result<Answer, CallError> {
+    pub(crate) async fn send(
+        &self,
+        call: &Call<'_>,
+        timeout: Duration,
+    ) -> Result<Answer, CallError> {
         let mut url = format!("{}/{}", self.settings.endpoint, call.resource);
         if !call.query.is_empty() {
             url.push('?');
@@ -210,7 +214,7 @@ impl TableClient {
 
     /// Sends a request within `budget`, once more after a transient failure if at least
     /// `min_retry` of it is left (never after throttling: a decision cannot wait for that).
-    pub async fn send_once_more(
+    pub(crate) async fn send_once_more(
         &self,
         call: &Call<'_>,
         budget: Duration,
@@ -230,7 +234,7 @@ impl TableClient {
 
     /// Sends an administrative request (the CLI's), retrying throttling and transient failures
     /// with back-off: as long as `Retry-After` asks (at most 30 s), otherwise 0.5 s doubling.
-    pub async fn send_patiently(
+    pub(crate) async fn send_patiently(
         &self,
         call: &Call<'_>,
         timeout: Duration,

@@ -4,14 +4,14 @@
 use base64::Engine as _;
 
 /// The emulator's well-known account and key (public, documented by Microsoft).
-pub const DEVELOPMENT_ACCOUNT: &str = "devstoreaccount1";
+pub(crate) const DEVELOPMENT_ACCOUNT: &str = "devstoreaccount1";
 const DEVELOPMENT_KEY: &str =
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 const DEVELOPMENT_ENDPOINT: &str = "http://127.0.0.1:10002/devstoreaccount1";
 
 /// How requests prove who we are.
 #[derive(Clone, PartialEq, Eq)]
-pub enum Credential {
+pub(crate) enum Credential {
     /// Account name and key, from a connection string.
     SharedKey { account: String, key: Vec<u8> },
     /// A token from the platform's managed identity (`IDENTITY_ENDPOINT` / `IDENTITY_HEADER`),
@@ -31,17 +31,17 @@ impl std::fmt::Debug for Credential {
 
 /// Where the table is and how to reach it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TableSettings {
+pub(crate) struct TableSettings {
     /// Table service endpoint without a trailing slash, e.g.
     /// `https://acct.table.core.windows.net` or `http://127.0.0.1:10002/devstoreaccount1`.
-    pub endpoint: String,
-    pub table: String,
-    pub credential: Credential,
+    pub(crate) endpoint: String,
+    pub(crate) table: String,
+    pub(crate) credential: Credential,
 }
 
 /// Why a connection string was refused; never holds the key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ConnectionStringError {
+pub(crate) enum ConnectionStringError {
     #[error("part {0:?} is not Name=Value")]
     NotNameValue(String),
     #[error("SAS connection strings are not supported; use an account key or a managed identity")]
@@ -55,7 +55,9 @@ pub enum ConnectionStringError {
 }
 
 /// A connection string → endpoint and credential.
-pub fn parse_connection_string(text: &str) -> Result<(String, Credential), ConnectionStringError> {
+pub(crate) fn parse_connection_string(
+    text: &str,
+) -> Result<(String, Credential), ConnectionStringError> {
     let mut parts = std::collections::HashMap::new();
     for part in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
         let (name, value) = part.split_once('=').ok_or_else(|| {
@@ -116,7 +118,7 @@ pub fn parse_connection_string(text: &str) -> Result<(String, Credential), Conne
 }
 
 /// A table name the service accepts: 3 to 63 letters and digits, starting with a letter.
-pub fn is_table_name(name: &str) -> bool {
+pub(crate) fn is_table_name(name: &str) -> bool {
     (3..=63).contains(&name.len())
         && name.starts_with(|c: char| c.is_ascii_alphabetic())
         && name.bytes().all(|b| b.is_ascii_alphanumeric())

@@ -24,7 +24,7 @@ use crate::invitations::StoredInvitation;
 /// PartitionKey and RowKey of an address: its domain and its local part. Every byte outside
 /// `[a-z0-9._-]` becomes `~XX` (hex), so keys never hold `/ \ # ?`, control characters, quotes
 /// or anything a URL would have to escape.
-pub fn entity_keys(email: &EmailAddress) -> (String, String) {
+pub(crate) fn entity_keys(email: &EmailAddress) -> (String, String) {
     (escape_key(email.domain()), escape_key(email.local_part()))
 }
 
@@ -44,10 +44,10 @@ fn escape_key(text: &str) -> String {
 /// A row's keys as they may appear in logs and CLI output: the domain, and only the first
 /// character of the local part (`a***@fabrikam.com`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MaskedKeys(String);
+pub(crate) struct MaskedKeys(String);
 
 impl MaskedKeys {
-    pub fn new(partition: &str, row: &str) -> Self {
+    pub(crate) fn new(partition: &str, row: &str) -> Self {
         let first = row.chars().next().unwrap_or('?');
         Self(format!("{first}***@{partition}"))
     }
@@ -63,12 +63,12 @@ impl fmt::Display for MaskedKeys {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("row {keys} is malformed: {problem}")]
 pub struct MalformedRow {
-    pub keys: MaskedKeys,
-    pub problem: String,
+    pub(crate) keys: MaskedKeys,
+    pub(crate) problem: String,
 }
 
 /// The entity of an invitation (keys and properties; no sign-up record).
-pub fn to_entity(email: &EmailAddress, invitation: &Invitation) -> Value {
+pub(crate) fn to_entity(email: &EmailAddress, invitation: &Invitation) -> Value {
     let (partition, row) = entity_keys(email);
     // Values in their declared JSON type: text, a whole number or true/false.
     let values = |enforced: bool| {
@@ -94,7 +94,7 @@ pub fn to_entity(email: &EmailAddress, invitation: &Invitation) -> Value {
 }
 
 /// Reads a row, checking every property it uses.
-pub fn from_entity(entity: &Value) -> Result<StoredInvitation, MalformedRow> {
+pub(crate) fn from_entity(entity: &Value) -> Result<StoredInvitation, MalformedRow> {
     let key = |name: &str| entity.get(name).and_then(Value::as_str).unwrap_or_default();
     let (partition, row) = (key("PartitionKey"), key("RowKey"));
     let malformed = |problem: String| MalformedRow {

@@ -6,10 +6,10 @@
 //! retry throttling with back-off. The pieces: where the table is ([`connection`]), how requests
 //! are signed ([`auth`]), the REST calls ([`client`]), an invitation as an entity ([`entity`]).
 
-pub mod auth;
-pub mod client;
-pub mod connection;
-pub mod entity;
+pub(crate) mod auth;
+pub(crate) mod client;
+pub(crate) mod connection;
+pub(crate) mod entity;
 
 use std::time::Duration;
 
@@ -20,10 +20,10 @@ use time::format_description::well_known::Rfc3339;
 
 pub use self::auth::shared_key_lite;
 use self::client::{Answer, Call, CallError, TableClient};
-pub use self::connection::{
-    Credential, DEVELOPMENT_ACCOUNT, TableSettings, is_table_name, parse_connection_string,
+pub(crate) use self::connection::{
+    Credential, TableSettings, is_table_name, parse_connection_string,
 };
-pub use self::entity::{MalformedRow, MaskedKeys, entity_keys};
+pub(crate) use self::entity::{MalformedRow, entity_keys};
 use self::entity::{from_entity, to_entity};
 use super::{
     Counts, ImportError, InvitationAdmin, InvitationStore, Listing, Progress, StoreError,
@@ -59,14 +59,14 @@ pub enum TableError {
 }
 
 /// The Table Storage backend.
-pub struct TableStore {
+pub(crate) struct TableStore {
     client: TableClient,
     /// How long one decision may wait (all attempts together).
     deadline: Duration,
 }
 
 impl TableStore {
-    pub fn new(settings: TableSettings, deadline: Duration) -> Result<Self, TableError> {
+    pub(crate) fn new(settings: TableSettings, deadline: Duration) -> Result<Self, TableError> {
         Ok(Self {
             client: TableClient::new(settings).map_err(TableError::Client)?,
             deadline,
@@ -77,7 +77,7 @@ impl TableStore {
         &self.client.settings.table
     }
 
-    pub fn endpoint(&self) -> &str {
+    pub(crate) fn endpoint(&self) -> &str {
         &self.client.settings.endpoint
     }
 
@@ -140,7 +140,10 @@ impl TableStore {
     }
 
     /// The invitation of an address with its sign-up record (for the CLI).
-    pub async fn get(&self, email: &EmailAddress) -> Result<Option<StoredInvitation>, TableError> {
+    pub(crate) async fn get(
+        &self,
+        email: &EmailAddress,
+    ) -> Result<Option<StoredInvitation>, TableError> {
         match self.read(email, ADMIN_TIMEOUT).await {
             Ok(Some((entity, _))) => from_entity(&entity)
                 .map(Some)
@@ -153,7 +156,7 @@ impl TableStore {
     /// Writes an invitation. One the address already has is replaced, keeping its sign-up
     /// record (which the invitation's writer does not own), and left alone when nothing
     /// changes, so that importing the same file again writes nothing.
-    pub async fn upsert(
+    pub(crate) async fn upsert(
         &self,
         email: &EmailAddress,
         invitation: &Invitation,
@@ -212,7 +215,7 @@ impl TableStore {
     }
 
     /// Deletes an address's invitation; `false` when the service says it had none.
-    pub async fn remove(&self, email: &EmailAddress) -> Result<bool, TableError> {
+    pub(crate) async fn remove(&self, email: &EmailAddress) -> Result<bool, TableError> {
         let resource = self.entity_resource(email);
         let call = Call {
             method: reqwest::Method::DELETE,
@@ -230,7 +233,7 @@ impl TableStore {
 
     /// Every row, page by page (1,000 a page): the invitations, and the rows that cannot be
     /// used, each with why.
-    pub async fn list(&self) -> Result<Listing, TableError> {
+    pub(crate) async fn list(&self) -> Result<Listing, TableError> {
         let mut listing = Listing::default();
         let mut continuation: Option<(String, String)> = None;
         let resource = format!("{}()", self.table());
@@ -272,7 +275,7 @@ impl TableStore {
 
     /// Creates the table if it does not exist (the CLI does this before writing; the server
     /// never does). Only the service's "created" or "exists already" count.
-    pub async fn create_table(&self) -> Result<(), TableError> {
+    pub(crate) async fn create_table(&self) -> Result<(), TableError> {
         let body = json!({"TableName": self.table()});
         let call = Call {
             method: reqwest::Method::POST,
