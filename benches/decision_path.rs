@@ -9,9 +9,10 @@ use std::io::Write as _;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use serde_json::json;
 use signup_gate::functions::{
-    Function, OnAttributeCollectionStart, OnAttributeCollectionSubmit, SignUpValidation,
+    Function, OnAttributeCollectionStart, OnAttributeCollectionSubmit, OnTokenIssuanceStart,
+    SignUpValidation,
 };
-use signup_gate_testkit::events::{Event, event_body};
+use signup_gate_testkit::events::{Event, event_body, token_event};
 use signup_gate_testkit::harness::Harness;
 
 /// The functions over a file of `count` invitations, `user<i>@invited.example`.
@@ -20,11 +21,15 @@ fn harness(count: usize, dir: &std::path::Path) -> Harness {
     let mut file = std::io::BufWriter::new(std::fs::File::create(&path).expect("file"));
     writeln!(
         file,
-        "email,application_id,expires_at,displayName,!jobTitle"
+        "email,application_id,expires_at,displayName,!jobTitle,claim:department,claim:roles[]"
     )
     .expect("write");
     for i in 0..count {
-        writeln!(file, "user{i}@invited.example,,,User {i},Engineer").expect("write");
+        writeln!(
+            file,
+            "user{i}@invited.example,,,User {i},Engineer,Ops,Pilot;Dispatcher"
+        )
+        .expect("write");
     }
     file.flush().expect("flush");
     Harness::over_file(&path, "")
@@ -48,42 +53,51 @@ fn decision_path(c: &mut Criterion) {
             let connector = json!({"email": email, "step": "PostAttributeCollection", "jobTitle": "Engineer", "ui_locales": "en-US"})
                 .to_string()
                 .into_bytes();
-            let cases: [(&dyn Function, Vec<u8>, &str); 3] = [
+            let token = token_event(&json!(email), &json!("a"))
+                .to_string()
+                .into_bytes();
+            let cases: [(&dyn Function, Vec<u8>, &str); 4] = [
                 (
                     &SignUpValidation,
                     connector,
                     if who == "invited" {
-                        "Continue"
+                        "Continue\""
                     } else {
-                        "ShowBlockPage"
+                        "ShowBlockPage\""
                     },
                 ),
                 (
                     &OnAttributeCollectionStart,
                     event(Event::Start, &email),
                     if who == "invited" {
-                        "setPrefillValues"
+                        "setPrefillValues\""
                     } else {
-                        "showBlockPage"
+                        "showBlockPage\""
                     },
                 ),
                 (
                     &OnAttributeCollectionSubmit,
                     event(Event::Submit, &email),
                     if who == "invited" {
-                        "modifyAttributeValues"
+                        "modifyAttributeValues\""
                     } else {
-                        "showBlockPage"
+                        "showBlockPage\""
+                    },
+                ),
+                (
+                    &OnTokenIssuanceStart,
+                    token,
+                    if who == "invited" {
+                        "\"roles\":[\"Pilot\",\"Dispatcher\"]"
+                    } else {
+                        "\"claims\":{}"
                     },
                 ),
             ];
             for (function, body, action) in cases {
                 // Measures only what it claims to: the invited path admits, the other blocks.
                 let text = String::from_utf8(harness.answer(function, &body).body).expect("UTF-8");
-                assert!(
-                    text.contains(&format!("{action}\"")),
-                    "expected {action}: {text}"
-                );
+                assert!(text.contains(action), "expected {action}: {text}");
                 group.bench_function(BenchmarkId::new(function.name(), who), |b| {
                     b.iter(|| harness.answer(function, &body))
                 });

@@ -50,7 +50,7 @@ echo "GET / and POST /api/SignUpValidation answered"
 
 echo "== package contents"
 contents=$(python3 -c 'import zipfile,sys; print("\n".join(sorted(zipfile.ZipFile(sys.argv[1]).namelist())))' dist/signup-gate.zip)
-expected_contents=$(printf '%s\n' OnAttributeCollectionStart/function.json OnAttributeCollectionSubmit/function.json \
+expected_contents=$(printf '%s\n' OnAttributeCollectionStart/function.json OnAttributeCollectionSubmit/function.json OnTokenIssuanceStart/function.json \
   SignUpValidation/function.json handler host.json $( [ -f invitations.csv ] && echo invitations.csv ) | sort)
 if [ "$contents" != "$expected_contents" ]; then
   printf 'package holds:\n%s\nexpected:\n%s\n' "$contents" "$expected_contents" >&2

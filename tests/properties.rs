@@ -7,7 +7,9 @@ use std::sync::Arc;
 use proptest::prelude::*;
 use serde_json::json;
 use signup_gate::domain::email::EmailAddress;
-use signup_gate::domain::invitation::{Expiry, Invitation, InvitationAttribute, ValueType};
+use signup_gate::domain::invitation::{
+    ClaimValue, Expiry, Invitation, InvitationAttribute, InvitationClaim, ValueType,
+};
 use signup_gate::invitations::csv::{InvitationFile, Row};
 use signup_gate::policy::domains::AllowedDomains;
 use signup_gate_testkit::events::{Event, event_body};
@@ -164,12 +166,19 @@ fn invitation() -> impl Strategy<Value = Invitation> {
             .prop_map(|flag| (ValueType::Boolean, flag.to_owned())),
     ];
     let attribute = ("[a-zA-Z][a-zA-Z0-9_]{0,8}", any::<bool>(), value);
+    // Claim names with a prefix no reserved claim has; list items without `;` (the separator).
+    let claim_value = prop_oneof![
+        "[^\r]{1,20}".prop_map(|text| (false, vec![text])),
+        prop::collection::vec("[^;\r]{1,8}", 1..4).prop_map(|items| (true, items)),
+    ];
+    let claim = ("c_[a-zA-Z0-9_.-]{0,8}", claim_value);
     (
         prop::option::of("[a-z0-9-]{1,12}"),
         prop::option::of(0i64..4_102_444_800),
         prop::collection::vec(attribute, 0..4),
+        prop::collection::vec(claim, 0..3),
     )
-        .prop_map(|(application, expires, attributes)| {
+        .prop_map(|(application, expires, attributes, claims)| {
             let mut seen = Vec::new();
             let attributes = attributes
                 .into_iter()
@@ -187,10 +196,38 @@ fn invitation() -> impl Strategy<Value = Invitation> {
                     kind,
                 })
                 .collect();
+            let mut names = Vec::new();
+            let claims = claims
+                .into_iter()
+                .filter(|(name, _)| {
+                    let fresh = !names.contains(&name.to_ascii_lowercase());
+                    names.push(name.to_ascii_lowercase());
+                    fresh
+                })
+                .filter_map(|(name, (list, items))| {
+                    let items: Vec<Box<str>> = items
+                        .iter()
+                        .map(|item| item.trim())
+                        .filter(|item| !item.is_empty())
+                        .map(Into::into)
+                        .collect();
+                    let value = match (list, items.as_slice()) {
+                        (_, []) => return None,
+                        (false, [one]) => ClaimValue::One(one.clone()),
+                        (false, _) => return None,
+                        (true, _) => ClaimValue::Many(items.into()),
+                    };
+                    Some(InvitationClaim {
+                        name: Arc::from(name.as_str()),
+                        value,
+                    })
+                })
+                .collect();
             Invitation {
                 application_id: application.map(Into::into),
                 expires_at: expires.map(Expiry),
                 attributes,
+                claims,
             }
         })
 }
@@ -208,10 +245,14 @@ proptest! {
             file.rows.push(Row { email, invitation, line: 0 });
         }
         let Ok(written) = file.to_csv() else {
-            // The only refusal: one name used both enforced and not, or in two types.
+            // The only refusals: one attribute name used both enforced and not, or in two types;
+            // one claim name both a list and not.
             let names: Vec<_> = file.rows.iter().flat_map(|row| row.invitation.attributes.iter()).collect();
+            let claims: Vec<_> = file.rows.iter().flat_map(|row| row.invitation.claims.iter()).collect();
+            let list = |claim: &InvitationClaim| matches!(claim.value, ClaimValue::Many(_));
             prop_assert!(names.iter().any(|a| names.iter().any(|b| a.name.eq_ignore_ascii_case(&b.name)
-                && (a.enforced != b.enforced || a.kind != b.kind))));
+                && (a.enforced != b.enforced || a.kind != b.kind)))
+                || claims.iter().any(|a| claims.iter().any(|b| a.name.eq_ignore_ascii_case(&b.name) && list(a) != list(b))));
             return Ok(());
         };
         let again = InvitationFile::parse(&written).unwrap();
@@ -224,6 +265,10 @@ proptest! {
                 attribute.name = Arc::from(attribute.name.to_ascii_lowercase());
             }
             invitation.attributes.sort_by(|a, b| a.name.cmp(&b.name));
+            for claim in invitation.claims.iter_mut() {
+                claim.name = Arc::from(claim.name.to_ascii_lowercase());
+            }
+            invitation.claims.sort_by(|a, b| a.name.cmp(&b.name));
             invitation
         };
         for (before, after) in file.rows.iter().zip(&again.rows) {

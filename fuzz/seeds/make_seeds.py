@@ -62,6 +62,19 @@ def events():
         write(target, seeds)
 
 
+def tokens():
+    """Token-issuance events: the documented one for each kind of address the harness knows."""
+    text = (FIXTURES / "token_issuance_documented.json").read_text()
+    seeds = [text.encode()]
+    for email in ["ada@invited.example", "ADA@Invited.Example", "app@invited.example", "old@invited.example",
+                  "nobody@elsewhere.example", "not an address"]:
+        seeds.append(text.replace("ada@contoso.com", email).encode())
+    app_a = text.replace("ada@contoso.com", "app@invited.example").replace(
+        "44445555-eeee-6666-ffff-7777aaaa8888", "00000000-0000-0000-0000-00000000000a")
+    seeds += [app_a.encode(), b"{}", b"[]", b'{"type": "microsoft.graph.authenticationEvent.attributeCollectionStart"}']
+    write("token_issuance_start", seeds)
+
+
 def basic():
     good = base64.b64encode(b"gate-user:s3cret:with:colons")
     write("basic_authorization", [
@@ -139,6 +152,7 @@ def csv():
 if __name__ == "__main__":
     connector()
     events()
+    tokens()
     basic()
     csv()
     claims()

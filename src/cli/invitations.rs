@@ -14,7 +14,8 @@ use serde_json::{Map, Value, json};
 use crate::config::{LOCAL_SETTINGS, LOCAL_SETTINGS_EXAMPLE, Settings};
 use crate::domain::email::EmailAddress;
 use crate::domain::invitation::{
-    Expiry, Invitation, InvitationAttribute, ValueType, check_attribute, now,
+    ClaimValue, Expiry, Invitation, InvitationAttribute, InvitationClaim, ValueType,
+    check_attribute, check_claims, claims_json, now,
 };
 use crate::invitations::csv::InvitationFile;
 use crate::invitations::{
@@ -75,6 +76,10 @@ enum InvitationsAction {
         /// with --set).
         #[arg(long = "enforce", value_name = "NAME[:TYPE]=VALUE")]
         enforce: Vec<String>,
+        /// A claim for the user's tokens: --claim department=Ops, or a list with `[]` after the
+        /// name and `;` between the items: --claim 'roles[]=Pilot;Dispatcher' (repeatable).
+        #[arg(long = "claim", value_name = "NAME[[]]=VALUE")]
+        claim: Vec<String>,
     },
     /// Withdraw an address's invitation.
     Remove { email: String },
@@ -147,7 +152,8 @@ fn run_command(command: InvitationsCommand, settings: &Settings) -> Result<ExitC
                 expires,
                 set,
                 enforce,
-            } => add(admin, &email, app, expires, &set, &enforce).await,
+                claim,
+            } => add(admin, &email, app, expires, &set, &enforce, &claim).await,
             InvitationsAction::Remove { email } => remove(admin, &email).await,
             InvitationsAction::List { json } => list(admin, json).await,
             InvitationsAction::Import { source } => import(admin, &source).await,
@@ -169,6 +175,7 @@ async fn add(
     expires: Option<String>,
     set: &[String],
     enforce: &[String],
+    claim: &[String],
 ) -> Result<ExitCode, CliError> {
     let email = parse_email(email)?;
     let expires_at = expires
@@ -225,6 +232,7 @@ async fn add(
             .map(Into::into),
         expires_at,
         attributes: attributes.into_boxed_slice(),
+        claims: parse_claims(claim)?,
     };
     let outcome = store.upsert(&email, &invitation).await?;
     let (email, store) = (email.as_str(), store.describe());
@@ -234,6 +242,31 @@ async fn add(
         Upsert::Unchanged => println!("{email} in {store} has this invitation already"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--claim name=value` and `--claim 'name[]=a;b'`, checked together.
+fn parse_claims(pairs: &[String]) -> Result<Box<[InvitationClaim]>, CliError> {
+    let mut claims = Vec::new();
+    for pair in pairs {
+        let (name, value) = pair
+            .split_once('=')
+            .ok_or_else(|| CliError::Usage(format!("{pair:?} is not NAME=VALUE")))?;
+        let value = value.trim();
+        let (name, value) = match name.trim().strip_suffix("[]") {
+            Some(name) => (name, ClaimValue::list(value)),
+            None => (
+                name.trim(),
+                (!value.is_empty()).then(|| ClaimValue::One(value.into())),
+            ),
+        };
+        let value = value.ok_or_else(|| CliError::Usage(format!("claim {name} has no value")))?;
+        claims.push(InvitationClaim {
+            name: name.into(),
+            value,
+        });
+    }
+    check_claims(&claims).map_err(|error| CliError::Usage(error.to_string()))?;
+    Ok(claims.into())
 }
 
 async fn remove(store: &dyn InvitationAdmin, email: &str) -> Result<ExitCode, CliError> {
@@ -297,6 +330,7 @@ fn listed_json(entry: &StoredInvitation) -> Value {
         "expires_at": invitation.expires_at.map(|e| e.to_string()),
         "attributes": values(false),
         "enforced": values(true),
+        "claims": claims_json(&invitation.claims),
     });
     if let Some((at, application)) = &entry.signed_up {
         json["signed_up_at"] = Value::from(at.as_str());
@@ -322,6 +356,20 @@ fn describe(entry: &StoredInvitation) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ");
+    let claims = invitation
+        .claims
+        .iter()
+        .map(|claim| match &claim.value {
+            ClaimValue::One(value) => format!("{}={}", claim.name, Printable(value)),
+            many => format!("{}[]={}", claim.name, Printable(&many.cell())),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let claims = if claims.is_empty() {
+        String::new()
+    } else {
+        format!("  claims: {claims}")
+    };
     let signed_up = entry
         .signed_up
         .as_ref()
@@ -337,7 +385,7 @@ fn describe(entry: &StoredInvitation) -> String {
         })
         .unwrap_or_default();
     format!(
-        "{}  app: {}  expires: {}{}{}{signed_up}",
+        "{}  app: {}  expires: {}{}{}{claims}{signed_up}",
         Printable(entry.email.as_str()),
         Printable(invitation.application_id.as_deref().unwrap_or("any")),
         invitation

@@ -18,6 +18,175 @@ pub struct Invitation {
     pub expires_at: Option<Expiry>,
     /// Values to prefill (and, when enforced, to impose at submit).
     pub attributes: Box<[InvitationAttribute]>,
+    /// Claims for the tokens of the user who holds the invitation (never prefilled).
+    pub claims: Box<[InvitationClaim]>,
+}
+
+/// A claim an invitation gives the tokens of its user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvitationClaim {
+    /// Shared by every invitation that has the claim (one per file column).
+    pub name: Arc<str>,
+    pub value: ClaimValue,
+}
+
+/// A claim's value: a string, or a list of strings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimValue {
+    One(Box<str>),
+    Many(Box<[Box<str>]>),
+}
+
+impl ClaimValue {
+    pub fn json(&self) -> serde_json::Value {
+        match self {
+            Self::One(text) => serde_json::Value::from(&**text),
+            Self::Many(items) => items
+                .iter()
+                .map(|item| serde_json::Value::from(&**item))
+                .collect(),
+        }
+    }
+
+    /// A list from its cell in a file (or the command line): the items separated by `;`, each
+    /// trimmed, empty ones dropped; `None` when no item is left.
+    pub fn list(cell: &str) -> Option<Self> {
+        let items: Box<[Box<str>]> = cell
+            .split(';')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(Into::into)
+            .collect();
+        (!items.is_empty()).then_some(Self::Many(items))
+    }
+
+    /// How a list is written in a file or on the command line: the items joined by `;`.
+    pub fn cell(&self) -> String {
+        match self {
+            Self::One(text) => text.to_string(),
+            Self::Many(items) => items.join(";"),
+        }
+    }
+}
+
+/// Most bytes an invitation's claims may take as a JSON object: what Entra's custom claims
+/// provider accepts in one answer.
+pub const MAX_CLAIMS_BYTES: usize = 3 * 1024;
+
+/// Claims a token carries that the platform sets itself, or that identify the token: an
+/// invitation cannot give them.
+const RESERVED_CLAIMS: &[&str] = &[
+    "acr",
+    "acrs",
+    "aio",
+    "amr",
+    "app_displayname",
+    "appid",
+    "appidacr",
+    "at_hash",
+    "aud",
+    "auth_time",
+    "azp",
+    "azpacr",
+    "c_hash",
+    "ctry",
+    "exp",
+    "iat",
+    "idp",
+    "idtyp",
+    "ipaddr",
+    "iss",
+    "jti",
+    "login_hint",
+    "name",
+    "nbf",
+    "nonce",
+    "oid",
+    "onprem_sid",
+    "preferred_username",
+    "puid",
+    "pwd_exp",
+    "pwd_url",
+    "rh",
+    "scp",
+    "sid",
+    "sub",
+    "tenant_ctry",
+    "tenant_region_scope",
+    "tid",
+    "unique_name",
+    "upn",
+    "uti",
+    "ver",
+    "wids",
+    "xms_cc",
+    "xms_pdl",
+    "xms_pl",
+];
+
+/// Why a claim cannot be kept; for files, tables and the CLI (never a user).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidClaim {
+    #[error(
+        "{0:?} is not a claim name (1 to 100 letters, digits, '_', '-' or '.', starting with a letter)"
+    )]
+    Name(String),
+    #[error("{0} is a claim the platform sets itself; an invitation cannot give it")]
+    Reserved(String),
+    #[error("claim {0} is given twice (names are compared in any case)")]
+    Twice(String),
+    #[error(
+        "the invitation's claims take {0} bytes as JSON; a token takes at most {MAX_CLAIMS_BYTES}"
+    )]
+    TooLarge(usize),
+}
+
+/// Checks a claim's name as every store must before keeping it.
+pub fn check_claim_name(name: &str) -> Result<(), InvalidClaim> {
+    let shaped = (1..=100).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if !shaped {
+        return Err(InvalidClaim::Name(name.to_owned()));
+    }
+    if RESERVED_CLAIMS
+        .iter()
+        .any(|reserved| reserved.eq_ignore_ascii_case(name))
+    {
+        return Err(InvalidClaim::Reserved(name.to_owned()));
+    }
+    Ok(())
+}
+
+/// Checks an invitation's claims together: each name, no name twice, at most
+/// [`MAX_CLAIMS_BYTES`] as JSON.
+pub fn check_claims(claims: &[InvitationClaim]) -> Result<(), InvalidClaim> {
+    for (index, claim) in claims.iter().enumerate() {
+        check_claim_name(&claim.name)?;
+        if claims[..index]
+            .iter()
+            .any(|other| other.name.eq_ignore_ascii_case(&claim.name))
+        {
+            return Err(InvalidClaim::Twice(claim.name.to_string()));
+        }
+    }
+    let size = serde_json::Value::Object(claims_json(claims))
+        .to_string()
+        .len();
+    if size > MAX_CLAIMS_BYTES {
+        return Err(InvalidClaim::TooLarge(size));
+    }
+    Ok(())
+}
+
+/// Claims as the JSON object a token gets.
+pub fn claims_json(claims: &[InvitationClaim]) -> serde_json::Map<String, serde_json::Value> {
+    claims
+        .iter()
+        .map(|claim| (claim.name.to_string(), claim.value.json()))
+        .collect()
 }
 
 /// An attribute value carried by an invitation.
@@ -254,6 +423,44 @@ pub(crate) fn now() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn claim(name: &str, value: ClaimValue) -> InvitationClaim {
+        InvitationClaim {
+            name: name.into(),
+            value,
+        }
+    }
+
+    #[test]
+    fn claims_are_checked_by_name_and_size() {
+        let one = |text: &str| ClaimValue::One(text.into());
+        assert_eq!(check_claims(&[claim("department", one("Ops"))]), Ok(()));
+        assert_eq!(
+            ClaimValue::list(" Pilot; Dispatcher ;;"),
+            Some(ClaimValue::Many(
+                vec!["Pilot".into(), "Dispatcher".into()].into()
+            ))
+        );
+        assert_eq!(ClaimValue::list(" ; "), None);
+        for (name, error) in [
+            ("", InvalidClaim::Name(String::new())),
+            ("1st", InvalidClaim::Name("1st".to_owned())),
+            ("a b", InvalidClaim::Name("a b".to_owned())),
+            ("Tid", InvalidClaim::Reserved("Tid".to_owned())),
+            ("oid", InvalidClaim::Reserved("oid".to_owned())),
+        ] {
+            assert_eq!(check_claim_name(name), Err(error), "{name:?}");
+        }
+        assert_eq!(
+            check_claims(&[claim("x", one("1")), claim("X", one("2"))]),
+            Err(InvalidClaim::Twice("X".to_owned()))
+        );
+        let big = [claim("big", one(&"x".repeat(MAX_CLAIMS_BYTES)))];
+        assert_eq!(
+            check_claims(&big),
+            Err(InvalidClaim::TooLarge(MAX_CLAIMS_BYTES + 10))
+        );
+    }
 
     #[test]
     fn dates_and_date_times_round_trip() {

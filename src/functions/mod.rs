@@ -10,6 +10,7 @@ mod attribute_collection_start;
 mod attribute_collection_submit;
 pub mod entra;
 pub(crate) mod sign_up_validation;
+mod token_issuance_start;
 
 use futures_util::future::BoxFuture;
 use serde::Serialize;
@@ -19,6 +20,8 @@ use warp::reply::{Reply, Response};
 pub use self::attribute_collection_start::OnAttributeCollectionStart;
 pub use self::attribute_collection_submit::OnAttributeCollectionSubmit;
 pub use self::sign_up_validation::SignUpValidation;
+pub use self::token_issuance_start::OnTokenIssuanceStart;
+use crate::domain::invitation::InvitationClaim;
 use crate::gate::Gate;
 use crate::policy::EmailClaim;
 
@@ -28,6 +31,7 @@ pub const ALL: &[&dyn Function] = &[
     &SignUpValidation,
     &OnAttributeCollectionStart,
     &OnAttributeCollectionSubmit,
+    &OnTokenIssuanceStart,
 ];
 
 /// One of Microsoft's contracts, served at `/api/<name>`.
@@ -95,6 +99,8 @@ pub struct Outcome {
     pub email: String,
     /// B2C's `step`, where the contract has one.
     pub step: Option<&'static str>,
+    /// The names (never the values) of the claims given to a token, where one is issued.
+    pub claims: Option<String>,
 }
 
 impl Outcome {
@@ -104,12 +110,24 @@ impl Outcome {
             reason,
             email: "-".to_owned(),
             step: None,
+            claims: None,
         }
     }
 
     /// The same, about this address.
     pub(crate) fn about(mut self, email: &EmailClaim) -> Self {
         self.email = email.for_log();
+        self
+    }
+
+    /// The same, naming the claims given.
+    pub(crate) fn giving(mut self, claims: &[InvitationClaim]) -> Self {
+        let names: Vec<&str> = claims.iter().map(|claim| &*claim.name).collect();
+        self.claims = Some(if names.is_empty() {
+            "-".to_owned()
+        } else {
+            names.join(",")
+        });
         self
     }
 }

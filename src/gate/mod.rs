@@ -12,7 +12,9 @@ use self::recorder::SignUpRecorder;
 use crate::domain::email::EmailAddress;
 use crate::domain::invitation::now;
 use crate::invitations::InvitationStore;
-use crate::policy::{AdmitReason, Decision, EmailClaim, InvitationLookup, Policy, SignUp, Stage};
+use crate::policy::{
+    AdmitReason, Decision, EmailClaim, InvitationLookup, Policy, SignUp, Stage, TokenClaims,
+};
 
 /// The policy, the invitation store it consults, and the sign-up records.
 pub struct Gate {
@@ -53,6 +55,25 @@ impl Gate {
                 .record(email, sign_up.application.as_deref(), correlation_id);
         }
         decision
+    }
+
+    /// The claims a token of `email`'s user gets, signing in to `application`; `None` when the
+    /// store failed or missed the deadline (a token must then not be issued without them).
+    pub(crate) async fn token_claims(
+        &self,
+        email: &EmailClaim,
+        application: Option<&str>,
+        correlation_id: &str,
+    ) -> Option<TokenClaims> {
+        let invitation = match email {
+            EmailClaim::Valid(email) => match self.lookup(email, correlation_id).await {
+                InvitationLookup::Found(invitation) => Some(invitation),
+                InvitationLookup::NotFound => None,
+                InvitationLookup::Unavailable => return None,
+            },
+            EmailClaim::Missing | EmailClaim::Invalid => None,
+        };
+        Some(TokenClaims::of(invitation.as_ref(), application))
     }
 
     /// Lets the sign-up records in flight finish (at most `deadline`) before the process stops.

@@ -10,7 +10,7 @@ pub mod domains;
 
 use self::domains::AllowedDomains;
 use crate::domain::email::EmailAddress;
-use crate::domain::invitation::{Invitation, InvitationAttribute};
+use crate::domain::invitation::{Invitation, InvitationAttribute, InvitationClaim};
 
 /// Longest Job Title the directory stores (Entra `jobTitle` is limited to 128 characters).
 pub(crate) const MAX_JOB_TITLE_LENGTH: usize = 128;
@@ -332,10 +332,62 @@ fn invitation_validity(
     {
         return Err(BlockReason::InvitationExpired);
     }
+    if applies_to(invitation, application) {
+        Ok(())
+    } else {
+        Err(BlockReason::InvitationForOtherApplication)
+    }
+}
+
+/// Whether an invitation is for every application or for this one.
+fn applies_to(invitation: &Invitation, application: Option<&str>) -> bool {
     match (&invitation.application_id, application) {
-        (None, _) => Ok(()),
-        (Some(invited), Some(asked)) if invited.eq_ignore_ascii_case(asked.trim()) => Ok(()),
-        (Some(_), _) => Err(BlockReason::InvitationForOtherApplication),
+        (None, _) => true,
+        (Some(invited), Some(asked)) => invited.eq_ignore_ascii_case(asked.trim()),
+        (Some(_), None) => false,
+    }
+}
+
+/// What a token gets from the invitation of its user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenClaims {
+    /// The invitation applies to this application: its claims (perhaps none).
+    Given(Box<[InvitationClaim]>),
+    /// No invitation: no claims (a token is never refused for that).
+    NoInvitation,
+    /// The invitation is for another application: no claims.
+    OtherApplication,
+}
+
+impl TokenClaims {
+    /// The claims of the invitation of a user signing in to `application`. Expiry limits sign-up
+    /// only: the user who signed up with an invitation keeps its claims after it expires, until
+    /// it is removed.
+    pub fn of(invitation: Option<&Invitation>, application: Option<&str>) -> Self {
+        match invitation {
+            None => Self::NoInvitation,
+            Some(invitation) if applies_to(invitation, application) => {
+                Self::Given(invitation.claims.clone())
+            }
+            Some(_) => Self::OtherApplication,
+        }
+    }
+
+    /// The claims, none unless given.
+    pub fn claims(&self) -> &[InvitationClaim] {
+        match self {
+            Self::Given(claims) => claims,
+            Self::NoInvitation | Self::OtherApplication => &[],
+        }
+    }
+
+    /// Why (for the decision log).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Given(_) => "invitation",
+            Self::NoInvitation => "no_invitation",
+            Self::OtherApplication => "invitation_for_other_application",
+        }
     }
 }
 
@@ -667,6 +719,7 @@ mod tests {
                 attribute("jobTitle", "Engineer", true),
             ]
             .into(),
+            claims: Box::default(),
         })
     }
 
@@ -767,6 +820,41 @@ mod tests {
                 reason: BlockReason::StoreUnavailable,
                 message: TRY_AGAIN_LATER.to_owned()
             }
+        );
+    }
+
+    #[test]
+    fn tokens_get_the_claims_of_an_invitation_for_their_application_even_expired() {
+        let claims: Box<[InvitationClaim]> = vec![InvitationClaim {
+            name: "department".into(),
+            value: crate::domain::invitation::ClaimValue::One("Ops".into()),
+        }]
+        .into();
+        let invitation = |application: Option<&str>| Invitation {
+            application_id: application.map(Into::into),
+            expires_at: Some(Expiry(NOW - 1)),
+            claims: claims.clone(),
+            ..Invitation::default()
+        };
+        assert_eq!(
+            TokenClaims::of(Some(&invitation(None)), Some("app-1")),
+            TokenClaims::Given(claims.clone())
+        );
+        assert_eq!(
+            TokenClaims::of(Some(&invitation(Some("APP-1"))), Some("app-1")).claims(),
+            &*claims
+        );
+        assert_eq!(
+            TokenClaims::of(Some(&invitation(Some("app-1"))), Some("app-2")),
+            TokenClaims::OtherApplication
+        );
+        assert_eq!(
+            TokenClaims::of(Some(&invitation(Some("app-1"))), None),
+            TokenClaims::OtherApplication
+        );
+        assert_eq!(
+            TokenClaims::of(None, Some("app-1")),
+            TokenClaims::NoInvitation
         );
     }
 

@@ -176,10 +176,15 @@ fn log_decision(function: &str, outcome: &Outcome, invocation: &Invocation) {
         reason,
         email,
         step,
+        claims,
     } = outcome;
     let step = step.map(|step| format!(" step={step}")).unwrap_or_default();
+    let claims = claims
+        .as_ref()
+        .map(|claims| format!(" claims={claims}"))
+        .unwrap_or_default();
     log::info!(
-        "decision function={function} outcome={action} reason={reason} email={email}{step} correlation_id={}",
+        "decision function={function} outcome={action} reason={reason} email={email}{step}{claims} correlation_id={}",
         invocation.correlation_id
     );
 }

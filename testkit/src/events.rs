@@ -65,6 +65,29 @@ impl Event {
     }
 }
 
+/// A token-issuance event for the user `mail` signing in to `application`.
+pub fn token_event(mail: &Value, application: &Value) -> Value {
+    json!({
+        "type": "microsoft.graph.authenticationEvent.tokenIssuanceStart",
+        "source": "/tenants/11111111-2222-3333-4444-555555555555/applications/x",
+        "data": {
+            "@odata.type": "microsoft.graph.onTokenIssuanceStartCalloutData",
+            "tenantId": "11111111-2222-3333-4444-555555555555",
+            "authenticationEventListenerId": "l",
+            "customAuthenticationExtensionId": "c",
+            "authenticationContext": {
+                "correlationId": "c",
+                "client": {"ip": "127.0.0.1", "locale": "en-us", "market": "en-us"},
+                "protocol": "OAUTH2.0",
+                "clientServicePrincipal": {"appId": application},
+                "resourceServicePrincipal": {"appId": application},
+                "user": {"id": "u", "mail": mail, "displayName": "User", "userType": "Member",
+                         "userPrincipalName": "u@contoso.onmicrosoft.com"}
+            }
+        }
+    })
+}
+
 /// An attribute-collection event for `email`, with a Job Title unless it is null, from the
 /// application `application`: every part a real event has.
 pub fn event_body(event: Event, email: &Value, job_title: &Value, application: &Value) -> Value {

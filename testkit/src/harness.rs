@@ -9,7 +9,7 @@ use serde_json::Value;
 use signup_gate::domain::email::EmailAddress;
 use signup_gate::functions::{
     BlockPage, Function, Invocation, OnAttributeCollectionStart, OnAttributeCollectionSubmit,
-    Shared, SignUpValidation,
+    OnTokenIssuanceStart, Shared, SignUpValidation,
 };
 use signup_gate::gate::Gate;
 use signup_gate::invitations::csv::{CsvStore, InvitationIndex};
@@ -20,10 +20,10 @@ use crate::events::Event;
 
 /// Invited: one address for every application, one expired, one for another application only.
 pub const INVITATIONS: &str = "\
-email,application_id,expires_at,displayName,!jobTitle,extension_0a1b_Level
-ada@invited.example,,,Ada Lovelace,Engineer,5
-old@invited.example,,2001-01-01,Old Timer,,
-app@invited.example,00000000-0000-0000-0000-00000000000a,,Only App A,,
+email,application_id,expires_at,displayName,!jobTitle,extension_0a1b_Level,claim:department,claim:roles[]
+ada@invited.example,,,Ada Lovelace,Engineer,5,Ops,Pilot;Dispatcher
+old@invited.example,,2001-01-01,Old Timer,,,Archive,
+app@invited.example,00000000-0000-0000-0000-00000000000a,,Only App A,,,Apps,
 ";
 pub const ALLOWED_DOMAINS: &str = "fabrikam.com,*.contoso.com";
 
@@ -146,6 +146,24 @@ impl Harness {
         }
     }
 
+    /// `OnTokenIssuanceStart`'s answer.
+    pub fn token(&self, body: &[u8]) -> Answer {
+        self.answer(&OnTokenIssuanceStart, body)
+    }
+
+    /// The claims the invitation of `email` gives a token (none without one); any application.
+    pub fn invited_claims(&self, email: &str) -> Option<Value> {
+        let email = EmailAddress::parse(email).ok()?;
+        let invitation = self.invited.as_ref()?.get(email.as_str())?;
+        Some(Value::Object(
+            invitation
+                .claims
+                .iter()
+                .map(|claim| (claim.name.to_string(), claim.value.json()))
+                .collect(),
+        ))
+    }
+
     /// Whether `body` holds anywhere (any string of the JSON, at any depth) an address the
     /// policy may admit: a valid address in an allowed domain or with an invitation. An admit
     /// of a body without one is a finding, however the body is shaped.
@@ -211,6 +229,64 @@ pub fn check_event_answer(event: Event, answer: &Answer) -> bool {
                 "{json}"
             );
             false
+        }
+        status => panic!("status {status} is outside the contract: {json}"),
+    }
+}
+
+/// The token fuzz target: any body is answered 200 with exactly one `provideClaimsForToken`
+/// whose claims are strings or lists of strings, or a 400 JSON error; claims are given only when
+/// some string of the body is an address whose invitation has them.
+pub fn fuzz_token(body: &[u8]) {
+    let harness = harness();
+    let answer = harness.token(body);
+    let json = answer.json();
+    match answer.status {
+        200 => {
+            let data = &json["data"];
+            assert_eq!(
+                data["@odata.type"], "microsoft.graph.onTokenIssuanceStartResponseData",
+                "{json}"
+            );
+            let actions = data["actions"].as_array().expect("actions");
+            assert_eq!(actions.len(), 1, "exactly one action: {json}");
+            assert_eq!(
+                actions[0]["@odata.type"],
+                "microsoft.graph.tokenIssuanceStart.provideClaimsForToken"
+            );
+            let claims = actions[0]["claims"].as_object().expect("a claims object");
+            for value in claims.values() {
+                let fine = value.is_string()
+                    || value
+                        .as_array()
+                        .is_some_and(|items| items.iter().all(Value::is_string));
+                assert!(fine, "{json}");
+            }
+            if !claims.is_empty() {
+                let Ok(request) = serde_json::from_slice::<Value>(body) else {
+                    panic!("claims for a body that is not JSON");
+                };
+                let mut strings = Vec::new();
+                collect_strings(&request, &mut strings);
+                assert!(
+                    strings
+                        .iter()
+                        .any(|text| harness.invited_claims(text).as_ref()
+                            == Some(&Value::Object(claims.clone()))),
+                    "claims without an invitation that has them: {}",
+                    String::from_utf8_lossy(body)
+                );
+            }
+        }
+        400 => {
+            assert!(
+                json["error"].as_str().is_some_and(|e| !e.is_empty()),
+                "{json}"
+            );
+            assert!(
+                json["message"].as_str().is_some_and(|m| !m.is_empty()),
+                "{json}"
+            );
         }
         status => panic!("status {status} is outside the contract: {json}"),
     }

@@ -91,9 +91,10 @@ async fn the_cli_round_trips_through_the_file_the_server_reads() {
         serde_json::from_str::<Value>(&stdout).unwrap(),
         json!([
             {"email": "ada@contoso.com", "application_id": null, "expires_at": null,
-             "attributes": {"displayName": "Ada Lovelace"}, "enforced": {"jobTitle": "Analyst"}},
+             "attributes": {"displayName": "Ada Lovelace"}, "enforced": {"jobTitle": "Analyst"},
+             "claims": {}},
             {"email": "grace@contoso.com", "application_id": "44445555-eeee-6666-ffff-7777aaaa8888",
-             "expires_at": "2999-12-31", "attributes": {}, "enforced": {}}
+             "expires_at": "2999-12-31", "attributes": {}, "enforced": {}, "claims": {}}
         ])
     );
     let (code, stdout, _) = run(&app, &["invitations", "list"]);

@@ -12,3 +12,4 @@ mod sign_up_validation;
 mod standalone;
 mod table_rows;
 mod table_store;
+mod token_issuance;

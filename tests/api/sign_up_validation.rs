@@ -496,7 +496,7 @@ async fn the_token_step_always_continues() {
     }
     expect_all(&app, &cases).await;
     app.logs_containing(
-        "outcome=Continue reason=token_step email=o***@contoso.com step=PreTokenIssuance",
+        "outcome=Continue reason=invitation email=o***@contoso.com step=PreTokenIssuance claims=-",
     )
     .await;
 }

@@ -240,10 +240,17 @@ impl<'de, P: Object<'de>> Object<'de> for Data<'de, P> {
 #[derive(Debug, Default)]
 pub(crate) struct AuthenticationContext<'de> {
     client_service_principal: Option<ServicePrincipal<'de>>,
-    exact: bool,
+    /// `user` (token issuance: the user signing in).
+    user: Option<User<'de>>,
+    exact: [bool; 2],
 }
 
 impl<'de> AuthenticationContext<'de> {
+    /// `user.mail`: the address of the user signing in.
+    pub(crate) fn user_mail(&self) -> Option<&str> {
+        self.user.as_ref()?.mail.as_deref()
+    }
+
     /// `clientServicePrincipal.appId`: the application signed in or up to.
     pub(crate) fn application(&self) -> Option<String> {
         self.client_service_principal
@@ -257,11 +264,40 @@ impl<'de> AuthenticationContext<'de> {
 
 impl<'de> Object<'de> for AuthenticationContext<'de> {
     fn field<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
-        if claims(key, "clientServicePrincipal", &mut self.exact) {
+        let [principal, user] = &mut self.exact;
+        if claims(key, "clientServicePrincipal", principal) {
             read_into(map, &mut self.client_service_principal)
+        } else if claims(key, "user", user) {
+            read_into(map, &mut self.user)
         } else {
             Ok(false)
         }
+    }
+}
+
+#[derive(Debug, Default)]
+struct User<'de> {
+    mail: Option<Cow<'de, str>>,
+    exact: bool,
+}
+
+impl<'de> Object<'de> for User<'de> {
+    fn field<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
+        if claims(key, "mail", &mut self.exact) {
+            read_into(map, &mut self.mail)
+        } else {
+            Ok(false)
+        }
+    }
+}
+
+/// An event that has no part of its own in `data` beyond the envelope's.
+#[derive(Debug, Default)]
+pub(crate) struct NoPayload;
+
+impl<'de> Object<'de> for NoPayload {
+    fn field<A: MapAccess<'de>>(&mut self, _: &str, _: &mut A) -> Result<bool, A::Error> {
+        Ok(false)
     }
 }
 

@@ -181,10 +181,6 @@ pub(crate) struct ConnectorResponse<'a> {
 }
 
 impl<'a> ConnectorResponse<'a> {
-    pub(crate) fn continue_() -> Self {
-        Self::continue_with(Map::new())
-    }
-
     pub(crate) fn continue_with(claims: Map<String, Value>) -> Self {
         Self {
             version: VERSION,
@@ -345,7 +341,7 @@ mod tests {
     fn responses_serialise_exactly_as_documented() {
         let cases = [
             (
-                ConnectorResponse::continue_(),
+                ConnectorResponse::continue_with(Map::new()),
                 r#"{"version":"1.0.0","action":"Continue"}"#,
                 200,
             ),

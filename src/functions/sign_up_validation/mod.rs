@@ -11,8 +11,8 @@ use warp::http::StatusCode;
 use warp::reply::{Reply, Response};
 
 use self::contract::{ConnectorRequest, ConnectorResponse, Step};
-use super::{Answer, Caller, Function, Invocation, Outcome, Shared};
-use crate::domain::invitation::InvitationAttribute;
+use super::{Answer, Caller, Function, Invocation, Outcome, Shared, json_error};
+use crate::domain::invitation::{ClaimValue, InvitationAttribute};
 use crate::policy::{Decision, SignUp, Stage};
 
 /// Shown when the body is not a JSON object (the original sample's wording).
@@ -60,12 +60,7 @@ async fn answer(body: &[u8], shared: &Shared, invocation: &Invocation) -> Answer
         ..Outcome::new(action, reason).about(&sign_up.email)
     };
     if step == Step::PreTokenIssuance {
-        // The token step runs at every sign-in and allows nothing but Continue: a block here
-        // would lock out every user whose invitation has since expired.
-        return Answer {
-            response: reply(&ConnectorResponse::continue_()),
-            outcome: outcome("Continue", "token_step"),
-        };
+        return token_step(&sign_up, shared, invocation, outcome).await;
     }
     let decision = shared
         .gate
@@ -85,6 +80,58 @@ async fn answer(body: &[u8], shared: &Shared, invocation: &Invocation) -> Answer
     Answer {
         response: reply(&response),
         outcome: outcome(response.action.as_str(), reason),
+    }
+}
+
+/// B2C's token step runs at every sign-in and sign-up and allows nothing but `Continue` (a
+/// block would lock out everyone whose invitation has since expired): it carries the claims of
+/// the invitation that applies to the application, as top-level keys (B2C returns
+/// `extension_<app>_<Name>` custom attributes this way). A list claim becomes its items joined
+/// by commas (user flows take no lists). A store that cannot answer fails the call instead of
+/// letting a token out without the claims its application relies on.
+async fn token_step(
+    sign_up: &SignUp,
+    shared: &Shared,
+    invocation: &Invocation,
+    outcome: impl Fn(&'static str, &'static str) -> Outcome,
+) -> Answer {
+    let claims = shared
+        .gate
+        .token_claims(
+            &sign_up.email,
+            sign_up.application.as_deref(),
+            &invocation.correlation_id,
+        )
+        .await;
+    let Some(claims) = claims else {
+        log::error!(
+            "failing the token step for {}: the invitation store did not answer, and a token must not go out without the claims its application relies on; correlation_id={}",
+            sign_up.email.for_log(),
+            invocation.correlation_id
+        );
+        return Answer {
+            response: json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                "The invitation store could not be read; no token is issued without its claims.",
+            ),
+            outcome: outcome("Unavailable", "store_unavailable"),
+        };
+    };
+    let returned = claims
+        .claims()
+        .iter()
+        .map(|claim| {
+            let value = match &claim.value {
+                ClaimValue::One(text) => text.to_string(),
+                ClaimValue::Many(items) => items.join(","),
+            };
+            (claim.name.to_string(), serde_json::Value::from(value))
+        })
+        .collect();
+    Answer {
+        response: reply(&ConnectorResponse::continue_with(returned)),
+        outcome: outcome("Continue", claims.reason()).giving(claims.claims()),
     }
 }
 

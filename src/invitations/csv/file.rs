@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 
 use super::FileError;
 use super::format::{
-    APPLICATION_ID, AttributeColumn, EMAIL, EXPIRES_AT, FileErrors, LineError, Row, parse_rows,
+    APPLICATION_ID, AttributeColumn, ClaimColumn, EMAIL, EXPIRES_AT, FileErrors, LineError, Row,
+    parse_rows,
 };
 use crate::domain::email::EmailAddress;
-use crate::domain::invitation::{Invitation, InvitationAttribute};
+use crate::domain::invitation::{ClaimValue, Invitation, InvitationAttribute};
 use crate::invitations::Upsert;
 
 /// The file as the CLI edits it: rows in file order.
@@ -117,6 +118,7 @@ impl InvitationFile {
                 }
             }
         }
+        let claim_columns = claim_columns(&self.rows)?;
         let mut writer = csv::Writer::from_writer(Vec::new());
         let mut header = vec![
             EMAIL.to_owned(),
@@ -128,6 +130,7 @@ impl InvitationFile {
                 InvitationAttribute::column(&column.name, column.enforced, column.kind)
             }),
         );
+        header.extend(claim_columns.iter().map(ClaimColumn::header));
         writer.write_record(&header).map_err(|e| e.to_string())?;
         for row in &self.rows {
             let invitation = &row.invitation;
@@ -151,6 +154,14 @@ impl InvitationFile {
                     .map(|a| a.value.to_string())
                     .unwrap_or_default()
             }));
+            record.extend(claim_columns.iter().map(|column| {
+                invitation
+                    .claims
+                    .iter()
+                    .find(|claim| claim.name.eq_ignore_ascii_case(&column.name))
+                    .map(|claim| claim.value.cell())
+                    .unwrap_or_default()
+            }));
             writer.write_record(&record).map_err(|e| e.to_string())?;
         }
         writer.into_inner().map_err(|e| e.to_string())
@@ -167,6 +178,33 @@ impl InvitationFile {
             error,
         })
     }
+}
+
+/// One column per claim name (`claim:name`, or `claim:name[]` for a list), in order of first
+/// appearance; a name that is a list on some invitations and a string on others cannot be
+/// written.
+fn claim_columns(rows: &[Row]) -> Result<Vec<ClaimColumn>, String> {
+    let mut columns: Vec<ClaimColumn> = Vec::new();
+    for claim in rows.iter().flat_map(|row| row.invitation.claims.iter()) {
+        let list = matches!(claim.value, ClaimValue::Many(_));
+        match columns
+            .iter()
+            .find(|column| column.name.eq_ignore_ascii_case(&claim.name))
+        {
+            None => columns.push(ClaimColumn {
+                name: claim.name.clone(),
+                list,
+            }),
+            Some(column) if column.list != list => {
+                return Err(format!(
+                    "claim {} is a list on some invitations and a single value on others; one column is one or the other",
+                    column.name
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(columns)
 }
 
 fn write_atomically(path: &Path, text: &[u8]) -> std::io::Result<()> {

@@ -11,7 +11,8 @@ use std::sync::Arc;
 
 use crate::domain::email::{EmailAddress, InvalidEmail};
 use crate::domain::invitation::{
-    Expiry, Invitation, InvitationAttribute, ValueType, check_attribute, is_attribute_name,
+    ClaimValue, Expiry, Invitation, InvitationAttribute, InvitationClaim, ValueType,
+    check_attribute, check_claim_name, check_claims, is_attribute_name,
 };
 
 /// The fixed leading columns.
@@ -60,6 +61,8 @@ pub(super) enum Column {
     ExpiresAt,
     /// Index into [`Header::attributes`].
     Attribute(u16),
+    /// Index into [`Header::claims`].
+    Claim(u16),
 }
 
 /// The header row: what each column holds, and the attribute columns' names.
@@ -68,7 +71,39 @@ pub(super) struct Header {
     columns: Vec<Column>,
     /// One per attribute column.
     pub(super) attributes: Vec<AttributeColumn>,
+    /// One per claim column.
+    pub(super) claims: Vec<ClaimColumn>,
 }
+
+/// A claim column: `claim:<name>` (a string) or `claim:<name>[]` (a list, `;` between items).
+#[derive(Debug, Clone)]
+pub(super) struct ClaimColumn {
+    pub(super) name: Arc<str>,
+    pub(super) list: bool,
+}
+
+impl ClaimColumn {
+    /// The column's header: `claim:name` or `claim:name[]`.
+    pub(super) fn header(&self) -> String {
+        format!(
+            "{CLAIM_PREFIX}{}{}",
+            self.name,
+            if self.list { "[]" } else { "" }
+        )
+    }
+
+    /// A cell's value as the claim holds it; `None` for a list without items.
+    pub(super) fn value(&self, cell: &str) -> Option<ClaimValue> {
+        if self.list {
+            ClaimValue::list(cell)
+        } else {
+            Some(ClaimValue::One(cell.into()))
+        }
+    }
+}
+
+/// What a claim column's header starts with.
+pub(super) const CLAIM_PREFIX: &str = "claim:";
 
 /// An attribute column: `[!]name[:type]`.
 #[derive(Debug, Clone)]
@@ -87,6 +122,8 @@ pub(super) struct Cells<'r> {
     pub(super) expires_at: Option<Expiry>,
     /// (attribute column, value)
     pub(super) attributes: Vec<(u16, &'r str)>,
+    /// (claim column, value)
+    pub(super) claims: Vec<(u16, &'r str)>,
 }
 
 /// One data row, parsed.
@@ -162,6 +199,16 @@ fn parse_header(headers: &csv::ByteRecord) -> Result<Header, FileErrors> {
             n if n.eq_ignore_ascii_case(EMAIL) => Column::Email,
             n if n.eq_ignore_ascii_case(APPLICATION_ID) => Column::ApplicationId,
             n if n.eq_ignore_ascii_case(EXPIRES_AT) => Column::ExpiresAt,
+            n if n
+                .get(..CLAIM_PREFIX.len())
+                .is_some_and(|prefix| prefix.eq_ignore_ascii_case(CLAIM_PREFIX)) =>
+            {
+                let claim = parse_claim_column(n).map_err(header_error)?;
+                let index = u16::try_from(header.claims.len())
+                    .map_err(|_| header_error("too many claim columns".to_owned()))?;
+                header.claims.push(claim);
+                Column::Claim(index)
+            }
             n => {
                 let attribute = parse_attribute_column(n).map_err(header_error)?;
                 let index = u16::try_from(header.attributes.len())
@@ -175,6 +222,10 @@ fn parse_header(headers: &csv::ByteRecord) -> Result<Header, FileErrors> {
             Column::Attribute(index) => {
                 let attribute = &header.attributes[usize::from(index)];
                 InvitationAttribute::column(&attribute.name, attribute.enforced, ValueType::String)
+                    .to_ascii_lowercase()
+            }
+            Column::Claim(index) => {
+                format!("{CLAIM_PREFIX}{}", header.claims[usize::from(index)].name)
                     .to_ascii_lowercase()
             }
             _ => name.to_ascii_lowercase(),
@@ -192,6 +243,20 @@ fn parse_header(headers: &csv::ByteRecord) -> Result<Header, FileErrors> {
         }
     }
     Ok(header)
+}
+
+/// `claim:name` or `claim:name[]` → the column; the error says what is wrong with it.
+fn parse_claim_column(text: &str) -> Result<ClaimColumn, String> {
+    let rest = text.get(CLAIM_PREFIX.len()..).unwrap_or_default();
+    let (name, list) = match rest.strip_suffix("[]") {
+        Some(name) => (name, true),
+        None => (rest, false),
+    };
+    check_claim_name(name).map_err(|error| format!("column {text:?}: {error}"))?;
+    Ok(ClaimColumn {
+        name: name.into(),
+        list,
+    })
 }
 
 /// `[!]name[:type]` → the column; the error says what is wrong with it.
@@ -234,6 +299,7 @@ fn read_cells<'r>(header: &Header, record: &'r csv::ByteRecord) -> Result<Cells<
         application_id: None,
         expires_at: None,
         attributes: Vec::new(),
+        claims: Vec::new(),
     };
     for (column, cell) in header.columns.iter().zip(record.iter()) {
         let cell = std::str::from_utf8(cell).map_err(|_| "a cell is not UTF-8".to_owned())?;
@@ -263,12 +329,37 @@ fn read_cells<'r>(header: &Header, record: &'r csv::ByteRecord) -> Result<Cells<
                 check_attribute(name, cell, column.kind).map_err(|error| error.to_string())?;
                 cells.attributes.push((index, cell));
             }
+            Column::Claim(index) => cells.claims.push((index, cell)),
         }
     }
     if cells.email.is_empty() {
         return Err("the e-mail address is missing".to_owned());
     }
+    if !cells.claims.is_empty() {
+        // Their size together, now that the row's claims are known.
+        claims_of(header, &cells)?;
+    }
     Ok(cells)
+}
+
+/// A row's claims, checked together (at most 3 KB as JSON).
+pub(super) fn claims_of(
+    header: &Header,
+    cells: &Cells<'_>,
+) -> Result<Box<[InvitationClaim]>, String> {
+    let claims: Box<[InvitationClaim]> = cells
+        .claims
+        .iter()
+        .filter_map(|&(index, cell)| {
+            let column = &header.claims[usize::from(index)];
+            Some(InvitationClaim {
+                name: column.name.clone(),
+                value: column.value(cell)?,
+            })
+        })
+        .collect();
+    check_claims(&claims).map_err(|error| error.to_string())?;
+    Ok(claims)
 }
 
 pub(super) fn invalid_email(error: InvalidEmail) -> String {
@@ -295,6 +386,7 @@ fn to_row(header: &Header, line: u64, cells: Cells<'_>) -> Result<Row, String> {
         application_id: cells.application_id.map(Into::into),
         expires_at: cells.expires_at,
         attributes,
+        claims: claims_of(header, &cells)?,
     };
     Ok(Row {
         email,

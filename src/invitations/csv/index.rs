@@ -8,9 +8,9 @@ use std::hash::BuildHasher as _;
 
 use hashbrown::HashTable;
 
-use super::format::{AttributeColumn, Cells, FileErrors, invalid_email, parse};
+use super::format::{AttributeColumn, Cells, ClaimColumn, FileErrors, invalid_email, parse};
 use crate::domain::email::normalise_into;
-use crate::domain::invitation::{Expiry, Invitation, InvitationAttribute};
+use crate::domain::invitation::{Expiry, Invitation, InvitationAttribute, InvitationClaim};
 
 /// A stretch of [`InvitationIndex::text`].
 #[derive(Debug, Clone, Copy, Default)]
@@ -29,12 +29,14 @@ struct IndexEntry {
     application: u32,
     /// Seconds since the epoch, or [`NEVER`].
     expires_at: i64,
-    /// Range of `attributes`.
-    attributes: Span,
+    /// Range of `values`: the attributes, then the claims.
+    values: Span,
 }
 
+/// An attribute's or claim's value: `column` counts the attribute columns first, then the
+/// claim columns.
 #[derive(Debug, Clone, Copy)]
-struct AttributeRef {
+struct ValueRef {
     column: u16,
     value: Span,
 }
@@ -53,7 +55,9 @@ pub struct InvitationIndex {
     applications: Vec<Box<str>>,
     /// Each attribute column.
     columns: Vec<AttributeColumn>,
-    attributes: Vec<AttributeRef>,
+    /// Each claim column.
+    claim_columns: Vec<ClaimColumn>,
+    values: Vec<ValueRef>,
 }
 
 impl InvitationIndex {
@@ -67,22 +71,26 @@ impl InvitationIndex {
             hasher: RandomState::new(),
             applications: Vec::new(),
             columns: Vec::new(),
-            attributes: Vec::new(),
+            claim_columns: Vec::new(),
+            values: Vec::new(),
         };
         let mut applications: HashMap<Box<str>, u32> = HashMap::new();
-        let header = parse(text, |_, line, cells| {
-            index.push(&mut applications, line, cells)
+        let header = parse(text, |header, line, cells| {
+            index.push(&mut applications, header.attributes.len(), line, cells)
         })?;
         index.columns = header.attributes;
+        index.claim_columns = header.claims;
         index.text.shrink_to_fit();
         index.entries.shrink_to_fit();
-        index.attributes.shrink_to_fit();
+        index.values.shrink_to_fit();
         Ok(index)
     }
 
+    /// Adds a row; claim columns are numbered after the `attribute_columns`.
     fn push(
         &mut self,
         applications: &mut HashMap<Box<str>, u32>,
+        attribute_columns: usize,
         line: u64,
         cells: Cells<'_>,
     ) -> Result<(), String> {
@@ -121,24 +129,34 @@ impl InvitationIndex {
                 }
             },
         };
-        let first_attribute = u32::try_from(self.attributes.len()).map_err(|_| too_large())?;
-        for (column, value) in &cells.attributes {
+        let first_value = u32::try_from(self.values.len()).map_err(|_| too_large())?;
+        let claims = cells
+            .claims
+            .iter()
+            .map(|&(column, value)| (usize::from(column) + attribute_columns, value));
+        let values = cells
+            .attributes
+            .iter()
+            .map(|&(column, value)| (usize::from(column), value))
+            .chain(claims);
+        for (column, value) in values {
             let start = u32::try_from(self.text.len()).map_err(|_| too_large())?;
             self.text.push_str(value);
             let len = u32::try_from(value.len()).map_err(|_| too_large())?;
-            self.attributes.push(AttributeRef {
-                column: *column,
+            self.values.push(ValueRef {
+                column: u16::try_from(column).map_err(|_| "too many columns".to_owned())?,
                 value: Span { start, len },
             });
         }
+        let value_count = cells.attributes.len() + cells.claims.len();
         let entry = IndexEntry {
             email,
             line: u32::try_from(line).map_err(|_| too_large())?,
             application,
             expires_at: cells.expires_at.map_or(NEVER, |expiry| expiry.0),
-            attributes: Span {
-                start: first_attribute,
-                len: u32::try_from(cells.attributes.len()).map_err(|_| too_large())?,
+            values: Span {
+                start: first_value,
+                len: u32::try_from(value_count).map_err(|_| too_large())?,
             },
         };
         let number = u32::try_from(self.entries.len()).map_err(|_| too_large())?;
@@ -171,24 +189,36 @@ impl InvitationIndex {
             span(&self.text, self.entries[i as usize].email) == email
         })?;
         let entry = self.entries[number as usize];
-        let first = entry.attributes.start as usize;
-        let attributes = self.attributes[first..first + entry.attributes.len as usize]
-            .iter()
-            .map(|attribute| {
-                let column = &self.columns[usize::from(attribute.column)];
-                InvitationAttribute {
+        let first = entry.values.start as usize;
+        let values = &self.values[first..first + entry.values.len as usize];
+        let (mut attributes, mut claims) = (Vec::new(), Vec::new());
+        for value in values {
+            let text = span(&self.text, value.value);
+            match self.columns.get(usize::from(value.column)) {
+                Some(column) => attributes.push(InvitationAttribute {
                     name: column.name.clone(),
-                    value: span(&self.text, attribute.value).into(),
+                    value: text.into(),
                     enforced: column.enforced,
                     kind: column.kind,
+                }),
+                None => {
+                    let column =
+                        &self.claim_columns[usize::from(value.column) - self.columns.len()];
+                    if let Some(value) = column.value(text) {
+                        claims.push(InvitationClaim {
+                            name: column.name.clone(),
+                            value,
+                        });
+                    }
                 }
-            })
-            .collect();
+            }
+        }
         Some(Invitation {
             application_id: (entry.application != ANY_APPLICATION)
                 .then(|| self.applications[entry.application as usize].clone()),
             expires_at: (entry.expires_at != NEVER).then_some(Expiry(entry.expires_at)),
-            attributes,
+            attributes: attributes.into(),
+            claims: claims.into(),
         })
     }
 }
@@ -211,7 +241,8 @@ impl Default for InvitationIndex {
             hasher: RandomState::new(),
             applications: Vec::new(),
             columns: Vec::new(),
-            attributes: Vec::new(),
+            claim_columns: Vec::new(),
+            values: Vec::new(),
         }
     }
 }

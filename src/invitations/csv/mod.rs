@@ -416,6 +416,7 @@ carol@fabrikam.com,,,x,extra
             application_id: None,
             expires_at: None,
             attributes,
+            claims: Box::default(),
         };
         let b = EmailAddress::parse("b@x.example").unwrap();
         file.upsert(

@@ -4,7 +4,8 @@
 //! that no character the Table service forbids in keys, and none that needs URL quoting,
 //! remains. Properties: `Email`, `ApplicationId`, `ExpiresAt` (text, as in the file),
 //! `Attributes` and `Enforced` (JSON objects of name → text, whole number or true/false, the
-//! JSON type being the attribute's type), `SignedUpAt`, `SignedUpApplication`.
+//! JSON type being the attribute's type), `Claims` (a JSON object of name → text or a list of
+//! text), `SignedUpAt`, `SignedUpApplication`.
 //!
 //! Rows may be written by other tools (Storage Explorer, the SDKs), so reading checks every
 //! property it uses: one of the wrong type, an `Email` whose keys are not the row's, an attribute
@@ -17,7 +18,8 @@ use serde_json::{Map, Value, json};
 
 use crate::domain::email::EmailAddress;
 use crate::domain::invitation::{
-    Expiry, Invitation, InvitationAttribute, ValueType, check_attribute,
+    ClaimValue, Expiry, Invitation, InvitationAttribute, InvitationClaim, ValueType,
+    check_attribute, check_claims, claims_json,
 };
 use crate::invitations::StoredInvitation;
 
@@ -90,6 +92,9 @@ pub(crate) fn to_entity(email: &EmailAddress, invitation: &Invitation) -> Value 
     if let Some(expiry) = invitation.expires_at {
         entity["ExpiresAt"] = Value::from(expiry.to_string());
     }
+    if !invitation.claims.is_empty() {
+        entity["Claims"] = Value::from(Value::Object(claims_json(&invitation.claims)).to_string());
+    }
     entity
 }
 
@@ -152,6 +157,10 @@ pub(crate) fn from_entity(entity: &Value) -> Result<StoredInvitation, MalformedR
             });
         }
     }
+    let claims = match text("Claims")? {
+        None => Box::default(),
+        Some(json) => read_claims(json).map_err(malformed)?,
+    };
     let expires_at = text("ExpiresAt")?
         .map(Expiry::parse)
         .transpose()
@@ -163,9 +172,51 @@ pub(crate) fn from_entity(entity: &Value) -> Result<StoredInvitation, MalformedR
             application_id: text("ApplicationId")?.map(|id| id.trim().into()),
             expires_at,
             attributes: attributes.into_boxed_slice(),
+            claims,
         },
         signed_up: signed_up_at.map(|at| (at.to_owned(), signed_up_application.map(str::to_owned))),
     })
+}
+
+/// `Claims`: a JSON object of claim name → a string or a list of strings, checked as the file
+/// reader checks claims (names, no name twice, at most 3 KB). An empty list is no claim.
+fn read_claims(json: &str) -> Result<Box<[InvitationClaim]>, String> {
+    let values: Map<String, Value> =
+        serde_json::from_str(json).map_err(|_| "Claims is not a JSON object".to_owned())?;
+    let mut claims = Vec::new();
+    for (name, value) in values {
+        let value = match value {
+            Value::String(text) => ClaimValue::One(text.into()),
+            Value::Array(items) => {
+                let items = items
+                    .into_iter()
+                    .map(|item| match item {
+                        Value::String(text) => Ok(text.into_boxed_str()),
+                        other => Err(format!(
+                            "Claims gives {name} a list holding {}, not only text",
+                            json_type(&other)
+                        )),
+                    })
+                    .collect::<Result<Box<[Box<str>]>, String>>()?;
+                if items.is_empty() {
+                    continue;
+                }
+                ClaimValue::Many(items)
+            }
+            other => {
+                return Err(format!(
+                    "Claims gives {name} {}, not text or a list of text",
+                    json_type(&other)
+                ));
+            }
+        };
+        claims.push(InvitationClaim {
+            name: name.into(),
+            value,
+        });
+    }
+    check_claims(&claims).map_err(|error| format!("Claims: {error}"))?;
+    Ok(claims.into())
 }
 
 /// A text property: `None` when absent, null or empty. Any other JSON type makes the row
@@ -231,8 +282,23 @@ mod tests {
                 attribute("jobTitle", "Engineer", true, ValueType::String),
             ]
             .into(),
+            claims: vec![
+                InvitationClaim {
+                    name: "department".into(),
+                    value: ClaimValue::One("Ops".into()),
+                },
+                InvitationClaim {
+                    name: "roles".into(),
+                    value: ClaimValue::Many(vec!["Pilot".into(), "Dispatcher".into()].into()),
+                },
+            ]
+            .into(),
         };
         let entity = to_entity(&email, &invitation);
+        assert_eq!(
+            entity["Claims"],
+            "{\"department\":\"Ops\",\"roles\":[\"Pilot\",\"Dispatcher\"]}"
+        );
         assert_eq!(
             entity["Attributes"],
             "{\"displayName\":\"Ada\",\"extension_0a1b_News\":false}"
@@ -352,6 +418,39 @@ mod tests {
                 .unwrap_err()
                 .problem,
             "Attributes is not a JSON object"
+        );
+    }
+
+    #[test]
+    fn claims_are_checked_as_the_file_reader_checks_them() {
+        for (claims, expected) in [
+            (
+                json!({"tid": "x"}),
+                "Claims: tid is a claim the platform sets itself; an invitation cannot give it",
+            ),
+            (
+                json!({"roles": [1]}),
+                "Claims gives roles a list holding a number, not only text",
+            ),
+            (
+                json!({"level": 3}),
+                "Claims gives level a number, not text or a list of text",
+            ),
+            (
+                json!({"big": "x".repeat(4000)}),
+                "Claims: the invitation's claims take 4010 bytes as JSON; a token takes at most 3072",
+            ),
+        ] {
+            let entity = row(json!({"Claims": claims.to_string()}));
+            assert_eq!(
+                from_entity(&entity).unwrap_err().problem,
+                expected,
+                "{claims}"
+            );
+        }
+        assert_eq!(
+            from_entity(&row(json!({"Claims": 5}))).unwrap_err().problem,
+            "Claims is a number, not text"
         );
     }
 }
