@@ -12,6 +12,8 @@
 //! - [`policy`] (pure rules) and [`invitations`] (one folder per store), both over the values of
 //!   [`domain`].
 //!
+//! - [`messages`]: every text a user sees, in the user's language.
+//!
 //! Around them: [`config`] (environment → settings), [`cli`] (`handler invitations ...`),
 //! [`logging`] and [`printable`] (what reaches a log line or a terminal).
 
@@ -23,6 +25,8 @@ pub mod functions;
 pub mod gate;
 pub mod invitations;
 pub mod logging;
+pub mod messages;
 pub mod policy;
 pub(crate) mod printable;
 pub mod server;
+pub(crate) mod watched;

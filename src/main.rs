@@ -75,6 +75,10 @@ fn serve(settings: Settings, standalone_port: u16) -> ExitCode {
             log::error!("invitation store error: {error}");
             ExitCode::from(EXIT_CONFIG)
         }
+        Err(ServeError::Policy(error)) => {
+            log::error!("configuration error: {error}");
+            ExitCode::from(EXIT_CONFIG)
+        }
         Err(ServeError::Io(error)) => {
             log::error!("cannot serve: {error}");
             ExitCode::FAILURE

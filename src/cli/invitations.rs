@@ -17,11 +17,13 @@ use crate::domain::invitation::{
     ClaimValue, Expiry, Invitation, InvitationAttribute, InvitationClaim, ValueType,
     check_attribute, check_claims, claims_json, now,
 };
+use crate::gate::PolicyFileError;
 use crate::invitations::csv::InvitationFile;
 use crate::invitations::{
     self, ImportError, InvitationAdmin, StoreError, StoreSettings, StoredInvitation, Upsert,
 };
-use crate::policy::{Decision, EmailClaim, InvitationLookup, SignUp, Stage};
+use crate::messages::Language;
+use crate::policy::{Decision, EmailClaim, InvitationLookup, PolicyName, SignUp, Stage};
 use crate::printable::Printable;
 
 /// Exit code when the command ran but the answer is "no" (blocked by `check`, invalid rows in
@@ -46,6 +48,8 @@ enum CliError {
     },
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
+    #[error(transparent)]
+    Policy(#[from] PolicyFileError),
 }
 
 #[derive(Debug, Args)]
@@ -97,6 +101,10 @@ enum InvitationsAction {
         /// The application (client) id the user would sign up to.
         #[arg(long, value_name = "ID")]
         app: Option<String>,
+        /// Say the message in this language, as a user whose browser asks for it would see
+        /// it (a BCP 47 tag like `de` or `pt-BR`; default English).
+        #[arg(long, value_name = "TAG")]
+        language: Option<String>,
     },
 }
 
@@ -157,7 +165,11 @@ fn run_command(command: InvitationsCommand, settings: &Settings) -> Result<ExitC
             InvitationsAction::Remove { email } => remove(admin, &email).await,
             InvitationsAction::List { json } => list(admin, json).await,
             InvitationsAction::Import { source } => import(admin, &source).await,
-            InvitationsAction::Check { email, app } => check(admin, settings, &email, app).await,
+            InvitationsAction::Check {
+                email,
+                app,
+                language,
+            } => check(admin, settings, &email, app, language.as_deref()).await,
         }
     })
 }
@@ -445,8 +457,12 @@ async fn check(
     settings: &Settings,
     email: &str,
     app: Option<String>,
+    language: Option<&str>,
 ) -> Result<ExitCode, CliError> {
     let email = parse_email(email)?;
+    let language = Language::from_ui_locales(language);
+    let policies = settings.policies()?;
+    let (policy, name) = policies.for_application(app.as_deref());
     let stored = store.get(&email).await?;
     let lookup = match &stored {
         Some(entry) => InvitationLookup::Found(entry.invitation.clone()),
@@ -463,8 +479,22 @@ async fn check(
         Some(entry) => println!("invitation: {}", describe(entry)),
         None => println!("invitation: none in {}", store.describe()),
     }
-    println!("allowed domains: [{}]", settings.policy.allowed_domains);
-    match settings.policy.decide(&sign_up, &lookup, now()) {
+    let from = policies
+        .file()
+        .map(|path| format!(" ({})", path.display()))
+        .unwrap_or_default();
+    match name {
+        PolicyName::Default => println!("policy: default{from}"),
+        PolicyName::Application(id) => println!("policy: application {id}{from}"),
+    }
+    println!("allowed domains: [{}]", policy.allowed_domains);
+    if !policy.blocked_domains.is_empty() {
+        println!("blocked domains: [{}]", policy.blocked_domains);
+    }
+    if !policy.blocked_local_parts.is_empty() {
+        println!("blocked local parts: [{}]", policy.blocked_local_parts);
+    }
+    match policy.decide(&sign_up, &lookup, now()) {
         Decision::Admit { reason, attributes } => {
             println!("admitted ({})", reason.as_str());
             for attribute in attributes {
@@ -481,12 +511,14 @@ async fn check(
             }
             Ok(ExitCode::SUCCESS)
         }
-        Decision::Block { reason, message } => {
-            println!("blocked ({}): {message}", reason.as_str());
+        Decision::Block { reason, text } => {
+            let message = policy.say(text, language);
+            println!("blocked ({}): {}", reason.as_str(), Printable(&message));
             Ok(ExitCode::from(EXIT_NO))
         }
-        Decision::Invalid { message, .. } => {
-            println!("invalid: {message}");
+        Decision::Invalid { fields } => {
+            let message = policy.say_all(&fields, language);
+            println!("invalid: {}", Printable(&message));
             Ok(ExitCode::from(EXIT_NO))
         }
     }

@@ -6,6 +6,7 @@
 //! the variable and what it expects.
 
 pub(crate) mod environment;
+mod policy;
 mod raw;
 mod report;
 
@@ -19,13 +20,12 @@ use self::raw::{RawSettings, guid, non_blank, parse_bool, parse_port, whole_numb
 use crate::callers::basic::BasicCredentials;
 use crate::callers::entra::{TokenSettings, check_fetch_url};
 use crate::callers::{ApiConnectorAuth, AuthEventsAuth};
-use crate::functions::BlockPage;
+use crate::gate::{Policies, PolicyFileError};
 use crate::invitations::StoreSettings;
 use crate::invitations::table::{
     Credential, TableSettings, is_table_name, parse_connection_string,
 };
-use crate::policy::domains::AllowedDomains;
-use crate::policy::{MAX_JOB_TITLE_LENGTH, Policy};
+use crate::policy::Policy;
 
 /// Port `func start` serves on, used when no host gives us one.
 pub(crate) const STANDALONE_PORT: u16 = 7071;
@@ -73,14 +73,15 @@ pub struct Settings {
     /// Whether we run in Azure; some conveniences are refused there.
     pub(crate) in_azure: bool,
     pub(crate) api_connector_auth: ApiConnectorAuth,
+    /// The rules of the settings (for every application the policy file does not name).
     pub(crate) policy: Policy,
+    /// The policy file (`POLICY_FILE`), whose sections overlay `policy`.
+    pub(crate) policy_file: Option<PathBuf>,
     /// Where invitations live (`INVITATION_STORE`; the file `INVITATIONS_FILE` is relative to
     /// the function app root, the working directory).
     pub(crate) store: StoreSettings,
     /// How long a decision may wait for the invitation store.
     pub(crate) decision_deadline: Duration,
-    /// What the Entra functions show to people who may not sign up.
-    pub(crate) block_page: BlockPage,
     /// How callers of the Entra functions are checked.
     pub(crate) auth_events_auth: AuthEventsAuth,
     /// How much of the machine one client can hold.
@@ -119,7 +120,7 @@ impl fmt::Debug for Settings {
             .field("policy", &self.policy)
             .field("store", &self.store)
             .field("decision_deadline", &self.decision_deadline)
-            .field("block_page", &self.block_page)
+            .field("policy_file", &self.policy_file)
             .field("auth_events_auth", &self.auth_events_auth)
             .field("connections", &self.connections)
             .finish_non_exhaustive()
@@ -127,6 +128,15 @@ impl fmt::Debug for Settings {
 }
 
 impl Settings {
+    /// The rules in force: the settings', overlaid by the policy file when there is one (read
+    /// now; a missing or bad file is an error).
+    pub fn policies(&self) -> Result<Policies, PolicyFileError> {
+        match &self.policy_file {
+            None => Ok(Policies::fixed(self.policy.clone())),
+            Some(path) => Policies::from_file(self.policy.clone(), path.clone()),
+        }
+    }
+
     /// Validates every setting; the first bad one stops start-up.
     pub fn from_env(env: &Environment) -> Result<Self, SettingsError> {
         let raw: RawSettings =
@@ -142,40 +152,6 @@ impl Settings {
             },
         };
         let api_connector_auth = api_connector_auth(&raw, in_azure)?;
-        let allowed_domains = match &raw.allowed_email_domains {
-            None => AllowedDomains::parse("fabrikam.com,fabricam.com").expect("default domains are valid"),
-            Some(value) => AllowedDomains::parse(value).map_err(|error| SettingsError::Invalid {
-                variable: "ALLOWED_EMAIL_DOMAINS",
-                expected: format!(
-                    "must be a comma-separated list of domains ('fabrikam.com', '*.fabrikam.com' or '*'): {error}"
-                ),
-            })?,
-        };
-        let min_job_title_length = match non_blank(&raw.min_job_title_length) {
-            None => 4,
-            Some(value) => value
-                .trim()
-                .parse::<usize>()
-                .ok()
-                .filter(|length| *length <= MAX_JOB_TITLE_LENGTH)
-                .ok_or_else(|| SettingsError::Invalid {
-                    variable: "MIN_JOB_TITLE_LENGTH",
-                    expected: format!(
-                        "must be a whole number of characters from 0 to {MAX_JOB_TITLE_LENGTH}, got {value:?}"
-                    ),
-                })?,
-        };
-        let require_job_title = match non_blank(&raw.require_job_title) {
-            None => false,
-            Some(value) => parse_bool(value).ok_or_else(|| SettingsError::Invalid {
-                variable: "REQUIRE_JOB_TITLE",
-                expected: format!("must be 'true' or 'false', got {value:?}"),
-            })?,
-        };
-        let organization_name = non_blank(&raw.organization_name)
-            .unwrap_or("Contoso")
-            .trim()
-            .to_owned();
         let decision_deadline = match non_blank(&raw.decision_deadline_ms) {
             None => DEFAULT_DECISION_DEADLINE,
             Some(value) => Duration::from_millis(whole_number(
@@ -211,18 +187,6 @@ impl Settings {
                 }
             },
         };
-        let block_page = BlockPage {
-            title: non_blank(&raw.block_page_title)
-                .map_or_else(|| "Invitation required".to_owned(), |t| t.trim().to_owned()),
-            message: non_blank(&raw.block_page_message).map_or_else(
-                || {
-                    format!(
-                        "Sign-up for {organization_name} is by invitation only. Please ask your contact at {organization_name} to invite you."
-                    )
-                },
-                |m| m.trim().to_owned(),
-            ),
-        };
         let auth_events_auth = auth_events_auth(&raw, in_azure, decision_deadline)?;
         let store = store(&raw)?;
         Ok(Self {
@@ -234,13 +198,8 @@ impl Settings {
             decision_deadline,
             connections,
             from_example: env.from_example,
-            block_page,
-            policy: Policy {
-                allowed_domains,
-                min_job_title_length,
-                require_job_title,
-                organization_name,
-            },
+            policy: policy::policy(&raw, env)?,
+            policy_file: policy::policy_file(&raw),
         })
     }
 }
@@ -438,6 +397,7 @@ fn store(raw: &RawSettings) -> Result<StoreSettings, SettingsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::messages::{Language, Text};
 
     fn env(pairs: &[(&str, &str)]) -> Environment {
         Environment::new(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
@@ -462,7 +422,17 @@ mod tests {
         );
         assert_eq!(settings.policy.min_job_title_length, 4);
         assert!(!settings.policy.require_job_title);
-        assert_eq!(settings.policy.organization_name, "Contoso");
+        assert_eq!(
+            say(&settings, Text::BlockPageTitle, "en"),
+            "Invitation required"
+        );
+        assert_eq!(
+            say(&settings, Text::BlockPageMessage, "en"),
+            "Sign-up for Contoso is by invitation only. Please ask your contact at Contoso to invite you."
+        );
+        assert!(settings.policy.blocked_domains.is_empty());
+        assert!(settings.policy.blocked_local_parts.is_empty());
+        assert_eq!(settings.policy_file, None);
         assert_eq!(
             settings.store,
             StoreSettings::File(PathBuf::from("invitations.csv"))
@@ -471,13 +441,12 @@ mod tests {
         assert_eq!(settings.connections.read_timeout, Duration::from_secs(10));
         assert_eq!(settings.connections.idle_timeout, Duration::from_secs(130));
         assert_eq!(settings.connections.max_connections, 1024);
-        assert_eq!(
-            settings.block_page,
-            BlockPage {
-                title: "Invitation required".to_owned(),
-                message: "Sign-up for Contoso is by invitation only. Please ask your contact at Contoso to invite you.".to_owned()
-            }
-        );
+    }
+
+    fn say(settings: &Settings, text: Text, code: &str) -> String {
+        settings
+            .policy
+            .say(text, Language::from_code(code).unwrap())
     }
 
     #[test]
@@ -498,6 +467,9 @@ mod tests {
             ("MAX_CONNECTIONS", "64"),
             ("BLOCK_PAGE_TITLE", "Members only"),
             ("BLOCK_PAGE_MESSAGE", "Ask HR."),
+            ("BLOCKED_EMAIL_DOMAINS", "gmail.com, *.example.net"),
+            ("BLOCKED_LOCAL_PARTS", "admin,noreply"),
+            ("POLICY_FILE", "policy.toml"),
         ]))
         .unwrap();
         assert_eq!(
@@ -513,8 +485,17 @@ mod tests {
                 max_connections: 64
             }
         );
-        assert_eq!(settings.block_page.title, "Members only");
-        assert_eq!(settings.block_page.message, "Ask HR.");
+        assert_eq!(say(&settings, Text::BlockPageTitle, "de"), "Members only");
+        assert_eq!(say(&settings, Text::BlockPageMessage, "ja"), "Ask HR.");
+        assert_eq!(
+            settings.policy.blocked_domains.to_string(),
+            "gmail.com, *.example.net"
+        );
+        assert_eq!(
+            settings.policy.blocked_local_parts.to_string(),
+            "admin, noreply"
+        );
+        assert_eq!(settings.policy_file, Some(PathBuf::from("policy.toml")));
         assert_eq!(settings.hosting, Hosting::FunctionsHost { port: 4567 });
         assert!(matches!(
             settings.api_connector_auth,
@@ -523,7 +504,86 @@ mod tests {
         assert_eq!(settings.policy.allowed_domains.to_string(), "*.contoso.com");
         assert_eq!(settings.policy.min_job_title_length, 2);
         assert!(settings.policy.require_job_title);
-        assert_eq!(settings.policy.organization_name, "Woodgrove");
+        assert_eq!(
+            settings.policy.texts.organization.get(Language::english()),
+            "Woodgrove"
+        );
+    }
+
+    #[test]
+    fn texts_take_language_variants() {
+        let settings = Settings::from_env(&env(&[
+            ("ORGANIZATION_NAME", "City of Vienna"),
+            ("organization_name_de", "Stadt Wien"),
+            ("BLOCK_PAGE_MESSAGE", "Ask City Hall."),
+            ("BLOCK_PAGE_MESSAGE_PT_BR", "Pergunte à prefeitura."),
+            ("BLOCK_PAGE_MESSAGE_zh_hant", "請洽市政府。"),
+            ("BLOCK_PAGE_TITLE_FR", " "),
+        ]))
+        .unwrap();
+        assert_eq!(
+            say(&settings, Text::BlockPageMessage, "pt-BR"),
+            "Pergunte à prefeitura."
+        );
+        assert_eq!(
+            say(&settings, Text::BlockPageMessage, "zh-Hant"),
+            "請洽市政府。"
+        );
+        // A language the operator did not translate gets their own text, not ours.
+        assert_eq!(
+            say(&settings, Text::BlockPageMessage, "pt-PT"),
+            "Ask City Hall."
+        );
+        assert_eq!(
+            say(&settings, Text::BlockPageMessage, "de"),
+            "Ask City Hall."
+        );
+        // The organization's name in the catalog's texts, in the user's language.
+        assert!(say(&settings, Text::UnavailableMessage, "de").contains("Stadt Wien"));
+        assert!(say(&settings, Text::UnavailableMessage, "fr").contains("City of Vienna"));
+        // A blank variant is no variant: the catalog's title in French.
+        assert_eq!(
+            say(&settings, Text::BlockPageTitle, "fr"),
+            Language::from_code("fr").unwrap().say(
+                Text::BlockPageTitle,
+                &crate::messages::Args {
+                    organization: "",
+                    domains: "",
+                    min: 0,
+                    max: 0
+                }
+            )
+        );
+    }
+
+    #[test]
+    fn a_variant_needs_its_setting_and_a_language_the_gate_speaks() {
+        assert_eq!(
+            error_of(&[("BLOCK_PAGE_MESSAGE_DE", "Nur mit Einladung.")]),
+            "BLOCK_PAGE_MESSAGE must be set when its language variants (BLOCK_PAGE_MESSAGE_<LANGUAGE>) are: it is the text for every other language"
+        );
+        assert_eq!(
+            error_of(&[("ORGANIZATION_NAME_EN", "Contoso Ltd")]),
+            "ORGANIZATION_NAME must be set when its language variants (ORGANIZATION_NAME_<LANGUAGE>) are: it is the text for every other language"
+        );
+        let error = error_of(&[("BLOCK_PAGE_TITLE", "x"), ("BLOCK_PAGE_TITLE_DEU", "y")]);
+        assert!(
+            error.starts_with("BLOCK_PAGE_TITLE has a variant BLOCK_PAGE_TITLE_DEU for a language the gate does not speak; the suffix must be one of AR, CS,"),
+            "{error}"
+        );
+        assert!(error.contains(" PT_BR, "), "{error}");
+    }
+
+    #[test]
+    fn deny_lists_are_checked() {
+        assert!(
+            error_of(&[("BLOCKED_EMAIL_DOMAINS", "gmail.com,,x.com")])
+                .starts_with("BLOCKED_EMAIL_DOMAINS must be a comma-separated list of domains")
+        );
+        assert_eq!(
+            error_of(&[("BLOCKED_LOCAL_PARTS", "admin, a@b")]),
+            "BLOCKED_LOCAL_PARTS must be a comma-separated list of local parts ('admin', 'noreply'): entry 2 (\"a@b\") is not the part of an address before '@' (like 'admin' or 'noreply')"
+        );
     }
 
     #[test]

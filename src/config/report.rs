@@ -2,6 +2,7 @@
 
 use super::Settings;
 use crate::callers::{ApiConnectorAuth, AuthEventsAuth};
+use crate::messages::Language;
 
 impl Settings {
     /// Logs what the server will do with these settings, and what they leave open.
@@ -43,16 +44,22 @@ impl Settings {
             log::info!("ALLOWED_EMAIL_DOMAINS is empty: only invited addresses are admitted");
         }
         log::info!(
-            "policy: allowed domains [{}], job title at least {} characters{}, organization {:?}, decision deadline {} ms",
+            "policy: allowed domains [{}], blocked domains [{}], blocked local parts [{}], job title at least {} characters{}, organization {:?}, decision deadline {} ms{}",
             policy.allowed_domains,
+            policy.blocked_domains,
+            policy.blocked_local_parts,
             policy.min_job_title_length,
             if policy.require_job_title {
                 " and required"
             } else {
                 ""
             },
-            policy.organization_name,
-            settings.decision_deadline.as_millis()
+            policy.texts.organization.get(Language::english()),
+            settings.decision_deadline.as_millis(),
+            match &settings.policy_file {
+                Some(path) => format!("; the policy file {} overlays these", path.display()),
+                None => String::new(),
+            }
         );
     }
 }

@@ -3,3 +3,4 @@
 
 pub mod email;
 pub mod invitation;
+pub mod language;

@@ -14,14 +14,10 @@ use super::entra::{self, EventTypes, RequestError};
 use super::{Answer, Invocation, Outcome, Shared};
 use crate::domain::email::EmailAddress;
 use crate::domain::invitation::InvitationAttribute;
+use crate::messages::{Language, Text};
 use crate::policy::{
-    AttributeValue, BlockReason, Decision, EmailClaim, JobTitle, SignUp, Stage, TRY_AGAIN_LATER,
+    AttributeValue, BlockReason, Decision, EmailClaim, JobTitle, Policy, SignUp, Stage,
 };
-
-/// Title of the block page shown while the invitation store cannot answer.
-const TRY_AGAIN_TITLE: &str = "Please try again later";
-/// Title of the block page shown when the set-up keeps anyone from signing up.
-const UNAVAILABLE_TITLE: &str = "Sign-up unavailable";
 
 /// Which of the two events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,14 +72,35 @@ pub(crate) async fn answer(
         // Entra sends every attribute of the page: one that is missing is not on it.
         lists_page_attributes: true,
     };
+    let (policy, policy_name) = shared.gate.policy_for(sign_up.application.as_deref());
     let decision = shared
         .gate
-        .decide(&sign_up, &invocation.correlation_id)
+        .decide(&sign_up, &policy, &invocation.correlation_id)
         .await;
-    let (action, reason) = action_for(event, function, &decision, &request, shared, invocation);
+    let says = Says {
+        policy: &policy,
+        language: request.language,
+    };
+    let (action, reason) = action_for(event, function, &decision, &request, says, invocation);
     Answer {
         response: entra::respond(event.types(), &action),
-        outcome: Outcome::new(entra::Action::name(&action), reason).about(&sign_up.email),
+        outcome: Outcome::new(entra::Action::name(&action), reason)
+            .about(&sign_up.email)
+            .said(request.language)
+            .under(policy_name),
+    }
+}
+
+/// Who words the answer, in which language.
+#[derive(Clone, Copy)]
+struct Says<'a> {
+    policy: &'a Policy,
+    language: Language,
+}
+
+impl Says<'_> {
+    fn say(self, text: Text) -> String {
+        self.policy.say(text, self.language)
     }
 }
 
@@ -93,49 +110,49 @@ fn action_for(
     function: &str,
     decision: &Decision,
     request: &SignUpRequest,
-    shared: &Shared,
+    says: Says<'_>,
     invocation: &Invocation,
 ) -> (Action, &'static str) {
-    let block_page = &shared.block_page;
     let correlation_id = &invocation.correlation_id;
-    let block = |reason: BlockReason, message: &str| {
+    let block = |reason: BlockReason, text: Text| {
         let (title, message) = match reason {
-            BlockReason::StoreUnavailable => (TRY_AGAIN_TITLE, TRY_AGAIN_LATER),
+            BlockReason::StoreUnavailable => (Text::TryAgainTitle, Text::TryAgainLater),
             BlockReason::JobTitleNotCollected => {
                 log::error!(
                     "configuration error: REQUIRE_JOB_TITLE is true but the user flow does not collect Job Title \
                      (the {function} request carries no jobTitle attribute): add Job Title to the flow's user attributes \
                      or set REQUIRE_JOB_TITLE=false; blocking; correlation_id={correlation_id}"
                 );
-                (UNAVAILABLE_TITLE, message)
+                (Text::UnavailableTitle, text)
             }
-            BlockReason::EmailMissing | BlockReason::EmailInvalid => {
-                (block_page.title.as_str(), message)
-            }
+            BlockReason::EmailMissing
+            | BlockReason::EmailInvalid
+            | BlockReason::DomainBlocked
+            | BlockReason::LocalPartBlocked => (Text::BlockPageTitle, text),
             BlockReason::DomainNotAllowed
             | BlockReason::InvitationExpired
             | BlockReason::InvitationForOtherApplication => {
-                (block_page.title.as_str(), block_page.message.as_str())
+                (Text::BlockPageTitle, Text::BlockPageMessage)
             }
         };
         (
             Action::ShowBlockPage {
-                title: title.to_owned(),
-                message: message.to_owned(),
+                title: says.say(title),
+                message: says.say(message),
             },
             reason.as_str(),
         )
     };
     match decision {
-        Decision::Block { reason, message } => block(*reason, message),
-        Decision::Invalid { message, fields } => {
+        Decision::Block { reason, text } => block(*reason, *text),
+        Decision::Invalid { fields } => {
             let attribute_errors = fields
                 .iter()
-                .map(|field| (field.attribute.clone(), Value::from(field.message.as_str())))
+                .map(|field| (field.attribute.clone(), Value::from(says.say(field.text))))
                 .collect();
             (
                 Action::ShowValidationError {
-                    message: message.clone(),
+                    message: says.policy.say_all(fields, says.language),
                     attribute_errors,
                 },
                 "invalid_attributes",
@@ -167,7 +184,8 @@ fn action_for(
                             "enforced invitation values for {} do not fit the attributes' types; blocking; correlation_id={correlation_id}",
                             misfits.join(", "),
                         );
-                        let (action, _) = block(BlockReason::DomainNotAllowed, "");
+                        let (action, _) =
+                            block(BlockReason::DomainNotAllowed, Text::BlockPageMessage);
                         return (action, "enforced_value_mismatch");
                     }
                     if imposed.is_empty() {
@@ -286,6 +304,8 @@ pub(crate) enum SentValue<'a> {
 pub(crate) struct SignUpRequest<'a> {
     /// `authenticationContext.clientServicePrincipal.appId`: the application signed up to.
     application: Option<String>,
+    /// From `authenticationContext.client.locale` (then `market`).
+    pub(crate) language: Language,
     /// Identities that are JSON objects, in the order sent.
     identities: Vec<Identity<'a>>,
     /// Attributes by name as sent, sorted by name; of names sent twice the last one.
@@ -305,6 +325,7 @@ impl<'a> SignUpRequest<'a> {
         attributes.dedup_by(|(a, _), (b, _)| a == b);
         Ok(Self {
             application: context.application(),
+            language: context.language(),
             identities: sign_up_info.identities,
             attributes,
         })

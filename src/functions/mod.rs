@@ -23,7 +23,8 @@ pub use self::sign_up_validation::SignUpValidation;
 pub use self::token_issuance_start::OnTokenIssuanceStart;
 use crate::domain::invitation::InvitationClaim;
 use crate::gate::Gate;
-use crate::policy::EmailClaim;
+use crate::messages::Language;
+use crate::policy::{EmailClaim, PolicyName};
 
 /// Every function this binary serves, as `func start` lists them (each has a folder with its
 /// `function.json`).
@@ -64,15 +65,6 @@ pub enum Caller {
 /// What the functions work with.
 pub struct Shared {
     pub gate: Gate,
-    /// What the Entra functions show to people who may not sign up.
-    pub block_page: BlockPage,
-}
-
-/// Title and message of the Entra block page.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BlockPage {
-    pub title: String,
-    pub message: String,
 }
 
 /// One call of a function.
@@ -101,6 +93,10 @@ pub struct Outcome {
     pub step: Option<&'static str>,
     /// The names (never the values) of the claims given to a token, where one is issued.
     pub claims: Option<String>,
+    /// The language the user was answered in (negotiated from the request).
+    pub language: Option<Language>,
+    /// Whose rules decided: the default ones or an application's.
+    pub policy: Option<PolicyName>,
 }
 
 impl Outcome {
@@ -111,7 +107,21 @@ impl Outcome {
             email: "-".to_owned(),
             step: None,
             claims: None,
+            language: None,
+            policy: None,
         }
+    }
+
+    /// The same, answered in `language`.
+    pub(crate) fn said(mut self, language: Language) -> Self {
+        self.language = Some(language);
+        self
+    }
+
+    /// The same, decided by the rules `policy` names.
+    pub(crate) fn under(mut self, policy: PolicyName) -> Self {
+        self.policy = Some(policy);
+        self
     }
 
     /// The same, about this address.

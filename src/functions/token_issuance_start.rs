@@ -61,6 +61,7 @@ async fn answer(function: &str, body: &[u8], shared: &Shared, invocation: &Invoc
         },
     };
     let application = context.application();
+    let language = context.language();
     let Some(claims) = shared
         .gate
         .token_claims(&email, application.as_deref(), &invocation.correlation_id)
@@ -78,7 +79,9 @@ async fn answer(function: &str, body: &[u8], shared: &Shared, invocation: &Invoc
                 "store_unavailable",
                 "The invitation store could not be read; no token is issued without its claims.",
             ),
-            outcome: Outcome::new("Unavailable", "store_unavailable").about(&email),
+            outcome: Outcome::new("Unavailable", "store_unavailable")
+                .about(&email)
+                .said(language),
         };
     };
     let action = ProvideClaimsForToken(claims_json(claims.claims()));
@@ -86,7 +89,8 @@ async fn answer(function: &str, body: &[u8], shared: &Shared, invocation: &Invoc
         response: entra::respond(&TYPES, &action),
         outcome: Outcome::new("provideClaimsForToken", claims.reason())
             .about(&email)
-            .giving(claims.claims()),
+            .giving(claims.claims())
+            .said(language),
     }
 }
 

@@ -1,24 +1,28 @@
 //! The gate: one decision, whatever the contract. It looks up the address's invitation within
 //! the decision deadline (a failed or late lookup becomes [`InvitationLookup::Unavailable`],
 //! which the policy turns into a block: never an admit on failure), asks the policy, and after
-//! an admit by invitation records the sign-up on it (in the background, bounded).
+//! an admit by invitation records the sign-up on it (in the background, bounded). The rules
+//! come from [`Policies`]: each application's, kept in step with the policy file.
 
+mod policies;
 mod recorder;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use self::policies::{Policies, PolicyFileError};
 use self::recorder::SignUpRecorder;
 use crate::domain::email::EmailAddress;
 use crate::domain::invitation::now;
 use crate::invitations::InvitationStore;
 use crate::policy::{
-    AdmitReason, Decision, EmailClaim, InvitationLookup, Policy, SignUp, Stage, TokenClaims,
+    AdmitReason, Decision, EmailClaim, InvitationLookup, Policy, PolicyName, SignUp, Stage,
+    TokenClaims,
 };
 
-/// The policy, the invitation store it consults, and the sign-up records.
+/// The rules, the invitation store they consult, and the sign-up records.
 pub struct Gate {
-    pub(crate) policy: Policy,
+    pub(crate) policies: Arc<Policies>,
     store: Arc<dyn InvitationStore>,
     /// How long a decision may wait for the store.
     deadline: Duration,
@@ -26,22 +30,37 @@ pub struct Gate {
 }
 
 impl Gate {
-    pub fn new(policy: Policy, store: Arc<dyn InvitationStore>, deadline: Duration) -> Self {
+    pub fn new(
+        policies: Arc<Policies>,
+        store: Arc<dyn InvitationStore>,
+        deadline: Duration,
+    ) -> Self {
         Self {
-            policy,
+            policies,
             recorder: SignUpRecorder::new(store.clone()),
             store,
             deadline,
         }
     }
 
-    /// Decides one sign-up; `correlation_id` goes on every log line about it.
-    pub(crate) async fn decide(&self, sign_up: &SignUp, correlation_id: &str) -> Decision {
+    /// The rules for a sign-up to `application`, and whose they are.
+    pub(crate) fn policy_for(&self, application: Option<&str>) -> (Arc<Policy>, PolicyName) {
+        self.policies.for_application(application)
+    }
+
+    /// Decides one sign-up by `policy` (see [`Self::policy_for`]); `correlation_id` goes on
+    /// every log line about it.
+    pub(crate) async fn decide(
+        &self,
+        sign_up: &SignUp,
+        policy: &Policy,
+        correlation_id: &str,
+    ) -> Decision {
         let lookup = match &sign_up.email {
             EmailClaim::Valid(email) => self.lookup(email, correlation_id).await,
             EmailClaim::Missing | EmailClaim::Invalid => InvitationLookup::NotFound,
         };
-        let decision = self.policy.decide(sign_up, &lookup, now());
+        let decision = policy.decide(sign_up, &lookup, now());
         if let (
             Decision::Admit {
                 reason: AdmitReason::Invitation,
@@ -114,8 +133,9 @@ mod tests {
     use super::*;
     use crate::domain::invitation::Invitation;
     use crate::invitations::StoreError;
-    use crate::policy::domains::AllowedDomains;
-    use crate::policy::{BlockReason, TRY_AGAIN_LATER};
+    use crate::messages::{OperatorText, Text, Texts};
+    use crate::policy::BlockReason;
+    use crate::policy::domains::{DomainList, LocalParts};
 
     /// A store that answers after `delay`, or fails.
     struct FakeStore {
@@ -144,12 +164,18 @@ mod tests {
 
     fn gate(store: FakeStore) -> Gate {
         let policy = Policy {
-            allowed_domains: AllowedDomains::parse("fabrikam.com").unwrap(),
+            allowed_domains: DomainList::parse("fabrikam.com").unwrap(),
+            blocked_domains: DomainList::default(),
+            blocked_local_parts: LocalParts::default(),
             min_job_title_length: 4,
             require_job_title: false,
-            organization_name: "Contoso".to_owned(),
+            texts: Texts::new(OperatorText::plain("Contoso")),
         };
-        Gate::new(policy, Arc::new(store), Duration::from_millis(50))
+        Gate::new(
+            Arc::new(Policies::fixed(policy)),
+            Arc::new(store),
+            Duration::from_millis(50),
+        )
     }
 
     fn sign_up(email: &str) -> SignUp {
@@ -162,10 +188,15 @@ mod tests {
         }
     }
 
+    async fn decide(gate: &Gate, email: &str) -> Decision {
+        let (policy, _) = gate.policy_for(None);
+        gate.decide(&sign_up(email), &policy, "test").await
+    }
+
     fn try_again_later() -> Decision {
         Decision::Block {
             reason: BlockReason::StoreUnavailable,
-            message: TRY_AGAIN_LATER.to_owned(),
+            text: Text::TryAgainLater,
         }
     }
 
@@ -176,11 +207,7 @@ mod tests {
             fail: false,
         });
         for email in ["ada@contoso.com", "ada@fabrikam.com"] {
-            assert_eq!(
-                gate.decide(&sign_up(email), "test").await,
-                try_again_later(),
-                "{email}"
-            );
+            assert_eq!(decide(&gate, email).await, try_again_later(), "{email}");
         }
     }
 
@@ -190,10 +217,7 @@ mod tests {
             delay: Duration::ZERO,
             fail: true,
         });
-        assert_eq!(
-            gate.decide(&sign_up("ada@contoso.com"), "test").await,
-            try_again_later()
-        );
+        assert_eq!(decide(&gate, "ada@contoso.com").await, try_again_later());
     }
 
     #[tokio::test(start_paused = true)]
@@ -202,7 +226,7 @@ mod tests {
             delay: Duration::from_millis(49),
             fail: false,
         });
-        let decision = gate.decide(&sign_up("ada@contoso.com"), "test").await;
+        let decision = decide(&gate, "ada@contoso.com").await;
         assert!(matches!(decision, Decision::Admit { .. }), "{decision:?}");
     }
 }

@@ -1,6 +1,7 @@
-//! The allow-list of e-mail domains (`ALLOWED_EMAIL_DOMAINS`).
+//! Lists of e-mail domains: the allow-list (`ALLOWED_EMAIL_DOMAINS`) and the deny-list
+//! (`BLOCKED_EMAIL_DOMAINS`), and the deny-list of local parts (`BLOCKED_LOCAL_PARTS`).
 //!
-//! Entries are exact domains (`fabrikam.com`), any subdomain of a domain (`*.fabrikam.com`, which
+//! Domain entries are exact domains (`fabrikam.com`), any subdomain of a domain (`*.fabrikam.com`, which
 //! does not match `fabrikam.com` itself) or everything (`*`). Matching is on the normalised domain
 //! of an [`EmailAddress`], so it is case-insensitive and ignores a trailing dot.
 
@@ -8,7 +9,7 @@ use std::fmt;
 
 use crate::domain::email::{EmailAddress, is_valid_domain};
 
-/// One entry of the allow-list.
+/// One entry of a domain list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum DomainRule {
     /// `fabrikam.com`: exactly this domain.
@@ -19,7 +20,7 @@ pub(crate) enum DomainRule {
     Any,
 }
 
-/// Why an allow-list entry was refused.
+/// Why an entry of a list was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidDomainList {
     #[error("entry {position} is empty")]
@@ -30,21 +31,28 @@ pub enum InvalidDomainList {
     BadEntry { position: usize, entry: String },
 }
 
-/// The configured allow-list, in the order the administrator wrote it.
+/// A list of domains, in the order the administrator wrote it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AllowedDomains {
+pub struct DomainList {
     rules: Vec<DomainRule>,
 }
 
-impl AllowedDomains {
+impl DomainList {
     /// Parses a comma-separated list. White space around entries is ignored; a value that is
     /// entirely blank is the empty list (no domain is admitted by domain alone).
     pub fn parse(value: &str) -> Result<Self, InvalidDomainList> {
         if value.trim().is_empty() {
             return Ok(Self::default());
         }
-        let rules = value
-            .split(',')
+        Self::from_entries(value.split(','))
+    }
+
+    /// Parses entries one by one (the policy file's lists).
+    pub fn from_entries<'a>(
+        entries: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Self, InvalidDomainList> {
+        let rules = entries
+            .into_iter()
             .enumerate()
             .map(|(index, entry)| DomainRule::parse(entry.trim(), index + 1))
             .collect::<Result<Vec<_>, _>>()?;
@@ -52,7 +60,7 @@ impl AllowedDomains {
     }
 
     /// Whether the address's domain is on the list.
-    pub fn allows(&self, email: &EmailAddress) -> bool {
+    pub fn contains(&self, email: &EmailAddress) -> bool {
         let domain = email.domain();
         self.rules.iter().any(|rule| rule.matches(domain))
     }
@@ -114,7 +122,7 @@ impl fmt::Display for DomainRule {
 }
 
 /// `fabrikam.com, fabricam.com`: the form used in user-facing messages.
-impl fmt::Display for AllowedDomains {
+impl fmt::Display for DomainList {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (index, rule) in self.rules.iter().enumerate() {
             if index > 0 {
@@ -123,6 +131,79 @@ impl fmt::Display for AllowedDomains {
             write!(f, "{rule}")?;
         }
         Ok(())
+    }
+}
+
+/// A deny-list of local parts (`admin`, `info`, `noreply`): role mailboxes no person signs up
+/// with. Matched in any ASCII case against the local part without its sub-address
+/// (`admin+sales@...` is `admin`), on every domain.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LocalParts {
+    parts: Vec<String>,
+}
+
+/// Why an entry of the local-part list was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidLocalPart {
+    #[error("entry {position} is empty")]
+    EmptyEntry { position: usize },
+    #[error(
+        "entry {position} ({entry:?}) is not the part of an address before '@' (like 'admin' or 'noreply')"
+    )]
+    BadEntry { position: usize, entry: String },
+}
+
+impl LocalParts {
+    /// Parses a comma-separated list; a blank value is the empty list.
+    pub fn parse(value: &str) -> Result<Self, InvalidLocalPart> {
+        if value.trim().is_empty() {
+            return Ok(Self::default());
+        }
+        Self::from_entries(value.split(','))
+    }
+
+    /// Parses entries one by one (the policy file's lists).
+    pub fn from_entries<'a>(
+        entries: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Self, InvalidLocalPart> {
+        let mut parts = Vec::new();
+        for (index, entry) in entries.into_iter().enumerate() {
+            let entry = entry.trim();
+            let position = index + 1;
+            if entry.is_empty() {
+                return Err(InvalidLocalPart::EmptyEntry { position });
+            }
+            // Whether `entry@example.com` is an address with exactly this local part.
+            let valid = !entry.contains('@')
+                && !entry.contains('+')
+                && EmailAddress::parse(&format!("{entry}@example.com"))
+                    .is_ok_and(|email| email.local_part().eq_ignore_ascii_case(entry));
+            if !valid {
+                return Err(InvalidLocalPart::BadEntry {
+                    position,
+                    entry: entry.to_owned(),
+                });
+            }
+            parts.push(entry.to_ascii_lowercase());
+        }
+        Ok(Self { parts })
+    }
+
+    /// Whether the address's local part, without a `+` sub-address, is on the list.
+    pub fn contains(&self, email: &EmailAddress) -> bool {
+        let local = email.local_part();
+        let local = local.split_once('+').map_or(local, |(base, _)| base);
+        self.parts.iter().any(|part| part == local)
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.parts.is_empty()
+    }
+}
+
+impl fmt::Display for LocalParts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.parts.join(", "))
     }
 }
 
@@ -136,47 +217,47 @@ mod tests {
 
     #[test]
     fn exact_entries_match_only_that_domain_in_any_case() {
-        let list = AllowedDomains::parse("fabrikam.com, Fabricam.COM.").unwrap();
-        assert!(list.allows(&email("ada@fabrikam.com")));
-        assert!(list.allows(&email("ada@FABRIKAM.com.")));
-        assert!(list.allows(&email("ada@fabricam.com")));
-        assert!(!list.allows(&email("ada@sub.fabrikam.com")));
-        assert!(!list.allows(&email("ada@notfabrikam.com")));
-        assert!(!list.allows(&email("ada@fabrikam.com.evil.com")));
+        let list = DomainList::parse("fabrikam.com, Fabricam.COM.").unwrap();
+        assert!(list.contains(&email("ada@fabrikam.com")));
+        assert!(list.contains(&email("ada@FABRIKAM.com.")));
+        assert!(list.contains(&email("ada@fabricam.com")));
+        assert!(!list.contains(&email("ada@sub.fabrikam.com")));
+        assert!(!list.contains(&email("ada@notfabrikam.com")));
+        assert!(!list.contains(&email("ada@fabrikam.com.evil.com")));
         assert_eq!(list.to_string(), "fabrikam.com, fabricam.com");
     }
 
     #[test]
     fn wildcard_entries_match_subdomains_only() {
-        let list = AllowedDomains::parse("*.fabrikam.com").unwrap();
-        assert!(list.allows(&email("ada@eu.fabrikam.com")));
-        assert!(list.allows(&email("ada@a.b.fabrikam.com")));
-        assert!(!list.allows(&email("ada@fabrikam.com")));
-        assert!(!list.allows(&email("ada@evilfabrikam.com")));
+        let list = DomainList::parse("*.fabrikam.com").unwrap();
+        assert!(list.contains(&email("ada@eu.fabrikam.com")));
+        assert!(list.contains(&email("ada@a.b.fabrikam.com")));
+        assert!(!list.contains(&email("ada@fabrikam.com")));
+        assert!(!list.contains(&email("ada@evilfabrikam.com")));
         assert_eq!(list.to_string(), "*.fabrikam.com");
     }
 
     #[test]
     fn star_matches_every_domain() {
-        let list = AllowedDomains::parse("*").unwrap();
-        assert!(list.allows(&email("ada@anything.example")));
+        let list = DomainList::parse("*").unwrap();
+        assert!(list.contains(&email("ada@anything.example")));
     }
 
     #[test]
     fn a_blank_value_is_the_empty_list() {
-        let list = AllowedDomains::parse("  ").unwrap();
+        let list = DomainList::parse("  ").unwrap();
         assert!(list.is_empty());
-        assert!(!list.allows(&email("ada@fabrikam.com")));
+        assert!(!list.contains(&email("ada@fabrikam.com")));
     }
 
     #[test]
     fn malformed_entries_are_refused_with_their_position() {
         assert_eq!(
-            AllowedDomains::parse("fabrikam.com,,x.com"),
+            DomainList::parse("fabrikam.com,,x.com"),
             Err(InvalidDomainList::EmptyEntry { position: 2 })
         );
         assert_eq!(
-            AllowedDomains::parse("fabrikam.com,"),
+            DomainList::parse("fabrikam.com,"),
             Err(InvalidDomainList::EmptyEntry { position: 2 })
         );
         for bad in [
@@ -189,8 +270,56 @@ mod tests {
         ] {
             assert!(
                 matches!(
-                    AllowedDomains::parse(bad),
+                    DomainList::parse(bad),
                     Err(InvalidDomainList::BadEntry { position: 1, .. })
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn local_parts_match_in_any_case_without_the_sub_address() {
+        let list = LocalParts::parse("admin, NoReply,info").unwrap();
+        for address in [
+            "admin@contoso.com",
+            "ADMIN@fabrikam.com",
+            "noreply@contoso.com",
+            "admin+sales@contoso.com",
+            "Info+x+y@contoso.com",
+        ] {
+            assert!(list.contains(&email(address)), "{address}");
+        }
+        for address in [
+            "administrator@contoso.com",
+            "ad.min@contoso.com",
+            "no-reply@contoso.com",
+            "sales+admin@contoso.com",
+            "ada@admin.com",
+        ] {
+            assert!(!list.contains(&email(address)), "{address}");
+        }
+        assert_eq!(list.to_string(), "admin, noreply, info");
+        assert!(LocalParts::parse(" ").unwrap().is_empty());
+    }
+
+    #[test]
+    fn malformed_local_parts_are_refused_with_their_position() {
+        assert_eq!(
+            LocalParts::parse("admin,,info"),
+            Err(InvalidLocalPart::EmptyEntry { position: 2 })
+        );
+        for (bad, position) in [
+            ("admin@contoso.com", 1),
+            ("info, two words", 2),
+            ("a+b", 1),
+            ("x,.admin", 2),
+            ("a\u{7}b", 1),
+        ] {
+            assert!(
+                matches!(
+                    LocalParts::parse(bad),
+                    Err(InvalidLocalPart::BadEntry { position: p, .. }) if p == position
                 ),
                 "{bad}"
             );

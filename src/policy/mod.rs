@@ -4,13 +4,22 @@
 //! and [`Policy::decide`] turns both into a [`Decision`]; the front door translates that back.
 //! Nothing here knows HTTP, JSON wire names or which Microsoft service asked, so every front door
 //! admits and refuses exactly the same people: an address is admitted when its domain is on the
-//! allow-list *or* it holds a valid invitation (not expired, for all applications or this one).
+//! allow-list and neither it nor its local part is on a deny-list, *or* it holds a valid
+//! invitation (not expired, for all applications or this one; an administrator chose that
+//! person, so an invitation overrides the deny-lists).
+//!
+//! A decision names its texts ([`Text`]); the front door says them in the user's language with
+//! [`Policy::say`]. [`PolicySet`] holds the rules of each application (the policy file).
 
 pub mod domains;
+pub mod file;
+mod set;
 
-use self::domains::AllowedDomains;
+use self::domains::{DomainList, LocalParts};
+pub use self::set::{PolicyName, PolicySet};
 use crate::domain::email::EmailAddress;
 use crate::domain::invitation::{Invitation, InvitationAttribute, InvitationClaim};
+use crate::messages::{Language, Text, Texts};
 
 /// Longest Job Title the directory stores (Entra `jobTitle` is limited to 128 characters).
 pub(crate) const MAX_JOB_TITLE_LENGTH: usize = 128;
@@ -103,10 +112,10 @@ pub(crate) enum Decision {
     },
     Block {
         reason: BlockReason,
-        message: String,
+        text: Text,
     },
+    /// Attributes the user must correct; the message is the fields' texts together.
     Invalid {
-        message: String,
         fields: Vec<FieldError>,
     },
 }
@@ -125,6 +134,10 @@ pub(crate) enum BlockReason {
     EmailInvalid,
     /// Neither an allowed domain nor an invitation.
     DomainNotAllowed,
+    /// The domain is on the deny-list (and there is no invitation).
+    DomainBlocked,
+    /// The local part is on the deny-list (and there is no invitation).
+    LocalPartBlocked,
     /// The only invitation has expired.
     InvitationExpired,
     /// The only invitation is for another application.
@@ -141,26 +154,24 @@ pub(crate) enum BlockReason {
 pub(crate) struct FieldError {
     /// The attribute's name exactly as the caller sent it.
     pub(crate) attribute: String,
-    pub(crate) message: String,
+    pub(crate) text: Text,
 }
 
-/// The rule set, built once from the settings.
-#[derive(Debug, Clone)]
+/// The rule set of one application (or of all), built from the settings and the policy file.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
-    pub allowed_domains: AllowedDomains,
+    pub allowed_domains: DomainList,
+    /// Domains refused even when allowed (`gmail.com`, `*.example.net`).
+    pub blocked_domains: DomainList,
+    /// Local parts refused on every domain (`admin`, `noreply`).
+    pub blocked_local_parts: LocalParts,
     /// Minimum Job Title length in Unicode scalar values, after trimming.
     pub min_job_title_length: usize,
     /// Whether a Job Title must be present after the attribute page.
     pub require_job_title: bool,
-    /// Named in user-facing messages.
-    pub organization_name: String,
+    /// The organization's name and the operator's own messages.
+    pub texts: Texts,
 }
-
-/// Shown when the invitation store cannot answer.
-pub(crate) const TRY_AGAIN_LATER: &str =
-    "We cannot check your invitation right now. Please try again in a few minutes.";
-/// Shown when a required Job Title is missing.
-pub(crate) const JOB_TITLE_REQUIRED: &str = "Job Title is required.";
 
 impl Policy {
     /// Decides one sign-up at `now` (seconds since the Unix epoch). Pure: the same input always
@@ -173,14 +184,14 @@ impl Policy {
     ) -> Decision {
         let email = match &sign_up.email {
             EmailClaim::Valid(email) => email,
-            EmailClaim::Missing => return self.email_block(BlockReason::EmailMissing),
-            EmailClaim::Invalid => return self.email_block(BlockReason::EmailInvalid),
+            EmailClaim::Missing => return Self::email_block(BlockReason::EmailMissing),
+            EmailClaim::Invalid => return Self::email_block(BlockReason::EmailInvalid),
         };
         let invitation = match invitation {
             InvitationLookup::Unavailable => {
                 return Decision::Block {
                     reason: BlockReason::StoreUnavailable,
-                    message: TRY_AGAIN_LATER.to_owned(),
+                    text: Text::TryAgainLater,
                 };
             }
             InvitationLookup::NotFound => Err(BlockReason::DomainNotAllowed),
@@ -189,13 +200,25 @@ impl Policy {
                     .map(|()| invitation)
             }
         };
-        let reason = match (&invitation, self.allowed_domains.allows(email)) {
-            (Ok(_), _) => AdmitReason::Invitation,
-            (Err(_), true) => AdmitReason::AllowedDomain,
-            (Err(refusal), false) => {
+        let reason = match &invitation {
+            Ok(_) => AdmitReason::Invitation,
+            Err(_) if self.blocked_domains.contains(email) => {
+                return Decision::Block {
+                    reason: BlockReason::DomainBlocked,
+                    text: Text::AddressBlocked,
+                };
+            }
+            Err(_) if self.blocked_local_parts.contains(email) => {
+                return Decision::Block {
+                    reason: BlockReason::LocalPartBlocked,
+                    text: Text::AddressBlocked,
+                };
+            }
+            Err(_) if self.allowed_domains.contains(email) => AdmitReason::AllowedDomain,
+            Err(refusal) => {
                 return Decision::Block {
                     reason: *refusal,
-                    message: self.domain_message(),
+                    text: self.domain_text(),
                 };
             }
         };
@@ -208,51 +231,51 @@ impl Policy {
                 Err(reason) => {
                     return Decision::Block {
                         reason,
-                        message: self.unavailable_message(),
+                        text: Text::UnavailableMessage,
                     };
                 }
             };
             if !errors.is_empty() {
-                let message = errors
-                    .iter()
-                    .map(|error| error.message.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                return Decision::Invalid {
-                    message,
-                    fields: errors,
-                };
+                return Decision::Invalid { fields: errors };
             }
         }
         Decision::Admit { reason, attributes }
     }
 
-    fn domain_message(&self) -> String {
-        if self.allowed_domains.is_empty() {
-            format!(
-                "You need an invitation to register as an external user for {}.",
-                self.organization_name
-            )
-        } else {
-            format!(
-                "You must have an account from '{}' to register as an external user for {}.",
-                self.allowed_domains, self.organization_name
-            )
-        }
-    }
-
-    /// Shown when a sign-up cannot go on for a reason only the operator can fix.
-    fn unavailable_message(&self) -> String {
-        format!(
-            "Sign-up for {} cannot be completed right now. Please contact {}.",
-            self.organization_name, self.organization_name
+    /// `text` in `language`, as this policy words it: the operator's text where they wrote
+    /// one, else the catalog's with this policy's organization, domains and lengths.
+    pub fn say(&self, text: Text, language: Language) -> String {
+        self.texts.say(
+            text,
+            language,
+            &self.allowed_domains.to_string(),
+            self.min_job_title_length,
         )
     }
 
-    fn email_block(&self, reason: BlockReason) -> Decision {
+    /// The fields' texts in `language`, one after the other (the message of a validation error).
+    pub(crate) fn say_all(&self, fields: &[FieldError], language: Language) -> String {
+        fields
+            .iter()
+            .map(|field| self.say(field.text, language))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// Why an address without an invitation is refused: the allowed domains, or that only an
+    /// invitation lets anyone in.
+    fn domain_text(&self) -> Text {
+        if self.allowed_domains.is_empty() {
+            Text::InvitationRequired
+        } else {
+            Text::DomainNotAllowed
+        }
+    }
+
+    fn email_block(reason: BlockReason) -> Decision {
         Decision::Block {
             reason,
-            message: "Email is mandatory.".to_owned(),
+            text: Text::EmailMandatory,
         }
     }
 
@@ -274,22 +297,17 @@ impl Policy {
         if enforced("jobTitle") {
             return Ok(Vec::new());
         }
-        let too_short = || {
-            format!(
-                "Job Title must contain at least {} characters.",
-                self.min_job_title_length
-            )
-        };
+        let too_short = || Text::JobTitleTooShort;
         let required = self.require_job_title && sign_up.stage == Stage::AfterAttributes;
         let error = match &sign_up.job_title {
             None if required && sign_up.lists_page_attributes => {
                 return Err(BlockReason::JobTitleNotCollected);
             }
-            None if required => Some(("jobTitle".to_owned(), JOB_TITLE_REQUIRED.to_owned())),
+            None if required => Some(("jobTitle".to_owned(), Text::JobTitleRequired)),
             Some(JobTitle {
                 attribute,
                 value: AttributeValue::Blank,
-            }) if required => Some((attribute.clone(), JOB_TITLE_REQUIRED.to_owned())),
+            }) if required => Some((attribute.clone(), Text::JobTitleRequired)),
             None
             | Some(JobTitle {
                 value: AttributeValue::Blank,
@@ -303,10 +321,9 @@ impl Policy {
                 attribute,
                 value: AttributeValue::Text(text),
             }) => match text.trim().chars().count() {
-                length if length > MAX_JOB_TITLE_LENGTH => Some((
-                    attribute.clone(),
-                    format!("Job Title must contain at most {MAX_JOB_TITLE_LENGTH} characters."),
-                )),
+                length if length > MAX_JOB_TITLE_LENGTH => {
+                    Some((attribute.clone(), Text::JobTitleTooLong))
+                }
                 length if length < self.min_job_title_length => {
                     Some((attribute.clone(), too_short()))
                 }
@@ -314,7 +331,7 @@ impl Policy {
             },
         };
         Ok(error
-            .map(|(attribute, message)| FieldError { attribute, message })
+            .map(|(attribute, text)| FieldError { attribute, text })
             .into_iter()
             .collect())
     }
@@ -406,6 +423,8 @@ impl BlockReason {
             Self::EmailMissing => "email_missing",
             Self::EmailInvalid => "email_invalid",
             Self::DomainNotAllowed => "domain_not_allowed",
+            Self::DomainBlocked => "domain_blocked",
+            Self::LocalPartBlocked => "local_part_blocked",
             Self::InvitationExpired => "invitation_expired",
             Self::InvitationForOtherApplication => "invitation_for_other_application",
             Self::StoreUnavailable => "store_unavailable",
@@ -418,15 +437,18 @@ impl BlockReason {
 mod tests {
     use super::*;
     use crate::domain::invitation::{Expiry, ValueType};
+    use crate::messages::OperatorText;
 
     const NOW: i64 = 1_800_000_000;
 
     fn policy() -> Policy {
         Policy {
-            allowed_domains: AllowedDomains::parse("fabrikam.com,fabricam.com").unwrap(),
+            allowed_domains: DomainList::parse("fabrikam.com,fabricam.com").unwrap(),
+            blocked_domains: DomainList::default(),
+            blocked_local_parts: LocalParts::default(),
             min_job_title_length: 4,
             require_job_title: false,
-            organization_name: "Contoso".to_owned(),
+            texts: Texts::new(OperatorText::plain("Contoso")),
         }
     }
 
@@ -453,12 +475,11 @@ mod tests {
         }
     }
 
-    fn job_title_error(message: &str) -> Decision {
+    fn job_title_error(text: Text) -> Decision {
         Decision::Invalid {
-            message: message.to_owned(),
             fields: vec![FieldError {
                 attribute: "jobTitle".to_owned(),
-                message: message.to_owned(),
+                text,
             }],
         }
     }
@@ -490,7 +511,7 @@ mod tests {
                 policy().decide(&request, &InvitationLookup::NotFound, NOW),
                 Decision::Block {
                     reason,
-                    message: "Email is mandatory.".to_owned()
+                    text: Text::EmailMandatory
                 }
             );
         }
@@ -507,8 +528,12 @@ mod tests {
             decision,
             Decision::Block {
                 reason: BlockReason::DomainNotAllowed,
-                message: "You must have an account from 'fabrikam.com, fabricam.com' to register as an external user for Contoso.".to_owned()
+                text: Text::DomainNotAllowed
             }
+        );
+        assert_eq!(
+            policy().say(Text::DomainNotAllowed, Language::english()),
+            "You must have an account from 'fabrikam.com, fabricam.com' to register as an external user for Contoso."
         );
     }
 
@@ -531,7 +556,7 @@ mod tests {
     #[test]
     fn job_title_length_counts_trimmed_unicode_scalar_values() {
         let policy = policy();
-        let short = "Job Title must contain at least 4 characters.";
+        let short = Text::JobTitleTooShort;
         for (title, expected) in [
             ("Eng", job_title_error(short)),
             ("  Eng  ", job_title_error(short)),
@@ -557,9 +582,10 @@ mod tests {
             &InvitationLookup::NotFound,
             NOW,
         );
+        assert_eq!(decision, job_title_error(Text::JobTitleTooLong));
         assert_eq!(
-            decision,
-            job_title_error("Job Title must contain at most 128 characters.")
+            policy().say(Text::JobTitleTooLong, Language::english()),
+            "Job Title must contain at most 128 characters."
         );
         let title = "x".repeat(MAX_JOB_TITLE_LENGTH);
         let decision = policy().decide(
@@ -581,7 +607,11 @@ mod tests {
         };
         assert_eq!(
             policy().decide(&request, &InvitationLookup::NotFound, NOW),
-            job_title_error("Job Title must contain at least 4 characters.")
+            job_title_error(Text::JobTitleTooShort)
+        );
+        assert_eq!(
+            policy().say(Text::JobTitleTooShort, Language::english()),
+            "Job Title must contain at least 4 characters."
         );
     }
 
@@ -615,7 +645,7 @@ mod tests {
             &InvitationLookup::NotFound,
             NOW,
         );
-        assert_eq!(decision, job_title_error(JOB_TITLE_REQUIRED));
+        assert_eq!(decision, job_title_error(Text::JobTitleRequired));
     }
 
     #[test]
@@ -635,10 +665,7 @@ mod tests {
             &InvitationLookup::NotFound,
             NOW,
         );
-        assert_eq!(
-            decision,
-            job_title_error("Job Title must contain at least 4 characters.")
-        );
+        assert_eq!(decision, job_title_error(Text::JobTitleTooShort));
     }
 
     #[test]
@@ -655,9 +682,7 @@ mod tests {
             strict.decide(&listed, &InvitationLookup::NotFound, NOW),
             Decision::Block {
                 reason: BlockReason::JobTitleNotCollected,
-                message:
-                    "Sign-up for Contoso cannot be completed right now. Please contact Contoso."
-                        .to_owned()
+                text: Text::UnavailableMessage
             }
         );
         // On the page but left empty: the user can fill it in.
@@ -671,10 +696,9 @@ mod tests {
         assert_eq!(
             strict.decide(&blank, &InvitationLookup::NotFound, NOW),
             Decision::Invalid {
-                message: JOB_TITLE_REQUIRED.to_owned(),
                 fields: vec![FieldError {
                     attribute: "JobTitle".to_owned(),
-                    message: JOB_TITLE_REQUIRED.to_owned(),
+                    text: Text::JobTitleRequired,
                 }],
             }
         );
@@ -683,7 +707,7 @@ mod tests {
     #[test]
     fn an_empty_allow_list_admits_no_one_by_domain() {
         let closed = Policy {
-            allowed_domains: AllowedDomains::default(),
+            allowed_domains: DomainList::default(),
             ..policy()
         };
         let decision = closed.decide(
@@ -695,8 +719,7 @@ mod tests {
             decision,
             Decision::Block {
                 reason: BlockReason::DomainNotAllowed,
-                message: "You need an invitation to register as an external user for Contoso."
-                    .to_owned()
+                text: Text::InvitationRequired
             }
         );
     }
@@ -818,7 +841,7 @@ mod tests {
             decision,
             Decision::Block {
                 reason: BlockReason::StoreUnavailable,
-                message: TRY_AGAIN_LATER.to_owned()
+                text: Text::TryAgainLater
             }
         );
     }
@@ -869,5 +892,106 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    fn deny_listing() -> Policy {
+        Policy {
+            blocked_domains: DomainList::parse("gmail.com, *.fabrikam.com").unwrap(),
+            blocked_local_parts: LocalParts::parse("admin, noreply").unwrap(),
+            allowed_domains: DomainList::parse("*").unwrap(),
+            ..policy()
+        }
+    }
+
+    #[test]
+    fn a_deny_list_overrides_the_allow_list() {
+        for (email, reason) in [
+            ("ada@gmail.com", Some(BlockReason::DomainBlocked)),
+            ("ada@eu.fabrikam.com", Some(BlockReason::DomainBlocked)),
+            ("ada@fabrikam.com", None),
+            ("admin@contoso.com", Some(BlockReason::LocalPartBlocked)),
+            ("noreply+x@contoso.com", Some(BlockReason::LocalPartBlocked)),
+            ("admin@gmail.com", Some(BlockReason::DomainBlocked)),
+            ("ada@contoso.com", None),
+        ] {
+            let decision = deny_listing().decide(
+                &sign_up(email, None, Stage::BeforeAttributes),
+                &InvitationLookup::NotFound,
+                NOW,
+            );
+            let expected = match reason {
+                Some(reason) => Decision::Block {
+                    reason,
+                    text: Text::AddressBlocked,
+                },
+                None => admitted(),
+            };
+            assert_eq!(decision, expected, "{email}");
+        }
+    }
+
+    #[test]
+    fn an_invitation_for_that_exact_address_overrides_the_deny_lists() {
+        for email in ["ada@gmail.com", "admin@contoso.com"] {
+            let decision = deny_listing().decide(
+                &sign_up(email, None, Stage::BeforeAttributes),
+                &invited(None, None),
+                NOW,
+            );
+            assert!(
+                matches!(
+                    decision,
+                    Decision::Admit {
+                        reason: AdmitReason::Invitation,
+                        ..
+                    }
+                ),
+                "{email}: {decision:?}"
+            );
+            // An invitation that does not admit (expired, another application) does not.
+            for lookup in [invited(None, Some(NOW)), invited(Some("app-2"), None)] {
+                let decision = deny_listing().decide(
+                    &for_app(email, Some("app-1"), Stage::BeforeAttributes),
+                    &lookup,
+                    NOW,
+                );
+                assert!(
+                    matches!(
+                        decision,
+                        Decision::Block {
+                            text: Text::AddressBlocked,
+                            ..
+                        }
+                    ),
+                    "{email}: {decision:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn texts_are_said_in_the_language_asked_with_this_policys_values() {
+        let german = Language::from_code("de").unwrap();
+        let said = policy().say(Text::DomainNotAllowed, german);
+        assert!(said.contains("fabrikam.com, fabricam.com"), "{said}");
+        assert!(said.contains("Contoso"), "{said}");
+        assert_ne!(
+            said,
+            policy().say(Text::DomainNotAllowed, Language::english())
+        );
+        let fields = [
+            FieldError {
+                attribute: "jobTitle".to_owned(),
+                text: Text::JobTitleTooShort,
+            },
+            FieldError {
+                attribute: "x".to_owned(),
+                text: Text::JobTitleRequired,
+            },
+        ];
+        assert_eq!(
+            policy().say_all(&fields, Language::english()),
+            "Job Title must contain at least 4 characters. Job Title is required."
+        );
     }
 }

@@ -22,7 +22,7 @@ use self::intake::Intake;
 use crate::callers::{ApiConnectorAuth, AuthEventsGuard};
 use crate::config::{ConnectionLimits, Hosting, Settings};
 use crate::functions::{self, Shared};
-use crate::gate::Gate;
+use crate::gate::{Gate, PolicyFileError};
 use crate::invitations::{self, StoreError};
 
 /// How long requests in flight (and then sign-up records) may take after a shutdown signal.
@@ -36,7 +36,7 @@ const LISTEN_BACKLOG: u32 = 4096;
 
 /// Everything a request needs, shared read-only.
 pub(crate) struct App {
-    /// What the functions work with: the gate and the Entra block page.
+    /// What the functions work with: the gate.
     pub(crate) shared: Shared,
     /// How callers of the API connector prove who they are.
     pub(crate) api_connector: ApiConnectorAuth,
@@ -52,6 +52,9 @@ pub enum ServeError {
     /// The invitation store cannot be used (a bad file at start-up): a configuration error.
     #[error("invitation store: {0}")]
     Store(#[from] StoreError),
+    /// The policy file cannot be used at start-up: a configuration error.
+    #[error("{0}")]
+    Policy(#[from] PolicyFileError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -63,10 +66,12 @@ pub async fn run(settings: Settings, standalone_port: u16) -> Result<(), ServeEr
     let store = invitations::open(&settings.store, settings.decision_deadline)?;
     store.load()?;
     store.clone().watch();
+    crate::messages::load();
+    let policies = Arc::new(settings.policies()?);
+    policies.clone().watch();
     let app = App {
         shared: Shared {
-            gate: Gate::new(settings.policy, store, settings.decision_deadline),
-            block_page: settings.block_page,
+            gate: Gate::new(policies, store, settings.decision_deadline),
         },
         api_connector: settings.api_connector_auth,
         auth_events: AuthEventsGuard::start(&settings.auth_events_auth),

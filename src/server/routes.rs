@@ -169,7 +169,8 @@ fn correlation_id(invocation_id: Option<&HeaderValue>) -> String {
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
 }
 
-/// The one log line of a call: what was decided, why, for whom (masked), and its correlation id.
+/// The one log line of a call: what was decided, why, for whom (masked), in which language, by
+/// whose rules, and its correlation id.
 fn log_decision(function: &str, outcome: &Outcome, invocation: &Invocation) {
     let Outcome {
         action,
@@ -177,14 +178,23 @@ fn log_decision(function: &str, outcome: &Outcome, invocation: &Invocation) {
         email,
         step,
         claims,
+        language,
+        policy,
     } = outcome;
     let step = step.map(|step| format!(" step={step}")).unwrap_or_default();
     let claims = claims
         .as_ref()
         .map(|claims| format!(" claims={claims}"))
         .unwrap_or_default();
+    let language = language
+        .map(|language| format!(" language={language}"))
+        .unwrap_or_default();
+    let policy = policy
+        .as_ref()
+        .map(|policy| format!(" policy={policy}"))
+        .unwrap_or_default();
     log::info!(
-        "decision function={function} outcome={action} reason={reason} email={email}{step}{claims} correlation_id={}",
+        "decision function={function} outcome={action} reason={reason} email={email}{step}{claims}{language}{policy} correlation_id={}",
         invocation.correlation_id
     );
 }

@@ -8,13 +8,14 @@ use std::time::Duration;
 use serde_json::Value;
 use signup_gate::domain::email::EmailAddress;
 use signup_gate::functions::{
-    BlockPage, Function, Invocation, OnAttributeCollectionStart, OnAttributeCollectionSubmit,
+    Function, Invocation, OnAttributeCollectionStart, OnAttributeCollectionSubmit,
     OnTokenIssuanceStart, Shared, SignUpValidation,
 };
-use signup_gate::gate::Gate;
+use signup_gate::gate::{Gate, Policies};
 use signup_gate::invitations::csv::{CsvStore, InvitationIndex};
+use signup_gate::messages::{OperatorText, Texts};
 use signup_gate::policy::Policy;
-use signup_gate::policy::domains::AllowedDomains;
+use signup_gate::policy::domains::{DomainList, LocalParts};
 
 use crate::events::Event;
 
@@ -26,12 +27,15 @@ old@invited.example,,2001-01-01,Old Timer,,,Archive,
 app@invited.example,00000000-0000-0000-0000-00000000000a,,Only App A,,,Apps,
 ";
 pub const ALLOWED_DOMAINS: &str = "fabrikam.com,*.contoso.com";
+/// Refused although allowed (unless invited): a subdomain the allow-list covers, role mailboxes.
+pub const BLOCKED_DOMAINS: &str = "shared.contoso.com";
+pub const BLOCKED_LOCAL_PARTS: &str = "admin,noreply";
 
 /// The functions over one invitation file.
 pub struct Harness {
     runtime: tokio::runtime::Runtime,
     shared: Shared,
-    allowed: AllowedDomains,
+    policy: Policy,
     invited: Option<InvitationIndex>,
     _dir: Option<tempfile::TempDir>,
 }
@@ -76,13 +80,14 @@ impl Harness {
 
     /// Over the invitation file at `path` (read now), admitting `allowed_domains` too.
     pub fn over_file(path: &Path, allowed_domains: &str) -> Self {
-        let allowed = AllowedDomains::parse(allowed_domains).expect("valid domains");
         let store = CsvStore::open(path.to_owned()).expect("the invitation file opens");
         let policy = Policy {
-            allowed_domains: allowed.clone(),
+            allowed_domains: DomainList::parse(allowed_domains).expect("valid domains"),
+            blocked_domains: DomainList::parse(BLOCKED_DOMAINS).expect("valid domains"),
+            blocked_local_parts: LocalParts::parse(BLOCKED_LOCAL_PARTS).expect("valid"),
             min_job_title_length: 4,
             require_job_title: false,
-            organization_name: "Contoso".to_owned(),
+            texts: Texts::new(OperatorText::plain("Contoso")),
         };
         Self {
             runtime: tokio::runtime::Builder::new_current_thread()
@@ -90,13 +95,13 @@ impl Harness {
                 .build()
                 .expect("a runtime"),
             shared: Shared {
-                gate: Gate::new(policy, Arc::new(store), Duration::from_millis(700)),
-                block_page: BlockPage {
-                    title: "Invitation required".to_owned(),
-                    message: "Sign-up for Contoso is by invitation only. Please ask your contact at Contoso to invite you.".to_owned(),
-                },
+                gate: Gate::new(
+                    Arc::new(Policies::fixed(policy.clone())),
+                    Arc::new(store),
+                    Duration::from_millis(700),
+                ),
             },
-            allowed,
+            policy,
             invited: None,
             _dir: None,
         }
@@ -165,8 +170,9 @@ impl Harness {
     }
 
     /// Whether `body` holds anywhere (any string of the JSON, at any depth) an address the
-    /// policy may admit: a valid address in an allowed domain or with an invitation. An admit
-    /// of a body without one is a finding, however the body is shaped.
+    /// policy may admit: a valid address with an invitation, or in an allowed domain that
+    /// neither it nor its local part is blocked in. An admit of a body without one is a
+    /// finding, however the body is shaped.
     pub fn may_admit(&self, body: &[u8]) -> bool {
         let Ok(json) = serde_json::from_slice::<Value>(body) else {
             return false;
@@ -175,7 +181,10 @@ impl Harness {
         collect_strings(&json, &mut strings);
         strings.iter().any(|text| {
             EmailAddress::parse(text).is_ok_and(|email| {
-                self.allowed.allows(&email)
+                let policy = &self.policy;
+                (policy.allowed_domains.contains(&email)
+                    && !policy.blocked_domains.contains(&email)
+                    && !policy.blocked_local_parts.contains(&email))
                     || self
                         .invited
                         .as_ref()

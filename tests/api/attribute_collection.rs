@@ -605,7 +605,7 @@ async fn every_decision_is_logged_with_a_masked_address() {
         .logs_containing("function=OnAttributeCollectionStart")
         .await;
     assert!(
-        logs.contains("decision function=OnAttributeCollectionStart outcome=setPrefillValues reason=invitation email=a***@contoso.com correlation_id="),
+        logs.contains("decision function=OnAttributeCollectionStart outcome=setPrefillValues reason=invitation email=a***@contoso.com language=en policy=default correlation_id="),
         "{logs}"
     );
     assert!(!logs.contains("ada@contoso.com"), "{logs}");

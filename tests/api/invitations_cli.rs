@@ -181,6 +181,7 @@ async fn check_explains_the_decision() {
     assert_eq!(
         stdout,
         "invitation: ada@contoso.com  app: app-1  expires: never  !jobTitle=Analyst\n\
+         policy: default\n\
          allowed domains: [fabrikam.com]\n\
          admitted (invitation)\n  enforce jobTitle = Analyst\n"
     );

@@ -8,6 +8,8 @@ mod faults;
 mod helpers;
 mod host_contract;
 mod invitations_cli;
+mod languages;
+mod policy_file;
 mod sign_up_validation;
 mod standalone;
 mod table_rows;

@@ -404,7 +404,7 @@ async fn every_decision_is_logged_once_with_a_masked_address_and_the_invocation_
         .unwrap();
     assert!(
         line.ends_with(
-            "decision function=SignUpValidation outcome=ShowBlockPage reason=domain_not_allowed email=g***@contoso.com step=PostAttributeCollection correlation_id=0f0e0d0c-1111-2222-3333-444455556666"
+            "decision function=SignUpValidation outcome=ShowBlockPage reason=domain_not_allowed email=g***@contoso.com step=PostAttributeCollection language=en policy=default correlation_id=0f0e0d0c-1111-2222-3333-444455556666"
         ),
         "{line}"
     );

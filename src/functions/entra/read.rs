@@ -15,6 +15,7 @@ use std::marker::PhantomData;
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::{EventTypes, RequestError};
+use crate::messages::Language;
 
 // Reading the event. Each part of the body the decision uses has a type below; every other value
 // is read as `Skip`, which checks it as JSON (numbers in range, strings valid, nesting within
@@ -242,7 +243,9 @@ pub(crate) struct AuthenticationContext<'de> {
     client_service_principal: Option<ServicePrincipal<'de>>,
     /// `user` (token issuance: the user signing in).
     user: Option<User<'de>>,
-    exact: [bool; 2],
+    /// `client`: the user's browser (`locale`, `market`).
+    client: Option<Client<'de>>,
+    exact: [bool; 3],
 }
 
 impl<'de> AuthenticationContext<'de> {
@@ -260,15 +263,47 @@ impl<'de> AuthenticationContext<'de> {
             .filter(|id| !id.is_empty())
             .map(str::to_owned)
     }
+
+    /// The user's language: `client.locale`, then `client.market`, else English.
+    pub(crate) fn language(&self) -> Language {
+        let client = self.client.as_ref();
+        Language::from_entra(
+            client.and_then(|c| c.locale.as_deref()),
+            client.and_then(|c| c.market.as_deref()),
+        )
+    }
 }
 
 impl<'de> Object<'de> for AuthenticationContext<'de> {
     fn field<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
-        let [principal, user] = &mut self.exact;
+        let [principal, user, client] = &mut self.exact;
         if claims(key, "clientServicePrincipal", principal) {
             read_into(map, &mut self.client_service_principal)
         } else if claims(key, "user", user) {
             read_into(map, &mut self.user)
+        } else if claims(key, "client", client) {
+            read_into(map, &mut self.client)
+        } else {
+            Ok(false)
+        }
+    }
+}
+
+/// `authenticationContext.client`.
+#[derive(Debug, Default)]
+struct Client<'de> {
+    locale: Option<Cow<'de, str>>,
+    market: Option<Cow<'de, str>>,
+    exact: [bool; 2],
+}
+
+impl<'de> Object<'de> for Client<'de> {
+    fn field<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
+        let [locale, market] = &mut self.exact;
+        if claims(key, "locale", locale) {
+            read_into(map, &mut self.locale)
+        } else if claims(key, "market", market) {
+            read_into(map, &mut self.market)
         } else {
             Ok(false)
         }

@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::domain::email::EmailAddress;
+use crate::messages::Language;
 use crate::policy::{AttributeValue, EmailClaim, JobTitle, Stage};
 
 /// The only version of the API connector contract.
@@ -99,6 +100,11 @@ impl ConnectorRequest {
             .map(str::trim)
             .find(|id| !id.is_empty())
             .map(str::to_owned)
+    }
+
+    /// The user's language from `ui_locales` (the first the catalog has), else English.
+    pub(crate) fn language(&self) -> Language {
+        Language::from_ui_locales(self.0.get("ui_locales").and_then(Value::as_str))
     }
 
     /// The `jobTitle` claim (B2C omits it when the user left it empty).

@@ -13,10 +13,8 @@ use warp::reply::{Reply, Response};
 use self::contract::{ConnectorRequest, ConnectorResponse, Step};
 use super::{Answer, Caller, Function, Invocation, Outcome, Shared, json_error};
 use crate::domain::invitation::{ClaimValue, InvitationAttribute};
+use crate::messages::{Language, Text};
 use crate::policy::{Decision, SignUp, Stage};
-
-/// Shown when the body is not a JSON object (the original sample's wording).
-const MALFORMED_REQUEST: &str = "There was a problem with your request.";
 
 /// The B2C / External Identities API connector.
 pub struct SignUpValidation;
@@ -42,12 +40,20 @@ impl Function for SignUpValidation {
 
 async fn answer(body: &[u8], shared: &Shared, invocation: &Invocation) -> Answer {
     let Some(request) = ConnectorRequest::parse(body) else {
+        // Not an object: no language, no application to go by (the original sample's wording).
+        let (policy, policy_name) = shared.gate.policy_for(None);
+        let english = Language::english();
         return Answer {
-            response: reply(&ConnectorResponse::block(MALFORMED_REQUEST)),
-            outcome: Outcome::new("ShowBlockPage", "malformed_request"),
+            response: reply(&ConnectorResponse::block(
+                &policy.say(Text::BadRequest, english),
+            )),
+            outcome: Outcome::new("ShowBlockPage", "malformed_request")
+                .said(english)
+                .under(policy_name),
         };
     };
     let step = request.step();
+    let language = request.language();
     let sign_up = SignUp {
         email: request.email(),
         job_title: request.job_title(),
@@ -57,29 +63,39 @@ async fn answer(body: &[u8], shared: &Shared, invocation: &Invocation) -> Answer
     };
     let outcome = |action, reason| Outcome {
         step: Some(step.as_str()),
-        ..Outcome::new(action, reason).about(&sign_up.email)
+        ..Outcome::new(action, reason)
+            .about(&sign_up.email)
+            .said(language)
     };
     if step == Step::PreTokenIssuance {
         return token_step(&sign_up, shared, invocation, outcome).await;
     }
+    let (policy, policy_name) = shared.gate.policy_for(sign_up.application.as_deref());
     let decision = shared
         .gate
-        .decide(&sign_up, &invocation.correlation_id)
+        .decide(&sign_up, &policy, &invocation.correlation_id)
         .await;
+    let message;
     let (response, reason) = match &decision {
         Decision::Admit { reason, attributes } => (
             ConnectorResponse::continue_with(returned_claims(&step, attributes)),
             reason.as_str(),
         ),
-        Decision::Block { reason, message } => (ConnectorResponse::block(message), reason.as_str()),
-        Decision::Invalid { message, .. } => (
-            ConnectorResponse::validation_error(message),
-            "invalid_attributes",
-        ),
+        Decision::Block { reason, text } => {
+            message = policy.say(*text, language);
+            (ConnectorResponse::block(&message), reason.as_str())
+        }
+        Decision::Invalid { fields } => {
+            message = policy.say_all(fields, language);
+            (
+                ConnectorResponse::validation_error(&message),
+                "invalid_attributes",
+            )
+        }
     };
     Answer {
         response: reply(&response),
-        outcome: outcome(response.action.as_str(), reason),
+        outcome: outcome(response.action.as_str(), reason).under(policy_name),
     }
 }
 

@@ -8,9 +8,8 @@ mod file;
 mod format;
 mod index;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime};
 
 use futures_util::future::BoxFuture;
 
@@ -23,9 +22,7 @@ use super::{
 };
 use crate::domain::email::EmailAddress;
 use crate::domain::invitation::Invitation;
-
-/// How often the server looks at the file for changes.
-pub(crate) const RELOAD_INTERVAL: Duration = Duration::from_secs(1);
+use crate::watched::{Reload, Signature};
 
 /// Why the file could not be read or written; names the file and, for a bad file, every
 /// problem with its line.
@@ -40,27 +37,6 @@ pub enum FileError {
     },
     #[error("{}: {problem}", path.display())]
     Unwritable { path: PathBuf, problem: String },
-}
-
-/// What identifies one version of the file, to notice edits cheaply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Signature {
-    modified: Option<SystemTime>,
-    length: u64,
-    #[cfg(unix)]
-    inode: u64,
-}
-
-impl Signature {
-    fn of(path: &Path) -> Option<Self> {
-        let metadata = std::fs::metadata(path).ok()?;
-        Some(Self {
-            modified: metadata.modified().ok(),
-            length: metadata.len(),
-            #[cfg(unix)]
-            inode: std::os::unix::fs::MetadataExt::ino(&metadata),
-        })
-    }
 }
 
 /// The file-backed store: an index of the file in memory for decisions, the file itself for the
@@ -144,8 +120,15 @@ impl CsvStore {
         Ok(())
     }
 
+    /// The file as it is now, for an edit.
+    fn edit(&self) -> Result<InvitationFile, FileError> {
+        InvitationFile::load(&self.path)
+    }
+}
+
+impl Reload for CsvStore {
     /// Looks at the file once; reloads it when it changed. Blocking (file I/O).
-    pub(crate) fn reload_if_changed(&self) {
+    fn reload_if_changed(&self) {
         let signature = Signature::of(&self.path);
         {
             let seen = self
@@ -202,11 +185,6 @@ impl CsvStore {
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(map);
     }
-
-    /// The file as it is now, for an edit.
-    fn edit(&self) -> Result<InvitationFile, FileError> {
-        InvitationFile::load(&self.path)
-    }
 }
 
 impl InvitationStore for CsvStore {
@@ -224,19 +202,7 @@ impl InvitationStore for CsvStore {
 
     /// Keeps the index in step with the file for as long as the runtime runs.
     fn watch(self: Arc<Self>) {
-        tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(RELOAD_INTERVAL);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticks.tick().await;
-                let store = self.clone();
-                if let Err(error) =
-                    tokio::task::spawn_blocking(move || store.reload_if_changed()).await
-                {
-                    log::error!("invitation reload failed: {error}");
-                }
-            }
-        });
+        crate::watched::watch(self, "invitation file");
     }
 }
 
