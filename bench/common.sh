@@ -7,6 +7,18 @@ ensure_wrk() {
   fi
 }
 
+# Sets $python to a Python that has the `cryptography` package, installing it (PyPI, into
+# .tools/venv) when missing.
+ensure_cryptography() {
+  python=python3
+  if ! python3 -c 'import cryptography' 2>/dev/null; then
+    [ -x .tools/venv/bin/python ] || python3 -m venv .tools/venv
+    .tools/venv/bin/python -c 'import cryptography' 2>/dev/null ||
+      .tools/venv/bin/pip install -q 'cryptography==48.0.0'
+    python=.tools/venv/bin/python
+  fi
+}
+
 # A free loopback port.
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'

@@ -14,6 +14,11 @@
 # gives the median ratio and p99 per function. On two or more CPUs the load generator runs on a
 # CPU of its own. Every measured request must be answered 2xx with the expected action; the
 # script fails otherwise (it never fails on speed: the numbers are for people to read).
+#
+# Two settings: "dev" switches the Entra caller check off (AUTH_EVENTS_TOKEN_VALIDATION=none, as
+# the example settings do); "production" is what Azure runs: the caller check on, each call
+# carrying a bearer token signed by a loopback key server's key (bench/keyserver.py), information
+# logs on. The summary reports each function in each setting.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/common.sh
@@ -22,6 +27,7 @@ connections=${2:-16}
 rounds=${3:-1}
 
 ensure_wrk
+ensure_cryptography
 cargo build --release --locked -q --bin handler --example baseline
 binary=$release/handler
 baseline=$release/examples/baseline
@@ -34,18 +40,30 @@ python3 bench/startup.py "$binary" 30
 
 work=$(mktemp -d)
 pid=""
-trap 'kill $pid 2>/dev/null; rm -rf "$work"' EXIT
+keyserver=""
+trap 'kill $pid $keyserver 2>/dev/null; rm -rf "$work"' EXIT
 python3 bench/make_invitations.py 1000 "$work/invitations.csv"
 settings=(BASIC_AUTH_USERNAME=bench BASIC_AUTH_PASSWORD=bench-password
   ALLOWED_EMAIL_DOMAINS=fabrikam.com INVITATIONS_FILE="$work/invitations.csv"
   AUTH_EVENTS_TOKEN_VALIDATION=none)
 auth="Basic $(printf 'bench:bench-password' | base64)"
+# The production settings: a key server on loopback and a token it signed.
+"$python" bench/keyserver.py >"$work/keyserver" &
+keyserver=$!
+for _ in $(seq 200); do [ -s "$work/keyserver" ] && break; sleep 0.05; done
+read -r authority token <"$work/keyserver"
+bearer="Bearer $token"
+production=("${settings[@]}" AUTH_EVENTS_TOKEN_VALIDATION=jwt
+  AUTH_EVENTS_TENANT_ID=aaaabbbb-0000-cccc-1111-dddd2222eeee
+  AUTH_EVENTS_CLIENT_ID=11112222-bbbb-3333-cccc-4444dddd5555
+  AUTH_EVENTS_AUTHORITY="$authority")
 event() { # event TYPE DATA_TYPE EMAIL
   printf '{"type":"microsoft.graph.authenticationEvent.%s","source":"/tenants/t/applications/a","data":{"@odata.type":"microsoft.graph.%s","tenantId":"t","authenticationContext":{"correlationId":"c","client":{"ip":"127.0.0.1","locale":"en-us","market":"en-us"},"clientServicePrincipal":{"appId":"a"},"resourceServicePrincipal":{"appId":"a"},"user":{"mail":"%s"}},"userSignUpInfo":{"attributes":{"email":{"@odata.type":"microsoft.graph.stringDirectoryAttributeValue","value":"%s","attributeType":"builtIn"}},"identities":[{"signInType":"email","issuer":"contoso.onmicrosoft.com","issuerAssignedId":"%s"}]}}}' "$1" "$2" "$3" "$3" "$3"
 }
 connector='{"email":"ada@fabrikam.com","jobTitle":"Engineer","step":"PostAttributeCollection"}'
 start=$(event attributeCollectionStart onAttributeCollectionStartCalloutData user2@invited.example)
 submit=$(event attributeCollectionSubmit onAttributeCollectionSubmitCalloutData user2@invited.example)
+token_event=$(event tokenIssuanceStart onTokenIssuanceStartCalloutData user2@invited.example)
 
 failed=0
 # check NAME EXPECTED_ACTION URL BODY [AUTHORIZATION]: the answer is the expected one, before
@@ -97,18 +115,27 @@ echo "idle RSS: $(awk '/VmRSS/ {print $2, $3}' /proc/$pid/status)"
 check SignUpValidation Continue "$url/api/SignUpValidation" "$connector" "$auth"
 check OnAttributeCollectionStart microsoft.graph.attributeCollectionStart.setPrefillValues "$url/api/OnAttributeCollectionStart" "$start"
 check OnAttributeCollectionSubmit microsoft.graph.attributeCollectionSubmit.modifyAttributeValues "$url/api/OnAttributeCollectionSubmit" "$submit"
+check OnTokenIssuanceStart microsoft.graph.tokenIssuanceStart.provideClaimsForToken "$url/api/OnTokenIssuanceStart" "$token_event"
+serve "$binary" "${production[@]}"
+check "OnAttributeCollectionStart (production)" microsoft.graph.attributeCollectionStart.setPrefillValues "$url/api/OnAttributeCollectionStart" "$start" "$bearer"
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST --data "$start" "$url/api/OnAttributeCollectionStart")
+[ "$code" = 401 ] || { echo "production settings: a call without a token got $code, not 401" >&2; failed=1; }
 
-# FUNCTION|LABEL|BODY|AUTHORIZATION
+# ID|FUNCTION|LABEL|BODY|AUTHORIZATION|SETTINGS (dev or production)
 functions=(
-  "SignUpValidation|SignUpValidation (allowed domain)|$connector|$auth"
-  "OnAttributeCollectionStart|OnAttributeCollectionStart (invited)|$start|"
-  "OnAttributeCollectionSubmit|OnAttributeCollectionSubmit (invited)|$submit|"
+  "SignUpValidation|SignUpValidation|SignUpValidation (allowed domain)|$connector|$auth|dev"
+  "Start|OnAttributeCollectionStart|OnAttributeCollectionStart (invited)|$start||dev"
+  "Submit|OnAttributeCollectionSubmit|OnAttributeCollectionSubmit (invited)|$submit||dev"
+  "Token|OnTokenIssuanceStart|OnTokenIssuanceStart (invited)|$token_event||dev"
+  "Start/production|OnAttributeCollectionStart|OnAttributeCollectionStart (production)|$start|$bearer|production"
+  "Submit/production|OnAttributeCollectionSubmit|OnAttributeCollectionSubmit (production)|$submit|$bearer|production"
+  "Token/production|OnTokenIssuanceStart|OnTokenIssuanceStart (production)|$token_event|$bearer|production"
 )
 summary=$(mktemp -p "$work")
 for round in $(seq "$rounds"); do
   [ "$rounds" -gt 1 ] && echo "round $round of $rounds"
   for entry in "${functions[@]}"; do
-    IFS='|' read -r function label body authorization <<<"$entry"
+    IFS='|' read -r id function label body authorization mode <<<"$entry"
     serve "$baseline"
     base_rps=""
     measure "  baseline, same request" "$url/" "$body" "$authorization"
@@ -120,24 +147,29 @@ for round in $(seq "$rounds"); do
     serve "$baseline" BASELINE_WORK=read-check-log
     measure "  baseline reading, checking JSON, logging" "$url/" "$body" "$authorization"
     floor_rps=$rps
-    serve "$binary" "${settings[@]}"
+    if [ "$mode" = production ]; then
+      serve "$binary" "${production[@]}"
+    else
+      serve "$binary" "${settings[@]}"
+    fi
     measure "  $label" "$url/api/$function" "$body" "$authorization"
-    # FUNCTION RATIO P99 READ_RATIO CPU BASELINE_CPU FLOOR_RATIO FUNCTION/FLOOR
-    echo "$function $(ratio "$rps") $p99 $(ratio "$read_rps") $cpu $base_cpu $(ratio "$floor_rps") $(awk -v a="$rps" -v b="$floor_rps" 'BEGIN {print a / b}')" >>"$summary"
+    # ID RATIO P99 READ_RATIO CPU BASELINE_CPU FLOOR_RATIO FUNCTION/FLOOR FUNCTION_RPS
+    echo "$id $(ratio "$rps") $p99 $(ratio "$read_rps") $cpu $base_cpu $(ratio "$floor_rps") $(awk -v a="$rps" -v b="$floor_rps" 'BEGIN {print a / b}') $rps" >>"$summary"
   done
 done
 echo "RSS after the last function's load: $(awk '/VmRSS/ {print $2, $3}' /proc/$pid/status)"
 echo "summary over $rounds round(s), medians. Each ratio is the function's requests/s divided by another"
 echo "server's, both sent the function's request in the same round: 'constant' answers a fixed body;"
 echo "'floor' reads the body, checks it is JSON and logs one line, the least any function does."
-# median COLUMN: the median of that column of $summary over the rounds of $function.
+echo "'production': the Entra caller check on, a bearer token on every call, information logs."
+# median COLUMN: the median of that column of $summary over the rounds of $id.
 median() {
-  awk -v f="$function" -v c="$1" '$1 == f {print $c}' "$summary" | sort -g |
+  awk -v f="$id" -v c="$1" '$1 == f {print $c}' "$summary" | sort -g |
     awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
 }
 for entry in "${functions[@]}"; do
-  function=${entry%%|*}
-  printf "  %-28s function/constant %.2fx  function/floor %.2fx  (floor/constant %.2fx, reading alone/constant %.2fx)  p99 %.3f ms  cpu %.1f us/req (constant %.1f)\n" \
-    "$function" "$(median 2)" "$(median 8)" "$(median 7)" "$(median 4)" "$(median 3)" "$(median 5)" "$(median 6)"
+  id=${entry%%|*}
+  printf "  %-28s %7.0f req/s  function/floor %.2fx  function/constant %.2fx  (floor/constant %.2fx, reading alone/constant %.2fx)  p99 %.3f ms  cpu %.1f us/req (constant %.1f)\n" \
+    "$id" "$(median 9)" "$(median 8)" "$(median 2)" "$(median 7)" "$(median 4)" "$(median 3)" "$(median 5)" "$(median 6)"
 done
 exit $failed

@@ -10,12 +10,64 @@
 const MAX_TAG_LEN: usize = 64;
 
 /// The parts of a BCP 47 tag that choose a language, normalised: `language` lower case,
-/// `script` title case, `region` upper case.
+/// `script` title case, `region` upper case. Held inline: reading a tag allocates nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LanguageTag {
-    pub language: String,
-    pub script: Option<String>,
-    pub region: Option<String>,
+    pub language: Subtag,
+    pub script: Option<Subtag>,
+    pub region: Option<Subtag>,
+}
+
+/// A subtag of at most 8 ASCII letters or digits.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Subtag {
+    bytes: [u8; 8],
+    len: u8,
+}
+
+impl Subtag {
+    /// `text` as it is, or `None` when it is longer than 8 bytes or not ASCII alphanumeric.
+    fn new(text: &str) -> Option<Self> {
+        if text.len() > 8 || !text.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return None;
+        }
+        let mut bytes = [0; 8];
+        bytes[..text.len()].copy_from_slice(text.as_bytes());
+        Some(Self {
+            bytes,
+            len: text.len() as u8,
+        })
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only ASCII is ever stored.
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
+    }
+
+    fn map(mut self, change: impl Fn(usize, &mut u8)) -> Self {
+        for (index, byte) in self.bytes[..usize::from(self.len)].iter_mut().enumerate() {
+            change(index, byte);
+        }
+        self
+    }
+}
+
+impl std::ops::Deref for Subtag {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Debug for Subtag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl LanguageTag {
@@ -34,7 +86,7 @@ impl LanguageTag {
             return None;
         }
         let mut tag = Self {
-            language: language.to_ascii_lowercase(),
+            language: Subtag::new(language)?.map(|_, b| b.make_ascii_lowercase()),
             script: None,
             region: None,
         };
@@ -55,14 +107,21 @@ impl LanguageTag {
                 // A singleton starts an extension or private use: nothing after it chooses.
                 1 => in_extension = true,
                 4 if letters && tag.script.is_none() && tag.region.is_none() => {
-                    let mut script = subtag.to_ascii_lowercase();
-                    script[..1].make_ascii_uppercase();
-                    tag.script = Some(script);
+                    tag.script = Subtag::new(subtag).map(|script| {
+                        script.map(|index, b| {
+                            if index == 0 {
+                                b.make_ascii_uppercase()
+                            } else {
+                                b.make_ascii_lowercase()
+                            }
+                        })
+                    });
                 }
                 2 if letters && tag.region.is_none() => {
-                    tag.region = Some(subtag.to_ascii_uppercase());
+                    tag.region =
+                        Subtag::new(subtag).map(|r| r.map(|_, b| b.make_ascii_uppercase()));
                 }
-                3 if digits && tag.region.is_none() => tag.region = Some(subtag.to_owned()),
+                3 if digits && tag.region.is_none() => tag.region = Subtag::new(subtag),
                 // Extended language (`zh-yue`), variants (`de-1996`): not a choice we make.
                 _ => {}
             }
@@ -88,9 +147,9 @@ mod tests {
 
     fn tag(language: &str, script: Option<&str>, region: Option<&str>) -> Option<LanguageTag> {
         Some(LanguageTag {
-            language: language.to_owned(),
-            script: script.map(str::to_owned),
-            region: region.map(str::to_owned),
+            language: Subtag::new(language).unwrap(),
+            script: script.map(|s| Subtag::new(s).unwrap()),
+            region: region.map(|r| Subtag::new(r).unwrap()),
         })
     }
 
@@ -141,7 +200,7 @@ mod tests {
     #[test]
     fn a_list_keeps_order_and_skips_what_is_not_a_tag() {
         let languages: Vec<String> = LanguageTag::list("!! fr-CA,de;q=0.8  x-y en", 8)
-            .map(|tag| tag.language)
+            .map(|tag| tag.language.to_string())
             .collect();
         assert_eq!(languages, ["fr", "de", "en"]);
         assert_eq!(LanguageTag::list(&"xx ".repeat(1000), 16).count(), 16);

@@ -125,49 +125,45 @@ impl Language {
     /// Chinese → Simplified; `pt` and `pt-BR` → Brazilian, other Portuguese → European);
     /// Norwegian (`no`, `nn`) → Bokmål, `iw` → Hebrew. `None` when the catalog lacks it.
     pub fn of(tag: &LanguageTag) -> Option<Self> {
-        let catalog = catalog();
-        let language = match tag.language.as_str() {
-            "no" | "nn" => "nb",
-            "iw" => "he",
+        let language: &[u8] = match tag.language.as_bytes() {
+            b"no" | b"nn" => b"nb",
+            b"iw" => b"he",
             other => other,
         };
-        let script = match (language, &tag.script, tag.region.as_deref()) {
-            (_, Some(script), _) => Some(script.as_str()),
-            ("zh", None, Some("TW" | "HK" | "MO")) => Some("Hant"),
-            ("zh", None, _) => Some("Hans"),
+        let region = tag.region.as_ref().map(|r| r.as_bytes());
+        let script: Option<&[u8]> = match (language, tag.script.as_ref(), region) {
+            (_, Some(script), _) => Some(script.as_bytes()),
+            (b"zh", None, Some(b"TW" | b"HK" | b"MO")) => Some(b"Hant"),
+            (b"zh", None, _) => Some(b"Hans"),
             _ => None,
         };
-        let region = match (language, tag.region.as_deref()) {
-            ("pt", None | Some("BR")) => Some("BR"),
-            ("pt", Some(_)) => Some("PT"),
+        let region: Option<&[u8]> = match (language, region) {
+            (b"pt", None | Some(b"BR")) => Some(b"BR"),
+            (b"pt", Some(_)) => Some(b"PT"),
             (_, region) => region,
         };
-        let forms: Vec<_> = catalog
-            .languages
-            .iter()
-            .enumerate()
-            .filter(|(_, entry)| entry.tag.language == language)
-            .collect();
-        let chosen = match forms.as_slice() {
-            [] => None,
-            [(index, _)] => Some(*index),
-            several => several
-                .iter()
-                .find(|(_, entry)| {
-                    entry
+        let languages = &catalog().languages;
+        let same_language = |entry: &&CatalogLanguage| entry.tag.language.as_bytes() == language;
+        let mut forms = languages.iter().filter(same_language);
+        let first = forms.next()?;
+        let chosen = match forms.next() {
+            // One form of the language: whatever the script or region.
+            None => first,
+            // Several: the one the script and region choose.
+            Some(_) => languages.iter().filter(same_language).find(|entry| {
+                entry
+                    .tag
+                    .script
+                    .as_ref()
+                    .is_none_or(|s| Some(s.as_bytes()) == script)
+                    && entry
                         .tag
-                        .script
-                        .as_deref()
-                        .is_none_or(|s| Some(s) == script)
-                        && entry
-                            .tag
-                            .region
-                            .as_deref()
-                            .is_none_or(|r| Some(r) == region)
-                })
-                .map(|(index, _)| *index),
+                        .region
+                        .as_ref()
+                        .is_none_or(|r| Some(r.as_bytes()) == region)
+            })?,
         };
-        chosen.map(|index| Self(index as u8))
+        Some(chosen.language)
     }
 
     /// The catalog language written exactly as `code` (any case), as operators name variants.
@@ -278,6 +274,8 @@ pub fn placeholders(text: &str) -> Vec<&'static str> {
 struct CatalogLanguage {
     code: String,
     tag: LanguageTag,
+    /// Its own index.
+    language: Language,
 }
 
 struct Catalog {
@@ -320,6 +318,7 @@ impl Catalog {
                 Some(tag) if code.len() >= 2 => languages.push(CatalogLanguage {
                     code: code.clone(),
                     tag,
+                    language: Language(languages.len() as u8),
                 }),
                 _ => problems.push(format!("[{code}] is not a language tag")),
             }

@@ -181,22 +181,26 @@ fn log_decision(function: &str, outcome: &Outcome, invocation: &Invocation) {
         language,
         policy,
     } = outcome;
-    let step = step.map(|step| format!(" step={step}")).unwrap_or_default();
-    let claims = claims
-        .as_ref()
-        .map(|claims| format!(" claims={claims}"))
-        .unwrap_or_default();
-    let language = language
-        .map(|language| format!(" language={language}"))
-        .unwrap_or_default();
-    let policy = policy
-        .as_ref()
-        .map(|policy| format!(" policy={policy}"))
-        .unwrap_or_default();
+    let step = Field(" step=", step.as_ref());
+    let claims = Field(" claims=", claims.as_ref());
+    let language = Field(" language=", language.as_ref());
+    let policy = Field(" policy=", policy.as_ref());
     log::info!(
         "decision function={function} outcome={action} reason={reason} email={email}{step}{claims}{language}{policy} correlation_id={}",
         invocation.correlation_id
     );
+}
+
+/// ` name=value` in a log line, or nothing when there is no value.
+struct Field<'a, T>(&'static str, Option<&'a T>);
+
+impl<T: std::fmt::Display> std::fmt::Display for Field<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.1 {
+            Some(value) => write!(f, "{}{value}", self.0),
+            None => Ok(()),
+        }
+    }
 }
 
 async fn rejection(rejection: Rejection) -> Result<Response, Infallible> {

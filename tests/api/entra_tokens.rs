@@ -348,6 +348,93 @@ async fn an_unknown_kid_refreshes_the_keys_once_so_rotation_just_works() {
     );
 }
 
+/// A cached token is the same token: when its key is withdrawn, the next refresh ends it.
+#[tokio::test]
+async fn a_cached_token_whose_key_is_withdrawn_is_refused_after_the_next_refresh() {
+    let (a, b) = keys();
+    let server = KeyServer::start(&[a, b]).await;
+    let app = guarded(&server).await;
+    app.logs_containing("fetched 2 signing key(s)").await;
+    let token = a.sign(&v2_claims());
+    for _ in 0..3 {
+        assert_eq!(call(&app, Some(&token)).await, 200);
+    }
+    // The tenant withdraws A; a token with a kid the handler has not seen... is B's, which it
+    // knows, so nothing forces a refresh: the cached token stays good until the key set is
+    // fetched again. An unknown kid forces that fetch.
+    server.serve(&[b]);
+    let unknown = compact(
+        &json!({"alg": "RS256", "kid": "never-published"}),
+        &v2_claims(),
+        |_| vec![0; 256],
+    );
+    assert_eq!(call(&app, Some(&unknown)).await, 401);
+    app.logs_containing("fetched 1 signing key(s)").await;
+    assert_eq!(call(&app, Some(&token)).await, 401);
+    app.logs_containing("reason=kid ").await;
+    assert_eq!(call(&app, Some(&b.sign(&v2_claims()))).await, 200);
+}
+
+/// A cached token expires like any other: `exp` plus the leeway, then 401.
+#[tokio::test]
+async fn a_cached_token_is_refused_once_it_expires() {
+    let (a, _) = keys();
+    let server = KeyServer::start(&[a]).await;
+    let app = guarded(&server).await;
+    keys_loaded(&app).await;
+    // Valid for about two more seconds (five minutes of leeway after `exp`).
+    let exp = now() - 298;
+    let token = a.sign(&with(v2_claims(), "exp", json!(exp)));
+    assert_eq!(call(&app, Some(&token)).await, 200);
+    assert_eq!(call(&app, Some(&token)).await, 200);
+    while now() <= exp + 300 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(call(&app, Some(&token)).await, 401);
+    app.logs_containing("reason=exp ").await;
+}
+
+/// Only the exact token is taken from the cache: the same claims under another signature are
+/// verified in full (and refused when the signature is wrong); another valid token with the
+/// same claims is verified and cached on its own.
+#[tokio::test]
+async fn a_different_token_with_the_same_claims_is_verified_in_full() {
+    let (a, b) = keys();
+    let server = KeyServer::start(&[a]).await;
+    let app = Launch::hosted(&[
+        ("AUTH_EVENTS_TOKEN_VALIDATION", "jwt"),
+        ("AUTH_EVENTS_TENANT_ID", TENANT),
+        ("AUTH_EVENTS_CLIENT_ID", CLIENT),
+        ("AUTH_EVENTS_AUTHORITY", &server.authority(TENANT)),
+        ("RUST_LOG", "info,signup_gate::callers=debug"),
+    ])
+    .start()
+    .await;
+    keys_loaded(&app).await;
+    let claims = v2_claims();
+    let token = a.sign(&claims);
+    assert_eq!(call(&app, Some(&token)).await, 200);
+    assert_eq!(call(&app, Some(&token)).await, 200);
+    // The same header and claims, signed by another key: not the cached token.
+    let (signed, _) = token.rsplit_once('.').unwrap();
+    let forged = format!("{signed}.{}", b.sign(&claims).rsplit_once('.').unwrap().1);
+    assert_eq!(call(&app, Some(&forged)).await, 401);
+    app.logs_containing("reason=signature ").await;
+    // Another token of A with the same claims (another header): verified, then cached.
+    let other = a.sign_with_header(&json!({"alg": "RS256", "kid": a.kid}), &claims);
+    assert_ne!(other, token);
+    assert_eq!(call(&app, Some(&other)).await, 200);
+    assert_eq!(call(&app, Some(&other)).await, 200);
+    let logs = app
+        .logs_containing("1 call(s) so far with a token seen before")
+        .await;
+    assert_eq!(
+        logs.matches("caller token validated and cached").count(),
+        2,
+        "{logs}"
+    );
+}
+
 #[tokio::test]
 async fn a_key_server_down_at_start_up_refuses_calls_until_it_is_up() {
     let (a, _) = keys();

@@ -13,7 +13,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use warp::http::HeaderValue;
 
-use super::token::{BASE64URL, SignedToken, TokenFailure};
+use super::cache::{CAPACITY, TokenCache, TokenDigest};
+use super::token::{BASE64URL, SignedToken, TokenFailure, bearer};
 
 /// An unknown `kid` refreshes the key set at most this often.
 const FORCED_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
@@ -55,6 +56,16 @@ impl SigningKey {
         &self.e
     }
 
+    /// Whether `other` is this key (the same modulus and exponent).
+    pub(crate) fn same(&self, other: &Self) -> bool {
+        std::ptr::eq(self, other) || (self.n == other.n && self.e == other.e)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn from_parts(n: Vec<u8>, e: Vec<u8>) -> Self {
+        Self { n, e }
+    }
+
     /// An RSA signature key of a JWK set (`kty` RSA, a `kid`, `use` absent or `sig`), with its
     /// `kid`.
     pub fn from_jwk(jwk: &Value) -> Option<(String, Self)> {
@@ -82,6 +93,8 @@ type KeySet = HashMap<String, Arc<SigningKey>>;
 /// The token validator with its key cache.
 pub struct EntraTokens {
     settings: TokenSettings,
+    /// Tokens already validated (see [`TokenCache`]).
+    validated: TokenCache,
     /// Built on first use, in the background refresh: loading the platform's trust store takes
     /// milliseconds that start-up should not wait for.
     client: std::sync::OnceLock<Result<reqwest::Client, KeyFetchError>>,
@@ -92,8 +105,15 @@ pub struct EntraTokens {
 
 impl EntraTokens {
     pub fn new(settings: TokenSettings) -> Self {
+        Self::with_token_cache(settings, CAPACITY)
+    }
+
+    /// A validator that remembers at most `capacity` validated tokens (0: none, every call is
+    /// verified in full).
+    pub fn with_token_cache(settings: TokenSettings, capacity: usize) -> Self {
         Self {
             settings,
+            validated: TokenCache::new(capacity),
             client: std::sync::OnceLock::new(),
             keys: RwLock::new(None),
             forced: tokio::sync::Mutex::new(None),
@@ -145,15 +165,31 @@ impl EntraTokens {
     }
 
     /// Checks an `Authorization` header; `Ok` only for a token from Entra for our tenant and app.
+    /// Checks the caller's token: a token validated before, still current and still signed by a
+    /// key the tenant publishes, is taken from the cache; any other is verified in full.
     pub async fn verify(&self, authorization: Option<&HeaderValue>) -> Result<(), TokenFailure> {
-        let token = SignedToken::from_header(authorization)?;
+        let text = bearer(authorization)?;
+        let digest = TokenDigest::of(text);
+        let now = unix_now();
+        if self.validated.check(&digest, now, |kid| self.cached(kid)) {
+            return Ok(());
+        }
+        let token = SignedToken::parse(text)?;
         let key = self.key(token.kid()).await?;
-        token.verify(
+        let valid_until = token.verify(
             &key,
             &self.settings.tenant_id,
             &self.settings.client_id,
-            unix_now(),
-        )
+            now,
+        )?;
+        self.validated
+            .insert(digest, token.kid(), key, valid_until, now);
+        Ok(())
+    }
+
+    /// How many calls were answered from the token cache, and how many were not.
+    pub fn token_cache_counts(&self) -> (u64, u64) {
+        self.validated.counts()
     }
 
     /// The key for `kid`, refreshing the set first when it is unknown (at most once a minute).
@@ -189,10 +225,14 @@ impl EntraTokens {
                     keys.len(),
                     self.settings.tenant_id
                 );
+                let keys = Arc::new(keys);
                 *self
                     .keys
                     .write()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Arc::new(keys));
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(keys.clone());
+                // A token whose key is withdrawn or replaced is verified (and refused) again.
+                self.validated
+                    .retain_published(|kid| keys.get(kid).cloned());
                 return true;
             }
             Ok(Err(error)) => error,

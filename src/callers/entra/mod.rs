@@ -1,6 +1,8 @@
 //! Entra caller tokens: only the Entra authentication events service of *our* tenant may call
-//! the Entra functions. [`token`] checks one token; [`keys`] keeps the tenant's signing keys.
+//! the Entra functions. [`token`] checks one token; [`keys`] keeps the tenant's signing keys;
+//! `cache` remembers the tokens already validated.
 
+mod cache;
 pub(crate) mod keys;
 pub mod token;
 

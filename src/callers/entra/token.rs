@@ -177,7 +177,7 @@ pub(crate) fn is_tenant_issuer(issuer: &str, tenant_id: &str) -> bool {
 }
 
 /// `Bearer <token>` → the token.
-fn bearer(header: Option<&HeaderValue>) -> Result<&str, TokenFailure> {
+pub(crate) fn bearer(header: Option<&HeaderValue>) -> Result<&str, TokenFailure> {
     let header = header.ok_or(TokenFailure::Missing)?;
     let header = header.to_str().map_err(|_| TokenFailure::NotBearer)?.trim();
     let (scheme, token) = header.split_once(' ').ok_or(TokenFailure::NotBearer)?;
@@ -205,7 +205,7 @@ impl<'t> SignedToken<'t> {
         Self::parse(bearer(authorization)?)
     }
 
-    fn parse(token: &'t str) -> Result<Self, TokenFailure> {
+    pub(crate) fn parse(token: &'t str) -> Result<Self, TokenFailure> {
         let mut parts = token.split('.');
         let (Some(header), Some(payload), Some(signature), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -243,14 +243,15 @@ impl<'t> SignedToken<'t> {
         &self.kid
     }
 
-    /// Checks the signature with `key`, then (only then) the payload's times and claims.
+    /// Checks the signature with `key`, then (only then) the payload's times and claims; on
+    /// success, until when the token passes the time check (`exp` plus the leeway).
     pub fn verify(
         &self,
         key: &SigningKey,
         tenant_id: &str,
         client_id: &str,
         now: f64,
-    ) -> Result<(), TokenFailure> {
+    ) -> Result<f64, TokenFailure> {
         RsaPublicKeyComponents {
             n: key.modulus(),
             e: key.exponent(),
@@ -261,31 +262,33 @@ impl<'t> SignedToken<'t> {
     }
 }
 
-/// The checks on a signed token's payload (times, then claims). Public so that a fuzz target
-/// reaches them with any payload: behind a real signature the fuzzer never gets this far.
+/// The checks on a signed token's payload (times, then claims); on success, until when the
+/// token passes the time check. Public so that a fuzz target reaches them with any payload:
+/// behind a real signature the fuzzer never gets this far.
 pub fn check_payload(
     payload: &[u8],
     tenant_id: &str,
     client_id: &str,
     now: f64,
-) -> Result<(), TokenFailure> {
+) -> Result<f64, TokenFailure> {
     let claims: CallerClaims =
         serde_json::from_slice(payload).map_err(|_| TokenFailure::Malformed)?;
-    check_times(&claims, now)?;
-    check_claims(&claims, tenant_id, client_id)
+    let valid_until = check_times(&claims, now)?;
+    check_claims(&claims, tenant_id, client_id)?;
+    Ok(valid_until)
 }
 
 /// `exp` is required and may be `LEEWAY_SECONDS` past; `nbf`, when present, may be that far
-/// ahead.
-fn check_times(claims: &CallerClaims, now: f64) -> Result<(), TokenFailure> {
-    match claims.exp {
-        Some(exp) if now <= exp + LEEWAY_SECONDS => {}
+/// ahead. On success, the last moment the token passes: `exp` plus the leeway.
+fn check_times(claims: &CallerClaims, now: f64) -> Result<f64, TokenFailure> {
+    let valid_until = match claims.exp {
+        Some(exp) if now <= exp + LEEWAY_SECONDS => exp + LEEWAY_SECONDS,
         _ => return Err(TokenFailure::Expired),
-    }
+    };
     if claims.nbf.is_some_and(|nbf| now + LEEWAY_SECONDS < nbf) {
         return Err(TokenFailure::NotYetValid);
     }
-    Ok(())
+    Ok(valid_until)
 }
 
 #[cfg(test)]
@@ -431,7 +434,7 @@ mod tests {
             nbf,
             ..CallerClaims::default()
         };
-        assert_eq!(check_times(&at(Some(1000.0), None), 1300.0), Ok(()));
+        assert_eq!(check_times(&at(Some(1000.0), None), 1300.0), Ok(1300.0));
         assert_eq!(
             check_times(&at(Some(1000.0), None), 1300.5),
             Err(TokenFailure::Expired)
@@ -440,7 +443,10 @@ mod tests {
             check_times(&at(None, None), 0.0),
             Err(TokenFailure::Expired)
         );
-        assert_eq!(check_times(&at(Some(5000.0), Some(1300.0)), 1000.0), Ok(()));
+        assert_eq!(
+            check_times(&at(Some(5000.0), Some(1300.0)), 1000.0),
+            Ok(5300.0)
+        );
         assert_eq!(
             check_times(&at(Some(5000.0), Some(1301.0)), 1000.0),
             Err(TokenFailure::NotYetValid)
