@@ -18,7 +18,9 @@
 # Two settings: "dev" switches the Entra caller check off (AUTH_EVENTS_TOKEN_VALIDATION=none, as
 # the example settings do); "production" is what Azure runs: the caller check on, each call
 # carrying a bearer token signed by a loopback key server's key (bench/keyserver.py), information
-# logs on. The summary reports each function in each setting.
+# logs on. The summary reports each function in each setting, and Start under production
+# settings with telemetry on ("telemetry": decisions and metrics sent to a loopback stand-in for
+# Application Insights' ingestion endpoint, bench/ingestion.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/common.sh
@@ -41,7 +43,8 @@ python3 bench/startup.py "$binary" 30
 work=$(mktemp -d)
 pid=""
 keyserver=""
-trap 'kill $pid $keyserver 2>/dev/null; rm -rf "$work"' EXIT
+ingestion=""
+trap 'kill $pid $keyserver $ingestion 2>/dev/null; rm -rf "$work"' EXIT
 python3 bench/make_invitations.py 1000 "$work/invitations.csv"
 settings=(BASIC_AUTH_USERNAME=bench BASIC_AUTH_PASSWORD=bench-password
   ALLOWED_EMAIL_DOMAINS=fabrikam.com INVITATIONS_FILE="$work/invitations.csv"
@@ -53,6 +56,10 @@ keyserver=$!
 for _ in $(seq 200); do [ -s "$work/keyserver" ] && break; sleep 0.05; done
 read -r authority token <"$work/keyserver"
 bearer="Bearer $token"
+python3 bench/ingestion.py >"$work/ingestion" &
+ingestion=$!
+for _ in $(seq 200); do [ -s "$work/ingestion" ] && break; sleep 0.05; done
+telemetry=(APPLICATIONINSIGHTS_CONNECTION_STRING="InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=http://127.0.0.1:$(cat "$work/ingestion")/")
 production=("${settings[@]}" AUTH_EVENTS_TOKEN_VALIDATION=jwt
   AUTH_EVENTS_TENANT_ID=aaaabbbb-0000-cccc-1111-dddd2222eeee
   AUTH_EVENTS_CLIENT_ID=11112222-bbbb-3333-cccc-4444dddd5555
@@ -130,6 +137,7 @@ functions=(
   "Start/production|OnAttributeCollectionStart|OnAttributeCollectionStart (production)|$start|$bearer|production"
   "Submit/production|OnAttributeCollectionSubmit|OnAttributeCollectionSubmit (production)|$submit|$bearer|production"
   "Token/production|OnTokenIssuanceStart|OnTokenIssuanceStart (production)|$token_event|$bearer|production"
+  "Start/telemetry|OnAttributeCollectionStart|OnAttributeCollectionStart (production, telemetry)|$start|$bearer|telemetry"
 )
 summary=$(mktemp -p "$work")
 for round in $(seq "$rounds"); do
@@ -149,6 +157,8 @@ for round in $(seq "$rounds"); do
     floor_rps=$rps
     if [ "$mode" = production ]; then
       serve "$binary" "${production[@]}"
+    elif [ "$mode" = telemetry ]; then
+      serve "$binary" "${production[@]}" "${telemetry[@]}"
     else
       serve "$binary" "${settings[@]}"
     fi

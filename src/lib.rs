@@ -29,4 +29,5 @@ pub mod messages;
 pub mod policy;
 pub(crate) mod printable;
 pub mod server;
+pub mod telemetry;
 pub(crate) mod watched;

@@ -178,6 +178,10 @@ pub fn init(filter: Option<&str>, destination: Destination) {
     let build = |target: Target| {
         let mut builder = Builder::new();
         builder.filter_level(default_level);
+        // The telemetry SDK's own notes (providers built and dropped) are not the operator's
+        // business unless asked for by name; its warnings and errors are.
+        builder.filter_module("opentelemetry_sdk", LevelFilter::Warn.min(default_level));
+        builder.filter_module("opentelemetry", LevelFilter::Warn.min(default_level));
         if let Some(filter) = filter {
             builder.parse_filters(filter);
         }

@@ -69,7 +69,10 @@ fn serve(settings: Settings, standalone_port: u16) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(server::run(settings, standalone_port)) {
+    let served = runtime.block_on(server::run(settings, standalone_port));
+    // What is still running (a telemetry upload past its deadline) must not hold the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(ServeError::Store(error)) => {
             log::error!("invitation store error: {error}");

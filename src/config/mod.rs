@@ -77,6 +77,9 @@ pub struct Settings {
     pub(crate) policy: Policy,
     /// The policy file (`POLICY_FILE`), whose sections overlay `policy`.
     pub(crate) policy_file: Option<PathBuf>,
+    /// Where telemetry goes (`APPLICATIONINSIGHTS_CONNECTION_STRING`); none when unset. Never
+    /// logged: it holds the instrumentation key.
+    pub(crate) telemetry: Option<String>,
     /// Where invitations live (`INVITATION_STORE`; the file `INVITATIONS_FILE` is relative to
     /// the function app root, the working directory).
     pub(crate) store: StoreSettings,
@@ -200,6 +203,8 @@ impl Settings {
             from_example: env.from_example,
             policy: policy::policy(&raw, env)?,
             policy_file: policy::policy_file(&raw),
+            telemetry: non_blank(&raw.applicationinsights_connection_string)
+                .map(|value| value.trim().to_owned()),
         })
     }
 }

@@ -18,6 +18,7 @@ pub(super) struct RawSettings {
     pub(super) blocked_email_domains: Option<String>,
     pub(super) blocked_local_parts: Option<String>,
     pub(super) policy_file: Option<String>,
+    pub(super) applicationinsights_connection_string: Option<String>,
     pub(super) min_job_title_length: Option<String>,
     pub(super) require_job_title: Option<String>,
     pub(super) organization_name: Option<String>,

@@ -87,7 +87,9 @@ pub(crate) async fn answer(
         outcome: Outcome::new(entra::Action::name(&action), reason)
             .about(&sign_up.email)
             .said(request.language)
-            .under(policy_name),
+            .under(policy_name)
+            .for_application(request.application.as_deref())
+            .in_entra(request.tenant.as_deref(), request.correlation_id.as_deref()),
     }
 }
 
@@ -306,6 +308,9 @@ pub(crate) struct SignUpRequest<'a> {
     application: Option<String>,
     /// From `authenticationContext.client.locale` (then `market`).
     pub(crate) language: Language,
+    /// `data.tenantId` and `authenticationContext.correlationId`, for the decision line.
+    tenant: Option<String>,
+    correlation_id: Option<String>,
     /// Identities that are JSON objects, in the order sent.
     identities: Vec<Identity<'a>>,
     /// Attributes by name as sent, sorted by name; of names sent twice the last one.
@@ -326,6 +331,8 @@ impl<'a> SignUpRequest<'a> {
         Ok(Self {
             application: context.application(),
             language: context.language(),
+            tenant: context.tenant_id().map(str::to_owned),
+            correlation_id: context.correlation_id().map(str::to_owned),
             identities: sign_up_info.identities,
             attributes,
         })

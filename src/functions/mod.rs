@@ -97,6 +97,13 @@ pub struct Outcome {
     pub language: Option<Language>,
     /// Whose rules decided: the default ones or an application's.
     pub policy: Option<PolicyName>,
+    /// The application signed up or in to (B2C's `client_id`, Entra's
+    /// `clientServicePrincipal.appId`), when it is a plausible id.
+    pub application: Option<String>,
+    /// Entra's `data.tenantId`.
+    pub tenant: Option<String>,
+    /// Entra's `authenticationContext.correlationId`: the id of the sign-in logs' entry.
+    pub entra_correlation_id: Option<String>,
 }
 
 impl Outcome {
@@ -109,7 +116,23 @@ impl Outcome {
             claims: None,
             language: None,
             policy: None,
+            application: None,
+            tenant: None,
+            entra_correlation_id: None,
         }
+    }
+
+    /// The same, for this application (an implausible id is left out: it goes into logs).
+    pub(crate) fn for_application(mut self, application: Option<&str>) -> Self {
+        self.application = application.and_then(plausible_id);
+        self
+    }
+
+    /// The same, with the ids Entra sends (tenant, correlation id); implausible ones are left out.
+    pub(crate) fn in_entra(mut self, tenant: Option<&str>, correlation_id: Option<&str>) -> Self {
+        self.tenant = tenant.and_then(plausible_id);
+        self.entra_correlation_id = correlation_id.and_then(plausible_id);
+        self
     }
 
     /// The same, answered in `language`.
@@ -140,6 +163,18 @@ impl Outcome {
         });
         self
     }
+}
+
+/// An id from a request as it may go into a log line or telemetry: letters, digits, `-`, `_`
+/// and `.`, at most 128 characters; anything else is left out.
+pub(crate) fn plausible_id(id: &str) -> Option<String> {
+    let id = id.trim();
+    let plausible = !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+    plausible.then(|| id.to_owned())
 }
 
 /// Body of every error answer that is not in a caller's own contract.

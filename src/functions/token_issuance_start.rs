@@ -81,7 +81,9 @@ async fn answer(function: &str, body: &[u8], shared: &Shared, invocation: &Invoc
             ),
             outcome: Outcome::new("Unavailable", "store_unavailable")
                 .about(&email)
-                .said(language),
+                .said(language)
+                .for_application(application.as_deref())
+                .in_entra(context.tenant_id(), context.correlation_id()),
         };
     };
     let action = ProvideClaimsForToken(claims_json(claims.claims()));
@@ -90,7 +92,9 @@ async fn answer(function: &str, body: &[u8], shared: &Shared, invocation: &Invoc
         outcome: Outcome::new("provideClaimsForToken", claims.reason())
             .about(&email)
             .giving(claims.claims())
-            .said(language),
+            .said(language)
+            .for_application(application.as_deref())
+            .in_entra(context.tenant_id(), context.correlation_id()),
     }
 }
 

@@ -9,7 +9,7 @@ mod recorder;
 
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub use self::policies::{Policies, PolicyFileError};
 use self::recorder::SignUpRecorder;
@@ -20,6 +20,7 @@ use crate::policy::{
     AdmitReason, Decision, EmailClaim, InvitationLookup, Policy, PolicyName, SignUp, Stage,
     TokenClaims,
 };
+use crate::telemetry::{self, LookupResult};
 
 /// The rules, the invitation store they consult, and the sign-up records.
 pub struct Gate {
@@ -102,6 +103,7 @@ impl Gate {
     }
 
     async fn lookup(&self, email: &EmailAddress, correlation_id: &str) -> InvitationLookup {
+        let timed = telemetry::enabled().then(Instant::now);
         let mut find = self.store.find(email);
         // A store that answers at once (the file: a lookup in memory) needs no timer; the
         // deadline is for one that has to wait.
@@ -110,6 +112,14 @@ impl Gate {
             Poll::Ready(found) => Ok(found),
             Poll::Pending => tokio::time::timeout(self.deadline, find).await,
         };
+        if let Some(started) = timed {
+            let result = match &found {
+                Ok(Ok(_)) => LookupResult::Answered,
+                Ok(Err(_)) => LookupResult::Failed,
+                Err(_) => LookupResult::Late,
+            };
+            telemetry::lookup(self.store.kind(), started.elapsed(), result);
+        }
         match found {
             Ok(Ok(Some(invitation))) => InvitationLookup::Found(invitation),
             Ok(Ok(None)) => InvitationLookup::NotFound,

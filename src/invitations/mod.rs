@@ -52,6 +52,11 @@ pub enum StoreError {
 
 /// What a decision needs from a store.
 pub trait InvitationStore: Send + Sync {
+    /// What kind of store it is (`file`, `table`), for metrics.
+    fn kind(&self) -> &'static str {
+        "store"
+    }
+
     /// The invitation held by this (normalised) address, valid or not.
     fn find<'a>(
         &'a self,

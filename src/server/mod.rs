@@ -67,6 +67,11 @@ pub async fn run(settings: Settings, standalone_port: u16) -> Result<(), ServeEr
     store.load()?;
     store.clone().watch();
     crate::messages::load();
+    if let Some(connection_string) = &settings.telemetry
+        && let Err(error) = crate::telemetry::start(connection_string)
+    {
+        log::error!("{error}; running without telemetry");
+    }
     let policies = Arc::new(settings.policies()?);
     policies.clone().watch();
     let app = App {
@@ -147,6 +152,8 @@ pub(crate) async fn serve(
         .gate
         .drain(DRAIN_DEADLINE.saturating_sub(spent).max(MIN_RECORD_DRAIN))
         .await;
+    let spent = began.get().map_or(Duration::ZERO, Instant::elapsed);
+    crate::telemetry::flush(DRAIN_DEADLINE.saturating_sub(spent).max(MIN_RECORD_DRAIN)).await;
 }
 
 fn announce(hosting: Hosting, address: SocketAddr) {

@@ -8,6 +8,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::{Instant, SystemTime};
 
 use bytes::Buf;
 use futures_util::Stream;
@@ -25,6 +26,7 @@ use crate::callers::Credentials;
 use crate::callers::entra::TokenFailure;
 use crate::callers::{ApiConnectorAuth, basic::BasicFailure};
 use crate::functions::{self, Caller, Function, Invocation, Outcome, json_error};
+use crate::telemetry::{self, DecisionRecord};
 
 /// Every route, with all rejections turned into responses.
 pub(crate) fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
@@ -80,9 +82,48 @@ where
     let invocation = Invocation {
         correlation_id: correlation_id(head.invocation_id.as_ref()),
     };
+    let timed = telemetry::enabled().then(|| (SystemTime::now(), Instant::now()));
     let (response, outcome) = answer(&app, function, &head, body, &invocation).await;
     log_decision(function.name(), &outcome, &invocation);
+    if let Some((started, clock)) = timed {
+        record_decision(
+            function.name(),
+            outcome,
+            invocation,
+            &response,
+            started,
+            clock,
+        );
+    }
     response
+}
+
+/// The call's telemetry: what the decision line says, its status and how long it took.
+fn record_decision(
+    function: &'static str,
+    outcome: Outcome,
+    invocation: Invocation,
+    response: &Response,
+    started: SystemTime,
+    clock: Instant,
+) {
+    telemetry::decision(DecisionRecord {
+        function,
+        outcome: outcome.action,
+        reason: outcome.reason,
+        email: outcome.email,
+        application: outcome.application,
+        tenant: outcome.tenant,
+        entra_correlation_id: outcome.entra_correlation_id,
+        invocation_id: invocation.correlation_id,
+        language: outcome.language,
+        policy: outcome.policy,
+        step: outcome.step,
+        claims: outcome.claims,
+        status: response.status().as_u16(),
+        started,
+        duration: clock.elapsed(),
+    });
 }
 
 async fn answer<S, B>(
@@ -170,7 +211,8 @@ fn correlation_id(invocation_id: Option<&HeaderValue>) -> String {
 }
 
 /// The one log line of a call: what was decided, why, for whom (masked), in which language, by
-/// whose rules, and its correlation id.
+/// whose rules, for which application and tenant, and its correlation ids (Entra's, which the
+/// tenant's sign-in logs carry, and the host's invocation id).
 fn log_decision(function: &str, outcome: &Outcome, invocation: &Invocation) {
     let Outcome {
         action,
@@ -180,13 +222,19 @@ fn log_decision(function: &str, outcome: &Outcome, invocation: &Invocation) {
         claims,
         language,
         policy,
+        application,
+        tenant,
+        entra_correlation_id,
     } = outcome;
     let step = Field(" step=", step.as_ref());
     let claims = Field(" claims=", claims.as_ref());
     let language = Field(" language=", language.as_ref());
     let policy = Field(" policy=", policy.as_ref());
+    let application = Field(" application=", application.as_ref());
+    let tenant = Field(" tenant=", tenant.as_ref());
+    let entra = Field(" entra_correlation_id=", entra_correlation_id.as_ref());
     log::info!(
-        "decision function={function} outcome={action} reason={reason} email={email}{step}{claims}{language}{policy} correlation_id={}",
+        "decision function={function} outcome={action} reason={reason} email={email}{step}{claims}{language}{policy}{application}{tenant}{entra} correlation_id={}",
         invocation.correlation_id
     );
 }

@@ -14,4 +14,5 @@ mod sign_up_validation;
 mod standalone;
 mod table_rows;
 mod table_store;
+mod telemetry;
 mod token_issuance;

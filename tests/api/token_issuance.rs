@@ -116,7 +116,7 @@ async fn one_decision_line_names_the_claims_never_their_values() {
         .await;
     assert!(
         logs.contains(
-            "decision function=OnTokenIssuanceStart outcome=provideClaimsForToken reason=invitation email=a***@contoso.com claims=department,roles language=en correlation_id=0f0e0d0c-1111-2222-3333-444455556666"
+            "decision function=OnTokenIssuanceStart outcome=provideClaimsForToken reason=invitation email=a***@contoso.com claims=department,roles language=en application=44445555-eeee-6666-ffff-7777aaaa8888 tenant=aaaabbbb-0000-cccc-1111-dddd2222eeee entra_correlation_id=0f9e8d7c-6b5a-4321-9876-543210fedcba correlation_id=0f0e0d0c-1111-2222-3333-444455556666"
         ),
         "{logs}"
     );

@@ -217,7 +217,9 @@ impl EntraTokens {
 
     /// Fetches metadata and key set within the deadline; `true` when a new set is in place.
     async fn refresh(&self) -> bool {
+        let started = Instant::now();
         let fetched = tokio::time::timeout(self.settings.fetch_deadline, self.fetch()).await;
+        crate::telemetry::key_fetch(started.elapsed(), matches!(fetched, Ok(Ok(_))));
         let error = match fetched {
             Ok(Ok(keys)) => {
                 log::info!(

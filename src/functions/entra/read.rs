@@ -218,17 +218,21 @@ impl<'de, P: Object<'de>> Object<'de> for Envelope<'de, P> {
 struct Data<'de, P> {
     /// `@odata.type`
     data_type: Option<Cow<'de, str>>,
+    /// `tenantId`
+    tenant_id: Option<Cow<'de, str>>,
     context: Option<AuthenticationContext<'de>>,
     /// The event's own parts of `data`.
     payload: P,
-    exact: [bool; 2],
+    exact: [bool; 3],
 }
 
 impl<'de, P: Object<'de>> Object<'de> for Data<'de, P> {
     fn field<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
-        let [data_type, context] = &mut self.exact;
+        let [data_type, tenant, context] = &mut self.exact;
         if claims(key, "@odata.type", data_type) {
             read_into(map, &mut self.data_type)
+        } else if claims(key, "tenantId", tenant) {
+            read_into(map, &mut self.tenant_id)
         } else if claims(key, "authenticationContext", context) {
             read_into(map, &mut self.context)
         } else {
@@ -245,7 +249,11 @@ pub(crate) struct AuthenticationContext<'de> {
     user: Option<User<'de>>,
     /// `client`: the user's browser (`locale`, `market`).
     client: Option<Client<'de>>,
-    exact: [bool; 3],
+    /// `correlationId`: the id of the sign-in logs' entry.
+    correlation_id: Option<Cow<'de, str>>,
+    /// `data.tenantId` (read with the envelope, kept here).
+    tenant_id: Option<Cow<'de, str>>,
+    exact: [bool; 4],
 }
 
 impl<'de> AuthenticationContext<'de> {
@@ -264,6 +272,16 @@ impl<'de> AuthenticationContext<'de> {
             .map(str::to_owned)
     }
 
+    /// `correlationId`.
+    pub(crate) fn correlation_id(&self) -> Option<&str> {
+        self.correlation_id.as_deref()
+    }
+
+    /// `data.tenantId`.
+    pub(crate) fn tenant_id(&self) -> Option<&str> {
+        self.tenant_id.as_deref()
+    }
+
     /// The user's language: `client.locale`, then `client.market`, else English.
     pub(crate) fn language(&self) -> Language {
         let client = self.client.as_ref();
@@ -276,13 +294,15 @@ impl<'de> AuthenticationContext<'de> {
 
 impl<'de> Object<'de> for AuthenticationContext<'de> {
     fn field<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
-        let [principal, user, client] = &mut self.exact;
+        let [principal, user, client, correlation] = &mut self.exact;
         if claims(key, "clientServicePrincipal", principal) {
             read_into(map, &mut self.client_service_principal)
         } else if claims(key, "user", user) {
             read_into(map, &mut self.user)
         } else if claims(key, "client", client) {
             read_into(map, &mut self.client)
+        } else if claims(key, "correlationId", correlation) {
+            read_into(map, &mut self.correlation_id)
         } else {
             Ok(false)
         }
@@ -377,5 +397,7 @@ pub(crate) fn parse<'de, P: Object<'de>>(
             });
         }
     }
-    Ok((data.context.unwrap_or_default(), data.payload))
+    let mut context = data.context.unwrap_or_default();
+    context.tenant_id = data.tenant_id;
+    Ok((context, data.payload))
 }

@@ -66,6 +66,7 @@ async fn answer(body: &[u8], shared: &Shared, invocation: &Invocation) -> Answer
         ..Outcome::new(action, reason)
             .about(&sign_up.email)
             .said(language)
+            .for_application(sign_up.application.as_deref())
     };
     if step == Step::PreTokenIssuance {
         return token_step(&sign_up, shared, invocation, outcome).await;

@@ -188,6 +188,10 @@ impl Reload for CsvStore {
 }
 
 impl InvitationStore for CsvStore {
+    fn kind(&self) -> &'static str {
+        "file"
+    }
+
     fn find<'a>(
         &'a self,
         email: &'a EmailAddress,

@@ -353,6 +353,10 @@ impl TableStore {
 }
 
 impl InvitationStore for TableStore {
+    fn kind(&self) -> &'static str {
+        "table"
+    }
+
     fn find<'a>(
         &'a self,
         email: &'a EmailAddress,

@@ -1,0 +1,218 @@
+//! Application Insights: each decision as a request, and metrics of the decisions, the
+//! invitation store and the key fetches, sent to the ingestion endpoint of
+//! `APPLICATIONINSIGHTS_CONNECTION_STRING` (Azure sets it when Application Insights is enabled for
+//! the app).
+//!
+//! Telemetry never slows or breaks a decision: a call only puts a small record on a bounded
+//! queue (when it is full the record is dropped and counted); a task off the request path turns
+//! records into OpenTelemetry spans and metrics, which the SDK batches and
+//! `opentelemetry-application-insights` sends ([`export`]). Export failures are logged at most
+//! once a minute; what is queued is flushed on SIGTERM within the drain deadline. Without the
+//! connection string nothing is started and each call costs one atomic load.
+//!
+//! What is sent is what the decision line says: masked addresses, ids, names of claims. Never an
+//! address, a token, a password or a claim's value.
+
+mod export;
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::{mpsc, oneshot};
+
+pub use self::export::TelemetryError;
+use crate::messages::Language;
+use crate::policy::PolicyName;
+
+/// Records waiting for the worker at most; beyond, they are dropped and counted.
+const QUEUE: usize = 8192;
+/// At most one log line a minute about dropped records or failed exports.
+pub(crate) const REPORT_EVERY: Duration = Duration::from_secs(60);
+
+/// One decision, as the decision line says it.
+#[derive(Debug, Clone)]
+pub struct DecisionRecord {
+    pub function: &'static str,
+    pub outcome: &'static str,
+    pub reason: &'static str,
+    /// Masked, `(invalid)` or `-`.
+    pub email: String,
+    pub application: Option<String>,
+    pub tenant: Option<String>,
+    /// Entra's `authenticationContext.correlationId`.
+    pub entra_correlation_id: Option<String>,
+    /// The host's invocation id (or the one made up).
+    pub invocation_id: String,
+    pub language: Option<Language>,
+    pub policy: Option<PolicyName>,
+    pub step: Option<&'static str>,
+    /// Names of the claims given to a token, never their values.
+    pub claims: Option<String>,
+    pub status: u16,
+    pub started: SystemTime,
+    pub duration: Duration,
+}
+
+/// How an invitation lookup ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LookupResult {
+    Answered,
+    Failed,
+    Late,
+}
+
+impl LookupResult {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Answered => "answered",
+            Self::Failed => "failed",
+            Self::Late => "deadline",
+        }
+    }
+}
+
+enum Record {
+    Decision(Box<DecisionRecord>),
+    Lookup {
+        store: &'static str,
+        elapsed: Duration,
+        result: LookupResult,
+    },
+    KeyFetch {
+        elapsed: Duration,
+        ok: bool,
+    },
+    /// Everything before this is handed to the SDK; then the SDK exports what it holds.
+    Flush(oneshot::Sender<()>),
+}
+
+struct Telemetry {
+    queue: mpsc::Sender<Record>,
+    dropped: AtomicU64,
+    /// When a drop was last reported (milliseconds since start-up; 0: never).
+    reported: AtomicU64,
+    began: Instant,
+}
+
+static TELEMETRY: OnceLock<Telemetry> = OnceLock::new();
+
+/// Starts exporting to the connection string's endpoint. Must run inside the Tokio runtime; a
+/// second call changes nothing.
+pub fn start(connection_string: &str) -> Result<(), TelemetryError> {
+    let pipeline = export::Pipeline::new(connection_string)?;
+    let (queue, records) = mpsc::channel(QUEUE);
+    if TELEMETRY
+        .set(Telemetry {
+            queue,
+            dropped: AtomicU64::new(0),
+            reported: AtomicU64::new(0),
+            began: Instant::now(),
+        })
+        .is_ok()
+    {
+        tokio::spawn(work(pipeline, records));
+        log::info!(
+            "sending decisions and metrics to Application Insights at {}",
+            export::endpoint_of(connection_string)
+        );
+    }
+    Ok(())
+}
+
+/// Whether telemetry is being sent (callers measure only then).
+pub fn enabled() -> bool {
+    TELEMETRY.get().is_some()
+}
+
+/// Queues a decision.
+pub fn decision(record: DecisionRecord) {
+    send(Record::Decision(Box::new(record)));
+}
+
+/// Queues an invitation lookup's latency and result.
+pub fn lookup(store: &'static str, elapsed: Duration, result: LookupResult) {
+    send(Record::Lookup {
+        store,
+        elapsed,
+        result,
+    });
+}
+
+/// Queues a key-set fetch's latency and result.
+pub fn key_fetch(elapsed: Duration, ok: bool) {
+    send(Record::KeyFetch { elapsed, ok });
+}
+
+/// Records dropped because the queue was full, since start-up.
+pub fn dropped() -> u64 {
+    TELEMETRY
+        .get()
+        .map_or(0, |telemetry| telemetry.dropped.load(Ordering::Relaxed))
+}
+
+fn send(record: Record) {
+    let Some(telemetry) = TELEMETRY.get() else {
+        return;
+    };
+    if telemetry.queue.try_send(record).is_err() {
+        let dropped = telemetry.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+        let now = telemetry.began.elapsed().as_millis() as u64 + 1;
+        let last = telemetry.reported.load(Ordering::Relaxed);
+        if (last == 0 || now.saturating_sub(last) >= REPORT_EVERY.as_millis() as u64)
+            && telemetry
+                .reported
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            log::warn!(
+                "telemetry queue full: {dropped} record(s) dropped since start-up (decisions are not affected)"
+            );
+        }
+    }
+}
+
+/// Hands everything queued to the exporter and waits (at most `deadline`) until it is sent.
+/// Called once the server has stopped taking requests.
+pub async fn flush(deadline: Duration) {
+    let Some(telemetry) = TELEMETRY.get() else {
+        return;
+    };
+    let (done, finished) = oneshot::channel();
+    let flushed = tokio::time::timeout(deadline, async {
+        if telemetry.queue.send(Record::Flush(done)).await.is_ok() {
+            let _ = finished.await;
+        }
+    })
+    .await;
+    match flushed {
+        Ok(()) => log::info!("telemetry flushed"),
+        Err(_) => log::warn!(
+            "telemetry not flushed within {} ms; what was left is lost",
+            deadline.as_millis()
+        ),
+    }
+}
+
+/// The worker: records into spans and metrics, in order.
+async fn work(pipeline: export::Pipeline, mut records: mpsc::Receiver<Record>) {
+    let pipeline = std::sync::Arc::new(pipeline);
+    while let Some(record) = records.recv().await {
+        match record {
+            Record::Decision(decision) => pipeline.decision(&decision),
+            Record::Lookup {
+                store,
+                elapsed,
+                result,
+            } => pipeline.lookup(store, elapsed, result.as_str()),
+            Record::KeyFetch { elapsed, ok } => pipeline.key_fetch(elapsed, ok),
+            Record::Flush(done) => {
+                pipeline.dropped(dropped());
+                // The SDK's flush blocks its caller until the export is done.
+                let exporting = pipeline.clone();
+                let _ = tokio::task::spawn_blocking(move || exporting.flush()).await;
+                let _ = done.send(());
+            }
+        }
+    }
+}
