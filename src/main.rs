@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use signup_gate::cli::{Cli, Command, run_invitations};
+use signup_gate::cli::{Cli, Command, run_doctor, run_invitations};
 use signup_gate::config::{Environment, Settings};
 use signup_gate::logging::{self, Destination};
 use signup_gate::server::{self, ServeError};
@@ -16,13 +16,24 @@ fn main() -> ExitCode {
     let command = Cli::parse().command();
     let destination = match command {
         Command::Serve { .. } => Destination::Host,
-        Command::Invitations(_) => Destination::Command,
+        Command::Invitations(_) | Command::Doctor(_) => Destination::Command,
     };
+    if let Command::Doctor(command) = command {
+        // The doctor reports a bad setting as a failed check instead of stopping at it.
+        let environment = environment();
+        // Its report is the output: only warnings and errors besides it, whatever RUST_LOG says.
+        logging::init(None, destination);
+        let code = run_doctor(command, environment);
+        logging::flush();
+        return code;
+    }
     let code = match load_settings(destination) {
         None => ExitCode::from(EXIT_CONFIG),
         Some(settings) => match command {
             Command::Serve { port } => serve(settings, port),
             Command::Invitations(command) => run_invitations(command, &settings),
+            // Answered above.
+            Command::Doctor(_) => ExitCode::SUCCESS,
         },
     };
     // Information lines are written in batches: write what is left before exiting.
@@ -30,12 +41,17 @@ fn main() -> ExitCode {
     code
 }
 
-/// Environment (plus local settings when standalone) → logger → validated settings.
-fn load_settings(destination: Destination) -> Option<Settings> {
+/// The process environment, plus the local settings when standalone.
+fn environment() -> Result<Environment, signup_gate::config::SettingsError> {
     let real = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
     let directory = std::env::current_dir().unwrap_or_else(|_| ".".into());
-    let env = match Environment::capture(real, &directory) {
+    Environment::capture(real, &directory)
+}
+
+/// Environment (plus local settings when standalone) → logger → validated settings.
+fn load_settings(destination: Destination) -> Option<Settings> {
+    let env = match environment() {
         Ok(env) => env,
         Err(error) => {
             logging::init(std::env::var("RUST_LOG").ok().as_deref(), destination);

@@ -1,9 +1,11 @@
-//! The command line of `handler`: `serve` (the default) and `invitations ...`.
+//! The command line of `handler`: `serve` (the default), `invitations ...` and `doctor`.
 
+mod doctor;
 mod invitations;
 
 use clap::{Parser, Subcommand};
 
+pub use self::doctor::{DoctorCommand, run as run_doctor};
 pub use self::invitations::{InvitationsCommand, run as run_invitations};
 use crate::config::STANDALONE_PORT;
 
@@ -29,6 +31,9 @@ pub enum Command {
     },
     /// Manage the invitations: add, remove, list, import, check.
     Invitations(InvitationsCommand),
+    /// Check the set-up (settings, invitation store, tenant keys; with --url a running
+    /// deployment; with a Graph token the tenant) and say what to change.
+    Doctor(DoctorCommand),
 }
 
 impl Cli {

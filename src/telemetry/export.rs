@@ -218,6 +218,31 @@ fn milliseconds(elapsed: Duration) -> f64 {
     elapsed.as_secs_f64() * 1000.0
 }
 
+/// Whether Application Insights would take the connection string (as the exporter reads it),
+/// without starting anything; for `handler doctor`.
+pub(super) fn check(connection_string: &str) -> Result<(), TelemetryError> {
+    opentelemetry_application_insights::Exporter::new_from_connection_string(
+        connection_string,
+        NoUploads,
+    )
+    .map(drop)
+    .map_err(|error| TelemetryError::ConnectionString(error.to_string()))
+}
+
+/// A client for an exporter that only checks its configuration.
+#[derive(Debug)]
+struct NoUploads;
+
+#[async_trait::async_trait]
+impl opentelemetry_http::HttpClient for NoUploads {
+    async fn send_bytes(
+        &self,
+        _: http::Request<Bytes>,
+    ) -> Result<http::Response<Bytes>, opentelemetry_http::HttpError> {
+        Err("this exporter only checks a connection string".into())
+    }
+}
+
 /// The ingestion endpoint named by a connection string, for the start-up line (the
 /// instrumentation key is not shown).
 pub(super) fn endpoint_of(connection_string: &str) -> String {

@@ -120,6 +120,13 @@ pub fn start(connection_string: &str) -> Result<(), TelemetryError> {
     Ok(())
 }
 
+/// Whether Application Insights would take the connection string, and where it sends to (the
+/// instrumentation key is not part of the answer); starts nothing.
+pub fn check_connection_string(connection_string: &str) -> Result<String, TelemetryError> {
+    export::check(connection_string)?;
+    Ok(export::endpoint_of(connection_string))
+}
+
 /// Whether telemetry is being sent (callers measure only then).
 pub fn enabled() -> bool {
     TELEMETRY.get().is_some()

@@ -3,6 +3,7 @@
 
 mod attribute_collection;
 mod configuration;
+mod doctor;
 mod entra_tokens;
 mod faults;
 mod helpers;

@@ -253,10 +253,11 @@ impl EntraTokens {
     }
 
     async fn fetch(&self) -> Result<KeySet, KeyFetchError> {
-        #[derive(Deserialize)]
-        struct Metadata {
-            jwks_uri: String,
-        }
+        self.fetch_with_metadata().await.map(|(set, _)| set)
+    }
+
+    /// The key set and the metadata it was found through.
+    async fn fetch_with_metadata(&self) -> Result<(KeySet, Metadata), KeyFetchError> {
         #[derive(Deserialize)]
         struct Keys {
             keys: Vec<Value>,
@@ -273,7 +274,20 @@ impl EntraTokens {
         if set.is_empty() {
             return Err(KeyFetchError::NoKeys(metadata.jwks_uri));
         }
-        Ok(set)
+        Ok((set, metadata))
+    }
+
+    /// Fetches the metadata and key set exactly as the server does, for `handler doctor`.
+    pub(crate) async fn probe(&self) -> Result<KeyProbe, KeyFetchError> {
+        let (set, metadata) =
+            tokio::time::timeout(self.settings.fetch_deadline, self.fetch_with_metadata())
+                .await
+                .map_err(|_| KeyFetchError::Deadline(self.settings.fetch_deadline))??;
+        Ok(KeyProbe {
+            jwks_uri: metadata.jwks_uri,
+            issuer: metadata.issuer,
+            keys: set.len(),
+        })
     }
 
     async fn get_json<T: serde::de::DeserializeOwned>(
@@ -303,8 +317,23 @@ impl EntraTokens {
 }
 
 /// Why the key set could not be fetched; logged, and the last good set (if any) stays in use.
+/// The OpenID metadata's parts the server uses.
+#[derive(Deserialize)]
+struct Metadata {
+    jwks_uri: String,
+    issuer: Option<String>,
+}
+
+/// What `handler doctor` learns from the tenant's metadata and key set.
+#[derive(Debug, Clone)]
+pub(crate) struct KeyProbe {
+    pub(crate) jwks_uri: String,
+    pub(crate) issuer: Option<String>,
+    pub(crate) keys: usize,
+}
+
 #[derive(Debug, Clone, thiserror::Error)]
-enum KeyFetchError {
+pub(crate) enum KeyFetchError {
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
     #[error("{url}: {reason}")]

@@ -1,0 +1,265 @@
+//! Checks of the settings themselves and of the invitation store.
+
+use std::time::Instant;
+
+use super::Check;
+use crate::callers::entra::AUTHENTICATION_EVENTS_APP_ID;
+use crate::callers::{ApiConnectorAuth, AuthEventsAuth};
+use crate::config::environment::Environment;
+use crate::config::{LOCAL_SETTINGS, LOCAL_SETTINGS_EXAMPLE, Settings};
+use crate::domain::email::EmailAddress;
+use crate::invitations::csv::{CsvStore, FileError};
+use crate::invitations::{self, StoreSettings};
+
+/// Shorter Basic passwords are guessable by anyone who can call the connector.
+const MIN_PASSWORD_CHARS: usize = 16;
+
+/// The settings whose values are secrets (and the secret parts of connection strings), so that
+/// no report ever shows them.
+pub(super) fn secrets(environment: &Environment) -> Vec<String> {
+    let mut secrets = Vec::new();
+    for name in [
+        "BASIC_AUTH_PASSWORD",
+        "INVITATIONS_TABLE_CONNECTION",
+        "AzureWebJobsStorage",
+        "AZUREWEBJOBSSTORAGE",
+        "APPLICATIONINSIGHTS_CONNECTION_STRING",
+    ] {
+        let Some(value) = environment.get(name) else {
+            continue;
+        };
+        secrets.push(value.to_owned());
+        for part in value.split(';') {
+            if let Some((key, secret)) = part.split_once('=')
+                && ["AccountKey", "SharedAccessSignature", "InstrumentationKey"]
+                    .iter()
+                    .any(|name| key.trim().eq_ignore_ascii_case(name))
+            {
+                secrets.push(secret.trim().to_owned());
+            }
+        }
+    }
+    secrets
+}
+
+/// What the settings say, check by check (all of them read without the network).
+pub(super) fn checks(environment: &Environment, settings: &Settings) -> Vec<Check> {
+    let source = if settings.in_azure {
+        "the function app's application settings".to_owned()
+    } else if settings.from_example {
+        format!(
+            "{LOCAL_SETTINGS_EXAMPLE} (there is no {LOCAL_SETTINGS}: copy it and make it yours)"
+        )
+    } else if std::path::Path::new(LOCAL_SETTINGS).is_file()
+        && environment.get("FUNCTIONS_CUSTOMHANDLER_PORT").is_none()
+    {
+        format!("the environment and {LOCAL_SETTINGS}")
+    } else {
+        "the environment".to_owned()
+    };
+    let mut checks = vec![Check::ok(
+        "settings",
+        format!("every setting is valid (read from {source})"),
+    )];
+    checks.push(api_connector(environment, settings));
+    checks.push(entra_callers(environment, settings));
+    checks.push(match settings.policies() {
+        Ok(policies) => {
+            let applications = policies.current().applications.len();
+            match policies.file() {
+                Some(path) => Check::ok(
+                    "policy",
+                    format!(
+                        "{} reads: default rules and {applications} application section(s)",
+                        path.display()
+                    ),
+                ),
+                None => Check::ok(
+                    "policy",
+                    "no POLICY_FILE: the settings' rules apply to every application",
+                ),
+            }
+        }
+        Err(error) => Check::fail(
+            "policy",
+            error.to_string(),
+            "fix each problem at its line; the server refuses to start with this file",
+        ),
+    });
+    checks.push(match &settings.telemetry {
+        None => Check::skip(
+            "telemetry",
+            "APPLICATIONINSIGHTS_CONNECTION_STRING is not set: nothing is sent to Application Insights",
+        ),
+        Some(connection_string) => {
+            match crate::telemetry::check_connection_string(connection_string) {
+                Ok(endpoint) => Check::ok(
+                    "telemetry",
+                    format!("decisions and metrics go to Application Insights at {endpoint}"),
+                ),
+                Err(error) => Check::fail(
+                    "telemetry",
+                    error.to_string(),
+                    "copy the connection string from the Application Insights resource's Overview page",
+                ),
+            }
+        }
+    });
+    checks
+}
+
+fn api_connector(environment: &Environment, settings: &Settings) -> Check {
+    const CHECK: &str = "API connector (SignUpValidation)";
+    match &settings.api_connector_auth {
+        ApiConnectorAuth::Basic(_) => {
+            let length = environment
+                .get("BASIC_AUTH_PASSWORD")
+                .map_or(0, |password| password.chars().count());
+            if length < MIN_PASSWORD_CHARS {
+                Check::warn(
+                    CHECK,
+                    format!(
+                        "HTTP Basic is on, but BASIC_AUTH_PASSWORD has only {length} characters"
+                    ),
+                    format!(
+                        "use a random password of at least {MIN_PASSWORD_CHARS} characters, in the app settings and in the API connector"
+                    ),
+                )
+            } else {
+                Check::ok(
+                    CHECK,
+                    "HTTP Basic with BASIC_AUTH_USERNAME and BASIC_AUTH_PASSWORD; the API connector must send the same",
+                )
+            }
+        }
+        ApiConnectorAuth::BasicNotConfigured => Check::fail(
+            CHECK,
+            "HTTP Basic is on but BASIC_AUTH_USERNAME and BASIC_AUTH_PASSWORD are not both set: every call is refused with 401",
+            "set both to the username and password of the API connector",
+        ),
+        ApiConnectorAuth::None => Check::warn(
+            CHECK,
+            "API_CONNECTOR_AUTH=none: anyone who finds the URL can call SignUpValidation",
+            "for local runs only; in Azure set API_CONNECTOR_AUTH=basic (the default) with both credentials",
+        ),
+    }
+}
+
+fn entra_callers(environment: &Environment, settings: &Settings) -> Check {
+    const CHECK: &str = "Entra caller check";
+    match &settings.auth_events_auth {
+        AuthEventsAuth::Jwt(token) => Check::ok(
+            CHECK,
+            format!(
+                "tokens are validated here: tenant {}, client {}, keys from {}",
+                token.tenant_id, token.client_id, token.metadata_url
+            ),
+        ),
+        AuthEventsAuth::EasyAuth { client_id, .. } => {
+            let enabled = environment
+                .get("WEBSITE_AUTH_ENABLED")
+                .is_some_and(|value| value.trim().eq_ignore_ascii_case("true"));
+            if enabled {
+                Check::warn(
+                    CHECK,
+                    "AUTH_EVENTS_TOKEN_VALIDATION=easyauth: App Service authentication validates the token; the handler checks the principal it forwards",
+                    format!(
+                        "App Service authentication must require authentication (return 401), accept tokens for {client_id} and allow the client application {AUTHENTICATION_EVENTS_APP_ID}; or use AUTH_EVENTS_TOKEN_VALIDATION=jwt"
+                    ),
+                )
+            } else {
+                Check::fail(
+                    CHECK,
+                    "AUTH_EVENTS_TOKEN_VALIDATION=easyauth, but App Service authentication is not on (WEBSITE_AUTH_ENABLED is not True): anyone can send the principal headers",
+                    "turn App Service authentication on, or use AUTH_EVENTS_TOKEN_VALIDATION=jwt (the default)",
+                )
+            }
+        }
+        AuthEventsAuth::NotConfigured { missing } => Check::fail(
+            CHECK,
+            format!("{missing} is not set: the Entra functions refuse every call with 401"),
+            "set AUTH_EVENTS_TENANT_ID (the external tenant's id) and AUTH_EVENTS_CLIENT_ID (the custom authentication extension's app registration)",
+        ),
+        AuthEventsAuth::None => Check::warn(
+            CHECK,
+            "AUTH_EVENTS_TOKEN_VALIDATION=none: anyone who finds the URLs can call the Entra functions",
+            "for local runs only; in Azure set AUTH_EVENTS_TENANT_ID and AUTH_EVENTS_CLIENT_ID and leave AUTH_EVENTS_TOKEN_VALIDATION unset (jwt)",
+        ),
+    }
+}
+
+/// The invitation store: the file reads (every problem with its line), or the table answers a
+/// point read within the decision deadline.
+pub(super) async fn store(settings: &Settings) -> Check {
+    const CHECK: &str = "invitation store";
+    match &settings.store {
+        StoreSettings::File(path) => {
+            if !path.exists() {
+                return Check::warn(
+                    CHECK,
+                    format!("{} does not exist: no one is invited", path.display()),
+                    "create it (handler invitations add ADDRESS) or set INVITATIONS_FILE; until then only allowed domains admit",
+                );
+            }
+            match CsvStore::open(path.clone()) {
+                Ok(store) => Check::ok(
+                    CHECK,
+                    format!("{} reads: {} invitation(s)", path.display(), store.len()),
+                ),
+                Err(FileError::Invalid { errors, .. }) => Check::fail(
+                    CHECK,
+                    format!("{} is invalid: {errors}", path.display()),
+                    "fix each line named; the server refuses to start with this file",
+                ),
+                Err(error) => Check::fail(
+                    CHECK,
+                    error.to_string(),
+                    "make the file readable by the function app",
+                ),
+            }
+        }
+        StoreSettings::Table(table) => {
+            let deadline = settings.decision_deadline;
+            let store = match invitations::open(&settings.store, deadline) {
+                Ok(store) => store,
+                Err(error) => {
+                    return Check::fail(
+                        CHECK,
+                        error.to_string(),
+                        "fix the table store's settings (INVITATIONS_TABLE_CONNECTION or INVITATIONS_TABLE_ENDPOINT)",
+                    );
+                }
+            };
+            let probe =
+                EmailAddress::parse("doctor.probe@example.invalid").expect("a valid address");
+            let started = Instant::now();
+            match tokio::time::timeout(deadline, store.find(&probe)).await {
+                Ok(Ok(_)) => Check::ok(
+                    CHECK,
+                    format!(
+                        "table {} at {} answered a point read in {} ms (deadline {} ms)",
+                        table.table,
+                        table.endpoint,
+                        started.elapsed().as_millis(),
+                        deadline.as_millis()
+                    ),
+                ),
+                Ok(Err(error)) => Check::fail(
+                    CHECK,
+                    format!("table {} at {}: {error}", table.table, table.endpoint),
+                    "check that the table exists (handler invitations add creates it) and that the app's identity may read it",
+                ),
+                Err(_) => Check::fail(
+                    CHECK,
+                    format!(
+                        "table {} at {} did not answer within DECISION_DEADLINE_MS ({} ms): every sign-up would be blocked",
+                        table.table,
+                        table.endpoint,
+                        deadline.as_millis()
+                    ),
+                    "check the network path to the storage account, or raise DECISION_DEADLINE_MS (Entra waits 1000 ms)",
+                ),
+            }
+        }
+    }
+}

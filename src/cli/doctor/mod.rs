@@ -1,0 +1,263 @@
+//! `handler doctor`: finds a broken set-up before a user does.
+//!
+//! Reads the same settings as the server (the environment, then `local.settings.json` when
+//! standalone) and prints one line per check, `ok`, `warn`, `fail` or `skip`, with what to change
+//! for each warning and failure; exits 0 when nothing failed, 1 otherwise. `--json` prints the
+//! same as a JSON array. Never prints a secret: passwords, keys, tokens and connection strings are
+//! only ever named by their setting.
+//!
+//! The checks: the settings ([`local`]), the invitation store, the tenant's signing keys, a
+//! running deployment (`--url`) and the tenant's configuration through Microsoft Graph
+//! (`--graph-token`, or the Azure CLI's token) ([`remote`], [`graph`]).
+
+mod graph;
+mod local;
+mod remote;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+use serde::Serialize;
+
+use crate::config::environment::Environment;
+use crate::config::{Settings, SettingsError};
+use crate::printable::Printable;
+
+/// How long any one network check may take.
+const NETWORK_DEADLINE: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Args)]
+pub struct DoctorCommand {
+    /// Print the checks as a JSON array.
+    #[arg(long)]
+    json: bool,
+    /// Also check a running deployment at this base URL (https://<app>.azurewebsites.net): each
+    /// function must refuse a call without credentials.
+    #[arg(long, value_name = "URL")]
+    url: Option<String>,
+    /// The function key to call the functions with (`?code=`), when they need one.
+    #[arg(long, value_name = "KEY")]
+    code: Option<String>,
+    /// A Microsoft Graph access token for the tenant's checks (default: the Azure CLI's, when it
+    /// is signed in).
+    #[arg(long, value_name = "TOKEN")]
+    graph_token: Option<String>,
+    /// Where Microsoft Graph is (https, or http on a loopback host for a stand-in).
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = "https://graph.microsoft.com",
+        hide = true
+    )]
+    graph_url: String,
+}
+
+/// The result of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Status {
+    Ok,
+    Warn,
+    Fail,
+    /// Not run: what it needs is not there (and that is fine).
+    Skip,
+}
+
+/// One line of the report.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Check {
+    pub(crate) check: String,
+    pub(crate) status: Status,
+    pub(crate) message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) fix: Option<String>,
+}
+
+impl Check {
+    pub(crate) fn ok(check: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::new(check, Status::Ok, message, None::<String>)
+    }
+
+    pub(crate) fn skip(check: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::new(check, Status::Skip, message, None::<String>)
+    }
+
+    pub(crate) fn warn(
+        check: impl Into<String>,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Self {
+        Self::new(check, Status::Warn, message, Some(fix))
+    }
+
+    pub(crate) fn fail(
+        check: impl Into<String>,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Self {
+        Self::new(check, Status::Fail, message, Some(fix))
+    }
+
+    fn new(
+        check: impl Into<String>,
+        status: Status,
+        message: impl Into<String>,
+        fix: Option<impl Into<String>>,
+    ) -> Self {
+        Self {
+            check: check.into(),
+            status,
+            message: message.into(),
+            fix: fix.map(Into::into),
+        }
+    }
+}
+
+/// Runs every check that applies and prints the report.
+pub fn run(command: DoctorCommand, environment: Result<Environment, SettingsError>) -> ExitCode {
+    let mut secrets = Vec::new();
+    let checks = match environment {
+        Err(error) => vec![Check::fail(
+            "settings",
+            error.to_string(),
+            "fix local.settings.json (it must be {\"IsEncrypted\": false, \"Values\": {...}})",
+        )],
+        Ok(environment) => {
+            secrets = local::secrets(&environment);
+            secrets.extend(command.code.clone());
+            secrets.extend(command.graph_token.clone());
+            match Settings::from_env(&environment) {
+                Err(error) => vec![Check::fail(
+                    "settings",
+                    error.to_string(),
+                    "fix that setting: the server refuses to start with it",
+                )],
+                Ok(settings) => all_checks(&command, &environment, &settings, &mut secrets),
+            }
+        }
+    };
+    let failed = checks.iter().any(|check| check.status == Status::Fail);
+    let report = if command.json {
+        serde_json::to_string_pretty(&checks).unwrap_or_else(|_| "[]".to_owned())
+    } else {
+        text(&checks)
+    };
+    println!("{}", redact(&report, &secrets));
+    if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn all_checks(
+    command: &DoctorCommand,
+    environment: &Environment,
+    settings: &Settings,
+    secrets: &mut Vec<String>,
+) -> Vec<Check> {
+    let mut checks = local::checks(environment, settings);
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            checks.push(Check::fail(
+                "doctor",
+                format!("cannot start the async runtime: {error}"),
+                "run it again",
+            ));
+            return checks;
+        }
+    };
+    runtime.block_on(async {
+        checks.push(local::store(settings).await);
+        checks.push(remote::tenant_keys(settings).await);
+        match &command.url {
+            Some(url) => {
+                checks.extend(remote::deployment(url, command.code.as_deref()).await);
+            }
+            None => checks.push(Checks::skipped_deployment()),
+        }
+        let token = match &command.graph_token {
+            Some(token) => Some(token.clone()),
+            None => graph::azure_cli_token().await,
+        };
+        if let Some(token) = &token {
+            secrets.push(token.clone());
+        }
+        let host = command
+            .url
+            .as_deref()
+            .and_then(remote::host_of)
+            .or_else(|| {
+                environment
+                    .get("WEBSITE_HOSTNAME")
+                    .filter(|host| !host.trim().is_empty())
+                    .map(|host| host.trim().to_ascii_lowercase())
+            });
+        checks.extend(
+            graph::tenant(
+                &command.graph_url,
+                token.as_deref(),
+                settings,
+                host.as_deref(),
+            )
+            .await,
+        );
+    });
+    checks
+}
+
+/// Names for the checks that are only skipped.
+struct Checks;
+
+impl Checks {
+    fn skipped_deployment() -> Check {
+        Check::skip(
+            "deployment",
+            "no --url: the running deployment is not checked (give its base URL, and --code when its functions need a key)",
+        )
+    }
+}
+
+/// The report for people: one line per check, what to change under each warning and failure.
+fn text(checks: &[Check]) -> String {
+    let mut out = String::new();
+    for check in checks {
+        let status = match check.status {
+            Status::Ok => "ok",
+            Status::Warn => "warn",
+            Status::Fail => "fail",
+            Status::Skip => "skip",
+        };
+        out.push_str(&format!(
+            "{status:<5} {}: {}\n",
+            check.check,
+            Printable(&check.message)
+        ));
+        if let Some(fix) = &check.fix {
+            out.push_str(&format!("      fix: {}\n", Printable(fix)));
+        }
+    }
+    let count = |status: Status| checks.iter().filter(|c| c.status == status).count();
+    out.push_str(&format!(
+        "{} ok, {} warning(s), {} failure(s), {} skipped",
+        count(Status::Ok),
+        count(Status::Warn),
+        count(Status::Fail),
+        count(Status::Skip)
+    ));
+    out
+}
+
+/// Whatever a check reported, no secret gets out: each one left in a message is masked.
+fn redact(report: &str, secrets: &[String]) -> String {
+    let mut report = report.to_owned();
+    for secret in secrets.iter().filter(|secret| secret.len() >= 4) {
+        report = report.replace(secret.as_str(), "(secret)");
+    }
+    report
+}

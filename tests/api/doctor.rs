@@ -1,0 +1,606 @@
+//! `handler doctor`: each check's ok and fail, against loopback stand-ins (a key server, running
+//! handlers protected and not, Azurite, a Microsoft Graph shaped on its documentation), exit
+//! codes, `--json`, and no secret in any output.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use serde_json::{Value, json};
+use signup_gate_testkit::tokens::{KeyServer, keys};
+use warp::Filter;
+
+use crate::helpers::{Azurite, Launch, handler_binary};
+
+const TENANT: &str = "aaaabbbb-0000-cccc-1111-dddd2222eeee";
+const OTHER_TENANT: &str = "99998888-0000-cccc-1111-dddd2222eeee";
+const CLIENT: &str = "11112222-bbbb-3333-cccc-4444dddd5555";
+const PASSWORD: &str = "a-long-connector-password-42";
+const GRAPH_TOKEN: &str = "graph-token-that-must-never-be-printed";
+const FUNCTION_KEY: &str = "function-key-that-must-never-be-printed";
+
+struct Report {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Report {
+    /// The line of `check`, e.g. `ok    settings: ...`.
+    fn line(&self, check: &str) -> &str {
+        self.stdout
+            .lines()
+            .find(|line| {
+                line.get(6..)
+                    .is_some_and(|rest| rest.starts_with(&format!("{check}:")))
+            })
+            .unwrap_or_else(|| panic!("no {check} line in:\n{}", self.stdout))
+    }
+
+    fn status(&self, check: &str) -> &str {
+        self.line(check).split_whitespace().next().unwrap()
+    }
+}
+
+/// Runs `handler doctor ARGS` in `dir` with exactly `env` (standalone: no port variable).
+fn doctor(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Report {
+    let output = Command::new(handler_binary())
+        .arg("doctor")
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().copied())
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let report = Report {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(output.stdout).unwrap(),
+        stderr: String::from_utf8(output.stderr).unwrap(),
+    };
+    for secret in [PASSWORD, GRAPH_TOKEN, FUNCTION_KEY, "Eby8vdM02xNOcqF"] {
+        assert!(
+            !report.stdout.contains(secret) && !report.stderr.contains(secret),
+            "a secret was printed:\n{}{}",
+            report.stdout,
+            report.stderr
+        );
+    }
+    report
+}
+
+fn sound(authority: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("BASIC_AUTH_USERNAME", "connector".to_owned()),
+        ("BASIC_AUTH_PASSWORD", PASSWORD.to_owned()),
+        ("AUTH_EVENTS_TENANT_ID", TENANT.to_owned()),
+        ("AUTH_EVENTS_CLIENT_ID", CLIENT.to_owned()),
+        ("AUTH_EVENTS_AUTHORITY", authority.to_owned()),
+    ]
+}
+
+fn env_of<'a>(pairs: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    pairs.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+/// A sound set-up passes every check that applies; `--json` says the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sound_set_up_passes() {
+    let (key, _) = keys();
+    let server = KeyServer::start(&[key]).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("invitations.csv"),
+        "email,application_id,expires_at\nada@contoso.com,,\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("policy.toml"),
+        "[default]\nblocked_local_parts = [\"admin\"]\n",
+    )
+    .unwrap();
+    let mut env = sound(&server.authority(TENANT));
+    env.push(("POLICY_FILE", "policy.toml".to_owned()));
+    env.push((
+        "APPLICATIONINSIGHTS_CONNECTION_STRING",
+        "InstrumentationKey=00000000-1111-2222-3333-444444444444;IngestionEndpoint=https://westeurope-5.in.applicationinsights.azure.com/".to_owned(),
+    ));
+    let report = doctor(dir.path(), &env_of(&env), &[]);
+    assert_eq!(report.code, 0, "{}", report.stdout);
+    for check in [
+        "settings",
+        "API connector (SignUpValidation)",
+        "Entra caller check",
+        "policy",
+        "telemetry",
+        "invitation store",
+        "tenant keys",
+    ] {
+        assert_eq!(report.status(check), "ok", "{}", report.stdout);
+    }
+    assert!(report.line("invitation store").contains("1 invitation(s)"));
+    assert!(report.line("tenant keys").contains("1 signing key(s)"));
+    assert!(
+        report
+            .line("telemetry")
+            .contains("https://westeurope-5.in.applicationinsights.azure.com/")
+    );
+    assert!(
+        !report
+            .stdout
+            .contains("00000000-1111-2222-3333-444444444444")
+    );
+    assert_eq!(report.status("deployment"), "skip");
+    assert_eq!(report.status("tenant"), "skip");
+
+    let json_report = doctor(dir.path(), &env_of(&env), &["--json"]);
+    assert_eq!(json_report.code, 0);
+    let checks: Value = serde_json::from_str(&json_report.stdout).unwrap();
+    let checks = checks.as_array().unwrap();
+    assert!(
+        checks
+            .iter()
+            .all(|c| ["ok", "skip"].contains(&c["status"].as_str().unwrap()))
+    );
+    assert!(
+        checks
+            .iter()
+            .any(|c| c["check"] == "tenant keys" && c["status"] == "ok")
+    );
+}
+
+/// What would start but cannot work, and what the server refuses, each with what to change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_that_cannot_work_fail_or_warn_with_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = doctor(dir.path(), &[("MIN_JOB_TITLE_LENGTH", "many")], &[]);
+    assert_eq!(report.code, 1);
+    assert!(
+        report
+            .line("settings")
+            .starts_with("fail  settings: MIN_JOB_TITLE_LENGTH must be")
+    );
+
+    let report = doctor(dir.path(), &[], &[]);
+    assert_eq!(report.code, 1);
+    assert_eq!(report.status("API connector (SignUpValidation)"), "fail");
+    assert_eq!(report.status("Entra caller check"), "fail");
+    assert!(
+        report
+            .stdout
+            .contains("      fix: set both to the username and password")
+    );
+
+    let short = [
+        ("BASIC_AUTH_USERNAME", "connector"),
+        ("BASIC_AUTH_PASSWORD", "short"),
+        ("AUTH_EVENTS_TOKEN_VALIDATION", "none"),
+    ];
+    let report = doctor(dir.path(), &short, &[]);
+    assert_eq!(report.code, 0, "warnings only: {}", report.stdout);
+    assert!(
+        report
+            .line("API connector (SignUpValidation)")
+            .starts_with("warn  API connector (SignUpValidation): HTTP Basic is on, but BASIC_AUTH_PASSWORD has only 5 characters")
+    );
+    assert_eq!(report.status("Entra caller check"), "warn");
+    assert!(!report.stdout.contains("short\n") && !report.stdout.contains(" short"));
+
+    let easy = [
+        ("API_CONNECTOR_AUTH", "none"),
+        ("AUTH_EVENTS_TOKEN_VALIDATION", "easyauth"),
+        ("AUTH_EVENTS_TENANT_ID", TENANT),
+        ("AUTH_EVENTS_CLIENT_ID", CLIENT),
+    ];
+    // The server refuses Easy Auth mode without Easy Auth: so does the doctor, naming the setting.
+    let report = doctor(dir.path(), &easy, &[]);
+    assert_eq!(report.code, 1);
+    assert!(
+        report
+            .line("settings")
+            .contains("AUTH_EVENTS_TOKEN_VALIDATION is 'easyauth' but Easy Auth is not enabled"),
+        "{}",
+        report.stdout
+    );
+    let mut enabled = easy.to_vec();
+    enabled.push(("WEBSITE_AUTH_ENABLED", "True"));
+    let report = doctor(dir.path(), &enabled, &[]);
+    assert_eq!(report.status("API connector (SignUpValidation)"), "warn");
+    assert_eq!(report.status("Entra caller check"), "warn");
+    assert!(
+        report
+            .stdout
+            .contains("allow the client application 99045fe1")
+    );
+}
+
+/// The invitation file and the policy file: every problem with its line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_invitation_and_policy_files_fail_with_their_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("invitations.csv"),
+        "email,application_id,expires_at\nnot an address,,\nada@contoso.com,,someday\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("policy.toml"),
+        "[default]\nallowed_domain = []\n",
+    )
+    .unwrap();
+    let env = [
+        ("BASIC_AUTH_USERNAME", "connector"),
+        ("BASIC_AUTH_PASSWORD", PASSWORD),
+        ("AUTH_EVENTS_TOKEN_VALIDATION", "none"),
+        ("POLICY_FILE", "policy.toml"),
+    ];
+    let report = doctor(dir.path(), &env, &[]);
+    assert_eq!(report.code, 1);
+    let store = report.line("invitation store");
+    assert!(store.starts_with("fail"), "{store}");
+    assert!(
+        store.contains("line 2") && store.contains("line 3"),
+        "{store}"
+    );
+    let policy = report.line("policy");
+    assert!(
+        policy.starts_with(
+            "fail  policy: policy file policy.toml: line 2: unknown key \"allowed_domain\""
+        ),
+        "{policy}"
+    );
+}
+
+/// The table store answers a point read within the deadline, or the check fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_table_store_must_answer_within_the_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let azurite = Azurite::start();
+    let connection = azurite.connection_string();
+    let env = [
+        ("BASIC_AUTH_USERNAME", "connector"),
+        ("BASIC_AUTH_PASSWORD", PASSWORD),
+        ("AUTH_EVENTS_TOKEN_VALIDATION", "none"),
+        ("INVITATION_STORE", "table"),
+        ("INVITATIONS_TABLE_CONNECTION", connection.as_str()),
+    ];
+    // The table does not exist yet.
+    let report = doctor(dir.path(), &env, &[]);
+    assert_eq!(
+        report.status("invitation store"),
+        "fail",
+        "{}",
+        report.stdout
+    );
+    // `invitations add` creates it.
+    let created = Command::new(handler_binary())
+        .args(["invitations", "add", "ada@contoso.com"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().copied())
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let report = doctor(dir.path(), &env, &[]);
+    assert_eq!(report.code, 0, "{}", report.stdout);
+    assert!(
+        report
+            .line("invitation store")
+            .contains("answered a point read in")
+    );
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let unreachable = format!(
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;TableEndpoint=http://127.0.0.1:{closed}/devstoreaccount1;"
+    );
+    let mut env = env.to_vec();
+    env.retain(|(k, _)| *k != "INVITATIONS_TABLE_CONNECTION");
+    env.push(("INVITATIONS_TABLE_CONNECTION", unreachable.as_str()));
+    let report = doctor(dir.path(), &env, &[]);
+    assert_eq!(report.code, 1);
+    assert_eq!(report.status("invitation store"), "fail");
+}
+
+/// The tenant's metadata and keys, fetched as the server fetches them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenant_keys_must_be_reachable_and_the_tenants() {
+    let (key, _) = keys();
+    let server = KeyServer::start(&[key]).await;
+    let dir = tempfile::tempdir().unwrap();
+    // Another tenant's authority: its issuer is not ours.
+    let env = sound(&server.authority(OTHER_TENANT));
+    let report = doctor(dir.path(), &env_of(&env), &[]);
+    assert_eq!(report.code, 1);
+    assert!(
+        report
+            .line("tenant keys")
+            .contains(&format!("is not tenant {TENANT}"))
+    );
+    // Nothing listening.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let env = sound(&format!("http://127.0.0.1:{closed}/{TENANT}/v2.0"));
+    let report = doctor(dir.path(), &env_of(&env), &[]);
+    assert_eq!(report.code, 1);
+    assert_eq!(report.status("tenant keys"), "fail");
+}
+
+/// A running deployment: every function refuses a call without credentials, or it fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployment_that_answers_anyone_fails() {
+    let (key, _) = keys();
+    let server = KeyServer::start(&[key]).await;
+    let authority = server.authority(TENANT);
+    let protected = Launch::hosted(&[
+        ("AUTH_EVENTS_TOKEN_VALIDATION", "jwt"),
+        ("AUTH_EVENTS_TENANT_ID", TENANT),
+        ("AUTH_EVENTS_CLIENT_ID", CLIENT),
+        ("AUTH_EVENTS_AUTHORITY", &authority),
+    ])
+    .start()
+    .await;
+    let open = Launch::hosted(&[("API_CONNECTOR_AUTH", "none")])
+        .start()
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = sound(&authority);
+    let report = doctor(
+        dir.path(),
+        &env_of(&env),
+        &["--url", &protected.url(""), "--code", FUNCTION_KEY],
+    );
+    assert_eq!(report.code, 0, "{}", report.stdout);
+    for function in [
+        "SignUpValidation",
+        "OnAttributeCollectionStart",
+        "OnAttributeCollectionSubmit",
+        "OnTokenIssuanceStart",
+    ] {
+        let line = report.line(&format!("deployment: {function}"));
+        assert!(line.starts_with("ok"), "{line}");
+    }
+    let report = doctor(dir.path(), &env_of(&env), &["--url", &open.url("")]);
+    assert_eq!(report.code, 1);
+    for function in [
+        "SignUpValidation",
+        "OnAttributeCollectionStart",
+        "OnTokenIssuanceStart",
+    ] {
+        let line = report.line(&format!("deployment: {function}"));
+        assert!(line.contains("anyone could call it"), "{line}");
+    }
+    let report = doctor(
+        dir.path(),
+        &env_of(&env),
+        &["--url", "http://functions.example.com"],
+    );
+    assert_eq!(report.code, 1);
+    assert!(report.line("deployment").contains("--url"));
+}
+
+/// A loopback Microsoft Graph with the tenant's objects, shaped on Graph's documentation.
+async fn graph(objects: Value) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let routes = warp::get()
+        .and(warp::path::full())
+        .and(warp::header::optional::<String>("authorization"))
+        .map(
+            move |path: warp::path::FullPath, authorization: Option<String>| {
+                if authorization.as_deref() != Some(&format!("Bearer {GRAPH_TOKEN}")) {
+                    return warp::reply::with_status(
+                        warp::reply::json(&json!({})),
+                        warp::http::StatusCode::UNAUTHORIZED,
+                    );
+                }
+                let path = percent_decode(path.as_str());
+                match objects.get(&path) {
+                    Some(body) => warp::reply::with_status(
+                        warp::reply::json(body),
+                        warp::http::StatusCode::OK,
+                    ),
+                    None => warp::reply::with_status(
+                        warp::reply::json(&json!({"error": {"code": "Request_ResourceNotFound"}})),
+                        warp::http::StatusCode::NOT_FOUND,
+                    ),
+                }
+            },
+        );
+    tokio::spawn(warp::serve(routes).incoming(listener).run());
+    port
+}
+
+fn percent_decode(path: &str) -> String {
+    path.replace("%27", "'")
+        .replace("%28", "(")
+        .replace("%29", ")")
+}
+
+fn tenant_objects(resource: &str, consent: bool, flows_use_it: bool) -> Value {
+    let extension = json!({
+        "@odata.type": "#microsoft.graph.onAttributeCollectionStartCustomExtension",
+        "id": "6fc5012e-7665-43d6-9708-4370863f4e6e",
+        "displayName": "Invite-only start",
+        "endpointConfiguration": {"@odata.type": "#microsoft.graph.httpRequestEndpoint",
+                                  "targetUrl": "https://127.0.0.1/api/OnAttributeCollectionStart?code=x"},
+        "authenticationConfiguration": {"@odata.type": "#microsoft.graph.azureAdTokenAuthentication",
+                                        "resourceId": resource}
+    });
+    let flow = json!({
+        "@odata.type": "#microsoft.graph.externalUsersSelfServiceSignUpEventsFlow",
+        "id": "0313cc37-d421-421d-857b-d0ffca0ad2ac",
+        "displayName": "Invite-only sign-up",
+        "onAttributeCollectionStart": if flows_use_it {
+            json!({"@odata.type": "#microsoft.graph.onAttributeCollectionStartCustomExtensionHandler",
+                   "customExtension": {"id": "6fc5012e-7665-43d6-9708-4370863f4e6e"}})
+        } else {
+            json!({"@odata.type": "#microsoft.graph.onAttributeCollectionStartHandler"})
+        }
+    });
+    let assignments = if consent {
+        json!([{"appRoleId": "214e810f-fda8-4fd7-a475-29461495eb00",
+                "resourceId": "8c2f6d5e-0000-0000-0000-000000000001", "resourceDisplayName": "Microsoft Graph"}])
+    } else {
+        json!([])
+    };
+    let mut objects = json!({
+        "/v1.0/servicePrincipals(appId='99045fe1-7639-4a75-9d4a-577b6ca3810f')": {"id": "e4d6c6b1-0000-0000-0000-000000000001", "appId": "99045fe1-7639-4a75-9d4a-577b6ca3810f"},
+        "/v1.0/servicePrincipals/e4d6c6b1-0000-0000-0000-000000000002/appRoleAssignments": {"value": assignments},
+        "/v1.0/identity/customAuthenticationExtensions": {"value": [extension]},
+        "/v1.0/identity/authenticationEventsFlows": {"value": [flow]},
+        "/v1.0/identity/authenticationEventListeners": {"value": []}
+    });
+    objects[format!("/v1.0/servicePrincipals(appId='{CLIENT}')")] =
+        json!({"id": "e4d6c6b1-0000-0000-0000-000000000002", "appId": CLIENT});
+    objects
+}
+
+/// The tenant through Graph: the extension's resource and function, its user flow, the events
+/// service, admin consent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tenants_configuration_is_checked_through_graph() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = vec![
+        ("API_CONNECTOR_AUTH", "none".to_owned()),
+        ("AUTH_EVENTS_TOKEN_VALIDATION", "jwt".to_owned()),
+        ("AUTH_EVENTS_TENANT_ID", TENANT.to_owned()),
+        ("AUTH_EVENTS_CLIENT_ID", CLIENT.to_owned()),
+        // Keys and deployment are not what this test is about.
+        (
+            "AUTH_EVENTS_AUTHORITY",
+            "http://127.0.0.1:9/none/v2.0".to_owned(),
+        ),
+        ("WEBSITE_HOSTNAME", "127.0.0.1".to_owned()),
+    ];
+    let good = graph(tenant_objects(
+        &format!("api://127.0.0.1/{CLIENT}"),
+        true,
+        true,
+    ))
+    .await;
+    let graph_url = format!("http://127.0.0.1:{good}");
+    let report = doctor(
+        dir.path(),
+        &env_of(&env),
+        &["--graph-url", &graph_url, "--graph-token", GRAPH_TOKEN],
+    );
+    assert_eq!(
+        report.status("tenant: authentication events service"),
+        "ok",
+        "{}",
+        report.stdout
+    );
+    assert_eq!(report.status("tenant: admin consent"), "ok");
+    let line = report.line("tenant: extension Invite-only start");
+    assert!(
+        line.starts_with("ok") && line.contains("used by Invite-only sign-up"),
+        "{line}"
+    );
+
+    let bad = graph(tenant_objects(&format!("api://{CLIENT}"), false, false)).await;
+    let graph_url = format!("http://127.0.0.1:{bad}");
+    let report = doctor(
+        dir.path(),
+        &env_of(&env),
+        &[
+            "--graph-url",
+            &graph_url,
+            "--graph-token",
+            GRAPH_TOKEN,
+            "--json",
+        ],
+    );
+    assert_eq!(report.code, 1);
+    let checks: Value = serde_json::from_str(&report.stdout).unwrap();
+    let find = |name: &str| {
+        checks
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"] == name)
+            .unwrap_or_else(|| panic!("no {name}: {checks:#}"))
+            .clone()
+    };
+    assert_eq!(find("tenant: admin consent")["status"], "fail");
+    assert!(
+        find("tenant: admin consent")["message"]
+            .as_str()
+            .unwrap()
+            .contains("1003021")
+    );
+    let extension = find("tenant: extension Invite-only start");
+    assert_eq!(extension["status"], "fail");
+    assert!(
+        extension["fix"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("api://127.0.0.1/{CLIENT}"))
+    );
+
+    // A token Graph refuses, and no token at all.
+    let report = doctor(
+        dir.path(),
+        &env_of(&env),
+        &["--graph-url", &graph_url, "--graph-token", "wrong-token"],
+    );
+    assert!(
+        report
+            .line("tenant: authentication events service")
+            .contains("HTTP 401")
+    );
+    let report = doctor(dir.path(), &env_of(&env), &[]);
+    assert_eq!(report.status("tenant"), "skip");
+}
+
+/// The missing service principal of the authentication events service fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_without_the_events_service_principal_fails() {
+    let mut objects = tenant_objects(&format!("api://127.0.0.1/{CLIENT}"), true, true);
+    objects
+        .as_object_mut()
+        .unwrap()
+        .remove("/v1.0/servicePrincipals(appId='99045fe1-7639-4a75-9d4a-577b6ca3810f')");
+    let port = graph(objects).await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("API_CONNECTOR_AUTH", "none"),
+        ("AUTH_EVENTS_TENANT_ID", TENANT),
+        ("AUTH_EVENTS_CLIENT_ID", CLIENT),
+        ("AUTH_EVENTS_AUTHORITY", "http://127.0.0.1:9/none/v2.0"),
+        ("WEBSITE_HOSTNAME", "127.0.0.1"),
+    ];
+    let report = doctor(
+        dir.path(),
+        &env,
+        &[
+            "--graph-url",
+            &format!("http://127.0.0.1:{port}"),
+            "--graph-token",
+            GRAPH_TOKEN,
+        ],
+    );
+    assert_eq!(report.code, 1);
+    assert_eq!(
+        report.status("tenant: authentication events service"),
+        "fail"
+    );
+    assert!(
+        report.stdout.contains(
+            "      fix: create it: az ad sp create --id 99045fe1-7639-4a75-9d4a-577b6ca3810f"
+        ),
+        "{}",
+        report.stdout
+    );
+}
