@@ -6,8 +6,9 @@
 #   bash bench/compare.sh SECONDS CONNECTIONS ROUNDS LABEL=REV_OR_BINARY ...
 #
 # REV_OR_BINARY is a path to a built handler, or a git revision (a commit, `HEAD`, a tag), which
-# is built in release mode from a worktree under target/compare (the working tree's own changes:
-# `worktree`). Requests: SignUpValidation, OnAttributeCollectionStart and Submit with the Entra
+# is built in release mode from a git worktree under ${TMPDIR:-/tmp}/signup-gate-compare (outside
+# this checkout, so that an old revision is its own package), with its build in target/compare;
+# `worktree` is the working tree as it is. Requests: SignUpValidation, OnAttributeCollectionStart and Submit with the Entra
 # caller check off, and Start and Submit under production settings (caller check on, a token
 # from a loopback key server, information logs). Prints every measurement and, per request and
 # build, the median [min..max] of requests/s, the median p99 and CPU microseconds per request.
@@ -33,11 +34,11 @@ build() {
   else
     local rev tree
     rev=$(git rev-parse --short "$spec")
-    tree=$PWD/target/compare/$rev
+    tree=${TMPDIR:-/tmp}/signup-gate-compare/$rev
     [ -d "$tree" ] || git worktree add -q --detach "$tree" "$rev"
-    (cd "$tree" && CARGO_TARGET_DIR=$PWD/../target cargo build --release --locked -q --bin handler)
-    built=$PWD/target/compare/target/release/handler-$rev
-    cp "$PWD/target/compare/target/release/handler" "$built"
+    (cd "$tree" && CARGO_TARGET_DIR=$OLDPWD/target/compare cargo build --release --locked -q --bin handler)
+    built=$PWD/target/compare/release/handler-$rev
+    cp "$PWD/target/compare/release/handler" "$built"
   fi
 }
 labels=()

@@ -83,8 +83,15 @@ impl Texts {
     }
 
     /// `text` in `language`: the operator's when they wrote one, else the catalog's with the
-    /// placeholders filled (the organization's name in that language).
-    pub fn say(&self, text: Text, language: Language, domains: &str, min: usize) -> String {
+    /// placeholders filled (the organization's name in that language; the allowed domains and
+    /// the Job Title lengths as given).
+    pub fn say(
+        &self,
+        text: Text,
+        language: Language,
+        domains: &str,
+        (min, max): (usize, usize),
+    ) -> String {
         if let Some(by) = self.replaced.get(&text) {
             return by.get(language).to_owned();
         }
@@ -94,7 +101,7 @@ impl Texts {
                 organization: self.organization.get(language),
                 domains,
                 min,
-                max: crate::policy::MAX_JOB_TITLE_LENGTH,
+                max,
             },
         )
     }
@@ -152,7 +159,7 @@ mod tests {
             .unwrap(),
         );
         assert_eq!(
-            texts.say(Text::UnavailableMessage, language("de"), "", 4),
+            texts.say(Text::UnavailableMessage, language("de"), "", (4, 128)),
             language("de").say(
                 Text::UnavailableMessage,
                 &Args {
@@ -166,7 +173,7 @@ mod tests {
         texts.replace(Text::BlockPageTitle, OperatorText::plain("Members only"));
         for code in ["en", "de", "ja"] {
             assert_eq!(
-                texts.say(Text::BlockPageTitle, language(code), "", 4),
+                texts.say(Text::BlockPageTitle, language(code), "", (4, 128)),
                 "Members only"
             );
         }

@@ -249,7 +249,7 @@ impl Policy {
             text,
             language,
             &self.allowed_domains.to_string(),
-            self.min_job_title_length,
+            (self.min_job_title_length, MAX_JOB_TITLE_LENGTH),
         )
     }
 
