@@ -310,6 +310,36 @@ async fn b2c_token_step_continues_with_the_invitation_claims() {
     );
 }
 
+/// A claim named like one of the answer's own keys (`action`, `version`, in any case) cannot
+/// be a top-level key of B2C's answer: it is left out there, with a warning, and never gives
+/// the answer a second `action`; Entra's token still gets it.
+#[tokio::test]
+async fn claims_named_like_the_answers_own_keys_never_corrupt_b2cs_answer() {
+    let app = Launch::hosted(&[("ALLOWED_EMAIL_DOMAINS", "")])
+        .invitations("email,application_id,expires_at,claim:action,claim:Version,claim:department\nada@contoso.com,,,Block,2.0,Ops\n")
+        .start()
+        .await;
+    let response = app
+        .sign_up(&json!({"email": "ada@contoso.com", "step": "PreTokenIssuance"}).to_string())
+        .await;
+    assert_eq!(response.status(), 200);
+    let body = response.text().await.unwrap();
+    assert_eq!(
+        body, r#"{"version":"1.0.0","action":"Continue","department":"Ops"}"#,
+        "{body}"
+    );
+    app.logs_containing("left action out of the answer").await;
+    app.logs_containing("left Version out of the answer").await;
+    let (status, _, answer) = app
+        .event(TOKEN, &token_event(Some("ada@contoso.com"), APP))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        answer,
+        provides(json!({"action": "Block", "Version": "2.0", "department": "Ops"}))
+    );
+}
+
 /// Claims in the CLI: written, listed, imported, and checked (names the platform would refuse,
 /// more than 3 KB together).
 #[tokio::test]

@@ -186,8 +186,22 @@ pub(crate) struct ConnectorResponse<'a> {
     pub(crate) claims: Map<String, Value>,
 }
 
+/// The keys of the answer itself: a claim of the same name (in any case) would give B2C a
+/// second `action` or `version`, so it is left out of the answer.
+const RESPONSE_KEYS: [&str; 4] = ["version", "status", "action", "userMessage"];
+
 impl<'a> ConnectorResponse<'a> {
-    pub(crate) fn continue_with(claims: Map<String, Value>) -> Self {
+    pub(crate) fn continue_with(mut claims: Map<String, Value>) -> Self {
+        claims.retain(|name, _| {
+            let own = RESPONSE_KEYS.iter().any(|key| key.eq_ignore_ascii_case(name));
+            if own {
+                log::warn!(
+                    "left {} out of the answer: B2C's answer uses that key itself; rename the claim or attribute",
+                    crate::printable::Printable(name)
+                );
+            }
+            !own
+        });
         Self {
             version: VERSION,
             status: None,
