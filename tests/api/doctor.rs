@@ -508,6 +508,43 @@ async fn the_tenants_configuration_is_checked_through_graph() {
         line.starts_with("ok") && line.contains("used by Invite-only sign-up"),
         "{line}"
     );
+    // Graph documents a handler's customExtension as a relationship, which a response may
+    // leave out: then whether the flow uses this extension is not known, no reason to warn.
+    let mut unnamed = tenant_objects(&format!("api://127.0.0.1/{CLIENT}"), true, true);
+    unnamed["/v1.0/identity/authenticationEventsFlows"]["value"][0]["onAttributeCollectionStart"]
+        .as_object_mut()
+        .unwrap()
+        .remove("customExtension");
+    let port = graph(unnamed).await;
+    let graph_url = format!("http://127.0.0.1:{port}");
+    let report = doctor(
+        dir.path(),
+        &env_of(&env),
+        &["--graph-url", &graph_url, "--graph-token", GRAPH_TOKEN],
+    );
+    let line = report.line("tenant: extension Invite-only start");
+    assert!(
+        line.starts_with("ok") && line.contains("not known"),
+        "{line}"
+    );
+    // No user flow or listener calls any extension: this one is unused.
+    let port = graph(tenant_objects(
+        &format!("api://127.0.0.1/{CLIENT}"),
+        true,
+        false,
+    ))
+    .await;
+    let graph_url = format!("http://127.0.0.1:{port}");
+    let report = doctor(
+        dir.path(),
+        &env_of(&env),
+        &["--graph-url", &graph_url, "--graph-token", GRAPH_TOKEN],
+    );
+    let line = report.line("tenant: extension Invite-only start");
+    assert!(
+        line.starts_with("warn") && line.contains("no user flow or listener uses it"),
+        "{line}"
+    );
 
     let bad = graph(tenant_objects(&format!("api://{CLIENT}"), false, false)).await;
     let graph_url = format!("http://127.0.0.1:{bad}");

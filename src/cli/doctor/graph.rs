@@ -125,19 +125,29 @@ fn function_for(kind: &str) -> Option<&'static str> {
     }
 }
 
-/// Every id of a `customExtension` anywhere in a user flow or listener.
-fn extension_ids(value: &Value, into: &mut Vec<String>) {
+/// Every id of a `customExtension` anywhere in a user flow or listener; a custom extension
+/// handler that does not name its extension (Graph documents `customExtension` as a
+/// relationship, which a response may leave out) counts in `unnamed`.
+fn extension_ids(value: &Value, into: &mut Vec<String>, unnamed: &mut usize) {
     match value {
         Value::Object(map) => {
-            if let Some(id) = map
+            match map
                 .get("customExtension")
                 .and_then(|extension| extension["id"].as_str())
             {
-                into.push(id.to_ascii_lowercase());
+                Some(id) => into.push(id.to_ascii_lowercase()),
+                None if map
+                    .get("@odata.type")
+                    .and_then(Value::as_str)
+                    .is_some_and(|kind| kind.ends_with("CustomExtensionHandler")) =>
+                {
+                    *unnamed += 1;
+                }
+                None => {}
             }
-            map.values().for_each(|v| extension_ids(v, into));
+            map.values().for_each(|v| extension_ids(v, into, unnamed));
         }
-        Value::Array(items) => items.iter().for_each(|v| extension_ids(v, into)),
+        Value::Array(items) => items.iter().for_each(|v| extension_ids(v, into, unnamed)),
         _ => {}
     }
 }
@@ -321,6 +331,7 @@ async fn extensions(graph: &Graph, client_id: &str, host: Option<&str>) -> Vec<C
         )];
     }
     let mut used = Vec::new();
+    let mut unnamed = 0;
     let mut lookups = Vec::new();
     for path in [
         "/v1.0/identity/authenticationEventsFlows",
@@ -330,7 +341,7 @@ async fn extensions(graph: &Graph, client_id: &str, host: Option<&str>) -> Vec<C
             Ok(items) => {
                 for item in items {
                     let mut ids = Vec::new();
-                    extension_ids(&item, &mut ids);
+                    extension_ids(&item, &mut ids, &mut unnamed);
                     let name = item["displayName"]
                         .as_str()
                         .or(item["id"].as_str())
@@ -389,6 +400,12 @@ async fn extensions(graph: &Graph, client_id: &str, host: Option<&str>) -> Vec<C
                 ),
                 format!(
                     "set the app registration {client_id}'s Application ID URI to {expected_resource} and select it in the extension's API Authentication"
+                ),
+            ),
+            Some(function) if users.is_empty() && unnamed > 0 => Check::ok(
+                check,
+                format!(
+                    "calls {function} with resource {resource}; {unnamed} user flow(s) or listener(s) call a custom extension Graph did not name, so whether one of them is this one is not known"
                 ),
             ),
             Some(function) if users.is_empty() && lookups.is_empty() => Check::warn(
