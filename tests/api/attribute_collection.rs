@@ -373,6 +373,32 @@ async fn submit_imposes_enforced_values_and_rechecks_admission(app: &TestApp) {
         json!({"@odata.type": "microsoft.graph.attributeCollectionSubmit.modifyAttributeValues",
                "attributes": {"extension_0a1b2c_News": true, "jobTitle": "Analyst"}}),
     );
+    // Modify sends the declared type where the request does not list the attribute, and the
+    // request's own type where it does.
+    let mut unlisted = with_email("submit_documented", "ada@contoso.com");
+    unlisted["data"]["userSignUpInfo"]["attributes"]
+        .as_object_mut()
+        .unwrap()
+        .remove("extension_0a1b2c_News");
+    let mut as_text = with_email("submit_documented", "ada@contoso.com");
+    as_text["data"]["userSignUpInfo"]["attributes"]["extension_0a1b2c_News"] =
+        json!({"value": "false", "@odata.type": "microsoft.graph.stringDirectoryAttributeValue"});
+    expect_all(
+        app,
+        vec![
+            (SUBMIT, unlisted, imposed.clone()),
+            (
+                SUBMIT,
+                as_text,
+                response(
+                    SUBMIT,
+                    json!({"@odata.type": "microsoft.graph.attributeCollectionSubmit.modifyAttributeValues",
+                           "attributes": {"extension_0a1b2c_News": "true", "jobTitle": "Analyst"}}),
+                ),
+            ),
+        ],
+    )
+    .await;
     expect_all(
         app,
         vec![
