@@ -198,7 +198,7 @@ async fn a_store_that_goes_down_blocks_within_the_deadline() {
 }
 
 /// A loopback proxy that accepts connections and never answers, like a store that hangs.
-async fn black_hole() -> u16 {
+pub(crate) async fn black_hole() -> u16 {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
         .await
         .unwrap();

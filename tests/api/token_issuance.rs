@@ -260,6 +260,37 @@ async fn a_store_that_cannot_answer_fails_the_token_instead_of_dropping_its_clai
         .await;
     let response = app.sign_up(&b2c.to_string()).await;
     assert_eq!(response.status().as_u16(), 503);
+
+    // A store that hangs: the decision deadline, then the same 503, and a decision line that
+    // Entra's sign-in log can be joined on.
+    let hole = crate::table_store::black_hole().await;
+    let hung = azurite
+        .connection_string()
+        .replace(&format!(":{}/", azurite.port), &format!(":{hole}/"));
+    let app = Launch::hosted(&[
+        ("INVITATION_STORE", "table"),
+        ("INVITATIONS_TABLE_CONNECTION", &hung),
+        ("DECISION_DEADLINE_MS", "300"),
+        ("ALLOWED_EMAIL_DOMAINS", ""),
+    ])
+    .start()
+    .await;
+    let started = Instant::now();
+    let (status, _, answer) = app.event(TOKEN, &event).await;
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_eq!(status, 503, "{answer}");
+    assert_eq!(answer["error"], "store_unavailable");
+    let logs = app
+        .logs_containing("entra_correlation_id=0f9e8d7c-6b5a-4321-9876-543210fedcba")
+        .await;
+    let line = logs
+        .lines()
+        .find(|line| line.contains("decision function=OnTokenIssuanceStart"))
+        .unwrap_or_else(|| panic!("{logs}"));
+    assert!(
+        line.contains("outcome=Unavailable reason=store_unavailable email=a***@contoso.com"),
+        "{line}"
+    );
 }
 
 /// B2C's token step: Continue with the invitation's claims as top-level keys; a list claim
@@ -307,6 +338,20 @@ async fn b2c_token_step_continues_with_the_invitation_claims() {
     assert_eq!(
         answer.2,
         json!({"version": "1.0.0", "action": "Continue", "displayName": "Ada"})
+    );
+    // Nor in Entra's attribute page.
+    let path = format!(
+        "{}/tests/fixtures/start_documented.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut start: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    start["data"]["userSignUpInfo"]["identities"][0]["issuerAssignedId"] = json!("ada@contoso.com");
+    let (status, _, answer) = app.event("OnAttributeCollectionStart", &start).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer["data"]["actions"][0]["inputs"],
+        json!({"displayName": "Ada"}),
+        "{answer}"
     );
 }
 
@@ -438,6 +483,21 @@ async fn the_cli_writes_lists_and_checks_claims() {
         stderr.contains(
             "bad.csv: line 1: column \"claim:oid\": oid is a claim the platform sets itself"
         ),
+        "{stderr}"
+    );
+    // Nor does a row whose claims take more than 3 KB.
+    std::fs::write(
+        app.dir().join("big.csv"),
+        format!(
+            "email,application_id,expires_at,claim:notes\nada@contoso.com,,,{}\n",
+            "x".repeat(3100)
+        ),
+    )
+    .unwrap();
+    let (code, _, stderr) = run(&["invitations", "--file", "big.csv", "list"]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("big.csv: line 2:") && stderr.contains("a token takes at most 3072"),
         "{stderr}"
     );
 }
