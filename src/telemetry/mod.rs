@@ -159,15 +159,23 @@ pub fn dropped() -> u64 {
 }
 
 fn send(record: Record) {
-    let Some(telemetry) = TELEMETRY.get() else {
-        return;
-    };
-    if telemetry.queue.try_send(record).is_err() {
-        let dropped = telemetry.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-        let now = telemetry.began.elapsed().as_millis() as u64 + 1;
-        let last = telemetry.reported.load(Ordering::Relaxed);
+    if let Some(telemetry) = TELEMETRY.get() {
+        telemetry.offer(record);
+    }
+}
+
+impl Telemetry {
+    /// Queues a record without waiting; when the queue is full it is dropped and counted, and
+    /// said at most once every [`REPORT_EVERY`].
+    fn offer(&self, record: Record) {
+        if self.queue.try_send(record).is_ok() {
+            return;
+        }
+        let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+        let now = self.began.elapsed().as_millis() as u64 + 1;
+        let last = self.reported.load(Ordering::Relaxed);
         if (last == 0 || now.saturating_sub(last) >= REPORT_EVERY.as_millis() as u64)
-            && telemetry
+            && self
                 .reported
                 .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
                 .is_ok()
@@ -221,5 +229,39 @@ async fn work(pipeline: export::Pipeline, mut records: mpsc::Receiver<Record>) {
                 let _ = done.send(());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A full queue never waits: what does not fit is dropped and counted, and said once
+    /// within [`REPORT_EVERY`].
+    #[test]
+    fn a_full_queue_drops_and_counts_without_waiting() {
+        let (queue, _records) = mpsc::channel(2);
+        let telemetry = Telemetry {
+            queue,
+            dropped: AtomicU64::new(0),
+            reported: AtomicU64::new(0),
+            began: Instant::now(),
+        };
+        for _ in 0..5 {
+            telemetry.offer(Record::KeyFetch {
+                elapsed: Duration::ZERO,
+                ok: true,
+            });
+        }
+        assert_eq!(telemetry.dropped.load(Ordering::Relaxed), 3);
+        let reported = telemetry.reported.load(Ordering::Relaxed);
+        assert_ne!(reported, 0);
+        telemetry.offer(Record::KeyFetch {
+            elapsed: Duration::ZERO,
+            ok: false,
+        });
+        assert_eq!(telemetry.dropped.load(Ordering::Relaxed), 4);
+        // Not said again within the minute.
+        assert_eq!(telemetry.reported.load(Ordering::Relaxed), reported);
     }
 }

@@ -308,6 +308,20 @@ async fn the_table_store_must_answer_within_the_deadline() {
     let report = doctor(dir.path(), &env, &[]);
     assert_eq!(report.code, 1);
     assert_eq!(report.status("invitation store"), "fail");
+
+    // A store that takes the connection and never answers: over the decision deadline.
+    let hole = crate::table_store::black_hole().await;
+    let hung = connection.replace(&format!(":{}/", azurite.port), &format!(":{hole}/"));
+    env.retain(|(k, _)| *k != "INVITATIONS_TABLE_CONNECTION");
+    env.push(("INVITATIONS_TABLE_CONNECTION", hung.as_str()));
+    env.push(("DECISION_DEADLINE_MS", "300"));
+    let report = doctor(dir.path(), &env, &[]);
+    assert_eq!(report.code, 1);
+    let line = report.line("invitation store");
+    assert!(
+        line.contains("did not answer within DECISION_DEADLINE_MS (300 ms)"),
+        "{line}"
+    );
 }
 
 /// The tenant's metadata and keys, fetched as the server fetches them.
@@ -388,6 +402,67 @@ async fn a_deployment_that_answers_anyone_fails() {
     );
     assert_eq!(report.code, 1);
     assert!(report.line("deployment").contains("--url"));
+}
+
+/// A deployment that refuses properly but slower than Entra waits is a warning; one whose
+/// platform refuses without the handler's challenge (a missing function key) is a warning
+/// that names --code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_or_platform_refused_deployment_warns() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let routes =
+        warp::post()
+            .and(warp::path!("api" / String))
+            .then(|function: String| async move {
+                let challenge = match function.as_str() {
+                    "SignUpValidation" => "Basic realm=\"SignUpValidation\"",
+                    "OnAttributeCollectionSubmit" => {
+                        return warp::http::Response::builder()
+                            .status(401)
+                            .body(String::new())
+                            .unwrap();
+                    }
+                    _ => "Bearer",
+                };
+                tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+                warp::http::Response::builder()
+                    .status(401)
+                    .header("www-authenticate", challenge)
+                    .body(String::new())
+                    .unwrap()
+            });
+    tokio::spawn(warp::serve(routes).incoming(listener).run());
+    let (key, _) = keys();
+    let server = KeyServer::start(&[key]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let report = doctor(
+        dir.path(),
+        &env_of(&sound(&server.authority(TENANT))),
+        &["--url", &format!("http://127.0.0.1:{port}")],
+    );
+    assert_eq!(report.code, 0, "{}", report.stdout);
+    for function in [
+        "SignUpValidation",
+        "OnAttributeCollectionStart",
+        "OnTokenIssuanceStart",
+    ] {
+        let line = report.line(&format!("deployment: {function}"));
+        assert!(
+            line.starts_with("warn") && line.contains("Entra waits 1000 ms"),
+            "{line}"
+        );
+    }
+    let line = report.line("deployment: OnAttributeCollectionSubmit");
+    assert!(
+        line.starts_with("warn") && line.contains("without a Bearer challenge"),
+        "{line}"
+    );
+    assert!(
+        report.stdout.contains("pass --code with the function key"),
+        "{}",
+        report.stdout
+    );
 }
 
 /// A loopback Microsoft Graph with the tenant's objects, shaped on Graph's documentation.

@@ -505,3 +505,81 @@ fn documented_queries() -> (Vec<String>, Vec<String>) {
         .collect();
     (queries, workbook)
 }
+
+/// Under production settings the key set's fetches are measured, a failed fetch is counted,
+/// and the caller's token never leaves the process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_fetches_are_measured_and_the_callers_token_is_never_sent() {
+    use signup_gate_testkit::tokens::{KeyServer, keys};
+    const CLIENT: &str = "11112222-bbbb-3333-cccc-4444dddd5555";
+    let ingestion = Ingestion::start(Mode::Accept).await;
+    let (key, _) = keys();
+    let server = KeyServer::start(&[key]).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let token = key.sign(&json!({
+        "aud": CLIENT, "azp": "99045fe1-7639-4a75-9d4a-577b6ca3810f", "tid": TENANT,
+        "iss": format!("https://{TENANT}.ciamlogin.com/{TENANT}/v2.0"),
+        "iat": now - 10, "nbf": now - 10, "exp": now + 3600, "ver": "2.0"
+    }));
+    let guarded = |authority: String| {
+        let mut launch = Launch::hosted(&[
+            ("AUTH_EVENTS_TOKEN_VALIDATION", "jwt"),
+            ("AUTH_EVENTS_TENANT_ID", TENANT),
+            ("AUTH_EVENTS_CLIENT_ID", CLIENT),
+            ("AUTH_EVENTS_AUTHORITY", &authority),
+            ("ALLOWED_EMAIL_DOMAINS", "fabrikam.com"),
+        ])
+        .invitations(INVITATIONS);
+        launch.set(
+            "APPLICATIONINSIGHTS_CONNECTION_STRING",
+            &ingestion.connection_string(),
+        );
+        launch.start()
+    };
+    let body = start_event("ada@contoso.com").to_string();
+    let bearer = format!("Bearer {token}");
+    let mut app = guarded(server.authority(TENANT)).await;
+    let response = app
+        .post("/api/OnAttributeCollectionStart", &body, Some(&bearer))
+        .await;
+    assert_eq!(response.status(), 200);
+    // An authority that does not answer: the fetch fails, the call is refused, and counted.
+    let mut broken = guarded("http://127.0.0.1:9/nowhere/v2.0".to_owned()).await;
+    let response = broken
+        .post("/api/OnAttributeCollectionStart", &body, Some(&bearer))
+        .await;
+    assert_ne!(response.status(), 200);
+    for app in [&mut app, &mut broken] {
+        app.signal("TERM");
+        assert!(app.wait_for_exit().success());
+    }
+    let metrics: Vec<String> = ingestion
+        .envelopes()
+        .iter()
+        .filter(|e| e["data"]["baseType"] == "MetricData")
+        .flat_map(|e| {
+            e["data"]["baseData"]["metrics"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter_map(|m| m["name"].as_str().map(str::to_owned))
+        .collect();
+    for name in [
+        "signup_gate.keys.fetch_ms",
+        "signup_gate.keys.fetch_failures",
+    ] {
+        assert!(metrics.iter().any(|m| m == name), "{name} in {metrics:?}");
+    }
+    let signature = token.rsplit('.').next().unwrap();
+    for upload in ingestion.uploads() {
+        assert!(
+            !upload.body.contains(signature) && !upload.body.contains("ada@"),
+            "{}",
+            upload.body
+        );
+    }
+}
