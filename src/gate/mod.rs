@@ -59,7 +59,10 @@ impl Gate {
         correlation_id: &str,
     ) -> Decision {
         let lookup = match &sign_up.email {
-            EmailClaim::Valid(email) => self.lookup(email, correlation_id).await,
+            EmailClaim::Valid(email) => {
+                self.lookup(email, "answering with a block", correlation_id)
+                    .await
+            }
             EmailClaim::Missing | EmailClaim::Invalid => InvitationLookup::NotFound,
         };
         let decision = policy.decide(sign_up, &lookup, now());
@@ -87,7 +90,14 @@ impl Gate {
         correlation_id: &str,
     ) -> Option<TokenClaims> {
         let invitation = match email {
-            EmailClaim::Valid(email) => match self.lookup(email, correlation_id).await {
+            EmailClaim::Valid(email) => match self
+                .lookup(
+                    email,
+                    "failing the token (not issued without its claims)",
+                    correlation_id,
+                )
+                .await
+            {
                 InvitationLookup::Found(invitation) => Some(invitation),
                 InvitationLookup::NotFound => None,
                 InvitationLookup::Unavailable => return None,
@@ -102,7 +112,14 @@ impl Gate {
         self.recorder.drain(deadline).await;
     }
 
-    async fn lookup(&self, email: &EmailAddress, correlation_id: &str) -> InvitationLookup {
+    /// Finds `email`'s invitation within the deadline; a failure is logged with what the caller
+    /// does about it (`then`).
+    async fn lookup(
+        &self,
+        email: &EmailAddress,
+        then: &str,
+        correlation_id: &str,
+    ) -> InvitationLookup {
         let timed = telemetry::enabled().then(Instant::now);
         let mut find = self.store.find(email);
         // A store that answers at once (the file: a lookup in memory) needs no timer; the
@@ -125,14 +142,14 @@ impl Gate {
             Ok(Ok(None)) => InvitationLookup::NotFound,
             Ok(Err(error)) => {
                 log::error!(
-                    "{error} (looking up {}); answering with a block; correlation_id={correlation_id}",
+                    "{error} (looking up {}); {then}; correlation_id={correlation_id}",
                     email.masked(),
                 );
                 InvitationLookup::Unavailable
             }
             Err(_) => {
                 log::error!(
-                    "the invitation store did not answer within {} ms (looking up {}); answering with a block; correlation_id={correlation_id}",
+                    "the invitation store did not answer within {} ms (looking up {}); {then}; correlation_id={correlation_id}",
                     self.deadline.as_millis(),
                     email.masked(),
                 );

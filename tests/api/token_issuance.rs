@@ -283,6 +283,11 @@ async fn a_store_that_cannot_answer_fails_the_token_instead_of_dropping_its_clai
     let logs = app
         .logs_containing("entra_correlation_id=0f9e8d7c-6b5a-4321-9876-543210fedcba")
         .await;
+    assert!(
+        logs.contains("(looking up a***@contoso.com); failing the token")
+            && !logs.contains("answering with a block"),
+        "{logs}"
+    );
     let line = logs
         .lines()
         .find(|line| line.contains("decision function=OnTokenIssuanceStart"))
