@@ -138,12 +138,7 @@ pub fn run(command: DoctorCommand, environment: Result<Environment, SettingsErro
         }
     };
     let failed = checks.iter().any(|check| check.status == Status::Fail);
-    let report = if command.json {
-        serde_json::to_string_pretty(&checks).unwrap_or_else(|_| "[]".to_owned())
-    } else {
-        text(&checks)
-    };
-    println!("{}", redact(&report, &secrets));
+    println!("{}", render(redact(checks, &secrets), command.json));
     if failed {
         ExitCode::from(1)
     } else {
@@ -253,11 +248,55 @@ fn text(checks: &[Check]) -> String {
     out
 }
 
-/// Whatever a check reported, no secret gets out: each one left in a message is masked.
-fn redact(report: &str, secrets: &[String]) -> String {
-    let mut report = report.to_owned();
-    for secret in secrets.iter().filter(|secret| secret.len() >= 4) {
-        report = report.replace(secret.as_str(), "(secret)");
+fn render(checks: Vec<Check>, json: bool) -> String {
+    if json {
+        serde_json::to_string_pretty(&checks).unwrap_or_else(|_| "[]".to_owned())
+    } else {
+        text(&checks)
     }
-    report
+}
+
+/// Whatever a check reported, no secret gets out: each one left in a check's text is masked
+/// before the text is escaped for the terminal or JSON (where a secret's quotes or
+/// backslashes would no longer match it).
+fn redact(checks: Vec<Check>, secrets: &[String]) -> Vec<Check> {
+    let mask = |text: String| {
+        secrets
+            .iter()
+            .filter(|secret| secret.len() >= 4)
+            .fold(text, |text, secret| {
+                text.replace(secret.as_str(), "(secret)")
+            })
+    };
+    checks
+        .into_iter()
+        .map(|check| Check {
+            check: mask(check.check),
+            status: check.status,
+            message: mask(check.message),
+            fix: check.fix.map(mask),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A secret with quotes, a backslash or a control character is masked in JSON and text
+    /// alike, where escaping would otherwise hide it from a search of the finished report.
+    #[test]
+    fn secrets_are_masked_before_they_are_escaped() {
+        let secret = "Zq\"xv\\yw\u{7}W".to_owned();
+        for json in [true, false] {
+            let checks = vec![Check::fail(
+                "settings",
+                format!("the password {secret} is refused"),
+                format!("do not use {secret}"),
+            )];
+            let report = render(redact(checks, std::slice::from_ref(&secret)), json);
+            assert!(report.contains("(secret)"), "{report}");
+            assert!(!report.contains("Zq"), "{report}");
+        }
+    }
 }
