@@ -380,6 +380,15 @@ async fn claims_named_like_the_answers_own_keys_never_corrupt_b2cs_answer() {
     );
     app.logs_containing("left action out of the answer").await;
     app.logs_containing("left Version out of the answer").await;
+    let logs = app
+        .logs_containing("decision function=SignUpValidation")
+        .await;
+    // The decision line names the claims B2C was given, not those left out.
+    let line = logs
+        .lines()
+        .find(|line| line.contains("decision function=SignUpValidation"))
+        .unwrap_or_else(|| panic!("{logs}"));
+    assert!(line.contains(" claims=department "), "{line}");
     let (status, _, answer) = app
         .event(TOKEN, &token_event(Some("ada@contoso.com"), APP))
         .await;

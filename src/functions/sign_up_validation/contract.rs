@@ -187,21 +187,27 @@ pub(crate) struct ConnectorResponse<'a> {
 }
 
 /// The keys of the answer itself: a claim of the same name (in any case) would give B2C a
-/// second `action` or `version`, so it is left out of the answer.
+/// second `action` or `version`.
 const RESPONSE_KEYS: [&str; 4] = ["version", "status", "action", "userMessage"];
 
+/// Whether a claim or attribute named `name` may go into the answer; one named like the
+/// answer's own keys is left out, with a warning.
+pub(crate) fn fits_the_answer(name: &str, correlation_id: &str) -> bool {
+    let own = RESPONSE_KEYS
+        .iter()
+        .any(|key| key.eq_ignore_ascii_case(name));
+    if own {
+        log::warn!(
+            "left {} out of the answer: B2C's answer uses that key itself; rename the claim or attribute in the invitation; correlation_id={correlation_id}",
+            crate::printable::Printable(name)
+        );
+    }
+    !own
+}
+
 impl<'a> ConnectorResponse<'a> {
-    pub(crate) fn continue_with(mut claims: Map<String, Value>) -> Self {
-        claims.retain(|name, _| {
-            let own = RESPONSE_KEYS.iter().any(|key| key.eq_ignore_ascii_case(name));
-            if own {
-                log::warn!(
-                    "left {} out of the answer: B2C's answer uses that key itself; rename the claim or attribute",
-                    crate::printable::Printable(name)
-                );
-            }
-            !own
-        });
+    /// `Continue` with `claims` (each checked with [`fits_the_answer`]).
+    pub(crate) fn continue_with(claims: Map<String, Value>) -> Self {
         Self {
             version: VERSION,
             status: None,

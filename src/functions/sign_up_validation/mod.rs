@@ -10,9 +10,9 @@ use futures_util::future::BoxFuture;
 use warp::http::StatusCode;
 use warp::reply::{Reply, Response};
 
-use self::contract::{ConnectorRequest, ConnectorResponse, Step};
+use self::contract::{ConnectorRequest, ConnectorResponse, Step, fits_the_answer};
 use super::{Answer, Caller, Function, Invocation, Outcome, Shared, json_error};
-use crate::domain::invitation::{ClaimValue, InvitationAttribute};
+use crate::domain::invitation::{ClaimValue, InvitationAttribute, InvitationClaim};
 use crate::messages::{Language, Text};
 use crate::policy::{Decision, SignUp, Stage};
 
@@ -79,7 +79,11 @@ async fn answer(body: &[u8], shared: &Shared, invocation: &Invocation) -> Answer
     let message;
     let (response, reason) = match &decision {
         Decision::Admit { reason, attributes } => (
-            ConnectorResponse::continue_with(returned_claims(&step, attributes)),
+            ConnectorResponse::continue_with(returned_claims(
+                &step,
+                attributes,
+                &invocation.correlation_id,
+            )),
             reason.as_str(),
         ),
         Decision::Block { reason, text } => {
@@ -135,8 +139,13 @@ async fn token_step(
             outcome: outcome("Unavailable", "store_unavailable"),
         };
     };
-    let returned = claims
+    let given: Vec<InvitationClaim> = claims
         .claims()
+        .iter()
+        .filter(|claim| fits_the_answer(&claim.name, &invocation.correlation_id))
+        .cloned()
+        .collect();
+    let returned = given
         .iter()
         .map(|claim| {
             let value = match &claim.value {
@@ -148,7 +157,7 @@ async fn token_step(
         .collect();
     Answer {
         response: reply(&ConnectorResponse::continue_with(returned)),
-        outcome: outcome("Continue", claims.reason()).giving(claims.claims()),
+        outcome: outcome("Continue", claims.reason()).giving(&given),
     }
 }
 
@@ -157,6 +166,7 @@ async fn token_step(
 fn returned_claims(
     step: &Step,
     attributes: &[InvitationAttribute],
+    correlation_id: &str,
 ) -> serde_json::Map<String, serde_json::Value> {
     let wanted = |attribute: &&InvitationAttribute| match step.stage() {
         Stage::BeforeAttributes => true,
@@ -166,6 +176,7 @@ fn returned_claims(
     attributes
         .iter()
         .filter(wanted)
+        .filter(|attribute| fits_the_answer(&attribute.name, correlation_id))
         .map(|attribute| (attribute.name.to_string(), attribute.json()))
         .collect()
 }
