@@ -620,6 +620,22 @@ async fn the_tenants_configuration_is_checked_through_graph() {
         line.starts_with("warn") && line.contains("no user flow or listener uses it"),
         "{line}"
     );
+    // An unnamed handler of another event says nothing about this one.
+    let mut other_event = tenant_objects(&format!("api://127.0.0.1/{CLIENT}"), true, false);
+    other_event["/v1.0/identity/authenticationEventsFlows"]["value"][0]["onAttributeCollectionSubmit"] =
+        json!({"@odata.type": "#microsoft.graph.onAttributeCollectionSubmitCustomExtensionHandler"});
+    let port = graph(other_event).await;
+    let graph_url = format!("http://127.0.0.1:{port}");
+    let report = doctor(
+        dir.path(),
+        &env_of(&env),
+        &["--graph-url", &graph_url, "--graph-token", GRAPH_TOKEN],
+    );
+    let line = report.line("tenant: extension Invite-only start");
+    assert!(
+        line.starts_with("warn") && line.contains("no user flow or listener uses it"),
+        "{line}"
+    );
 
     let bad = graph(tenant_objects(&format!("api://{CLIENT}"), false, false)).await;
     let graph_url = format!("http://127.0.0.1:{bad}");

@@ -127,23 +127,22 @@ fn function_for(kind: &str) -> Option<&'static str> {
 
 /// Every id of a `customExtension` anywhere in a user flow or listener; a custom extension
 /// handler that does not name its extension (Graph documents `customExtension` as a
-/// relationship, which a response may leave out) counts in `unnamed`.
-fn extension_ids(value: &Value, into: &mut Vec<String>, unnamed: &mut usize) {
+/// relationship, which a response may leave out) is counted in `unnamed` by its type.
+fn extension_ids(value: &Value, into: &mut Vec<String>, unnamed: &mut Vec<String>) {
     match value {
         Value::Object(map) => {
+            let kind = map.get("@odata.type").and_then(Value::as_str);
             match map
                 .get("customExtension")
                 .and_then(|extension| extension["id"].as_str())
             {
                 Some(id) => into.push(id.to_ascii_lowercase()),
-                None if map
-                    .get("@odata.type")
-                    .and_then(Value::as_str)
-                    .is_some_and(|kind| kind.ends_with("CustomExtensionHandler")) =>
-                {
-                    *unnamed += 1;
+                None => {
+                    if let Some(kind) = kind.filter(|kind| kind.ends_with("CustomExtensionHandler"))
+                    {
+                        unnamed.push(kind.to_ascii_lowercase());
+                    }
                 }
-                None => {}
             }
             map.values().for_each(|v| extension_ids(v, into, unnamed));
         }
@@ -331,7 +330,7 @@ async fn extensions(graph: &Graph, client_id: &str, host: Option<&str>) -> Vec<C
         )];
     }
     let mut used = Vec::new();
-    let mut unnamed = 0;
+    let mut unnamed = Vec::new();
     let mut lookups = Vec::new();
     for path in [
         "/v1.0/identity/authenticationEventsFlows",
@@ -373,6 +372,9 @@ async fn extensions(graph: &Graph, client_id: &str, host: Option<&str>) -> Vec<C
             .as_str()
             .unwrap_or_default()
             .to_ascii_lowercase();
+        // Handlers of this extension's event that Graph did not name: one of them may be it.
+        let handler = format!("{kind}Handler").to_ascii_lowercase();
+        let unnamed = unnamed.iter().filter(|other| **other == handler).count();
         let users: Vec<&str> = used
             .iter()
             .filter(|(used_id, _)| *used_id == id)
@@ -405,7 +407,7 @@ async fn extensions(graph: &Graph, client_id: &str, host: Option<&str>) -> Vec<C
             Some(function) if users.is_empty() && unnamed > 0 => Check::ok(
                 check,
                 format!(
-                    "calls {function} with resource {resource}; {unnamed} user flow(s) or listener(s) call a custom extension Graph did not name, so whether one of them is this one is not known"
+                    "calls {function} with resource {resource}; Graph did not name the extension of {unnamed} handler(s) of this event in user flows or listeners, so whether one of them is this one is not known"
                 ),
             ),
             Some(function) if users.is_empty() && lookups.is_empty() => Check::warn(

@@ -248,7 +248,7 @@ pub(super) async fn store(settings: &Settings) -> Check {
                 ),
                 Ok(Err(error)) => Check::fail(
                     CHECK,
-                    // The error names the table and its endpoint.
+                    // The error says which table (and, for a network error, where).
                     error.to_string(),
                     "check that the table exists (handler invitations add creates it) and that the app's identity may read it",
                 ),

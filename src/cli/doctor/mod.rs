@@ -230,7 +230,7 @@ fn text(checks: &[Check]) -> String {
         };
         out.push_str(&format!(
             "{status:<5} {}: {}\n",
-            check.check,
+            Printable(&check.check),
             Printable(&check.message)
         ));
         if let Some(fix) = &check.fix {
