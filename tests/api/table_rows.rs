@@ -617,10 +617,12 @@ async fn a_stop_finishes_the_sign_up_records_in_flight() {
     );
 }
 
-/// A record that cannot be written before the process stops is named (masked) in the log, and
-/// the stop still ends within its deadline.
+/// A record the store never acknowledges, pending when the process is told to stop: the stop
+/// waits for it to fail on its own deadline (5 s, within the stop's 10 s), names it (masked)
+/// in the log, and still ends in time. (A record still pending when the stop's deadline runs
+/// out is named by the recorder's unit tests.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stop_names_the_sign_up_records_it_could_not_write() {
+async fn a_stop_waits_for_a_hanging_record_and_logs_that_it_was_not_written() {
     let store = StandIn::start(Faults {
         hang_merges: true,
         ..Faults::default()
@@ -633,8 +635,14 @@ async fn a_stop_names_the_sign_up_records_it_could_not_write() {
     let stopped = Instant::now();
     app.signal("TERM");
     assert_eq!(app.wait_for_exit().code(), Some(0));
-    assert!(stopped.elapsed() < Duration::from_secs(12));
-    let logs = app.output.all();
+    let waited = stopped.elapsed();
+    assert!(
+        waited > Duration::from_secs(3) && waited < Duration::from_secs(12),
+        "{waited:?}"
+    );
+    let logs = app
+        .logs_containing("could not record the sign-up of a***@contoso.com")
+        .await;
     let line = logs
         .lines()
         .find(|line| line.contains("could not record the sign-up of a***@contoso.com"))

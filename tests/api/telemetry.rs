@@ -547,7 +547,12 @@ async fn key_fetches_are_measured_and_the_callers_token_is_never_sent() {
         .await;
     assert_eq!(response.status(), 200);
     // An authority that does not answer: the fetch fails, the call is refused, and counted.
-    let mut broken = guarded("http://127.0.0.1:9/nowhere/v2.0".to_owned()).await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut broken = guarded(format!("http://127.0.0.1:{closed}/nowhere/v2.0")).await;
     let response = broken
         .post("/api/OnAttributeCollectionStart", &body, Some(&bearer))
         .await;
