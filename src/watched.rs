@@ -2,7 +2,7 @@
 //! what identifies one version of a file, and the loop that looks at it.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
 /// How often the server looks at a watched file for changes.
@@ -28,6 +28,45 @@ impl Signature {
             #[cfg(unix)]
             inode: std::os::unix::fs::MetadataExt::ino(&metadata),
         })
+    }
+}
+
+/// The version of a watched file that was last loaded (or last found bad, so that it is
+/// reported once).
+#[derive(Debug, Default)]
+pub(crate) struct Seen(RwLock<Option<Signature>>);
+
+impl Seen {
+    pub(crate) fn new(signature: Option<Signature>) -> Self {
+        Self(RwLock::new(signature))
+    }
+
+    /// Whether the file at `path` is another version than the one seen last; if so, it is the
+    /// one seen now.
+    pub(crate) fn changed(&self, path: &Path) -> bool {
+        let signature = Signature::of(path);
+        if *self
+            .0
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            == signature
+        {
+            return false;
+        }
+        self.set(signature);
+        true
+    }
+
+    pub(crate) fn set(&self, signature: Option<Signature>) {
+        *self
+            .0
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = signature;
+    }
+
+    /// Looks again next time, whatever the file's version (it could not be read).
+    pub(crate) fn forget(&self) {
+        self.set(None);
     }
 }
 

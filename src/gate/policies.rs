@@ -9,7 +9,7 @@ use std::sync::{Arc, RwLock};
 
 use crate::policy::file::{self, Problems};
 use crate::policy::{Policy, PolicyName, PolicySet};
-use crate::watched::{Reload, Signature};
+use crate::watched::{Reload, Seen, Signature};
 
 /// Why the policy file could not be used at start-up.
 #[derive(Debug, thiserror::Error)]
@@ -30,7 +30,7 @@ pub struct Policies {
     file: Option<PathBuf>,
     current: RwLock<Arc<PolicySet>>,
     /// The version of the file `current` came from (or the last bad one, reported once).
-    seen: RwLock<Option<Signature>>,
+    seen: Seen,
 }
 
 impl Policies {
@@ -40,7 +40,7 @@ impl Policies {
             current: RwLock::new(Arc::new(PolicySet::single(policy.clone()))),
             base: policy,
             file: None,
-            seen: RwLock::new(None),
+            seen: Seen::default(),
         }
     }
 
@@ -57,7 +57,7 @@ impl Policies {
             base,
             current: RwLock::new(Arc::new(set)),
             file: Some(path),
-            seen: RwLock::new(signature),
+            seen: Seen::new(signature),
         })
     }
 
@@ -103,20 +103,9 @@ impl Reload for Policies {
         let Some(path) = &self.file else {
             return;
         };
-        let signature = Signature::of(path);
-        {
-            let seen = self
-                .seen
-                .read()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            if *seen == signature {
-                return;
-            }
+        if !self.seen.changed(path) {
+            return;
         }
-        *self
-            .seen
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = signature;
         match read(path, &self.base) {
             Ok(set) => {
                 log::info!(
@@ -133,10 +122,7 @@ impl Reload for Policies {
                 log::error!("{error}; keeping the last good policy");
                 if let PolicyFileError::Io { .. } = error {
                     // Perhaps a moment between removal and rename: look again next time.
-                    *self
-                        .seen
-                        .write()
-                        .unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+                    self.seen.forget();
                 }
             }
         }

@@ -22,7 +22,7 @@ use super::{
 };
 use crate::domain::email::EmailAddress;
 use crate::domain::invitation::Invitation;
-use crate::watched::{Reload, Signature};
+use crate::watched::{Reload, Seen, Signature};
 
 /// Why the file could not be read or written; names the file and, for a bad file, every
 /// problem with its line.
@@ -45,7 +45,7 @@ pub struct CsvStore {
     path: PathBuf,
     current: RwLock<Arc<InvitationIndex>>,
     /// The version of the file `current` came from (or the last bad version, so it is reported once).
-    seen: RwLock<Option<Signature>>,
+    seen: Seen,
 }
 
 impl CsvStore {
@@ -55,7 +55,7 @@ impl CsvStore {
         Self {
             path,
             current: RwLock::new(Arc::new(InvitationIndex::default())),
-            seen: RwLock::new(None),
+            seen: Seen::default(),
         }
     }
 
@@ -113,10 +113,7 @@ impl CsvStore {
             .current
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(map);
-        *self
-            .seen
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = signature;
+        self.seen.set(signature);
         Ok(())
     }
 
@@ -129,20 +126,9 @@ impl CsvStore {
 impl Reload for CsvStore {
     /// Looks at the file once; reloads it when it changed. Blocking (file I/O).
     fn reload_if_changed(&self) {
-        let signature = Signature::of(&self.path);
-        {
-            let seen = self
-                .seen
-                .read()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            if *seen == signature {
-                return;
-            }
+        if !self.seen.changed(&self.path) {
+            return;
         }
-        *self
-            .seen
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = signature;
         let map = match std::fs::read(&self.path) {
             Ok(text) => match InvitationIndex::parse(&text) {
                 Ok(map) => map,
@@ -168,10 +154,7 @@ impl Reload for CsvStore {
                     self.path.display()
                 );
                 // Try again next time.
-                *self
-                    .seen
-                    .write()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+                self.seen.forget();
                 return;
             }
         };
