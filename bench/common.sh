@@ -19,6 +19,16 @@ ensure_cryptography() {
   fi
 }
 
+# start_keyserver DIR: starts the loopback key server (bench/keyserver.py, with $python from
+# ensure_cryptography), its pid in $keyserver; reads its authority and a token it signed into
+# $authority and $token.
+start_keyserver() {
+  "$python" bench/keyserver.py >"$1/keyserver" &
+  keyserver=$!
+  for _ in $(seq 200); do [ -s "$1/keyserver" ] && break; sleep 0.05; done
+  read -r authority token <"$1/keyserver"
+}
+
 # A free loopback port.
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'

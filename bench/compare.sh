@@ -55,10 +55,7 @@ pid=""
 keyserver=""
 trap 'kill $pid $keyserver 2>/dev/null; rm -rf "$work"' EXIT
 python3 bench/make_invitations.py 1000 "$work/invitations.csv"
-"$python" bench/keyserver.py >"$work/keyserver" &
-keyserver=$!
-for _ in $(seq 200); do [ -s "$work/keyserver" ] && break; sleep 0.05; done
-read -r authority token <"$work/keyserver"
+start_keyserver "$work"
 dev=(BASIC_AUTH_USERNAME=bench BASIC_AUTH_PASSWORD=bench-password
   ALLOWED_EMAIL_DOMAINS=fabrikam.com INVITATIONS_FILE="$work/invitations.csv"
   AUTH_EVENTS_TOKEN_VALIDATION=none)

@@ -51,10 +51,7 @@ settings=(BASIC_AUTH_USERNAME=bench BASIC_AUTH_PASSWORD=bench-password
   AUTH_EVENTS_TOKEN_VALIDATION=none)
 auth="Basic $(printf 'bench:bench-password' | base64)"
 # The production settings: a key server on loopback and a token it signed.
-"$python" bench/keyserver.py >"$work/keyserver" &
-keyserver=$!
-for _ in $(seq 200); do [ -s "$work/keyserver" ] && break; sleep 0.05; done
-read -r authority token <"$work/keyserver"
+start_keyserver "$work"
 bearer="Bearer $token"
 python3 bench/ingestion.py >"$work/ingestion" &
 ingestion=$!

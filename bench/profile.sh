@@ -26,10 +26,7 @@ pid=""
 keyserver=""
 trap 'kill $pid $keyserver 2>/dev/null; rm -rf "$work"' EXIT
 python3 bench/make_invitations.py 1000 "$work/invitations.csv"
-"$python" bench/keyserver.py >"$work/keyserver" &
-keyserver=$!
-for _ in $(seq 200); do [ -s "$work/keyserver" ] && break; sleep 0.05; done
-read -r authority token <"$work/keyserver"
+start_keyserver "$work"
 port=$(free_port)
 start_handler "$release/handler" "$port" INVITATIONS_FILE="$work/invitations.csv" \
   ALLOWED_EMAIL_DOMAINS=fabrikam.com AUTH_EVENTS_TOKEN_VALIDATION=jwt \
