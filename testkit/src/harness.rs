@@ -229,14 +229,7 @@ pub fn check_event_answer(event: Event, answer: &Answer) -> bool {
             }
         }
         400 | 413 => {
-            assert!(
-                json["error"].as_str().is_some_and(|e| !e.is_empty()),
-                "{json}"
-            );
-            assert!(
-                json["message"].as_str().is_some_and(|m| !m.is_empty()),
-                "{json}"
-            );
+            assert_error_body(&json);
             false
         }
         status => panic!("status {status} is outside the contract: {json}"),
@@ -288,17 +281,22 @@ pub fn fuzz_token(body: &[u8]) {
             }
         }
         400 => {
-            assert!(
-                json["error"].as_str().is_some_and(|e| !e.is_empty()),
-                "{json}"
-            );
-            assert!(
-                json["message"].as_str().is_some_and(|m| !m.is_empty()),
-                "{json}"
-            );
+            assert_error_body(&json);
         }
         status => panic!("status {status} is outside the contract: {json}"),
     }
+}
+
+/// A JSON error answer in the contract: a non-empty `error` code and `message`.
+fn assert_error_body(json: &Value) {
+    assert!(
+        json["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{json}"
+    );
+    assert!(
+        json["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{json}"
+    );
 }
 
 /// The event fuzz target: any body, answered in the contract, never admitted without an

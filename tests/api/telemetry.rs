@@ -79,6 +79,21 @@ impl Ingestion {
     }
 
     /// The requests (decisions) received, by function name.
+    /// The name of every metric received.
+    fn metric_names(&self) -> Vec<String> {
+        self.envelopes()
+            .iter()
+            .filter(|e| e["data"]["baseType"] == "MetricData")
+            .flat_map(|e| {
+                e["data"]["baseData"]["metrics"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .filter_map(|m| m["name"].as_str().map(str::to_owned))
+            .collect()
+    }
+
     fn requests(&self) -> Vec<Value> {
         self.envelopes()
             .into_iter()
@@ -295,18 +310,7 @@ async fn decisions_and_metrics_reach_application_insights_without_secrets() {
     assert_eq!(properties["step"], "PostFederationSignup");
     assert_eq!(properties["application_id"], APP);
     // Metrics: decisions by outcome and reason, the store's lookups.
-    let metrics: Vec<String> = ingestion
-        .envelopes()
-        .iter()
-        .filter(|e| e["data"]["baseType"] == "MetricData")
-        .flat_map(|e| {
-            e["data"]["baseData"]["metrics"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-        })
-        .filter_map(|m| m["name"].as_str().map(str::to_owned))
-        .collect();
+    let metrics = ingestion.metric_names();
     for name in ["signup_gate.decisions", "signup_gate.store.lookup_ms"] {
         assert!(metrics.iter().any(|m| m == name), "{name} in {metrics:?}");
     }
@@ -561,18 +565,7 @@ async fn key_fetches_are_measured_and_the_callers_token_is_never_sent() {
         app.signal("TERM");
         assert!(app.wait_for_exit().success());
     }
-    let metrics: Vec<String> = ingestion
-        .envelopes()
-        .iter()
-        .filter(|e| e["data"]["baseType"] == "MetricData")
-        .flat_map(|e| {
-            e["data"]["baseData"]["metrics"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-        })
-        .filter_map(|m| m["name"].as_str().map(str::to_owned))
-        .collect();
+    let metrics = ingestion.metric_names();
     for name in [
         "signup_gate.keys.fetch_ms",
         "signup_gate.keys.fetch_failures",
