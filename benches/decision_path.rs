@@ -21,7 +21,7 @@ fn harness(count: usize, dir: &std::path::Path) -> Harness {
     let mut file = std::io::BufWriter::new(std::fs::File::create(&path).expect("file"));
     writeln!(
         file,
-        "email,application_id,expires_at,displayName,!jobTitle,claim:department,claim:roles[]"
+        "email,application_id,expires_at,displayName,!jobTitle,claim:department,claim:app_roles[]"
     )
     .expect("write");
     for i in 0..count {
@@ -88,7 +88,7 @@ fn decision_path(c: &mut Criterion) {
                     &OnTokenIssuanceStart,
                     token,
                     if who == "invited" {
-                        "\"roles\":[\"Pilot\",\"Dispatcher\"]"
+                        "\"app_roles\":[\"Pilot\",\"Dispatcher\"]"
                     } else {
                         "\"claims\":{}"
                     },

@@ -1,70 +1,51 @@
 //! Files the server keeps in step with while it runs (the invitation file, the policy file):
-//! what identifies one version of a file, and the loop that looks at it.
+//! which version was loaded, and the loop that looks at each file. A changed file is read with
+//! [`crate::files::read_settled`], so a version that is still being written is not taken.
 
 use std::path::Path;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
+
+use crate::files::Version;
 
 /// How often the server looks at a watched file for changes.
 pub(crate) const RELOAD_INTERVAL: Duration = Duration::from_secs(1);
 
-/// What identifies one version of a file, to notice edits cheaply (a rename over it changes
-/// the inode; an edit in place the time or length).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Signature {
-    modified: Option<SystemTime>,
-    length: u64,
-    #[cfg(unix)]
-    inode: u64,
-}
-
-impl Signature {
-    /// `None` when the file cannot be looked at (it does not exist).
-    pub(crate) fn of(path: &Path) -> Option<Self> {
-        let metadata = std::fs::metadata(path).ok()?;
-        Some(Self {
-            modified: metadata.modified().ok(),
-            length: metadata.len(),
-            #[cfg(unix)]
-            inode: std::os::unix::fs::MetadataExt::ino(&metadata),
-        })
-    }
-}
-
 /// The version of a watched file that was last loaded (or last found bad, so that it is
 /// reported once).
 #[derive(Debug, Default)]
-pub(crate) struct Seen(RwLock<Option<Signature>>);
+pub(crate) struct Seen(RwLock<Option<Version>>);
 
 impl Seen {
-    pub(crate) fn new(signature: Option<Signature>) -> Self {
-        Self(RwLock::new(signature))
+    pub(crate) fn new(version: Option<Version>) -> Self {
+        Self(RwLock::new(version))
     }
 
     /// Whether the file at `path` is another version than the one seen last; if so, it is the
     /// one seen now.
     pub(crate) fn changed(&self, path: &Path) -> bool {
-        let signature = Signature::of(path);
+        let version = Version::of(path);
         if *self
             .0
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            == signature
+            == version
         {
             return false;
         }
-        self.set(signature);
+        self.set(version);
         true
     }
 
-    pub(crate) fn set(&self, signature: Option<Signature>) {
+    pub(crate) fn set(&self, version: Option<Version>) {
         *self
             .0
             .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = signature;
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = version;
     }
 
-    /// Looks again next time, whatever the file's version (it could not be read).
+    /// Looks again next time, whatever the file's version (it could not be read, or was still
+    /// being written).
     pub(crate) fn forget(&self) {
         self.set(None);
     }

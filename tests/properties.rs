@@ -166,10 +166,11 @@ fn invitation() -> impl Strategy<Value = Invitation> {
             .prop_map(|flag| (ValueType::Boolean, flag.to_owned())),
     ];
     let attribute = ("[a-zA-Z][a-zA-Z0-9_]{0,8}", any::<bool>(), value);
-    // Claim names with a prefix no reserved claim has; list items without `;` (the separator).
+    // Claim names with a prefix no reserved claim has; list items without `;` (the separator)
+    // and without `,` (which B2C would read as a separator).
     let claim_value = prop_oneof![
         "[^\r]{1,20}".prop_map(|text| (false, vec![text])),
-        prop::collection::vec("[^;\r]{1,8}", 1..4).prop_map(|items| (true, items)),
+        prop::collection::vec("[^;,\r]{1,8}", 1..4).prop_map(|items| (true, items)),
     ];
     let claim = ("c_[a-zA-Z0-9_.-]{0,8}", claim_value);
     (

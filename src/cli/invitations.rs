@@ -41,10 +41,10 @@ enum CliError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Import(#[from] ImportError),
-    #[error("{}: {error}", path.display())]
+    #[error("{} {error}", path.display())]
     Read {
         path: PathBuf,
-        error: std::io::Error,
+        error: crate::files::ReadError,
     },
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
@@ -81,7 +81,7 @@ enum InvitationsAction {
         #[arg(long = "enforce", value_name = "NAME[:TYPE]=VALUE")]
         enforce: Vec<String>,
         /// A claim for the user's tokens: --claim department=Ops, or a list with `[]` after the
-        /// name and `;` between the items: --claim 'roles[]=Pilot;Dispatcher' (repeatable).
+        /// name and `;` between the items: --claim 'app_roles[]=Pilot;Dispatcher' (repeatable).
         #[arg(long = "claim", value_name = "NAME[[]]=VALUE")]
         claim: Vec<String>,
     },
@@ -123,6 +123,14 @@ pub fn run(command: InvitationsCommand, settings: &Settings) -> ExitCode {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error}");
+            let fix = match &error {
+                CliError::Store(error) => Some(error.fix()),
+                CliError::Import(error) => Some(error.error.fix()),
+                _ => None,
+            };
+            if let Some(fix) = fix {
+                eprintln!("  fix: {fix}");
+            }
             ExitCode::from(EXIT_USAGE)
         }
     }
@@ -295,7 +303,7 @@ async fn remove(store: &dyn InvitationAdmin, email: &str) -> Result<ExitCode, Cl
     Ok(ExitCode::SUCCESS)
 }
 
-/// Lists every invitation. Entries the store cannot use are named (masked) with why on stderr,
+/// Lists every invitation. Entries the store cannot use are named by their keys with why on stderr,
 /// and make the exit code 1, so that neither people nor scripts take the list as complete.
 async fn list(store: &dyn InvitationAdmin, as_json: bool) -> Result<ExitCode, CliError> {
     let listing = store.list().await?;
@@ -312,15 +320,19 @@ async fn list(store: &dyn InvitationAdmin, as_json: bool) -> Result<ExitCode, Cl
             store.describe()
         );
     }
-    for row in &listing.malformed {
-        eprintln!("{row}; it admits no one");
+    for entry in &listing.unusable {
+        eprintln!(
+            "{} is malformed: {}; it admits no one",
+            entry.at,
+            Printable(&entry.problem)
+        );
     }
-    if listing.malformed.is_empty() {
+    if listing.unusable.is_empty() {
         return Ok(ExitCode::SUCCESS);
     }
     eprintln!(
         "{} row(s) of {} cannot be used: fix or remove them (for example in Storage Explorer)",
-        listing.malformed.len(),
+        listing.unusable.len(),
         store.describe()
     );
     Ok(ExitCode::from(EXIT_NO))
@@ -409,10 +421,13 @@ fn describe(entry: &StoredInvitation) -> String {
 }
 
 async fn import(store: &dyn InvitationAdmin, source: &Path) -> Result<ExitCode, CliError> {
-    let text = std::fs::read(source).map_err(|error| CliError::Read {
-        path: source.to_owned(),
-        error,
-    })?;
+    let (text, _) =
+        crate::files::read(source, crate::invitations::csv::MAX_FILE_BYTES).map_err(|error| {
+            CliError::Read {
+                path: source.to_owned(),
+                error,
+            }
+        })?;
     let (rows, errors) = InvitationFile::parse_lenient(&text);
     let rows = rows
         .into_iter()

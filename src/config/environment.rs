@@ -120,9 +120,10 @@ fn read_local_settings(path: &Path) -> Result<Vec<(String, String)>, SettingsErr
         #[serde(rename = "Values", default)]
         values: serde_json::Map<String, serde_json::Value>,
     }
-    let text =
-        std::fs::read_to_string(path).map_err(|e| problem(format!("cannot be read: {e}")))?;
-    let file: LocalSettings = serde_json::from_str(&text)
+    /// Settings are a few kilobytes.
+    const MAX_BYTES: u64 = 1 << 20;
+    let (text, _) = crate::files::read(path, MAX_BYTES).map_err(|e| problem(e.to_string()))?;
+    let file: LocalSettings = serde_json::from_slice(&text)
         .map_err(|e| problem(format!("is not valid settings JSON: {e}")))?;
     if file.is_encrypted {
         return Err(problem(

@@ -18,13 +18,14 @@ use std::time::Duration;
 pub use self::environment::{Environment, LOCAL_SETTINGS, LOCAL_SETTINGS_EXAMPLE};
 use self::raw::{RawSettings, guid, non_blank, parse_bool, parse_port, whole_number};
 use crate::callers::basic::BasicCredentials;
-use crate::callers::entra::{TokenSettings, check_fetch_url};
+use crate::callers::entra::TokenSettings;
 use crate::callers::{ApiConnectorAuth, AuthEventsAuth};
 use crate::gate::{Policies, PolicyFileError};
 use crate::invitations::StoreSettings;
 use crate::invitations::table::{
     Credential, TableSettings, is_table_name, parse_connection_string,
 };
+use crate::outbound::check_fetch_url;
 use crate::policy::Policy;
 
 /// Port `func start` serves on, used when no host gives us one.

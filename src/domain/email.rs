@@ -6,6 +6,7 @@
 //! makes the input no address at all, so `a@evil.com@fabrikam.com` can never pass as a
 //! fabrikam.com address.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// Longest address SMTP can carry (RFC 5321 section 4.5.3.1.3, path minus the angle brackets).
@@ -70,11 +71,60 @@ impl EmailAddress {
         &self.normalised[..self.at]
     }
 
+    /// The mailbox the local part names, as a mail server reads it: a quoted local part without
+    /// its quotes and escapes (`"ad\min+x"` is `admin+x`), then split at the first `+` into the
+    /// mailbox and its sub-address (`admin+x` is `admin` and `x`). ASCII letters are already
+    /// lower-cased. Deny-lists match on the mailbox, so no quoting or tag can hide one.
+    pub(crate) fn mailbox(&self) -> Mailbox<'_> {
+        let local = self.local_part();
+        let unquoted = match local
+            .strip_prefix('"')
+            .and_then(|inner| inner.strip_suffix('"'))
+        {
+            None => Cow::Borrowed(local),
+            Some(inner) => {
+                let mut text = String::with_capacity(inner.len());
+                let mut chars = inner.chars();
+                while let Some(c) = chars.next() {
+                    // Parsing checked that every `\` escapes a character.
+                    text.push(if c == '\\' {
+                        chars.next().unwrap_or(c)
+                    } else {
+                        c
+                    });
+                }
+                Cow::Owned(text)
+            }
+        };
+        match unquoted.find('+') {
+            None => Mailbox {
+                name: unquoted,
+                tag: None,
+            },
+            Some(plus) => {
+                let (name, tag) = (unquoted[..plus].to_owned(), unquoted[plus + 1..].to_owned());
+                Mailbox {
+                    name: Cow::Owned(name),
+                    tag: Some(tag),
+                }
+            }
+        }
+    }
+
     /// The address with the local part hidden after its first character (`a***@fabrikam.com`),
     /// the only form in which an address may appear in logs.
     pub fn masked(&self) -> Masked<'_> {
         Masked(self)
     }
+}
+
+/// The mailbox of an address's local part: its name and its sub-address (`+tag`), unquoted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Mailbox<'a> {
+    /// Before the first `+` (all of it without one).
+    pub(crate) name: Cow<'a, str>,
+    /// After the first `+`, when there is one (it may be empty: `ada+@`).
+    pub(crate) tag: Option<String>,
 }
 
 /// Display form of [`EmailAddress::masked`].
@@ -280,6 +330,31 @@ mod tests {
                 .as_str(),
             "j\u{d6}rg@contoso.com"
         );
+    }
+
+    #[test]
+    fn the_mailbox_is_read_without_quotes_escapes_or_sub_address() {
+        let mailbox = |address: &str| {
+            let email = EmailAddress::parse(address).unwrap();
+            let mailbox = email.mailbox();
+            (mailbox.name.into_owned(), mailbox.tag)
+        };
+        assert_eq!(mailbox("Admin@x.example"), ("admin".to_owned(), None));
+        assert_eq!(mailbox("\"admin\"@x.example"), ("admin".to_owned(), None));
+        assert_eq!(mailbox("\"ad\\min\"@x.example"), ("admin".to_owned(), None));
+        assert_eq!(
+            mailbox("\"Admin+X\"@x.example"),
+            ("admin".to_owned(), Some("x".to_owned()))
+        );
+        assert_eq!(
+            mailbox("info+a+b@x.example"),
+            ("info".to_owned(), Some("a+b".to_owned()))
+        );
+        assert_eq!(
+            mailbox("ada+@x.example"),
+            ("ada".to_owned(), Some(String::new()))
+        );
+        assert_eq!(mailbox("\"a b\"@x.example"), ("a b".to_owned(), None));
     }
 
     #[test]

@@ -7,18 +7,16 @@
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
-use crate::policy::file::{self, Problems};
+use crate::files::{self, ReadError, Version};
+use crate::policy::file::{self, MAX_FILE_BYTES, Problems};
 use crate::policy::{Policy, PolicyName, PolicySet};
-use crate::watched::{Reload, Seen, Signature};
+use crate::watched::{Reload, Seen};
 
 /// Why the policy file could not be used at start-up.
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyFileError {
-    #[error("policy file {}: {error}", path.display())]
-    Io {
-        path: PathBuf,
-        error: std::io::Error,
-    },
+    #[error("policy file {} {error}", path.display())]
+    Read { path: PathBuf, error: ReadError },
     #[error("policy file {}: {problems}", path.display())]
     Invalid { path: PathBuf, problems: Problems },
 }
@@ -46,8 +44,7 @@ impl Policies {
 
     /// The settings' rules overlaid by the file at `path`, read now.
     pub fn from_file(base: Policy, path: PathBuf) -> Result<Self, PolicyFileError> {
-        let signature = Signature::of(&path);
-        let set = read(&path, &base)?;
+        let (set, version) = read(&path, &base, None)?;
         log::info!(
             "loaded the policy file {}: default rules and {} application(s)",
             path.display(),
@@ -57,7 +54,7 @@ impl Policies {
             base,
             current: RwLock::new(Arc::new(set)),
             file: Some(path),
-            seen: Seen::new(signature),
+            seen: Seen::new(Some(version)),
         })
     }
 
@@ -87,15 +84,33 @@ impl Policies {
     }
 }
 
-fn read(path: &std::path::Path, base: &Policy) -> Result<PolicySet, PolicyFileError> {
-    let text = std::fs::read_to_string(path).map_err(|error| PolicyFileError::Io {
+/// Reads and parses the file: at start-up as it is, while running (`settle`) only a version
+/// that stays the same for the settling interval.
+fn read(
+    path: &std::path::Path,
+    base: &Policy,
+    settle: Option<std::time::Duration>,
+) -> Result<(PolicySet, Version), PolicyFileError> {
+    let read = match settle {
+        None => files::read(path, MAX_FILE_BYTES),
+        Some(settle) => files::read_settled(path, MAX_FILE_BYTES, settle, false),
+    };
+    let (bytes, version) = read.map_err(|error| PolicyFileError::Read {
         path: path.to_owned(),
         error,
     })?;
-    file::parse(&text, base).map_err(|problems| PolicyFileError::Invalid {
+    let invalid = |problems| PolicyFileError::Invalid {
         path: path.to_owned(),
         problems,
-    })
+    };
+    let text = String::from_utf8(bytes).map_err(|_| {
+        invalid(Problems(vec![file::Problem {
+            line: 1,
+            message: "the file is not UTF-8 text".to_owned(),
+        }]))
+    })?;
+    let set = file::parse(&text, base).map_err(invalid)?;
+    Ok((set, version))
 }
 
 impl Reload for Policies {
@@ -106,8 +121,9 @@ impl Reload for Policies {
         if !self.seen.changed(path) {
             return;
         }
-        match read(path, &self.base) {
-            Ok(set) => {
+        match read(path, &self.base, Some(files::SETTLE)) {
+            Ok((set, version)) => {
+                self.seen.set(Some(version));
                 log::info!(
                     "reloaded the policy file {}: default rules and {} application(s)",
                     path.display(),
@@ -118,10 +134,26 @@ impl Reload for Policies {
                     .write()
                     .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(set);
             }
+            Err(PolicyFileError::Read {
+                error: ReadError::Changing,
+                ..
+            }) => {
+                log::debug!(
+                    "policy file {} is being written; reading it again in a moment",
+                    path.display()
+                );
+                self.seen.forget();
+            }
             Err(error) => {
                 log::error!("{error}; keeping the last good policy");
-                if let PolicyFileError::Io { .. } = error {
-                    // Perhaps a moment between removal and rename: look again next time.
+                // A file that could not be read is tried again next time; anything else (gone,
+                // not a regular file, too large, invalid) is reported once, until it changes.
+                if let PolicyFileError::Read {
+                    error: read @ ReadError::Io(_),
+                    ..
+                } = &error
+                    && !read.is_not_found()
+                {
                     self.seen.forget();
                 }
             }

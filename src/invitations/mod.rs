@@ -16,7 +16,7 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 
 use self::csv::{CsvStore, FileError};
-use self::table::{MalformedRow, TableError, TableSettings, TableStore};
+use self::table::{TableError, TableSettings, TableStore};
 use crate::domain::email::EmailAddress;
 use crate::domain::invitation::Invitation;
 
@@ -50,6 +50,21 @@ pub enum StoreError {
     File(#[from] FileError),
 }
 
+impl StoreError {
+    /// What the operator should change, for logs and `handler doctor`.
+    pub(crate) fn fix(&self) -> &'static str {
+        match self {
+            Self::Table(error) => error.fix(),
+            Self::File(FileError::Invalid { .. }) => {
+                "fix each line named; the server refuses to start with this file"
+            }
+            Self::File(_) => {
+                "make INVITATIONS_FILE a regular file the function app can read (or write, for the CLI)"
+            }
+        }
+    }
+}
+
 /// What a decision needs from a store.
 pub trait InvitationStore: Send + Sync {
     /// What kind of store it is (`file`, `table`), for metrics.
@@ -66,6 +81,16 @@ pub trait InvitationStore: Send + Sync {
     /// Reads what must be read before serving (the file); an error stops start-up.
     fn load(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    /// Begins, in the background, what the first lookup needs (the table: whether it answers,
+    /// its connection, the identity token); never delays start-up. Runs inside the runtime.
+    fn prepare(&self) {}
+
+    /// Whether the store answers at all (the table: the check [`Self::prepare`] began, or a new
+    /// one); the file always does once loaded.
+    fn answers(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(std::future::ready(Ok(())))
     }
 
     /// Keeps the store current for as long as the runtime runs (the file watcher).
@@ -103,7 +128,15 @@ pub(crate) struct StoredInvitation {
 #[derive(Debug, Default)]
 pub(crate) struct Listing {
     pub(crate) invitations: Vec<StoredInvitation>,
-    pub(crate) malformed: Vec<MalformedRow>,
+    pub(crate) unusable: Vec<Unusable>,
+}
+
+/// An entry a store holds but cannot use: where the operator finds it (`row PartitionKey='...'
+/// RowKey='...'`), and why. Named in full, for the CLI only (the server's logs mask it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Unusable {
+    pub(crate) at: String,
+    pub(crate) problem: String,
 }
 
 /// What writing one invitation did.

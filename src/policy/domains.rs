@@ -135,8 +135,9 @@ impl fmt::Display for DomainList {
 }
 
 /// A deny-list of local parts (`admin`, `info`, `noreply`): role mailboxes no person signs up
-/// with. Matched in any ASCII case against the local part without its sub-address
-/// (`admin+sales@...` is `admin`), on every domain.
+/// with. Matched in any ASCII case against the address's mailbox, on every domain: the local
+/// part without quotes and escapes and without its sub-address (`admin+sales@...`,
+/// `"admin"@...` and `"ad\min"@...` are all `admin`), which is how a mail server delivers it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LocalParts {
     parts: Vec<String>,
@@ -189,11 +190,10 @@ impl LocalParts {
         Ok(Self { parts })
     }
 
-    /// Whether the address's local part, without a `+` sub-address, is on the list.
+    /// Whether the address's mailbox (see [`EmailAddress::mailbox`]) is on the list.
     pub fn contains(&self, email: &EmailAddress) -> bool {
-        let local = email.local_part();
-        let local = local.split_once('+').map_or(local, |(base, _)| base);
-        self.parts.iter().any(|part| part == local)
+        let mailbox = email.mailbox();
+        self.parts.iter().any(|part| *part == mailbox.name)
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -287,6 +287,10 @@ mod tests {
             "noreply@contoso.com",
             "admin+sales@contoso.com",
             "Info+x+y@contoso.com",
+            "\"admin\"@contoso.com",
+            "\"admin+x\"@contoso.com",
+            "\"ad\\min\"@contoso.com",
+            "\"INFO\"@contoso.com",
         ] {
             assert!(list.contains(&email(address)), "{address}");
         }

@@ -34,7 +34,7 @@ use super::{MAX_JOB_TITLE_LENGTH, Policy, PolicySet};
 use crate::messages::{Language, OperatorText, Text};
 
 /// Largest policy file read; a policy is a few kilobytes.
-pub const MAX_FILE_BYTES: usize = 1 << 20;
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
 
 /// One problem of the file, with its line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,11 +73,21 @@ pub fn parse(text: &str, base: &Policy) -> Result<PolicySet, Problems> {
         text,
         problems: Vec::new(),
     };
-    if text.len() > MAX_FILE_BYTES {
+    if text.len() as u64 > MAX_FILE_BYTES {
         reader.problem(0, format!("the file is larger than {MAX_FILE_BYTES} bytes"));
         return Err(Problems(reader.problems));
     }
     let (root, errors) = DeTable::parse_recoverable(text);
+    if errors.is_empty() && root.get_ref().is_empty() {
+        // A file truncated to nothing (or being rewritten) would apply the settings' rules,
+        // which are often looser than the file's: unset POLICY_FILE to mean that.
+        reader.problem(
+            0,
+            "the file is empty (no [default] or [applications] section); to use the settings' rules alone, unset POLICY_FILE"
+                .to_owned(),
+        );
+        return Err(Problems(reader.problems));
+    }
     if !errors.is_empty() {
         for error in errors {
             let at = error.span().map_or(0, |span| span.start);
@@ -488,9 +498,20 @@ block_page_message = {{ en = "Ask the pilots' office.", fr = "Demandez au bureau
         assert!(app.blocked_local_parts.contains(&email));
     }
 
+    /// A file truncated to nothing (or only comments) would apply the settings' rules, which
+    /// may be looser than the file's: refused, like an empty invitation file.
     #[test]
-    fn an_empty_file_is_the_settings() {
-        let set = parse("# nothing yet\n", &base()).unwrap();
+    fn an_empty_file_is_refused() {
+        for text in ["", "# nothing yet\n", "\n  \n"] {
+            assert_eq!(
+                problems(text),
+                vec![
+                    "line 1: the file is empty (no [default] or [applications] section); to use the settings' rules alone, unset POLICY_FILE"
+                ],
+                "{text:?}"
+            );
+        }
+        let set = parse("[default]\n", &base()).unwrap();
         assert_eq!(set, PolicySet::single(base()));
     }
 

@@ -65,6 +65,7 @@ pub async fn run(settings: Settings, standalone_port: u16) -> Result<(), ServeEr
     settings.report();
     let store = invitations::open(&settings.store, settings.decision_deadline)?;
     store.load()?;
+    store.prepare();
     store.clone().watch();
     crate::messages::load();
     if let Some(connection_string) = &settings.telemetry

@@ -56,6 +56,7 @@ pub(super) struct Pipeline {
 impl Pipeline {
     /// Must be called inside the Tokio runtime (the uploads run on it).
     pub(super) fn new(connection_string: &str) -> Result<Self, TelemetryError> {
+        refuse_credentials(connection_string)?;
         let client = Uploads::new(loopback_http(connection_string))?;
         let exporter = |client: Uploads| {
             opentelemetry_application_insights::Exporter::new_from_connection_string(
@@ -221,6 +222,7 @@ fn milliseconds(elapsed: Duration) -> f64 {
 /// Whether Application Insights would take the connection string (as the exporter reads it),
 /// without starting anything; for `handler doctor`.
 pub(super) fn check(connection_string: &str) -> Result<(), TelemetryError> {
+    refuse_credentials(connection_string)?;
     opentelemetry_application_insights::Exporter::new_from_connection_string(
         connection_string,
         NoUploads,
@@ -243,41 +245,52 @@ impl opentelemetry_http::HttpClient for NoUploads {
     }
 }
 
-/// The ingestion endpoint named by a connection string, for the start-up line (the
-/// instrumentation key is not shown).
-pub(super) fn endpoint_of(connection_string: &str) -> String {
+/// The `IngestionEndpoint` of a connection string, as written.
+fn ingestion_endpoint(connection_string: &str) -> Option<&str> {
     connection_string
         .split(';')
         .filter_map(|part| part.split_once('='))
         .find(|(key, _)| key.trim().eq_ignore_ascii_case("IngestionEndpoint"))
-        .map_or_else(
-            || "the default endpoint".to_owned(),
-            |(_, value)| crate::printable::Printable(value.trim()).to_string(),
-        )
+        .map(|(_, value)| value.trim())
+}
+
+/// An endpoint with a user name or password in it would put them into logs and reports (and
+/// send them with every upload): refused.
+fn refuse_credentials(connection_string: &str) -> Result<(), TelemetryError> {
+    let credentials = ingestion_endpoint(connection_string)
+        .and_then(|endpoint| reqwest::Url::parse(endpoint).ok())
+        .is_some_and(|url| !url.username().is_empty() || url.password().is_some());
+    if credentials {
+        return Err(TelemetryError::ConnectionString(
+            "its IngestionEndpoint holds a user name or password".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// The ingestion endpoint named by a connection string, for the start-up line (the
+/// instrumentation key, and any credentials in the URL, are not shown).
+pub(super) fn endpoint_of(connection_string: &str) -> String {
+    ingestion_endpoint(connection_string).map_or_else(
+        || "the default endpoint".to_owned(),
+        |value| {
+            let shown = reqwest::Url::parse(value)
+                .map(|url| crate::outbound::without_credentials(&url))
+                .unwrap_or_else(|_| value.to_owned());
+            crate::printable::Printable(&shown).to_string()
+        },
+    )
 }
 
 /// The authority (`host:port`) of an `IngestionEndpoint` given as plain `http://` on a loopback
 /// host (a local collector or stand-in), which is then spoken to over plain HTTP as written; the
 /// exporter would otherwise make every endpoint https. Any other endpoint is https.
 fn loopback_http(connection_string: &str) -> Option<String> {
-    let endpoint = connection_string
-        .split(';')
-        .filter_map(|part| part.split_once('='))
-        .find(|(key, _)| key.trim().eq_ignore_ascii_case("IngestionEndpoint"))?
-        .1
-        .trim();
-    let url = reqwest::Url::parse(endpoint).ok()?;
-    let host = url
-        .host_str()?
-        .trim_start_matches('[')
-        .trim_end_matches(']');
-    let loopback = host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    (url.scheme() == "http" && loopback).then(|| {
+    let url = reqwest::Url::parse(ingestion_endpoint(connection_string)?).ok()?;
+    let host = url.host_str()?;
+    (url.scheme() == "http" && crate::outbound::is_loopback_host(host)).then(|| {
         let port = url.port_or_known_default().unwrap_or(80);
-        format!("{}:{port}", url.host_str().unwrap_or(host))
+        format!("{host}:{port}")
     })
 }
 
@@ -302,8 +315,9 @@ struct FailureReport {
 
 impl Uploads {
     fn new(plain_http: Option<String>) -> Result<Self, TelemetryError> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder()
+        // No redirects: the records and the instrumentation key go to the configured endpoint
+        // only, never on to wherever an answer points (perhaps plain http).
+        let client = crate::outbound::client()
             .timeout(UPLOAD_DEADLINE)
             .connect_timeout(UPLOAD_DEADLINE)
             .build()
@@ -407,6 +421,17 @@ impl opentelemetry_http::HttpClient for Uploads {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_endpoint_with_credentials_is_refused_and_never_shown() {
+        let connection_string =
+            "InstrumentationKey=k;IngestionEndpoint=https://user:hunter2@dc.example.com/";
+        let error = check(connection_string).unwrap_err().to_string();
+        assert!(error.contains("user name or password"), "{error}");
+        assert!(!error.contains("hunter2"), "{error}");
+        let shown = endpoint_of(connection_string);
+        assert_eq!(shown, "https://***@dc.example.com/");
+    }
 
     #[test]
     fn only_a_loopback_endpoint_written_as_http_is_spoken_to_over_http() {

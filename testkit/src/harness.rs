@@ -21,7 +21,7 @@ use crate::events::Event;
 
 /// Invited: one address for every application, one expired, one for another application only.
 pub const INVITATIONS: &str = "\
-email,application_id,expires_at,displayName,!jobTitle,extension_0a1b_Level,claim:department,claim:roles[]
+email,application_id,expires_at,displayName,!jobTitle,extension_0a1b_Level,claim:department,claim:app_roles[]
 ada@invited.example,,,Ada Lovelace,Engineer,5,Ops,Pilot;Dispatcher
 old@invited.example,,2001-01-01,Old Timer,,,Archive,
 app@invited.example,00000000-0000-0000-0000-00000000000a,,Only App A,,,Apps,

@@ -139,6 +139,25 @@ impl KeyServer {
                         "http://{host}:{port}/{tenant}/v2.0/.well-known/openid-configuration"
                     ))
                 });
+        // A key set of 2 MiB (its keys, then padding): a reader must stop at its own limit.
+        let huge_metadata = warp::path!(
+            "huge" / String / "v2.0" / ".well-known" / "openid-configuration"
+        )
+        .map(move |tenant: String| {
+            warp::reply::json(&json!({
+                "issuer": format!("https://{tenant}.ciamlogin.com/{tenant}/v2.0"),
+                "jwks_uri": format!("http://127.0.0.1:{port}/huge-keys/{tenant}"),
+            }))
+        });
+        let huge_keys = {
+            let serving = serving.clone();
+            warp::path!("huge-keys" / String).map(move |_tenant: String| {
+                warp::reply::json(&json!({
+                    "keys": *serving.lock().unwrap(),
+                    "padding": "x".repeat(2 << 20),
+                }))
+            })
+        };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(
             warp::serve(
@@ -146,7 +165,9 @@ impl KeyServer {
                     .or(key_set)
                     .or(moved_metadata)
                     .or(moved_keys)
-                    .or(hop),
+                    .or(hop)
+                    .or(huge_metadata)
+                    .or(huge_keys),
             )
             .incoming(listener)
             .graceful(async move {

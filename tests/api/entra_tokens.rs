@@ -325,6 +325,22 @@ async fn key_fetches_refuse_redirects_off_https_or_loopback() {
     }
 }
 
+/// A key set (or metadata) larger than 1 MiB is not read whole: the fetch fails and the calls
+/// are refused, instead of the process growing with the answer.
+#[tokio::test]
+async fn a_key_set_over_the_limit_is_refused_not_held() {
+    let (a, _) = keys();
+    let server = KeyServer::start(&[a]).await;
+    let app = guarded_by(&format!(
+        "http://127.0.0.1:{}/huge/{TENANT}/v2.0",
+        server.port
+    ))
+    .await;
+    app.logs_containing("the answer is larger than 1048576 bytes")
+        .await;
+    assert_eq!(call(&app, Some(&a.sign(&v2_claims()))).await, 401);
+}
+
 #[tokio::test]
 async fn an_unknown_kid_refreshes_the_keys_once_so_rotation_just_works() {
     let (a, b) = keys();
@@ -617,6 +633,20 @@ fn token_settings_are_validated_at_start_up() {
                 ("AUTH_EVENTS_AUTHORITY", "http://login.example/tenant/v2.0"),
             ][..],
             "AUTH_EVENTS_AUTHORITY must be the tenant's authority URL: \"http://login.example/tenant/v2.0\" must use https (plain http only for loopback hosts)",
+        ),
+        // Credentials in the URL would reach the start-up line and doctor's report: refused,
+        // and not repeated in the refusal.
+        (
+            &[
+                ("AUTH_EVENTS_TOKEN_VALIDATION", "jwt"),
+                ("AUTH_EVENTS_TENANT_ID", TENANT),
+                ("AUTH_EVENTS_CLIENT_ID", CLIENT),
+                (
+                    "AUTH_EVENTS_AUTHORITY",
+                    "https://user:hunter2@login.example/tenant/v2.0",
+                ),
+            ][..],
+            "AUTH_EVENTS_AUTHORITY must be the tenant's authority URL: \"https://***@login.example/tenant/v2.0\" holds a user name or password: give credentials in their own settings",
         ),
         (
             &[("AUTH_EVENTS_TOKEN_VALIDATION", "saml")][..],

@@ -361,10 +361,16 @@ impl TestApp {
 
     /// Runs `handler ARGS` as a CLI command in the app's directory with the app's settings.
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        self.cli_with(args, &[])
+    }
+
+    /// The same, with these settings besides (or instead).
+    pub fn cli_with(&self, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
         let mut command = self._launch.command();
         command
             .env_remove("FUNCTIONS_CUSTOMHANDLER_PORT")
             .env_remove("RUST_LOG")
+            .envs(env.iter().copied())
             .args(args);
         command.output().unwrap()
     }

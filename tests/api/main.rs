@@ -17,3 +17,4 @@ mod table_rows;
 mod table_store;
 mod telemetry;
 mod token_issuance;
+mod watched_files;

@@ -101,6 +101,44 @@ async fn deny_lists_override_the_allow_list_but_not_an_invitation() {
     );
 }
 
+/// A quoted or escaped local part, a sub-address or a trailing dot hides nothing from the
+/// deny-lists: they match the mailbox a mail server delivers to (docs/policy.md).
+#[tokio::test]
+async fn quoting_escapes_tags_and_trailing_dots_do_not_get_past_the_deny_lists() {
+    let app = Launch::hosted(&[
+        ("ALLOWED_EMAIL_DOMAINS", "*"),
+        ("BLOCKED_EMAIL_DOMAINS", "gmail.com"),
+        ("BLOCKED_LOCAL_PARTS", "admin,info"),
+    ])
+    .start()
+    .await;
+    for email in [
+        "\"admin\"@fabrikam.com",
+        "\"admin+x\"@fabrikam.com",
+        "\"ad\\min\"@fabrikam.com",
+        "\"info\"@fabrikam.com",
+        "\"INFO\"@fabrikam.com",
+        "Admin+sales@fabrikam.com",
+        "bob@gmail.com.",
+        "bob@GMAIL.com.",
+    ] {
+        let body = json!({"email": email, "step": "PostFederationSignup"});
+        let answer = connector(&app, body).await.0;
+        assert_eq!(answer, "ShowBlockPage", "{email}");
+        let event = entra_start(email, None, "en-us");
+        let (_, _, answer) = app.event("OnAttributeCollectionStart", &event).await;
+        assert_eq!(
+            answer["data"]["actions"][0]["@odata.type"],
+            "microsoft.graph.attributeCollectionStart.showBlockPage",
+            "{email}"
+        );
+    }
+    for email in ["\"ad.min\"@fabrikam.com", "administrator@fabrikam.com"] {
+        let body = json!({"email": email, "step": "PostFederationSignup"});
+        assert_eq!(connector(&app, body).await.0, "Continue", "{email}");
+    }
+}
+
 /// The same lists from the environment, for the single-application case.
 #[tokio::test]
 async fn deny_lists_from_the_environment() {
@@ -290,7 +328,7 @@ async fn a_bad_edit_keeps_the_last_good_policy() {
         .await;
     // Removing the file keeps the rules in force.
     std::fs::remove_file(&path).unwrap();
-    app.logs_containing("policy file policy.toml: No such file")
+    app.logs_containing("policy file policy.toml cannot be read: No such file")
         .await;
     assert_eq!(shared().await.0, "Continue");
     assert_eq!(
@@ -321,7 +359,7 @@ fn a_missing_or_bad_policy_file_stops_start_up() {
     assert!(
         output
             .all()
-            .contains("configuration error: policy file policy.toml: No such file"),
+            .contains("configuration error: policy file policy.toml cannot be read: No such file"),
         "{}",
         output.all()
     );

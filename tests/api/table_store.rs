@@ -281,6 +281,93 @@ async fn a_missing_table_is_reported_and_never_created_by_the_server() {
     assert!(stderr.contains("table Nowhere does not exist"), "{stderr}");
 }
 
+/// A wrong endpoint path, or an account the service does not know, answers every point read
+/// like a missing row: the server asks the table itself at start-up, says what is wrong, and
+/// counts the store as unavailable ("try again later", never "not invited") until it answers.
+#[tokio::test]
+async fn a_wrong_table_endpoint_is_unavailable_not_empty() {
+    let azurite = Azurite::start();
+    let right = table_app(&azurite.connection_string(), &[]).await;
+    assert_eq!(cli(&right, &["invitations", "add", "ada@contoso.com"]).0, 0);
+    for wrong in ["/devstoreaccount2;", "/wrong/path;"] {
+        let connection = azurite
+            .connection_string()
+            .replace("/devstoreaccount1;", wrong);
+        let app = table_app(&connection, &[("DECISION_DEADLINE_MS", "300")]).await;
+        app.logs_containing("the endpoint answers 404 without naming the table")
+            .await;
+        blocked_within_deadline(&app).await;
+        let (code, _, stderr) = cli(&app, &["invitations", "add", "bob@contoso.com"]);
+        assert_eq!(code, 2);
+        assert!(
+            stderr.contains("the endpoint answers 404 without naming the table")
+                && stderr.contains("fix: the table endpoint must be the account's Table service"),
+            "{stderr}"
+        );
+    }
+}
+
+/// A redirect from the table endpoint is a store failure: the answer must come from the
+/// endpoint configured, never from wherever it points.
+#[tokio::test]
+async fn redirects_from_the_table_endpoint_are_not_followed() {
+    use warp::Filter;
+    let azurite = Azurite::start();
+    let right = table_app(&azurite.connection_string(), &[]).await;
+    assert_eq!(cli(&right, &["invitations", "add", "ada@contoso.com"]).0, 0);
+    let target = azurite.port;
+    let redirect = warp::path::full().map(move |path: warp::path::FullPath| {
+        warp::http::Response::builder()
+            .status(307)
+            .header(
+                "location",
+                format!("http://127.0.0.1:{target}{}", path.as_str()),
+            )
+            .body(String::new())
+            .unwrap()
+    });
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(warp::serve(redirect).incoming(listener).run());
+    let connection = azurite
+        .connection_string()
+        .replace(&format!(":{}/", azurite.port), &format!(":{port}/"));
+    let app = table_app(&connection, &[("DECISION_DEADLINE_MS", "300")]).await;
+    app.logs_containing("HTTP 307: the endpoint answers with a redirect, which is not followed")
+        .await;
+    blocked_within_deadline(&app).await;
+}
+
+/// With the store down at start-up the server still starts (token issuance and the rest must
+/// run), says so at once, and the CLI fails fast instead of retrying for seconds.
+#[tokio::test]
+async fn an_unreachable_store_is_said_at_start_up_and_the_cli_fails_fast() {
+    let port = free_port();
+    let connection = format!(
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={};TableEndpoint=http://127.0.0.1:{port}/devstoreaccount1;",
+        crate::helpers::AZURITE_KEY
+    );
+    let app = table_app(&connection, &[("DECISION_DEADLINE_MS", "300")]).await;
+    app.logs_containing("until it answers, every lookup fails")
+        .await;
+    // With the table calls' debug lines on, which name every attempt after the first.
+    let output = app.cli_with(
+        &["invitations", "list"],
+        &[("RUST_LOG", "signup_gate::invitations::table=debug")],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("cannot reach http://127.0.0.1:")
+            && stderr.contains("fix: check the endpoint and that the storage account is reachable"),
+        "{stderr}"
+    );
+    // One attempt, no back-off.
+    assert!(!stderr.contains("attempt 2"), "{stderr}");
+}
+
 #[tokio::test]
 async fn nothing_listens_on_the_store_port() {
     let port = free_port();
@@ -324,6 +411,12 @@ impl FakeAzure {
             warp::path!("gatestore" / String)
                 .and(warp::header::optional::<String>("authorization"))
                 .map(move |resource: String, authorization: Option<String>| {
+                    if resource == "Invitations()" {
+                        // The check that the table answers (a query of at most one row) passes:
+                        // the faults are the point reads'.
+                        let empty = json!({"value": []}).to_string();
+                        return warp::http::Response::builder().status(200).body(empty).unwrap_or_default();
+                    }
                     reads.fetch_add(1, Ordering::SeqCst);
                     let response = if status != 200 {
                         warp::http::Response::builder().status(status).header("x-ms-error-code", "ServerBusy").body(String::new())

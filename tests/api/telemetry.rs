@@ -27,6 +27,8 @@ enum Mode {
     Accept,
     /// Reads the request and never answers.
     Hang,
+    /// Answers 307 to the same path on this loopback port.
+    Redirect(u16),
 }
 
 /// A loopback ingestion endpoint that keeps what it is sent, unzipped.
@@ -158,6 +160,21 @@ async fn serve(mut stream: TcpStream, mode: Mode, kept: Arc<Mutex<Vec<Upload>>>)
         if mode == Mode::Hang {
             tokio::time::sleep(Duration::from_secs(3600)).await;
             return;
+        }
+        if let Mode::Redirect(port) = mode {
+            let path = head
+                .lines()
+                .next()
+                .and_then(|line| line.split(' ').nth(1))
+                .unwrap_or("/")
+                .to_owned();
+            let response = format!(
+                "HTTP/1.1 307 Temporary Redirect\r\nlocation: http://127.0.0.1:{port}{path}\r\ncontent-length: 0\r\n\r\n"
+            );
+            if stream.write_all(response.as_bytes()).await.is_err() {
+                return;
+            }
+            continue;
         }
         let answer =
             json!({"itemsReceived": items, "itemsAccepted": items, "errors": []}).to_string();
@@ -428,6 +445,48 @@ async fn an_unreachable_or_hanging_endpoint_changes_no_answer_and_adds_no_latenc
         1,
         "{logs}"
     );
+}
+
+/// An upload is never sent on where a redirect points (perhaps plain http elsewhere, with the
+/// records and the instrumentation key): a redirect is a failed upload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_do_not_follow_redirects() {
+    let elsewhere = Ingestion::start(Mode::Accept).await;
+    let redirecting = Ingestion::start(Mode::Redirect(elsewhere.port)).await;
+    let mut app = app_with(Some(&redirecting.connection_string())).await;
+    let (status, _, _) = app
+        .event(
+            "OnAttributeCollectionStart",
+            &start_event("ada@contoso.com"),
+        )
+        .await;
+    assert_eq!(status, 200);
+    app.signal("TERM");
+    assert!(app.wait_for_exit().success());
+    assert!(!redirecting.uploads().is_empty(), "nothing was uploaded");
+    assert!(
+        elsewhere.uploads().is_empty(),
+        "the redirect was followed: {:?}",
+        elsewhere.uploads()
+    );
+    app.logs_containing("telemetry upload to Application Insights failed (HTTP 307")
+        .await;
+}
+
+/// An ingestion endpoint with a user name or password in it is refused (it would be logged at
+/// start-up and sent with every upload); the server runs without telemetry and shows neither.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_with_credentials_is_refused_and_never_logged() {
+    let app = app_with(Some(&format!(
+        "InstrumentationKey={KEY};IngestionEndpoint=https://user:hunter2@dc.example.com/"
+    )))
+    .await;
+    let logs = app
+        .logs_containing(
+            "its IngestionEndpoint holds a user name or password; running without telemetry",
+        )
+        .await;
+    assert!(!logs.contains("hunter2"), "{logs}");
 }
 
 /// What is queued when SIGTERM arrives is sent before the process exits.

@@ -12,7 +12,7 @@ const APP: &str = "44445555-eeee-6666-ffff-7777aaaa8888";
 const OTHER_APP: &str = "99990000-eeee-6666-ffff-7777aaaa8888";
 
 const INVITATIONS: &str = "\
-email,application_id,expires_at,displayName,claim:department,claim:roles[]
+email,application_id,expires_at,displayName,claim:department,claim:app_roles[]
 ada@contoso.com,,,Ada,Ops,Pilot;Dispatcher
 grace@contoso.com,44445555-EEEE-6666-FFFF-7777AAAA8888,,,Research,
 old@contoso.com,,2001-01-01,,Archive,Keeper
@@ -59,7 +59,7 @@ async fn invited() -> TestApp {
 #[tokio::test]
 async fn tokens_carry_the_claims_of_the_invitation_for_their_application() {
     let app = invited().await;
-    let ada = json!({"department": "Ops", "roles": ["Pilot", "Dispatcher"]});
+    let ada = json!({"department": "Ops", "app_roles": ["Pilot", "Dispatcher"]});
     for (mail, client, expected) in [
         (Some("ada@contoso.com"), APP, ada.clone()),
         (Some(" ADA@Contoso.COM "), OTHER_APP, ada.clone()),
@@ -79,7 +79,7 @@ async fn tokens_carry_the_claims_of_the_invitation_for_their_application() {
         (
             Some("old@contoso.com"),
             APP,
-            json!({"department": "Archive", "roles": ["Keeper"]}),
+            json!({"department": "Archive", "app_roles": ["Keeper"]}),
         ),
         (Some("plain@contoso.com"), APP, json!({})),
         (Some("stranger@contoso.com"), APP, json!({})),
@@ -116,7 +116,7 @@ async fn one_decision_line_names_the_claims_never_their_values() {
         .await;
     assert!(
         logs.contains(
-            "decision function=OnTokenIssuanceStart outcome=provideClaimsForToken reason=invitation email=a***@contoso.com claims=department,roles language=en application=44445555-eeee-6666-ffff-7777aaaa8888 tenant=aaaabbbb-0000-cccc-1111-dddd2222eeee entra_correlation_id=0f9e8d7c-6b5a-4321-9876-543210fedcba correlation_id=0f0e0d0c-1111-2222-3333-444455556666"
+            "decision function=OnTokenIssuanceStart outcome=provideClaimsForToken reason=invitation email=a***@contoso.com claims=department,app_roles language=en application=44445555-eeee-6666-ffff-7777aaaa8888 tenant=aaaabbbb-0000-cccc-1111-dddd2222eeee entra_correlation_id=0f9e8d7c-6b5a-4321-9876-543210fedcba correlation_id=0f0e0d0c-1111-2222-3333-444455556666"
         ),
         "{logs}"
     );
@@ -221,7 +221,7 @@ async fn a_store_that_cannot_answer_fails_the_token_instead_of_dropping_its_clai
         "--claim",
         "department=Ops",
         "--claim",
-        "roles[]=Pilot;Dispatcher",
+        "app_roles[]=Pilot;Dispatcher",
     ]);
     assert!(
         output.status.success(),
@@ -232,7 +232,7 @@ async fn a_store_that_cannot_answer_fails_the_token_instead_of_dropping_its_clai
     let (_, _, answer) = app.event(TOKEN, &event).await;
     assert_eq!(
         answer,
-        provides(json!({"department": "Ops", "roles": ["Pilot", "Dispatcher"]}))
+        provides(json!({"department": "Ops", "app_roles": ["Pilot", "Dispatcher"]}))
     );
     let b2c = json!({"email": "ada@contoso.com", "step": "PreTokenIssuance", "client_id": APP});
     let (status, _, answer) =
@@ -241,7 +241,7 @@ async fn a_store_that_cannot_answer_fails_the_token_instead_of_dropping_its_clai
         (status, answer),
         (
             200,
-            json!({"version": "1.0.0", "action": "Continue", "department": "Ops", "roles": "Pilot,Dispatcher"})
+            json!({"version": "1.0.0", "action": "Continue", "department": "Ops", "app_roles": "Pilot,Dispatcher"})
         )
     );
 
@@ -306,7 +306,7 @@ async fn b2c_token_step_continues_with_the_invitation_claims() {
     for (body, expected) in [
         (
             json!({"email": "ada@contoso.com", "step": "PreTokenIssuance"}),
-            json!({"version": "1.0.0", "action": "Continue", "department": "Ops", "roles": "Pilot,Dispatcher"}),
+            json!({"version": "1.0.0", "action": "Continue", "department": "Ops", "app_roles": "Pilot,Dispatcher"}),
         ),
         (
             json!({"email": "grace@contoso.com", "step": "PreTokenApplicationClaims", "clientId": APP}),
@@ -318,7 +318,7 @@ async fn b2c_token_step_continues_with_the_invitation_claims() {
         ),
         (
             json!({"email": "old@contoso.com", "step": "PreTokenIssuance"}),
-            json!({"version": "1.0.0", "action": "Continue", "department": "Archive", "roles": "Keeper"}),
+            json!({"version": "1.0.0", "action": "Continue", "department": "Archive", "app_roles": "Keeper"}),
         ),
         (
             json!({"email": "stranger@contoso.com", "step": "PreTokenIssuance"}),
@@ -424,25 +424,25 @@ async fn the_cli_writes_lists_and_checks_claims() {
         "--claim",
         "department=Ops",
         "--claim",
-        "roles[]=Pilot; Dispatcher",
+        "app_roles[]=Pilot; Dispatcher",
     ]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(
         std::fs::read_to_string(app.dir().join("invitations.csv")).unwrap(),
-        "email,application_id,expires_at,displayName,claim:department,claim:roles[]\n\
+        "email,application_id,expires_at,displayName,claim:department,claim:app_roles[]\n\
          ada@contoso.com,,,Ada,Ops,Pilot;Dispatcher\n"
     );
     let (_, stdout, _) = run(&["invitations", "list"]);
     assert_eq!(
         stdout,
-        "ada@contoso.com  app: any  expires: never  displayName=Ada  claims: department=Ops, roles[]=Pilot;Dispatcher\n\
+        "ada@contoso.com  app: any  expires: never  displayName=Ada  claims: department=Ops, app_roles[]=Pilot;Dispatcher\n\
          1 invitation(s) in invitations.csv\n"
     );
     let (_, stdout, _) = run(&["invitations", "list", "--json"]);
     let listed: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(
         listed[0]["claims"],
-        json!({"department": "Ops", "roles": ["Pilot", "Dispatcher"]})
+        json!({"department": "Ops", "app_roles": ["Pilot", "Dispatcher"]})
     );
     std::fs::write(
         app.dir().join("more.csv"),
@@ -461,15 +461,15 @@ async fn the_cli_writes_lists_and_checks_claims() {
     for (args, message) in [
         (
             vec!["--claim", "tid=x"],
-            "error: tid is a claim the platform sets itself; an invitation cannot give it\n",
+            "error: tid is a claim the platform sets itself or will not take from an extension; an invitation cannot give it (for application roles use another name, such as app_roles)\n",
         ),
         (
             vec!["--claim", "two words=x"],
             "error: \"two words\" is not a claim name (1 to 100 letters, digits, '_', '-' or '.', starting with a letter)\n",
         ),
         (
-            vec!["--claim", "roles[]= ; "],
-            "error: claim roles has no value\n",
+            vec!["--claim", "app_roles[]= ; "],
+            "error: claim app_roles has no value\n",
         ),
         (
             vec!["--claim", "a=1", "--claim", "A=2"],

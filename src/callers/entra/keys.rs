@@ -1,10 +1,10 @@
 //! The tenant's signing keys: fetched in the background (start-up never waits on the network),
 //! refreshed on a schedule and at once when a token names an unknown `kid` (at most once a
 //! minute); a failed refresh keeps the last good set. Every fetch, and every redirect it
-//! follows, goes to https or loopback only, within the decision deadline.
+//! follows, goes to https or loopback only ([`outbound`]), within the decision deadline, and
+//! reads at most [`MAX_ANSWER_BYTES`].
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -15,7 +15,10 @@ use warp::http::HeaderValue;
 
 use super::cache::{CAPACITY, TokenCache, TokenDigest};
 use super::token::{BASE64URL, SignedToken, TokenFailure, bearer};
+use crate::outbound::{self, UnsafeUrl};
 
+/// Largest OpenID metadata or key set read: Entra's are a few kilobytes.
+const MAX_ANSWER_BYTES: usize = 1 << 20;
 /// An unknown `kid` refreshes the key set at most this often.
 const FORCED_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
 /// How soon to try again while no key set was ever fetched.
@@ -123,12 +126,10 @@ impl EntraTokens {
     fn client(&self) -> Result<&reqwest::Client, KeyFetchError> {
         self.client
             .get_or_init(|| {
-                // Several parts of a process may ask; the first installation wins, which is fine.
-                let _ = rustls::crypto::ring::default_provider().install_default();
-                reqwest::Client::builder()
+                outbound::client()
                     .timeout(self.settings.fetch_deadline)
                     .connect_timeout(self.settings.fetch_deadline)
-                    .redirect(redirect_policy())
+                    .redirect(outbound::checked_redirects())
                     .build()
                     .map_err(|error| KeyFetchError::Client(error.to_string()))
             })
@@ -263,7 +264,7 @@ impl EntraTokens {
             keys: Vec<Value>,
         }
         let metadata: Metadata = self.get_json(&self.settings.metadata_url).await?;
-        check_fetch_url(&metadata.jwks_uri).map_err(KeyFetchError::UnsafeJwksUri)?;
+        outbound::check_fetch_url(&metadata.jwks_uri).map_err(KeyFetchError::UnsafeJwksUri)?;
         let keys: Keys = self.get_json(&metadata.jwks_uri).await?;
         let set: KeySet = keys
             .keys
@@ -308,10 +309,9 @@ impl EntraTokens {
         if !status.is_success() {
             return Err(failed(format!("HTTP {status}")));
         }
-        let body = response
-            .bytes()
+        let body = outbound::read_capped(response, MAX_ANSWER_BYTES)
             .await
-            .map_err(|error| failed(crate::printable::with_causes(&error)))?;
+            .map_err(|error| failed(error.to_string()))?;
         serde_json::from_slice(&body).map_err(|error| failed(error.to_string()))
     }
 }
@@ -346,55 +346,10 @@ pub(crate) enum KeyFetchError {
     Deadline(Duration),
 }
 
-/// A URL keys (or invitations) must not be fetched from.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum UnsafeUrl {
-    #[error("{url:?} is not a URL: {reason}")]
-    NotAUrl { url: String, reason: String },
-    #[error("{0:?} must use https (plain http only for loopback hosts)")]
-    PlainHttp(String),
-    #[error("{0:?} must be an https URL")]
-    NotHttps(String),
-}
-
 fn unix_now() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |since| since.as_secs_f64())
-}
-
-/// Redirects of the metadata and key-set fetches: every hop must pass [`check_fetch_url`] (a
-/// redirect to plain http on another host would let whoever answers there sign tokens), and at
-/// most a few hops are followed.
-fn redirect_policy() -> reqwest::redirect::Policy {
-    const MAX_REDIRECTS: usize = 5;
-    reqwest::redirect::Policy::custom(|attempt| {
-        if attempt.previous().len() >= MAX_REDIRECTS {
-            return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
-        }
-        match check_fetch_url(attempt.url().as_str()) {
-            Ok(()) => attempt.follow(),
-            Err(error) => attempt.error(format!("refused a redirect: {error}")),
-        }
-    })
-}
-
-/// Keys travel over HTTPS; plain HTTP only to this machine (tests, local emulation).
-pub fn check_fetch_url(url: &str) -> Result<(), UnsafeUrl> {
-    let parsed = reqwest::Url::parse(url).map_err(|error| UnsafeUrl::NotAUrl {
-        url: url.to_owned(),
-        reason: error.to_string(),
-    })?;
-    let host = parsed.host_str().unwrap_or_default();
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let loopback = host.eq_ignore_ascii_case("localhost")
-        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
-    match parsed.scheme() {
-        "https" if !host.is_empty() => Ok(()),
-        "http" if loopback => Ok(()),
-        "http" => Err(UnsafeUrl::PlainHttp(url.to_owned())),
-        _ => Err(UnsafeUrl::NotHttps(url.to_owned())),
-    }
 }
 
 #[cfg(test)]
@@ -416,22 +371,5 @@ mod tests {
         ] {
             assert!(SigningKey::from_jwk(&other).is_none(), "{other}");
         }
-    }
-
-    #[test]
-    fn fetch_urls_are_https_or_loopback() {
-        assert!(
-            check_fetch_url(
-                "https://contoso.ciamlogin.com/t/v2.0/.well-known/openid-configuration"
-            )
-            .is_ok()
-        );
-        assert!(check_fetch_url("http://127.0.0.1:8080/keys").is_ok());
-        assert!(check_fetch_url("http://localhost:8080/keys").is_ok());
-        assert!(check_fetch_url("http://[::1]:8080/keys").is_ok());
-        assert!(check_fetch_url("http://10.0.0.5/keys").is_err());
-        assert!(check_fetch_url("http://contoso.example/keys").is_err());
-        assert!(check_fetch_url("ftp://contoso.example/keys").is_err());
-        assert!(check_fetch_url("not a url").is_err());
     }
 }

@@ -6,7 +6,7 @@ mod cache;
 pub(crate) mod keys;
 pub mod token;
 
-pub use self::keys::{EntraTokens, SigningKey, TokenSettings, check_fetch_url};
+pub use self::keys::{EntraTokens, SigningKey, TokenSettings};
 pub use self::token::{
     AUTHENTICATION_EVENTS_APP_ID, Audience, CallerClaims, SignedToken, TokenFailure, check_claims,
     check_payload,

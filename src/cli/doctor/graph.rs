@@ -15,8 +15,9 @@ use serde_json::Value;
 
 use super::{Check, NETWORK_DEADLINE};
 use crate::callers::AuthEventsAuth;
-use crate::callers::entra::{AUTHENTICATION_EVENTS_APP_ID, check_fetch_url};
+use crate::callers::entra::AUTHENTICATION_EVENTS_APP_ID;
 use crate::config::Settings;
+use crate::outbound::check_fetch_url;
 
 /// Microsoft Graph's own application id, and the id of its
 /// `CustomAuthenticationExtensions.Receive.Payload` application permission.
@@ -179,8 +180,7 @@ pub(super) async fn tenant(
         )];
     };
     let client_id = caller.client_id.to_ascii_lowercase();
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = match reqwest::Client::builder().timeout(NETWORK_DEADLINE).build() {
+    let client = match crate::outbound::client().timeout(NETWORK_DEADLINE).build() {
         Ok(client) => client,
         Err(error) => {
             return vec![Check::fail(

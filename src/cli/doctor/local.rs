@@ -9,7 +9,7 @@ use crate::config::environment::Environment;
 use crate::config::{LOCAL_SETTINGS, LOCAL_SETTINGS_EXAMPLE, Settings};
 use crate::domain::email::EmailAddress;
 use crate::invitations::csv::{CsvStore, FileError};
-use crate::invitations::{self, StoreSettings};
+use crate::invitations::{self, StoreError, StoreSettings};
 
 /// Shorter Basic passwords are guessable by anyone who can call the connector.
 const MIN_PASSWORD_CHARS: usize = 16;
@@ -211,11 +211,10 @@ pub(super) async fn store(settings: &Settings) -> Check {
                     format!("{} is invalid: {errors}", path.display()),
                     "fix each line named; the server refuses to start with this file",
                 ),
-                Err(error) => Check::fail(
-                    CHECK,
-                    error.to_string(),
-                    "make the file readable by the function app",
-                ),
+                Err(error) => {
+                    let fix = StoreError::from(error);
+                    Check::fail(CHECK, fix.to_string(), fix.fix())
+                }
             }
         }
         StoreSettings::Table(table) => {
@@ -232,6 +231,25 @@ pub(super) async fn store(settings: &Settings) -> Check {
                     );
                 }
             };
+            // Whether the table answers at all: a wrong endpoint answers every point read like
+            // a missing row.
+            let late = || {
+                Check::fail(
+                    CHECK,
+                    format!(
+                        "table {} at {} did not answer within DECISION_DEADLINE_MS ({} ms): every sign-up would be blocked",
+                        table.table,
+                        table.endpoint,
+                        deadline.as_millis()
+                    ),
+                    "check the network path to the storage account, or raise DECISION_DEADLINE_MS (Entra waits 1000 ms)",
+                )
+            };
+            match tokio::time::timeout(deadline, store.answers()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => return Check::fail(CHECK, error.to_string(), error.fix()),
+                Err(_) => return late(),
+            }
             let probe =
                 EmailAddress::parse("doctor.probe@example.invalid").expect("a valid address");
             let started = Instant::now();
@@ -250,18 +268,9 @@ pub(super) async fn store(settings: &Settings) -> Check {
                     CHECK,
                     // The error says which table (and, for a network error, where).
                     error.to_string(),
-                    "check that the table exists (handler invitations add creates it) and that the app's identity may read it",
+                    error.fix(),
                 ),
-                Err(_) => Check::fail(
-                    CHECK,
-                    format!(
-                        "table {} at {} did not answer within DECISION_DEADLINE_MS ({} ms): every sign-up would be blocked",
-                        table.table,
-                        table.endpoint,
-                        deadline.as_millis()
-                    ),
-                    "check the network path to the storage account, or raise DECISION_DEADLINE_MS (Entra waits 1000 ms)",
-                ),
+                Err(_) => late(),
             }
         }
     }

@@ -6,10 +6,11 @@ use serde_json::json;
 
 use super::{Check, NETWORK_DEADLINE};
 use crate::callers::AuthEventsAuth;
+use crate::callers::entra::EntraTokens;
 use crate::callers::entra::token::is_tenant_issuer;
-use crate::callers::entra::{EntraTokens, check_fetch_url};
 use crate::config::Settings;
 use crate::functions::{self, Caller};
+use crate::outbound::check_fetch_url;
 
 /// Entra's default timeout for a custom authentication extension.
 const ENTRA_TIMEOUT_MS: u128 = 1000;
@@ -77,12 +78,7 @@ pub(super) async fn deployment(base: &str, code: Option<&str>) -> Vec<Check> {
             "give the function app's https URL, e.g. https://<app>.azurewebsites.net",
         )];
     }
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = match reqwest::Client::builder()
-        .timeout(NETWORK_DEADLINE)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-    {
+    let client = match crate::outbound::client().timeout(NETWORK_DEADLINE).build() {
         Ok(client) => client,
         Err(error) => {
             return vec![Check::fail(

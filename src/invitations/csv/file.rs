@@ -22,13 +22,13 @@ pub struct InvitationFile {
 impl InvitationFile {
     /// Reads a file; a missing file is an empty one.
     pub(crate) fn load(path: &Path) -> Result<Self, FileError> {
-        match std::fs::read(path) {
-            Ok(text) => Self::parse(&text).map_err(|errors| FileError::Invalid {
+        match crate::files::read(path, super::MAX_FILE_BYTES) {
+            Ok((text, _)) => Self::parse(&text).map_err(|errors| FileError::Invalid {
                 path: path.to_owned(),
                 errors,
             }),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
-            Err(error) => Err(FileError::Io {
+            Err(error) if error.is_not_found() => Ok(Self::default()),
+            Err(error) => Err(FileError::Read {
                 path: path.to_owned(),
                 error,
             }),

@@ -97,7 +97,7 @@ impl ClaimColumn {
         if self.list {
             ClaimValue::list(cell)
         } else {
-            Some(ClaimValue::One(cell.into()))
+            ClaimValue::one(cell)
         }
     }
 }

@@ -22,7 +22,8 @@ use super::{
 };
 use crate::domain::email::EmailAddress;
 use crate::domain::invitation::Invitation;
-use crate::watched::{Reload, Seen, Signature};
+use crate::files::{self, ReadError};
+use crate::watched::{Reload, Seen};
 
 /// Why the file could not be read or written; names the file and, for a bad file, every
 /// problem with its line.
@@ -35,9 +36,14 @@ pub enum FileError {
         path: PathBuf,
         error: std::io::Error,
     },
+    #[error("{} {error}", path.display())]
+    Read { path: PathBuf, error: ReadError },
     #[error("{}: {problem}", path.display())]
     Unwritable { path: PathBuf, problem: String },
 }
+
+/// Largest invitation file read: a million invitations take about 50 MB.
+pub const MAX_FILE_BYTES: u64 = 256 << 20;
 
 /// The file-backed store: an index of the file in memory for decisions, the file itself for the
 /// CLI.
@@ -82,23 +88,33 @@ impl CsvStore {
     }
 
     /// Reads the file (at start-up): a missing file is no invitations (and says so), a bad one is
-    /// an error with every problem and its line.
+    /// an error with every problem and its line. A last line without a line end is taken (the
+    /// file did not change while it was read) with a warning: only a running server waits for it.
     fn load_now(&self) -> Result<(), FileError> {
-        let signature = Signature::of(&self.path);
-        let map = match std::fs::read(&self.path) {
-            Ok(text) => InvitationIndex::parse(&text).map_err(|errors| FileError::Invalid {
-                path: self.path.clone(),
-                errors,
-            })?,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+        let (map, version) = match files::read(&self.path, MAX_FILE_BYTES) {
+            Ok((text, version)) => {
+                if !text.is_empty() && !text.ends_with(b"\n") {
+                    log::warn!(
+                        "invitation file {} does not end with a line end: loaded as it is, but while the server runs a \
+                         new version is loaded only once it ends with one",
+                        self.path.display()
+                    );
+                }
+                let map = InvitationIndex::parse(&text).map_err(|errors| FileError::Invalid {
+                    path: self.path.clone(),
+                    errors,
+                })?;
+                (map, Some(version))
+            }
+            Err(error) if error.is_not_found() => {
                 log::info!(
                     "invitation file {} not found: no invitations until it appears",
                     self.path.display()
                 );
-                InvitationIndex::default()
+                (InvitationIndex::default(), None)
             }
             Err(error) => {
-                return Err(FileError::Io {
+                return Err(FileError::Read {
                     path: self.path.clone(),
                     error,
                 });
@@ -113,7 +129,7 @@ impl CsvStore {
             .current
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(map);
-        self.seen.set(signature);
+        self.seen.set(version);
         Ok(())
     }
 
@@ -124,15 +140,20 @@ impl CsvStore {
 }
 
 impl Reload for CsvStore {
-    /// Looks at the file once; reloads it when it changed. Blocking (file I/O).
+    /// Looks at the file once; reloads it when it changed and the new version is whole (see
+    /// [`files::read_settled`]). Blocking (file I/O and the settling interval).
     fn reload_if_changed(&self) {
         if !self.seen.changed(&self.path) {
             return;
         }
-        let map = match std::fs::read(&self.path) {
-            Ok(text) => match InvitationIndex::parse(&text) {
-                Ok(map) => map,
+        let map = match files::read_settled(&self.path, MAX_FILE_BYTES, files::SETTLE, true) {
+            Ok((text, version)) => match InvitationIndex::parse(&text) {
+                Ok(map) => {
+                    self.seen.set(Some(version));
+                    map
+                }
                 Err(errors) => {
+                    self.seen.set(Some(version));
                     log::error!(
                         "invitation file {} changed but is invalid; keeping the last good {} invitation(s): {errors}",
                         self.path.display(),
@@ -141,20 +162,33 @@ impl Reload for CsvStore {
                     return;
                 }
             },
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            Err(error) if error.is_not_found() => {
                 log::warn!(
                     "invitation file {} was removed: no invitations until it reappears",
                     self.path.display()
                 );
                 InvitationIndex::default()
             }
-            Err(error) => {
-                log::error!(
-                    "cannot read invitation file {}: {error}; keeping the last good set",
+            Err(ReadError::Changing) => {
+                log::debug!(
+                    "invitation file {} is being written; reading it again in a moment",
                     self.path.display()
                 );
-                // Try again next time.
                 self.seen.forget();
+                return;
+            }
+            Err(error) => {
+                log::error!(
+                    "invitation file {} {error}; keeping the last good {} invitation(s)",
+                    self.path.display(),
+                    self.len()
+                );
+                // A file that could not be read is tried again next time; anything else (no line
+                // end at its end, not a regular file, too large) is reported once, until it
+                // changes.
+                if matches!(error, ReadError::Io(_)) {
+                    self.seen.forget();
+                }
                 return;
             }
         };
@@ -204,7 +238,7 @@ impl InvitationAdmin for CsvStore {
     fn list(&self) -> BoxFuture<'_, Result<Listing, StoreError>> {
         let listing = self.edit().map(|file| Listing {
             invitations: file.rows.into_iter().map(stored).collect(),
-            malformed: Vec::new(),
+            unusable: Vec::new(),
         });
         Box::pin(std::future::ready(listing.map_err(StoreError::from)))
     }

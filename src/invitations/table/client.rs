@@ -29,9 +29,13 @@ pub enum CallError {
         status: u16,
         retry_after: Option<Duration>,
     },
-    /// No connection, no answer in time, another 5xx: worth another attempt.
+    /// No answer in time, another 5xx: worth another attempt.
     #[error("{0}")]
     Transient(String),
+    /// No connection at all (refused, no such host): worth one quick attempt more on a
+    /// decision, not minutes of back-off in the CLI.
+    #[error("{0}")]
+    Unreachable(String),
     /// The service's own 404 for a missing entity.
     #[error("no such entity")]
     EntityNotFound,
@@ -44,7 +48,10 @@ pub enum CallError {
     /// 412: a conditional write met another version than the one read.
     #[error("it changed since it was read (HTTP 412)")]
     ChangedMeanwhile,
-    /// Anything else (authentication, a bad request, a 404 that is not the service's): no retry.
+    /// 401 / 403: the credential is refused, or the identity may not do this.
+    #[error("{0}")]
+    Denied(String),
+    /// Anything else (a bad request, a 404 that is not the service's): no retry.
     #[error("{0}")]
     Failed(String),
 }
@@ -88,8 +95,9 @@ pub(crate) struct TableClient {
 
 impl TableClient {
     pub(crate) fn new(settings: TableSettings) -> Result<Self, String> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
+        // A redirect from the table endpoint is a failure: the answer must come from the
+        // endpoint configured, not from wherever it points.
+        let http = crate::outbound::client()
             .pool_idle_timeout(Duration::from_secs(60))
             .build()
             .map_err(|error| error.to_string())?;
@@ -152,14 +160,18 @@ impl TableClient {
                 .body(body.to_string());
         }
         let unreachable = |error: reqwest::Error| {
-            if error.is_timeout() {
+            let (timeout_hit, connect) = (error.is_timeout(), error.is_connect());
+            let why = format!(
+                "cannot reach {}: {}",
+                self.settings.endpoint,
+                crate::printable::with_causes(&error.without_url())
+            );
+            if timeout_hit {
                 CallError::Transient(format!("no answer within {} ms", timeout.as_millis()))
+            } else if connect {
+                CallError::Unreachable(why)
             } else {
-                CallError::Transient(format!(
-                    "cannot reach {}: {}",
-                    self.settings.endpoint,
-                    crate::printable::with_causes(&error.without_url())
-                ))
+                CallError::Transient(why)
             }
         };
         let response = request.send().await.map_err(unreachable)?;
@@ -201,6 +213,7 @@ impl TableClient {
                     &code
                 }
             )),
+            (401 | 403, _) => CallError::Denied(format!("HTTP {status} {code}")),
             (409, _) => CallError::Conflict,
             (412, _) => CallError::ChangedMeanwhile,
             (429 | 503, _) => CallError::Throttled {
@@ -208,6 +221,10 @@ impl TableClient {
                 retry_after,
             },
             (500..=599, _) => CallError::Transient(format!("HTTP {status} {code}")),
+            (300..=399, _) => CallError::Failed(format!(
+                "HTTP {status}: the endpoint answers with a redirect, which is not followed \
+                 (the table endpoint setting must name the Table service itself)"
+            )),
             _ => CallError::Failed(format!("HTTP {status} {code}")),
         })
     }
@@ -222,7 +239,7 @@ impl TableClient {
     ) -> Result<Answer, CallError> {
         let started = Instant::now();
         match self.send(call, budget).await {
-            Err(CallError::Transient(_))
+            Err(CallError::Transient(_) | CallError::Unreachable(_))
                 if budget.saturating_sub(started.elapsed()) > min_retry =>
             {
                 self.send(call, budget.saturating_sub(started.elapsed()))
@@ -233,7 +250,8 @@ impl TableClient {
     }
 
     /// Sends an administrative request (the CLI's), retrying throttling and transient failures
-    /// with back-off: as long as `Retry-After` asks (at most 30 s), otherwise 0.5 s doubling.
+    /// with back-off: as long as `Retry-After` asks (at most 30 s), otherwise 0.5 s doubling. An
+    /// endpoint that cannot be reached at all fails at once: the operator should hear so now.
     pub(crate) async fn send_patiently(
         &self,
         call: &Call<'_>,

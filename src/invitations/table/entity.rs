@@ -43,30 +43,41 @@ fn escape_key(text: &str) -> String {
     key
 }
 
-/// A row's keys as they may appear in logs and CLI output: the domain, and only the first
-/// character of the local part (`a***@fabrikam.com`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct MaskedKeys(String);
-
-impl MaskedKeys {
-    pub(crate) fn new(partition: &str, row: &str) -> Self {
-        let first = row.chars().next().unwrap_or('?');
-        Self(format!("{first}***@{partition}"))
-    }
-}
-
-impl fmt::Display for MaskedKeys {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&crate::printable::Printable(&self.0), f)
-    }
-}
-
-/// A row this product cannot use, and why (for logs and `list`).
+/// A row this product cannot use, and why. Shown in the server's logs with its keys masked
+/// (the domain, and only the first character of the local part: `a***@fabrikam.com`); the CLI
+/// names it by its keys as Storage Explorer shows them ([`Self::keys`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("row {keys} is malformed: {problem}")]
+#[error("row {} is malformed: {problem}", self.masked())]
 pub struct MalformedRow {
-    pub(crate) keys: MaskedKeys,
+    partition: String,
+    row: String,
     pub(crate) problem: String,
+}
+
+impl MalformedRow {
+    pub(crate) fn new(partition: &str, row: &str, problem: String) -> Self {
+        Self {
+            partition: partition.to_owned(),
+            row: row.to_owned(),
+            problem,
+        }
+    }
+
+    /// `a***@fabrikam.com`, escaped for a log line.
+    fn masked(&self) -> impl fmt::Display + '_ {
+        let first = self.row.chars().next().unwrap_or('?');
+        crate::printable::Printable(&format!("{first}***@{}", self.partition)).to_string()
+    }
+
+    /// `PartitionKey='fabrikam.com' RowKey='ada'`, escaped for a terminal: where the operator
+    /// finds the row.
+    pub(crate) fn keys(&self) -> String {
+        format!(
+            "PartitionKey='{}' RowKey='{}'",
+            crate::printable::Printable(&self.partition),
+            crate::printable::Printable(&self.row)
+        )
+    }
 }
 
 /// The entity of an invitation (keys and properties; no sign-up record).
@@ -102,10 +113,7 @@ pub(crate) fn to_entity(email: &EmailAddress, invitation: &Invitation) -> Value 
 pub(crate) fn from_entity(entity: &Value) -> Result<StoredInvitation, MalformedRow> {
     let key = |name: &str| entity.get(name).and_then(Value::as_str).unwrap_or_default();
     let (partition, row) = (key("PartitionKey"), key("RowKey"));
-    let malformed = |problem: String| MalformedRow {
-        keys: MaskedKeys::new(partition, row),
-        problem,
-    };
+    let malformed = |problem: String| MalformedRow::new(partition, row, problem);
     let text = |name: &str| text_property(entity, name).map_err(malformed);
     let email = text("Email")?.ok_or_else(|| malformed("it has no Email".to_owned()))?;
     let email = EmailAddress::parse(email)
@@ -179,29 +187,27 @@ pub(crate) fn from_entity(entity: &Value) -> Result<StoredInvitation, MalformedR
 }
 
 /// `Claims`: a JSON object of claim name → a string or a list of strings, checked as the file
-/// reader checks claims (names, no name twice, at most 3 KB). An empty list is no claim.
+/// reader checks claims (names, no name twice, at most 3 KB). Empty values and items are dropped, as the file drops them.
 fn read_claims(json: &str) -> Result<Box<[InvitationClaim]>, String> {
     let values: Map<String, Value> =
         serde_json::from_str(json).map_err(|_| "Claims is not a JSON object".to_owned())?;
     let mut claims = Vec::new();
     for (name, value) in values {
+        // Empty values and items are dropped, as the file drops them.
         let value = match value {
-            Value::String(text) => ClaimValue::One(text.into()),
+            Value::String(text) => ClaimValue::one(&text),
             Value::Array(items) => {
                 let items = items
-                    .into_iter()
+                    .iter()
                     .map(|item| match item {
-                        Value::String(text) => Ok(text.into_boxed_str()),
+                        Value::String(text) => Ok(text.as_str()),
                         other => Err(format!(
                             "Claims gives {name} a list holding {}, not only text",
-                            json_type(&other)
+                            json_type(other)
                         )),
                     })
-                    .collect::<Result<Box<[Box<str>]>, String>>()?;
-                if items.is_empty() {
-                    continue;
-                }
-                ClaimValue::Many(items)
+                    .collect::<Result<Vec<&str>, String>>()?;
+                ClaimValue::many(items)
             }
             other => {
                 return Err(format!(
@@ -209,6 +215,9 @@ fn read_claims(json: &str) -> Result<Box<[InvitationClaim]>, String> {
                     json_type(&other)
                 ));
             }
+        };
+        let Some(value) = value else {
+            continue;
         };
         claims.push(InvitationClaim {
             name: name.into(),
@@ -284,12 +293,12 @@ mod tests {
             .into(),
             claims: vec![
                 InvitationClaim {
-                    name: "department".into(),
-                    value: ClaimValue::One("Ops".into()),
+                    name: "app_roles".into(),
+                    value: ClaimValue::Many(vec!["Pilot".into(), "Dispatcher".into()].into()),
                 },
                 InvitationClaim {
-                    name: "roles".into(),
-                    value: ClaimValue::Many(vec!["Pilot".into(), "Dispatcher".into()].into()),
+                    name: "department".into(),
+                    value: ClaimValue::One("Ops".into()),
                 },
             ]
             .into(),
@@ -297,7 +306,7 @@ mod tests {
         let entity = to_entity(&email, &invitation);
         assert_eq!(
             entity["Claims"],
-            "{\"department\":\"Ops\",\"roles\":[\"Pilot\",\"Dispatcher\"]}"
+            "{\"app_roles\":[\"Pilot\",\"Dispatcher\"],\"department\":\"Ops\"}"
         );
         assert_eq!(
             entity["Attributes"],
@@ -323,10 +332,15 @@ mod tests {
         entity
     }
 
+    /// The problem as the server logs it (keys masked).
     fn problem(entity: Value) -> String {
         let error = from_entity(&entity).unwrap_err();
-        assert_eq!(error.keys.to_string(), error.keys.0);
-        format!("{}: {}", error.keys, error.problem)
+        let logged = error.to_string();
+        let (masked, _) = logged
+            .strip_prefix("row ")
+            .and_then(|rest| rest.split_once(" is malformed: "))
+            .unwrap();
+        format!("{masked}: {}", error.problem)
     }
 
     #[test]
@@ -426,11 +440,17 @@ mod tests {
         for (claims, expected) in [
             (
                 json!({"tid": "x"}),
-                "Claims: tid is a claim the platform sets itself; an invitation cannot give it",
+                "Claims: tid is a claim the platform sets itself or will not take from an extension; \
+                 an invitation cannot give it (for application roles use another name, such as app_roles)",
             ),
             (
-                json!({"roles": [1]}),
-                "Claims gives roles a list holding a number, not only text",
+                json!({"app_roles": ["Read,Write"]}),
+                "Claims: an item of the list claim app_roles holds ',': B2C receives a list as its items \
+                 joined by ',', so it would read as two items",
+            ),
+            (
+                json!({"app_roles": [1]}),
+                "Claims gives app_roles a list holding a number, not only text",
             ),
             (
                 json!({"level": 3}),
@@ -451,6 +471,32 @@ mod tests {
         assert_eq!(
             from_entity(&row(json!({"Claims": 5}))).unwrap_err().problem,
             "Claims is a number, not text"
+        );
+    }
+
+    /// Empty values and list items are dropped exactly as the file drops them, so both stores
+    /// give a token the same claims.
+    #[test]
+    fn empty_claims_are_dropped_as_the_file_drops_them() {
+        let claims =
+            json!({"app_roles": ["", "  ", " Pilot "], "department": "", "team": " ", "none": []});
+        let entity = row(json!({"Claims": claims.to_string()}));
+        let stored = from_entity(&entity).unwrap();
+        assert_eq!(
+            &*stored.invitation.claims,
+            &[InvitationClaim {
+                name: "app_roles".into(),
+                value: ClaimValue::Many(vec!["Pilot".into()].into()),
+            }]
+        );
+        let file = crate::invitations::csv::InvitationIndex::parse(
+            b"email,application_id,expires_at,claim:app_roles[],claim:department,claim:team\n\
+              ada@fabrikam.com,,,; ;  Pilot ,, \n",
+        )
+        .unwrap();
+        assert_eq!(
+            file.get("ada@fabrikam.com").unwrap().claims,
+            stored.invitation.claims
         );
     }
 }

@@ -10,9 +10,12 @@ pub(crate) mod auth;
 pub(crate) mod client;
 pub(crate) mod connection;
 pub(crate) mod entity;
+mod readiness;
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt as _;
 use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -25,9 +28,10 @@ pub(crate) use self::connection::{
 };
 pub(crate) use self::entity::{MalformedRow, entity_keys};
 use self::entity::{from_entity, to_entity};
+use self::readiness::Readiness;
 use super::{
     Counts, ImportError, InvitationAdmin, InvitationStore, Listing, Progress, StoreError,
-    StoredInvitation, Upsert,
+    StoredInvitation, Unusable, Upsert,
 };
 use crate::domain::email::EmailAddress;
 use crate::domain::invitation::Invitation;
@@ -38,6 +42,9 @@ const MIN_RETRY_BUDGET: Duration = Duration::from_millis(50);
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often a write that raced another writer is tried again.
 const WRITE_ATTEMPTS: usize = 3;
+/// How long the check that the table answers may take (it runs in the background; lookups wait
+/// for it within their own deadline).
+const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why the table could not do what was asked; names the table, never an address.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -52,47 +59,86 @@ pub enum TableError {
         endpoint: String,
         error: CallError,
     },
+    #[error(
+        "table {table} at {endpoint}: the endpoint answers 404 without naming the table (a wrong path, or an account the service does not know)"
+    )]
+    WrongEndpoint { table: String, endpoint: String },
     #[error("table {table}: {row}")]
     Malformed { table: String, row: MalformedRow },
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
 }
 
+impl TableError {
+    /// What the operator should change, for logs and `handler doctor`.
+    pub(crate) fn fix(&self) -> &'static str {
+        match self {
+            Self::NoTable { .. } => {
+                "create the table (handler invitations add ... creates it) or set INVITATIONS_TABLE to the table's name"
+            }
+            Self::WrongEndpoint { .. } => {
+                "the table endpoint must be the account's Table service: https://<account>.table.core.windows.net, \
+                 or for Azurite http://127.0.0.1:10002/devstoreaccount1"
+            }
+            Self::Call {
+                error: CallError::Unreachable(_),
+                ..
+            } => {
+                "check the endpoint and that the storage account is reachable from here (locally: start Azurite with `npm run azurite`)"
+            }
+            Self::Call {
+                error: CallError::Denied(_),
+                ..
+            } => {
+                "give the app's identity the Storage Table Data Contributor role on the account (or fix the account key in the connection string)"
+            }
+            Self::Call {
+                error: CallError::Transient(_) | CallError::Throttled { .. },
+                ..
+            } => "check the network path to the storage account and its health",
+            Self::Call { .. } => {
+                "check the table store's settings (INVITATIONS_TABLE_CONNECTION or INVITATIONS_TABLE_ENDPOINT)"
+            }
+            Self::Malformed { .. } => {
+                "fix or remove the row (handler invitations list names it by its keys)"
+            }
+            Self::Client(_) => "run it again",
+        }
+    }
+}
+
 /// The Table Storage backend.
 pub(crate) struct TableStore {
-    client: TableClient,
+    client: Arc<TableClient>,
     /// How long one decision may wait (all attempts together).
     deadline: Duration,
+    /// Whether the table answers (see [`readiness`]).
+    readiness: Arc<Readiness>,
 }
 
 impl TableStore {
     pub(crate) fn new(settings: TableSettings, deadline: Duration) -> Result<Self, TableError> {
         Ok(Self {
-            client: TableClient::new(settings).map_err(TableError::Client)?,
+            client: Arc::new(TableClient::new(settings).map_err(TableError::Client)?),
             deadline,
+            readiness: Arc::new(Readiness::new()),
         })
+    }
+
+    /// Waits for the table to answer (see [`readiness`]): the check in flight, or a new one.
+    async fn ready(&self) -> Result<(), TableError> {
+        let client = self.client.clone();
+        self.readiness
+            .ensure(move || check_table(client).boxed())
+            .await
     }
 
     pub fn table(&self) -> &str {
         &self.client.settings.table
     }
 
-    pub(crate) fn endpoint(&self) -> &str {
-        &self.client.settings.endpoint
-    }
-
     fn error(&self, error: CallError) -> TableError {
-        match error {
-            CallError::NoTable => TableError::NoTable {
-                table: self.table().to_owned(),
-                endpoint: self.endpoint().to_owned(),
-            },
-            error => TableError::Call {
-                table: self.table().to_owned(),
-                endpoint: self.endpoint().to_owned(),
-                error,
-            },
-        }
+        table_error(&self.client.settings, error)
     }
 
     fn malformed(&self, row: MalformedRow) -> TableError {
@@ -263,7 +309,10 @@ impl TableStore {
             {
                 match from_entity(entity) {
                     Ok(invitation) => listing.invitations.push(invitation),
-                    Err(row) => listing.malformed.push(row),
+                    Err(row) => listing.unusable.push(Unusable {
+                        at: format!("row {}", row.keys()),
+                        problem: row.problem,
+                    }),
                 }
             }
             match answer.continuation {
@@ -286,6 +335,12 @@ impl TableStore {
         };
         match self.client.send_patiently(&call, ADMIN_TIMEOUT).await {
             Ok(_) | Err(CallError::Conflict) => Ok(()),
+            // The service's "created" or "exists" never reads "no such entity": the endpoint is
+            // not the account's Table service.
+            Err(CallError::EntityNotFound) => Err(TableError::WrongEndpoint {
+                table: self.table().to_owned(),
+                endpoint: self.client.settings.endpoint.clone(),
+            }),
             Err(error) => Err(self.error(error)),
         }
     }
@@ -352,9 +407,60 @@ impl TableStore {
     }
 }
 
+/// An error of a call to the table in `settings`, naming the table and the endpoint.
+fn table_error(settings: &TableSettings, error: CallError) -> TableError {
+    let (table, endpoint) = (settings.table.clone(), settings.endpoint.clone());
+    match error {
+        CallError::NoTable => TableError::NoTable { table, endpoint },
+        error => TableError::Call {
+            table,
+            endpoint,
+            error,
+        },
+    }
+}
+
+/// Asks the table itself whether it answers: a query of at most one row, which needs only the
+/// permission the point read needs.
+async fn check_table(client: Arc<TableClient>) -> Result<(), TableError> {
+    let settings = &client.settings;
+    let resource = format!("{}()", settings.table);
+    let call = Call {
+        method: reqwest::Method::GET,
+        resource: &resource,
+        query: "$top=1&$select=PartitionKey",
+        headers: &[],
+        body: None,
+    };
+    match client
+        .send_once_more(&call, CHECK_TIMEOUT, MIN_RETRY_BUDGET)
+        .await
+    {
+        Ok(_) => Ok(()),
+        // A query names a table, so "no such entity" here is not about an entity at all.
+        Err(CallError::EntityNotFound) => Err(TableError::WrongEndpoint {
+            table: settings.table.clone(),
+            endpoint: settings.endpoint.clone(),
+        }),
+        Err(error) => Err(table_error(settings, error)),
+    }
+}
+
 impl InvitationStore for TableStore {
     fn kind(&self) -> &'static str {
         "table"
+    }
+
+    fn prepare(&self) {
+        let readiness = self.readiness.clone();
+        let client = self.client.clone();
+        tokio::spawn(async move {
+            let _ = readiness.ensure(move || check_table(client).boxed()).await;
+        });
+    }
+
+    fn answers(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move { Ok(self.ready().await?) })
     }
 
     fn find<'a>(
@@ -362,6 +468,7 @@ impl InvitationStore for TableStore {
         email: &'a EmailAddress,
     ) -> BoxFuture<'a, Result<Option<Invitation>, StoreError>> {
         Box::pin(async move {
+            self.ready().await?;
             match self.read(email, self.deadline).await {
                 Ok(Some((entity, _))) => from_entity(&entity)
                     .map(|stored| Some(stored.invitation))
