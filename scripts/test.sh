@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every check and test of the project on a fresh machine: formatting, lints, unit, property
 # and black-box tests (which start the real `handler` binary the way the Functions host does, and
-# Azurite for the Table Storage tests), the deployment build, and short runs of the fuzz targets,
-# the load benchmark and the soak. Installs what it needs itself (Azurite from the npm lock file,
+# Azurite for the Table Storage tests), the deployment build, the offline checks of the Azure
+# template and the GitHub workflows, and short runs of the fuzz targets, the load benchmark and
+# the soak. Installs what it needs itself (Azurite from the npm lock file,
 # cargo-fuzz from crates.io, wrk from Debian, Python packages from PyPI into .tools); the Rust
 # toolchain, Node.js and Python are the machine's. The short runs fail only on wrong answers,
 # findings or errors, never on speed.
@@ -28,6 +29,9 @@ cargo test --all-targets --locked
 
 echo "== deployment build and checks (scripts/check-deployment.sh)"
 bash scripts/check-deployment.sh
+
+echo "== Azure template and GitHub workflows, offline (scripts/check-infra.sh)"
+bash scripts/check-infra.sh
 
 echo "== fuzz smoke: every target for 15 s (scripts/fuzz.sh)"
 bash scripts/fuzz.sh 15
