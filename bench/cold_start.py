@@ -53,10 +53,10 @@ Exit status: 0 when every answer was right, 1 when any answer was wrong or anyth
 the handler exiting). Never on speed: the numbers are for people.
 
 Not production latency. Everything here is plain http on loopback: it cannot show the TLS
-handshakes and the loading of the platform's trust store that production pays on every new
-connection (1-2 more round trips per new connection), and that a warm-up before the first
-request also removes. The figures are benchmark figures for comparing builds, with D standing in
-for the distance to each dependency.
+handshakes that production pays on every new connection (1-2 more round trips per new
+connection) nor the loading of the platform's trust store, which a warm-up before the first
+request would also remove. The figures are benchmark figures for comparing builds, with D
+standing in for the distance to each dependency.
 """
 import argparse
 import asyncio
