@@ -73,6 +73,7 @@ import tempfile
 import time
 import urllib.parse
 
+sys.dont_write_bytecode = True  # importing soak must not leave bench/__pycache__ in the tree
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from soak import CLIENT, TENANT, Keys, event_body  # noqa: E402
 
