@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use serde_json::json;
 use signup_gate::domain::email::EmailAddress;
 use signup_gate::domain::invitation::{
-    ClaimValue, Expiry, Invitation, InvitationAttribute, InvitationClaim, ValueType,
+    ApplicationId, ClaimValue, Expiry, Invitation, InvitationAttribute, InvitationClaim, ValueType,
 };
 use signup_gate::invitations::csv::{InvitationFile, Row};
 use signup_gate::policy::domains::DomainList;
@@ -174,7 +174,9 @@ fn invitation() -> impl Strategy<Value = Invitation> {
     ];
     let claim = ("c_[a-zA-Z0-9_.-]{0,8}", claim_value);
     (
-        prop::option::of("[a-z0-9-]{1,12}"),
+        prop::option::of(
+            "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}",
+        ),
         prop::option::of(0i64..4_102_444_800),
         prop::collection::vec(attribute, 0..4),
         prop::collection::vec(claim, 0..3),
@@ -225,7 +227,7 @@ fn invitation() -> impl Strategy<Value = Invitation> {
                 })
                 .collect();
             Invitation {
-                application_id: application.map(Into::into),
+                application_id: application.map(|id| ApplicationId::parse(&id).unwrap()),
                 expires_at: expires.map(Expiry),
                 attributes,
                 claims,

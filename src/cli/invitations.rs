@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 use crate::config::{LOCAL_SETTINGS, LOCAL_SETTINGS_EXAMPLE, Settings};
 use crate::domain::email::EmailAddress;
 use crate::domain::invitation::{
-    ClaimValue, Expiry, Invitation, InvitationAttribute, InvitationClaim, ValueType,
+    ApplicationId, ClaimValue, Expiry, Invitation, InvitationAttribute, InvitationClaim, ValueType,
     check_attribute, check_claims, claims_json, now,
 };
 use crate::gate::PolicyFileError;
@@ -182,6 +182,15 @@ fn run_command(command: InvitationsCommand, settings: &Settings) -> Result<ExitC
     })
 }
 
+/// `--app`: an application's (client) id, a GUID; anything else could never match a sign-up.
+fn parse_application(text: &str) -> Result<ApplicationId, CliError> {
+    ApplicationId::parse(text).map_err(|error| {
+        CliError::Usage(format!(
+            "--app {error}: give the application's (client) id, as Entra and B2C send it"
+        ))
+    })
+}
+
 fn parse_email(text: &str) -> Result<EmailAddress, CliError> {
     EmailAddress::parse(text).map_err(|error| {
         CliError::Usage(format!("{text:?} is not a valid e-mail address: {error}"))
@@ -203,6 +212,11 @@ async fn add(
         .map(Expiry::parse)
         .transpose()
         .map_err(|e| CliError::Usage(e.to_string()))?;
+    if let Some(expiry) = expires_at.filter(|expiry| expiry.has_passed(now())) {
+        eprintln!(
+            "warning: {expiry} has passed: this invitation admits no one until its expiry is changed"
+        );
+    }
     let mut attributes: Vec<InvitationAttribute> = Vec::new();
     for (pairs, enforced) in [(set, false), (enforce, true)] {
         for pair in pairs {
@@ -246,10 +260,7 @@ async fn add(
         }
     }
     let invitation = Invitation {
-        application_id: app
-            .map(|id| id.trim().to_owned())
-            .filter(|id| !id.is_empty())
-            .map(Into::into),
+        application_id: app.as_deref().map(parse_application).transpose()?,
         expires_at,
         attributes: attributes.into_boxed_slice(),
         claims: parse_claims(claim)?,
@@ -350,7 +361,7 @@ fn listed_json(entry: &StoredInvitation) -> Value {
     };
     let mut json = json!({
         "email": entry.email.as_str(),
-        "application_id": invitation.application_id.as_deref(),
+        "application_id": invitation.application_id.as_ref().map(ApplicationId::as_str),
         "expires_at": invitation.expires_at.map(|e| e.to_string()),
         "attributes": values(false),
         "enforced": values(true),
@@ -411,7 +422,12 @@ fn describe(entry: &StoredInvitation) -> String {
     format!(
         "{}  app: {}  expires: {}{}{}{claims}{signed_up}",
         Printable(entry.email.as_str()),
-        Printable(invitation.application_id.as_deref().unwrap_or("any")),
+        Printable(
+            invitation
+                .application_id
+                .as_ref()
+                .map_or("any", ApplicationId::as_str)
+        ),
         invitation
             .expires_at
             .map_or_else(|| "never".to_owned(), |e| e.to_string()),
@@ -475,6 +491,9 @@ async fn check(
     language: Option<&str>,
 ) -> Result<ExitCode, CliError> {
     let email = parse_email(email)?;
+    if let Some(app) = &app {
+        parse_application(app)?;
+    }
     let language = Language::from_ui_locales(language);
     let policies = settings.policies()?;
     let (policy, name) = policies.for_application(app.as_deref());

@@ -57,22 +57,15 @@ pub(super) fn guid(
     let Some(value) = non_blank(value) else {
         return Ok(None);
     };
-    let value = value.trim();
-    let groups: Vec<&str> = value.split('-').collect();
-    let shaped = groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(group, len)| group.len() == len && group.bytes().all(|b| b.is_ascii_hexdigit()));
-    if shaped {
-        Ok(Some(value.to_ascii_lowercase()))
-    } else {
-        Err(SettingsError::Invalid {
+    match crate::domain::application::Guid::parse(value) {
+        Ok(guid) => Ok(Some(guid.to_string())),
+        Err(_) => Err(SettingsError::Invalid {
             variable,
             expected: format!(
-                "must be a GUID like 00000000-0000-0000-0000-000000000000, got {value:?}"
+                "must be a GUID like 00000000-0000-0000-0000-000000000000, got {:?}",
+                value.trim()
             ),
-        })
+        }),
     }
 }
 

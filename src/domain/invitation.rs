@@ -9,11 +9,13 @@ use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::{Date, OffsetDateTime, Time};
 
+pub use super::application::ApplicationId;
+
 /// One invitation (the address is its key and lives beside it).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Invitation {
     /// `None`: valid for every application.
-    pub application_id: Option<Box<str>>,
+    pub application_id: Option<ApplicationId>,
     /// `None`: never expires.
     pub expires_at: Option<Expiry>,
     /// Values to prefill (and, when enforced, to impose at submit).

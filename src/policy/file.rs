@@ -151,15 +151,14 @@ pub fn parse(text: &str, base: &Policy) -> Result<PolicySet, Problems> {
     }
 }
 
-/// A GUID, lower-cased.
+/// A GUID, lower-cased (white space around it is not part of a section's name).
 fn application_id(text: &str) -> Option<String> {
-    let groups: Vec<&str> = text.split('-').collect();
-    let shaped = groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(group, len)| group.len() == len && group.bytes().all(|b| b.is_ascii_hexdigit()));
-    shaped.then(|| text.to_ascii_lowercase())
+    if text.trim() != text {
+        return None;
+    }
+    crate::domain::application::Guid::parse(text)
+        .ok()
+        .map(|id| id.to_string())
 }
 
 type Value<'i> = Spanned<DeValue<'i>>;

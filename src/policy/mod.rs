@@ -360,7 +360,7 @@ fn invitation_validity(
 fn applies_to(invitation: &Invitation, application: Option<&str>) -> bool {
     match (&invitation.application_id, application) {
         (None, _) => true,
-        (Some(invited), Some(asked)) => invited.eq_ignore_ascii_case(asked.trim()),
+        (Some(invited), Some(asked)) => invited.is(asked),
         (Some(_), None) => false,
     }
 }
@@ -436,6 +436,7 @@ impl BlockReason {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::invitation::ApplicationId;
     use crate::domain::invitation::{Expiry, ValueType};
     use crate::messages::OperatorText;
 
@@ -735,7 +736,7 @@ mod tests {
 
     fn invited(application: Option<&str>, expires_at: Option<i64>) -> InvitationLookup {
         InvitationLookup::Found(Invitation {
-            application_id: application.map(Into::into),
+            application_id: application.map(|id| ApplicationId::parse(id).unwrap()),
             expires_at: expires_at.map(Expiry),
             attributes: vec![
                 attribute("displayName", "Ada", false),
@@ -756,7 +757,11 @@ mod tests {
     #[test]
     fn a_valid_invitation_admits_any_domain_with_its_attributes() {
         let decision = policy().decide(
-            &for_app("ada@contoso.com", Some("app-1"), Stage::BeforeAttributes),
+            &for_app(
+                "ada@contoso.com",
+                Some("11111111-0000-0000-0000-00000000000a"),
+                Stage::BeforeAttributes,
+            ),
             &invited(None, Some(NOW + 1)),
             NOW,
         );
@@ -775,9 +780,13 @@ mod tests {
     #[test]
     fn invitations_are_scoped_to_their_application() {
         let policy = policy();
-        let scoped = invited(Some("APP-1"), None);
+        let scoped = invited(Some("11111111-0000-0000-0000-00000000000A"), None);
         let admitted = policy.decide(
-            &for_app("ada@contoso.com", Some("app-1"), Stage::BeforeAttributes),
+            &for_app(
+                "ada@contoso.com",
+                Some("11111111-0000-0000-0000-00000000000a"),
+                Stage::BeforeAttributes,
+            ),
             &scoped,
             NOW,
         );
@@ -788,7 +797,7 @@ mod tests {
                 ..
             }
         ));
-        for application in [Some("app-2"), None] {
+        for application in [Some("22222222-0000-0000-0000-00000000000b"), None] {
             let decision = policy.decide(
                 &for_app("ada@contoso.com", application, Stage::BeforeAttributes),
                 &scoped,
@@ -854,29 +863,42 @@ mod tests {
         }]
         .into();
         let invitation = |application: Option<&str>| Invitation {
-            application_id: application.map(Into::into),
+            application_id: application.map(|id| ApplicationId::parse(id).unwrap()),
             expires_at: Some(Expiry(NOW - 1)),
             claims: claims.clone(),
             ..Invitation::default()
         };
         assert_eq!(
-            TokenClaims::of(Some(&invitation(None)), Some("app-1")),
+            TokenClaims::of(
+                Some(&invitation(None)),
+                Some("11111111-0000-0000-0000-00000000000a")
+            ),
             TokenClaims::Given(claims.clone())
         );
         assert_eq!(
-            TokenClaims::of(Some(&invitation(Some("APP-1"))), Some("app-1")).claims(),
+            TokenClaims::of(
+                Some(&invitation(Some("11111111-0000-0000-0000-00000000000A"))),
+                Some("11111111-0000-0000-0000-00000000000a")
+            )
+            .claims(),
             &*claims
         );
         assert_eq!(
-            TokenClaims::of(Some(&invitation(Some("app-1"))), Some("app-2")),
+            TokenClaims::of(
+                Some(&invitation(Some("11111111-0000-0000-0000-00000000000a"))),
+                Some("22222222-0000-0000-0000-00000000000b")
+            ),
             TokenClaims::OtherApplication
         );
         assert_eq!(
-            TokenClaims::of(Some(&invitation(Some("app-1"))), None),
+            TokenClaims::of(
+                Some(&invitation(Some("11111111-0000-0000-0000-00000000000a"))),
+                None
+            ),
             TokenClaims::OtherApplication
         );
         assert_eq!(
-            TokenClaims::of(None, Some("app-1")),
+            TokenClaims::of(None, Some("11111111-0000-0000-0000-00000000000a")),
             TokenClaims::NoInvitation
         );
     }
@@ -949,9 +971,16 @@ mod tests {
                 "{email}: {decision:?}"
             );
             // An invitation that does not admit (expired, another application) does not.
-            for lookup in [invited(None, Some(NOW)), invited(Some("app-2"), None)] {
+            for lookup in [
+                invited(None, Some(NOW)),
+                invited(Some("22222222-0000-0000-0000-00000000000b"), None),
+            ] {
                 let decision = deny_listing().decide(
-                    &for_app(email, Some("app-1"), Stage::BeforeAttributes),
+                    &for_app(
+                        email,
+                        Some("11111111-0000-0000-0000-00000000000a"),
+                        Stage::BeforeAttributes,
+                    ),
                     &lookup,
                     NOW,
                 );

@@ -170,17 +170,23 @@ async fn import_merges_and_reports_every_row() {
 #[tokio::test]
 async fn check_explains_the_decision() {
     let app = Launch::hosted(&[("ALLOWED_EMAIL_DOMAINS", "fabrikam.com")])
-        .invitations("email,application_id,expires_at,!jobTitle\nada@contoso.com,app-1,,Analyst\n")
+        .invitations("email,application_id,expires_at,!jobTitle\nada@contoso.com,11111111-0000-0000-0000-00000000000a,,Analyst\n")
         .start()
         .await;
     let (code, stdout, _) = run(
         &app,
-        &["invitations", "check", "ada@contoso.com", "--app", "app-1"],
+        &[
+            "invitations",
+            "check",
+            "ada@contoso.com",
+            "--app",
+            "11111111-0000-0000-0000-00000000000A",
+        ],
     );
     assert_eq!(code, 0);
     assert_eq!(
         stdout,
-        "invitation: ada@contoso.com  app: app-1  expires: never  !jobTitle=Analyst\n\
+        "invitation: ada@contoso.com  app: 11111111-0000-0000-0000-00000000000a  expires: never  !jobTitle=Analyst\n\
          policy: default\n\
          allowed domains: [fabrikam.com]\n\
          admitted (invitation)\n  enforce jobTitle = Analyst\n"

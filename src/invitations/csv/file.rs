@@ -138,9 +138,9 @@ impl InvitationFile {
                 row.email.as_str().to_owned(),
                 invitation
                     .application_id
-                    .as_deref()
-                    .unwrap_or_default()
-                    .to_owned(),
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
                 invitation
                     .expires_at
                     .map(|e| e.to_string())

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::domain::email::{EmailAddress, InvalidEmail};
 use crate::domain::invitation::{
-    ClaimValue, Expiry, Invitation, InvitationAttribute, InvitationClaim, ValueType,
+    ApplicationId, ClaimValue, Expiry, Invitation, InvitationAttribute, InvitationClaim, ValueType,
     check_attribute, check_claim_name, check_claims, is_attribute_name,
 };
 
@@ -118,7 +118,7 @@ pub(super) struct AttributeColumn {
 /// One data row's non-empty cells, borrowed from the reader.
 pub(super) struct Cells<'r> {
     pub(super) email: &'r str,
-    pub(super) application_id: Option<&'r str>,
+    pub(super) application_id: Option<ApplicationId>,
     pub(super) expires_at: Option<Expiry>,
     /// (attribute column, value)
     pub(super) attributes: Vec<(u16, &'r str)>,
@@ -308,7 +308,12 @@ fn read_cells<'r>(header: &Header, record: &'r csv::ByteRecord) -> Result<Cells<
         }
         match *column {
             Column::Email => cells.email = cell,
-            Column::ApplicationId => cells.application_id = Some(cell),
+            Column::ApplicationId => {
+                let id = ApplicationId::parse(cell).map_err(|error| {
+                    format!("invalid application_id: {error} (an application's client id)")
+                })?;
+                cells.application_id = Some(id);
+            }
             Column::ExpiresAt => {
                 let expiry =
                     Expiry::parse(cell).map_err(|error| format!("invalid expires_at: {error}"))?;
@@ -383,7 +388,7 @@ fn to_row(header: &Header, line: u64, cells: Cells<'_>) -> Result<Row, String> {
         })
         .collect();
     let invitation = Invitation {
-        application_id: cells.application_id.map(Into::into),
+        application_id: cells.application_id.clone(),
         expires_at: cells.expires_at,
         attributes,
         claims: claims_of(header, &cells)?,

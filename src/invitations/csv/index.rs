@@ -10,7 +10,9 @@ use hashbrown::HashTable;
 
 use super::format::{AttributeColumn, Cells, ClaimColumn, FileErrors, invalid_email, parse};
 use crate::domain::email::normalise_into;
-use crate::domain::invitation::{Expiry, Invitation, InvitationAttribute, InvitationClaim};
+use crate::domain::invitation::{
+    ApplicationId, Expiry, Invitation, InvitationAttribute, InvitationClaim,
+};
 
 /// A stretch of [`InvitationIndex::text`].
 #[derive(Debug, Clone, Copy, Default)]
@@ -52,7 +54,7 @@ pub struct InvitationIndex {
     entries: Vec<IndexEntry>,
     table: HashTable<u32>,
     hasher: RandomState,
-    applications: Vec<Box<str>>,
+    applications: Vec<ApplicationId>,
     /// Each attribute column.
     columns: Vec<AttributeColumn>,
     /// Each claim column.
@@ -74,7 +76,7 @@ impl InvitationIndex {
             claim_columns: Vec::new(),
             values: Vec::new(),
         };
-        let mut applications: HashMap<Box<str>, u32> = HashMap::new();
+        let mut applications: HashMap<ApplicationId, u32> = HashMap::new();
         let header = parse(text, |header, line, cells| {
             index.push(&mut applications, header.attributes.len(), line, cells)
         })?;
@@ -89,7 +91,7 @@ impl InvitationIndex {
     /// Adds a row; claim columns are numbered after the `attribute_columns`.
     fn push(
         &mut self,
-        applications: &mut HashMap<Box<str>, u32>,
+        applications: &mut HashMap<ApplicationId, u32>,
         attribute_columns: usize,
         line: u64,
         cells: Cells<'_>,
@@ -117,14 +119,14 @@ impl InvitationIndex {
             start: u32::try_from(start).map_err(|_| too_large())?,
             len: u32::try_from(text.len() - start).map_err(|_| too_large())?,
         };
-        let application = match cells.application_id {
+        let application = match &cells.application_id {
             None => ANY_APPLICATION,
             Some(id) => match applications.get(id) {
                 Some(&index) => index,
                 None => {
                     let index = u32::try_from(self.applications.len()).map_err(|_| too_large())?;
-                    self.applications.push(id.into());
-                    applications.insert(id.into(), index);
+                    self.applications.push(id.clone());
+                    applications.insert(id.clone(), index);
                     index
                 }
             },

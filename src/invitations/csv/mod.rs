@@ -322,7 +322,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::domain::invitation::{Expiry, InvitationAttribute, ValueType};
+    use crate::domain::invitation::{ApplicationId, Expiry, InvitationAttribute, ValueType};
 
     const EXAMPLE: &str = "\
 email,application_id,expires_at,displayName,!jobTitle
@@ -350,7 +350,7 @@ Grace@Contoso.com,93fd07aa-0000-0000-0000-000000000000,2030-01-01,,
         );
         let grace = map.get("grace@contoso.com").unwrap();
         assert_eq!(
-            grace.application_id.as_deref(),
+            grace.application_id.as_ref().map(|id| id.as_str()),
             Some("93fd07aa-0000-0000-0000-000000000000")
         );
         assert_eq!(grace.expires_at, Some(Expiry::parse("2030-01-01").unwrap()));
@@ -370,14 +370,15 @@ not-an-address,,,
 bob@fabrikam.com,,next week,
 ADA@fabrikam.com,,,
 carol@fabrikam.com,,,x,extra
-,app,,
+,93fd07aa-0000-0000-0000-000000000000,,
+dan@fabrikam.com,my-app,,
 ";
         let errors = InvitationIndex::parse(text.as_bytes()).unwrap_err().0;
         let lines: Vec<(u64, &str)> = errors
             .iter()
             .map(|e| (e.line, e.message.as_str()))
             .collect();
-        assert_eq!(lines.len(), 5, "{errors:?}");
+        assert_eq!(lines.len(), 6, "{errors:?}");
         assert_eq!(lines[0].0, 3);
         assert!(lines[0].1.starts_with("invalid e-mail address"));
         assert_eq!(lines[1].0, 4);
@@ -385,6 +386,14 @@ carol@fabrikam.com,,,x,extra
         assert_eq!(lines[2], (5, "duplicate of the address on line 2"));
         assert_eq!(lines[3], (6, "5 cells but the header has 4 columns"));
         assert_eq!(lines[4], (7, "the e-mail address is missing"));
+        // An application id that is no GUID could never match a sign-up.
+        assert_eq!(
+            lines[5],
+            (
+                8,
+                "invalid application_id: \"my-app\" is not a GUID like 00000000-0000-0000-0000-000000000000 (an application's client id)"
+            )
+        );
     }
 
     #[test]
@@ -483,7 +492,7 @@ carol@fabrikam.com,,,x,extra
             Upsert::Unchanged
         );
         let other = Invitation {
-            application_id: Some("app".into()),
+            application_id: ApplicationId::parse("93fd07aa-0000-0000-0000-000000000000").ok(),
             ..Invitation::default()
         };
         assert_eq!(file.upsert(email.clone(), other), Upsert::Updated);

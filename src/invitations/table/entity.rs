@@ -18,7 +18,7 @@ use serde_json::{Map, Value, json};
 
 use crate::domain::email::EmailAddress;
 use crate::domain::invitation::{
-    ClaimValue, Expiry, Invitation, InvitationAttribute, InvitationClaim, ValueType,
+    ApplicationId, ClaimValue, Expiry, Invitation, InvitationAttribute, InvitationClaim, ValueType,
     check_attribute, check_claims, claims_json,
 };
 use crate::invitations::StoredInvitation;
@@ -98,7 +98,7 @@ pub(crate) fn to_entity(email: &EmailAddress, invitation: &Invitation) -> Value 
         "Attributes": values(false), "Enforced": values(true),
     });
     if let Some(application) = &invitation.application_id {
-        entity["ApplicationId"] = Value::from(&**application);
+        entity["ApplicationId"] = Value::from(application.as_str());
     }
     if let Some(expiry) = invitation.expires_at {
         entity["ExpiresAt"] = Value::from(expiry.to_string());
@@ -177,7 +177,10 @@ pub(crate) fn from_entity(entity: &Value) -> Result<StoredInvitation, MalformedR
     Ok(StoredInvitation {
         email,
         invitation: Invitation {
-            application_id: text("ApplicationId")?.map(|id| id.trim().into()),
+            application_id: text("ApplicationId")?
+                .map(ApplicationId::parse)
+                .transpose()
+                .map_err(|error| malformed(format!("ApplicationId: {error}")))?,
             expires_at,
             attributes: attributes.into_boxed_slice(),
             claims,
@@ -282,7 +285,7 @@ mod tests {
     fn entities_round_trip() {
         let email = EmailAddress::parse("ada@fabrikam.com").unwrap();
         let invitation = Invitation {
-            application_id: Some("app-1".into()),
+            application_id: ApplicationId::parse("44445555-eeee-6666-ffff-7777aaaa8888").ok(),
             expires_at: Some(Expiry::parse("2030-01-01").unwrap()),
             attributes: vec![
                 attribute("displayName", "Ada", false, ValueType::String),
