@@ -59,7 +59,14 @@ fn load_settings(destination: Destination) -> Option<Settings> {
             return None;
         }
     };
-    logging::init(env.get("RUST_LOG"), destination);
+    // The server logs at information level unless told otherwise; a command is quiet unless
+    // something is wrong, whatever the settings file says for the server (only a RUST_LOG of the
+    // command's own environment changes that).
+    let filter = match destination {
+        Destination::Host => env.get("RUST_LOG").map(str::to_owned),
+        Destination::Command => std::env::var("RUST_LOG").ok(),
+    };
+    logging::init(filter.as_deref(), destination);
     for (level, note) in &env.notes {
         log::log!(*level, "{note}");
     }

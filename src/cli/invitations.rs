@@ -152,6 +152,20 @@ fn run_command(command: InvitationsCommand, settings: &Settings) -> Result<ExitC
             }
             settings.store.clone()
         }
+        // A file of the repository (the committed example, above all) is not the place for
+        // real invitations: an edit would be committed by mistake or lost with a checkout.
+        None if command.action.writes()
+            && let StoreSettings::File(path) = &settings.store
+            && tracked_by_git(path) =>
+        {
+            return Err(CliError::Usage(format!(
+                "not editing {}: it is a file of the git repository (tracked by git), not your own invitations. \
+                 Set INVITATIONS_FILE in {LOCAL_SETTINGS} to a file of your own (for example invitations.csv, which git \
+                 ignores), or, to edit this one on purpose, name it with --file {}",
+                path.display(),
+                path.display()
+            )));
+        }
         None => settings.store.clone(),
     };
     let store = invitations::open(&store, settings.decision_deadline)?;
@@ -180,6 +194,27 @@ fn run_command(command: InvitationsCommand, settings: &Settings) -> Result<ExitC
             } => check(admin, settings, &email, app, language.as_deref()).await,
         }
     })
+}
+
+/// Whether git tracks the file at `path` (false where git or a repository is missing).
+fn tracked_by_git(path: &Path) -> bool {
+    let directory = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let Some(name) = path.file_name() else {
+        return false;
+    };
+    std::process::Command::new("git")
+        .arg("-C")
+        .arg(directory)
+        .args(["ls-files", "--error-unmatch", "--"])
+        .arg(name)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
 }
 
 /// `--app`: an application's (client) id, a GUID; anything else could never match a sign-up.
@@ -444,7 +479,12 @@ async fn import(store: &dyn InvitationAdmin, source: &Path) -> Result<ExitCode, 
                 error,
             }
         })?;
-    let (rows, errors) = InvitationFile::parse_lenient(&text);
+    let (rows, errors) = InvitationFile::parse_lenient(&text).map_err(|errors| {
+        CliError::Usage(format!(
+            "{}: {errors}; nothing was imported",
+            source.display()
+        ))
+    })?;
     let rows = rows
         .into_iter()
         .map(|row| (row.email, row.invitation))

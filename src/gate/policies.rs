@@ -12,6 +12,23 @@ use crate::policy::file::{self, MAX_FILE_BYTES, Problems};
 use crate::policy::{Policy, PolicyName, PolicySet};
 use crate::watched::{Reload, Seen};
 
+impl PolicyFileError {
+    /// What the operator should change.
+    pub fn fix(&self) -> &'static str {
+        match self {
+            Self::Read { error, .. } if error.is_not_found() => {
+                "create the file, or correct POLICY_FILE (relative to the function app root, and deployed with the app); the server refuses to start without it"
+            }
+            Self::Read { .. } => {
+                "make POLICY_FILE a regular file of at most 1 MiB that the function app can read"
+            }
+            Self::Invalid { .. } => {
+                "fix each problem at its line; the server refuses to start with this file"
+            }
+        }
+    }
+}
+
 /// Why the policy file could not be used at start-up.
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyFileError {

@@ -58,6 +58,9 @@ impl StoreError {
             Self::File(FileError::Invalid { .. }) => {
                 "fix each line named; the server refuses to start with this file"
             }
+            Self::File(FileError::Missing { .. }) => {
+                "check the file's path (--file, or INVITATIONS_FILE relative to the function app root)"
+            }
             Self::File(_) => {
                 "make INVITATIONS_FILE a regular file the function app can read (or write, for the CLI)"
             }

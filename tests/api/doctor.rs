@@ -404,6 +404,105 @@ async fn a_deployment_that_answers_anyone_fails() {
     assert!(report.line("deployment").contains("--url"));
 }
 
+/// Function keys are per function (a host key works for all): `--code KEY` calls every function
+/// with the host key, `--code Function=KEY` one function with its own, the rest with the host
+/// key when one is given too; no key is printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_function_is_called_with_its_own_key_or_the_host_key() {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(String, String)>::new()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let routes = {
+        let seen = seen.clone();
+        warp::post()
+            .and(warp::path!("api" / String))
+            .and(warp::query::<std::collections::HashMap<String, String>>())
+            .map(
+                move |function: String, query: std::collections::HashMap<String, String>| {
+                    let code = query.get("code").cloned().unwrap_or_default();
+                    seen.lock().unwrap().push((function.clone(), code));
+                    let challenge = if function == "SignUpValidation" {
+                        "Basic realm=\"SignUpValidation\""
+                    } else {
+                        "Bearer error=\"invalid_token\""
+                    };
+                    warp::http::Response::builder()
+                        .status(401)
+                        .header("www-authenticate", challenge)
+                        .body(String::new())
+                        .unwrap()
+                },
+            )
+    };
+    tokio::spawn(warp::serve(routes).incoming(listener).run());
+    let (key, _) = keys();
+    let server = KeyServer::start(&[key]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = sound(&server.authority(TENANT));
+    let url = format!("http://127.0.0.1:{port}");
+    let start_key = format!("OnAttributeCollectionStart={FUNCTION_KEY}-start");
+    let report = doctor(
+        dir.path(),
+        &env_of(&env),
+        &["--url", &url, "--code", &start_key, "--code", FUNCTION_KEY],
+    );
+    assert_eq!(report.code, 0, "{}", report.stdout);
+    let calls = seen.lock().unwrap().clone();
+    let key_of = |function: &str| {
+        calls
+            .iter()
+            .find(|(name, _)| name == function)
+            .map(|(_, code)| code.clone())
+            .unwrap_or_else(|| panic!("{function} was not called: {calls:?}"))
+    };
+    assert_eq!(
+        key_of("OnAttributeCollectionStart"),
+        format!("{FUNCTION_KEY}-start")
+    );
+    for function in [
+        "SignUpValidation",
+        "OnAttributeCollectionSubmit",
+        "OnTokenIssuanceStart",
+    ] {
+        assert_eq!(key_of(function), FUNCTION_KEY, "{function}");
+    }
+}
+
+/// A fix line says what fixes the error at hand: a URL without a scheme, a host that does not
+/// resolve (one line, not one per function), a missing policy file.
+#[test]
+fn fix_lines_match_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = doctor(dir.path(), &[], &["--url", "localhost:7071"]);
+    assert!(
+        report
+            .stdout
+            .contains("fix: give the URL with its scheme: https://<app>.azurewebsites.net, or http://localhost:7071 for a local run"),
+        "{}",
+        report.stdout
+    );
+    let report = doctor(dir.path(), &[], &["--url", "https://nowhere.invalid"]);
+    let lines: Vec<&str> = report
+        .stdout
+        .lines()
+        .filter(|line| line.contains("deployment"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{}", report.stdout);
+    assert!(
+        lines[0].contains("https://nowhere.invalid does not answer"),
+        "{}",
+        report.stdout
+    );
+    let report = doctor(dir.path(), &[("POLICY_FILE", "policy.toml")], &[]);
+    assert!(
+        report.stdout.contains(
+            "fix: create the file, or correct POLICY_FILE (relative to the function app root, and deployed with the app)"
+        ),
+        "{}",
+        report.stdout
+    );
+}
+
 /// A deployment that refuses properly but slower than Entra waits is a warning; one whose
 /// platform refuses without the handler's challenge (a missing function key) is a warning
 /// that names --code.

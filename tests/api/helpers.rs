@@ -40,18 +40,31 @@ pub fn base_env() -> Vec<(String, String)> {
 pub struct Output {
     stdout: Arc<Mutex<String>>,
     stderr: Arc<Mutex<String>>,
+    /// The threads reading the child's pipes; each ends when the child's end of its pipe closes.
+    readers: Arc<Mutex<Vec<thread::JoinHandle<()>>>>,
 }
 
 impl Output {
     fn capture(child: &mut Child) -> Self {
         let output = Self::default();
+        let mut readers = Vec::new();
         if let Some(stream) = child.stdout.take() {
-            collect(stream, output.stdout.clone());
+            readers.push(collect(stream, output.stdout.clone()));
         }
         if let Some(stream) = child.stderr.take() {
-            collect(stream, output.stderr.clone());
+            readers.push(collect(stream, output.stderr.clone()));
         }
+        *output.readers.lock().unwrap() = readers;
         output
+    }
+
+    /// Waits until everything the child wrote has been read: for a child that has exited, whose
+    /// pipes are then closed (unless it left a process behind that holds them).
+    fn finish(&self) {
+        let readers = std::mem::take(&mut *self.readers.lock().unwrap());
+        for reader in readers {
+            let _ = reader.join();
+        }
     }
 
     pub fn stdout(&self) -> String {
@@ -67,14 +80,14 @@ impl Output {
     }
 }
 
-fn collect(stream: impl Read + Send + 'static, into: Arc<Mutex<String>>) {
+fn collect(stream: impl Read + Send + 'static, into: Arc<Mutex<String>>) -> thread::JoinHandle<()> {
     thread::spawn(move || {
         for line in BufReader::new(stream).lines().map_while(Result::ok) {
             let mut text = into.lock().unwrap();
             text.push_str(&line);
             text.push('\n');
         }
-    });
+    })
 }
 
 /// How to start the binary.
@@ -186,8 +199,7 @@ impl Launch {
         };
         loop {
             if let Some(status) = app.child.try_wait().unwrap() {
-                // Let the reader threads drain the pipes.
-                thread::sleep(Duration::from_millis(50));
+                app.output.finish();
                 if app.port != 0 && app.output.stderr().contains("is already in use") {
                     return Err(app.into_launch());
                 }
@@ -222,8 +234,7 @@ impl Launch {
         let output = Output::capture(&mut child);
         let status = wait_with_deadline(&mut child, START_DEADLINE)
             .unwrap_or_else(|| panic!("handler did not exit:\n{}", output.all()));
-        // Let the reader threads drain the pipes.
-        thread::sleep(Duration::from_millis(50));
+        output.finish();
         (status, output)
     }
 }
@@ -417,10 +428,12 @@ impl TestApp {
         assert!(status.success());
     }
 
-    /// Waits (bounded) for the process to exit by itself.
+    /// Waits (bounded) for the process to exit by itself, and for what it wrote to be read.
     pub fn wait_for_exit(&mut self) -> ExitStatus {
-        wait_with_deadline(&mut self.child, START_DEADLINE)
-            .unwrap_or_else(|| panic!("handler did not exit:\n{}", self.output.all()))
+        let status = wait_with_deadline(&mut self.child, START_DEADLINE)
+            .unwrap_or_else(|| panic!("handler did not exit:\n{}", self.output.all()));
+        self.output.finish();
+        status
     }
 
     /// Waits (bounded) until the logs contain `needle`, and returns them.

@@ -450,3 +450,138 @@ async fn attribute_types_are_written_listed_and_checked() {
         output.stderr()
     );
 }
+
+/// Runs `handler ARGS` in `dir` with exactly `env` (as a person would, standalone).
+fn command_in(dir: &std::path::Path, env: &[(&str, &str)], args: &[&str]) -> (i32, String, String) {
+    let output = std::process::Command::new(crate::helpers::handler_binary())
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+/// A missing file is no empty list; a ';'-separated file (Excel in many locales) is named as
+/// such; a bad header is an error of the whole import, not one invalid row.
+#[test]
+fn files_that_cannot_be_read_say_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = command_in(
+        dir.path(),
+        &[],
+        &["invitations", "--file", "missing.csv", "list"],
+    );
+    assert_eq!(
+        (code, stdout.as_str(), stderr.as_str()),
+        (
+            2,
+            "",
+            "error: missing.csv does not exist: there are no invitations yet (handler invitations add creates it)\n  \
+             fix: check the file's path (--file, or INVITATIONS_FILE relative to the function app root)\n"
+        )
+    );
+    std::fs::write(
+        dir.path().join("excel.csv"),
+        "email;application_id;expires_at\nada@contoso.com;;\n",
+    )
+    .unwrap();
+    let (code, _, stderr) = command_in(dir.path(), &[], &["invitations", "import", "excel.csv"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("the file must be comma-separated (',' between cells), but its header is separated by ';'")
+            && stderr.contains("nothing was imported"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("invalid"), "{stderr}");
+    let (code, _, stderr) = command_in(
+        dir.path(),
+        &[],
+        &["invitations", "--file", "excel.csv", "list"],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("comma-separated"), "{stderr}");
+}
+
+/// A command says its answer and nothing else, whatever RUST_LOG the settings give the server.
+#[test]
+fn commands_are_quiet_unless_something_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("local.settings.json"),
+        r#"{"IsEncrypted": false, "Values": {"RUST_LOG": "debug", "INVITATIONS_FILE": "mine.csv"}}"#,
+    )
+    .unwrap();
+    let (code, stdout, stderr) =
+        command_in(dir.path(), &[], &["invitations", "add", "ada@contoso.com"]);
+    assert_eq!(
+        (code, stdout.as_str(), stderr.as_str()),
+        (0, "added ada@contoso.com in mine.csv\n", "")
+    );
+    let (code, stdout, stderr) = command_in(dir.path(), &[], &["invitations", "list"]);
+    assert_eq!((code, stderr.as_str()), (0, ""), "{stdout}");
+}
+
+/// Real invitations never go into a file of the repository by accident: a settings file that
+/// names a file git tracks (the committed example, once copied to local.settings.json) is
+/// refused for edits; `--file` names it on purpose; an untracked file is edited.
+#[test]
+fn a_file_tracked_by_git_is_not_edited_through_the_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let git = |args: &[&str]| {
+        let status = std::process::Command::new("git")
+            .args(args)
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "git {args:?}");
+    };
+    git(&["init", "-q"]);
+    std::fs::write(
+        dir.path().join("invitations.example.csv"),
+        "email,application_id,expires_at\nada@fabrikam.com,,\n",
+    )
+    .unwrap();
+    git(&["add", "invitations.example.csv"]);
+    std::fs::write(
+        dir.path().join("local.settings.json"),
+        r#"{"IsEncrypted": false, "Values": {"INVITATIONS_FILE": "invitations.example.csv"}}"#,
+    )
+    .unwrap();
+    let (code, _, stderr) = command_in(dir.path(), &[], &["invitations", "add", "bob@contoso.com"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("not editing invitations.example.csv: it is a file of the git repository (tracked by git)"),
+        "{stderr}"
+    );
+    let (code, _, _) = command_in(
+        dir.path(),
+        &[],
+        &[
+            "invitations",
+            "--file",
+            "invitations.example.csv",
+            "add",
+            "bob@contoso.com",
+        ],
+    );
+    assert_eq!(code, 0);
+    std::fs::write(
+        dir.path().join("local.settings.json"),
+        r#"{"IsEncrypted": false, "Values": {"INVITATIONS_FILE": "invitations.csv"}}"#,
+    )
+    .unwrap();
+    let (code, stdout, _) = command_in(dir.path(), &[], &["invitations", "add", "bob@contoso.com"]);
+    assert_eq!(
+        (code, stdout.as_str()),
+        (0, "added bob@contoso.com in invitations.csv\n")
+    );
+}

@@ -80,11 +80,7 @@ pub(super) fn checks(environment: &Environment, settings: &Settings) -> Vec<Chec
                 ),
             }
         }
-        Err(error) => Check::fail(
-            "policy",
-            error.to_string(),
-            "fix each problem at its line; the server refuses to start with this file",
-        ),
+        Err(error) => Check::fail("policy", error.to_string(), error.fix()),
     });
     checks.push(match &settings.telemetry {
         None => Check::skip(

@@ -36,9 +36,10 @@ pub struct DoctorCommand {
     /// function must refuse a call without credentials.
     #[arg(long, value_name = "URL")]
     url: Option<String>,
-    /// The function key to call the functions with (`?code=`), when they need one.
+    /// The key to call the functions with (`?code=`), when they need one: a host key (it works
+    /// for every function), or a function's own key as `Function=KEY` (repeatable).
     #[arg(long, value_name = "KEY")]
-    code: Option<String>,
+    code: Vec<String>,
     /// A Microsoft Graph access token for the tenant's checks (default: the Azure CLI's, when it
     /// is signed in).
     #[arg(long, value_name = "TOKEN")]
@@ -125,7 +126,11 @@ pub fn run(command: DoctorCommand, environment: Result<Environment, SettingsErro
         )],
         Ok(environment) => {
             secrets = local::secrets(&environment);
-            secrets.extend(command.code.clone());
+            secrets.extend(command.code.iter().flat_map(|code| {
+                // The key alone too, where it was given as Function=KEY.
+                let key = code.split_once('=').map(|(_, key)| key.to_owned());
+                std::iter::once(code.clone()).chain(key)
+            }));
             secrets.extend(command.graph_token.clone());
             match Settings::from_env(&environment) {
                 Err(error) => vec![Check::fail(
@@ -172,7 +177,8 @@ fn all_checks(
         checks.push(remote::tenant_keys(settings).await);
         match &command.url {
             Some(url) => {
-                checks.extend(remote::deployment(url, command.code.as_deref()).await);
+                let keys = remote::FunctionKeys::parse(&command.code);
+                checks.extend(remote::deployment(url, &keys).await);
             }
             None => checks.push(Checks::skipped_deployment()),
         }

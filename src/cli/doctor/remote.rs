@@ -67,15 +67,66 @@ pub(super) fn host_of(url: &str) -> Option<String> {
         .map(str::to_ascii_lowercase)
 }
 
+/// The function keys `--code` gives: a host key for every function, or `Function=KEY` for one
+/// (a key's own `=` never reads as a function's name: the name must be a function's).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FunctionKeys {
+    host: Option<String>,
+    per_function: Vec<(&'static str, String)>,
+}
+
+impl FunctionKeys {
+    pub(crate) fn parse(codes: &[String]) -> Self {
+        let mut keys = Self::default();
+        for code in codes {
+            let named = code.split_once('=').and_then(|(name, key)| {
+                functions::ALL
+                    .iter()
+                    .find(|function| function.name().eq_ignore_ascii_case(name.trim()))
+                    .map(|function| (function.name(), key.to_owned()))
+            });
+            match named {
+                Some(named) => keys.per_function.push(named),
+                None => keys.host = Some(code.clone()),
+            }
+        }
+        keys
+    }
+
+    /// The key to call `function` with: its own, else the host key.
+    pub(crate) fn for_function(&self, function: &str) -> Option<&str> {
+        self.per_function
+            .iter()
+            .rev()
+            .find(|(name, _)| *name == function)
+            .map(|(_, key)| key.as_str())
+            .or(self.host.as_deref())
+    }
+}
+
+/// What to change when a base URL is refused.
+pub(super) fn url_fix(error: &crate::outbound::UnsafeUrl) -> &'static str {
+    use crate::outbound::UnsafeUrl;
+    match error {
+        UnsafeUrl::PlainHttp(_) => {
+            "use https (plain http only for a local run: http://localhost:7071)"
+        }
+        UnsafeUrl::Credentials(_) => "leave the user name and password out of the URL",
+        UnsafeUrl::NotAUrl { .. } | UnsafeUrl::NotHttps(_) => {
+            "give the URL with its scheme: https://<app>.azurewebsites.net, or http://localhost:7071 for a local run"
+        }
+    }
+}
+
 /// Each function, called the way an outsider would: without credentials it must refuse (401
 /// with its challenge); an answer within Entra's 1000 ms.
-pub(super) async fn deployment(base: &str, code: Option<&str>) -> Vec<Check> {
+pub(super) async fn deployment(base: &str, keys: &FunctionKeys) -> Vec<Check> {
     const CHECK: &str = "deployment";
     if let Err(error) = check_fetch_url(base) {
         return vec![Check::fail(
             CHECK,
             format!("--url {error}"),
-            "give the function app's https URL, e.g. https://<app>.azurewebsites.net",
+            url_fix(&error),
         )];
     }
     let client = match crate::outbound::client().timeout(NETWORK_DEADLINE).build() {
@@ -93,7 +144,7 @@ pub(super) async fn deployment(base: &str, code: Option<&str>) -> Vec<Check> {
         let name = function.name();
         let check = format!("deployment: {name}");
         let mut url = format!("{}/api/{name}", base.trim_end_matches('/'));
-        if let Some(code) = code {
+        if let Some(code) = keys.for_function(name) {
             url.push_str("?code=");
             url.push_str(code);
         }
@@ -107,6 +158,18 @@ pub(super) async fn deployment(base: &str, code: Option<&str>) -> Vec<Check> {
         let elapsed = started.elapsed().as_millis();
         let response = match answer {
             Ok(response) => response,
+            // Nothing answers at that address: one line says so, not one per function.
+            Err(error) if error.is_connect() => {
+                checks.push(Check::fail(
+                    CHECK,
+                    format!(
+                        "{base} does not answer: {}",
+                        crate::printable::with_causes(&error.without_url())
+                    ),
+                    "check the URL (and its host name) and that the function app runs",
+                ));
+                return checks;
+            }
             Err(error) => {
                 checks.push(Check::fail(
                     check,

@@ -42,13 +42,15 @@ impl InvitationFile {
     }
 
     /// Parses CSV text for import: the valid rows, and the problems of the others (a repeated
-    /// address is a problem of the later row).
-    pub fn parse_lenient(text: &[u8]) -> (Vec<Row>, Vec<LineError>) {
+    /// address is a problem of the later row). A header that cannot be read is an error of the
+    /// whole file: no row is read, and none is "invalid".
+    pub fn parse_lenient(text: &[u8]) -> Result<(Vec<Row>, Vec<LineError>), FileErrors> {
         let (rows, parsed) = parse_rows(text);
-        (
-            rows,
-            parsed.err().map(|errors| errors.0).unwrap_or_default(),
-        )
+        let errors = parsed.err().map(|errors| errors.0).unwrap_or_default();
+        if errors.first().is_some_and(|error| error.line == 1) && rows.is_empty() {
+            return Err(FileErrors(errors));
+        }
+        Ok((rows, errors))
     }
 
     pub(crate) fn find(&self, email: &EmailAddress) -> Option<&Row> {

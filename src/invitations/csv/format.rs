@@ -192,6 +192,20 @@ fn parse_header(headers: &csv::ByteRecord) -> Result<Header, FileErrors> {
     let header_error = |message: String| FileErrors(vec![LineError { line: 1, message }]);
     let mut header = Header::default();
     let mut seen = std::collections::HashSet::new();
+    // Excel writes `;` between cells in many locales: the whole header is then one cell.
+    if let Some(first) = headers.get(0)
+        && headers.len() == 1
+        && first.contains(&b';')
+        && first
+            .get(..EMAIL.len())
+            .is_some_and(|start| start.eq_ignore_ascii_case(EMAIL.as_bytes()))
+    {
+        return Err(header_error(
+            "the file must be comma-separated (',' between cells), but its header is separated by ';' \
+             (as Excel writes in some locales): save it as 'CSV UTF-8 (Comma delimited)', or replace ';' by ','"
+                .to_owned(),
+        ));
+    }
     for cell in headers {
         let name = std::str::from_utf8(cell)
             .map_err(|_| header_error("the header is not UTF-8".to_owned()))?;
@@ -401,6 +415,7 @@ fn to_row(header: &Header, line: u64, cells: Cells<'_>) -> Result<Row, String> {
 }
 
 /// Parses rows for the CLI; a repeated address is an error of the later row.
+/// Every row that reads, and every problem (the header's, or each bad row's).
 pub(super) fn parse_rows(text: &[u8]) -> (Vec<Row>, Result<(), FileErrors>) {
     let mut rows = Vec::new();
     let mut first_line: HashMap<String, u64> = HashMap::new();

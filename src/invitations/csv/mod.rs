@@ -38,6 +38,8 @@ pub enum FileError {
     },
     #[error("{} {error}", path.display())]
     Read { path: PathBuf, error: ReadError },
+    #[error("{} does not exist: there are no invitations yet (handler invitations add creates it)", path.display())]
+    Missing { path: PathBuf },
     #[error("{}: {problem}", path.display())]
     Unwritable { path: PathBuf, problem: String },
 }
@@ -235,7 +237,15 @@ impl InvitationAdmin for CsvStore {
         self.path.display().to_string()
     }
 
+    /// A file that does not exist is an error here (not an empty list): a mistyped `--file`
+    /// must not look like a store without invitations.
     fn list(&self) -> BoxFuture<'_, Result<Listing, StoreError>> {
+        if !self.path.exists() {
+            return Box::pin(std::future::ready(Err(FileError::Missing {
+                path: self.path.clone(),
+            }
+            .into())));
+        }
         let listing = self.edit().map(|file| Listing {
             invitations: file.rows.into_iter().map(stored).collect(),
             unusable: Vec::new(),
