@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""Writes the deployment zip from the file list on stdin (what .funcignore leaves), keeping the
-execute bit of `handler`. Refuses to pack anything but what the platform needs.
+"""Writes the deployment zip from the file list on stdin (what .funcignore leaves, and the files
+to include), keeping the execute bit of `handler`. Refuses to pack anything but what the
+platform needs: host.json, the handler, the function folders' function.json, invitations.csv,
+and the FILEs named on the command line (the invitation and policy files the settings name).
 
-Usage: git ls-files --cached --others --exclude-from=.funcignore | package.py OUT.zip
+Usage: git ls-files --cached --others --exclude-from=.funcignore | package.py OUT.zip [FILE]...
 """
 import os
 import sys
@@ -11,8 +13,8 @@ import zipfile
 ALLOWED = ("host.json", "handler", "invitations.csv")
 
 
-def allowed(path):
-    if path in ALLOWED:
+def allowed(path, included):
+    if path in ALLOWED or path in included:
         return True
     folder, _, name = path.partition("/")
     return name == "function.json" and "/" not in folder
@@ -20,8 +22,10 @@ def allowed(path):
 
 def main():
     out = sys.argv[1]
-    files = sorted({line.strip() for line in sys.stdin if line.strip() and os.path.isfile(line.strip())})
-    unexpected = [path for path in files if not allowed(path)]
+    included = {os.path.normpath(path) for path in sys.argv[2:]}
+    files = sorted({os.path.normpath(line.strip()) for line in sys.stdin
+                    if line.strip() and os.path.isfile(line.strip())})
+    unexpected = [path for path in files if not allowed(path, included)]
     if unexpected:
         sys.exit(f".funcignore lets through files the platform does not need: {', '.join(unexpected)}")
     for required in ("host.json", "handler"):

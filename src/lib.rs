@@ -17,6 +17,7 @@
 //! Around them: [`config`] (environment → settings), [`cli`] (`handler invitations ...`),
 //! [`logging`] and [`printable`] (what reaches a log line or a terminal).
 
+pub mod build_info;
 pub mod callers;
 pub mod cli;
 pub mod config;
@@ -24,6 +25,7 @@ pub mod domain;
 pub(crate) mod files;
 pub mod functions;
 pub mod gate;
+pub(crate) mod identity;
 pub mod invitations;
 pub mod logging;
 pub mod messages;

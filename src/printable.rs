@@ -26,6 +26,18 @@ impl<W: fmt::Write> fmt::Write for Escaping<W> {
     }
 }
 
+/// `a`, `a or b`, `a, b or c` (with `word` for "or"/"and").
+pub(crate) fn one_of(items: &[impl AsRef<str>], word: &str) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.as_ref().to_owned(),
+        [rest @ .., last] => {
+            let rest: Vec<&str> = rest.iter().map(AsRef::as_ref).collect();
+            format!("{} {word} {}", rest.join(", "), last.as_ref())
+        }
+    }
+}
+
 /// An error with the errors that caused it, for a log line (many libraries' own message leaves
 /// out the cause: why a redirect was refused, why a connection failed).
 pub(crate) fn with_causes(error: &dyn std::error::Error) -> String {

@@ -13,6 +13,7 @@ use crate::config::STANDALONE_PORT;
 #[command(
     name = "handler",
     version,
+    long_version = crate::build_info::LONG_VERSION,
     about = "Decides who may sign up to an Azure AD B2C or Entra External ID tenant"
 )]
 pub struct Cli {

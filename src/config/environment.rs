@@ -23,6 +23,8 @@ pub struct Environment {
     /// Whether the committed example settings filled in what the environment lacks (no
     /// `local.settings.json` yet): nothing that is written should then land in example files.
     pub(crate) from_example: bool,
+    /// The names taken from a local settings file (not set in the environment).
+    from_file: std::collections::BTreeSet<String>,
 }
 
 impl Environment {
@@ -30,8 +32,7 @@ impl Environment {
     pub fn new(vars: impl IntoIterator<Item = (String, String)>) -> Self {
         Self {
             vars: vars.into_iter().collect(),
-            notes: Vec::new(),
-            from_example: false,
+            ..Self::default()
         }
     }
 
@@ -43,8 +44,7 @@ impl Environment {
     ) -> Result<Self, SettingsError> {
         let mut env = Self {
             vars: real.into_iter().collect(),
-            notes: Vec::new(),
-            from_example: false,
+            ..Self::default()
         };
         let hosted = env.get("FUNCTIONS_CUSTOMHANDLER_PORT").is_some();
         if hosted || env.in_azure() {
@@ -75,8 +75,9 @@ impl Environment {
         let values = read_local_settings(&chosen)?;
         let mut taken = 0;
         for (name, value) in values {
-            if let std::collections::btree_map::Entry::Vacant(slot) = env.vars.entry(name) {
+            if let std::collections::btree_map::Entry::Vacant(slot) = env.vars.entry(name.clone()) {
                 slot.insert(value);
+                env.from_file.insert(name);
                 taken += 1;
             }
         }
@@ -93,6 +94,29 @@ impl Environment {
     /// A variable's value, `None` when unset.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.vars.get(name).map(String::as_str)
+    }
+
+    /// A setting's value by its name in any ASCII case (app settings and local settings are
+    /// written in every case); the exact spelling first.
+    pub(crate) fn setting(&self, name: &str) -> Option<&str> {
+        self.get(name).or_else(|| {
+            self.vars
+                .iter()
+                .find(|(key, _)| key.eq_ignore_ascii_case(name))
+                .map(|(_, value)| value.as_str())
+        })
+    }
+
+    /// Whether the setting (in any case) came from a local settings file.
+    pub(crate) fn came_from_local_file(&self, name: &str) -> bool {
+        self.from_file
+            .iter()
+            .any(|taken| taken.eq_ignore_ascii_case(name))
+    }
+
+    /// The names of every variable.
+    pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
+        self.vars.keys().map(String::as_str)
     }
 
     /// `WEBSITE_SITE_NAME` is set by the platform in Azure only.

@@ -5,18 +5,18 @@
 //! validated settings of each component. A malformed value stops start-up with one line naming
 //! the variable and what it expects.
 
+pub(crate) mod catalog;
 pub(crate) mod environment;
 mod policy;
 mod raw;
-mod report;
+pub(crate) mod report;
 
 use std::fmt;
-use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::time::Duration;
 
 pub use self::environment::{Environment, LOCAL_SETTINGS, LOCAL_SETTINGS_EXAMPLE};
-use self::raw::{RawSettings, guid, non_blank, parse_bool, parse_port, whole_number};
+use self::raw::parse_port;
 use crate::callers::basic::BasicCredentials;
 use crate::callers::entra::TokenSettings;
 use crate::callers::{ApiConnectorAuth, AuthEventsAuth};
@@ -30,21 +30,6 @@ use crate::policy::Policy;
 
 /// Port `func start` serves on, used when no host gives us one.
 pub(crate) const STANDALONE_PORT: u16 = 7071;
-/// Well inside Entra's default 1000 ms budget for the whole call.
-const DEFAULT_DECISION_DEADLINE: Duration = Duration::from_millis(700);
-/// B2C custom policies wait up to 10 s; nothing waits longer.
-const MAX_DECISION_DEADLINE_MS: u64 = 10_000;
-/// Callers give up after 10 s at most (B2C), so a body still arriving after that is useless.
-const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(10);
-const READ_TIMEOUT_MS: RangeInclusive<u64> = 100..=120_000;
-/// Longer than the host's HTTP client keeps an idle connection in its pool (.NET: 1 to 2
-/// minutes), so we are never the side that closes a connection the host is about to reuse (a
-/// request sent as we close it would fail).
-const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(130);
-const IDLE_TIMEOUT_MS: RangeInclusive<u64> = 100..=3_600_000;
-/// Far above what the host opens to one instance, low enough to keep memory bounded.
-const DEFAULT_MAX_CONNECTIONS: usize = 1024;
-const MAX_CONNECTIONS: RangeInclusive<u64> = 1..=100_000;
 
 /// A setting that stops start-up, named so the operator knows what to fix.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -81,6 +66,9 @@ pub struct Settings {
     /// Where telemetry goes (`APPLICATIONINSIGHTS_CONNECTION_STRING`); none when unset. Never
     /// logged: it holds the instrumentation key.
     pub(crate) telemetry: Option<String>,
+    /// How uploads authenticate (`APPLICATIONINSIGHTS_AUTHENTICATION_STRING`): with the managed
+    /// identity's token; none: the instrumentation key alone.
+    pub(crate) telemetry_authentication: Option<String>,
     /// Where invitations live (`INVITATION_STORE`; the file `INVITATIONS_FILE` is relative to
     /// the function app root, the working directory).
     pub(crate) store: StoreSettings,
@@ -92,6 +80,8 @@ pub struct Settings {
     pub(crate) connections: ConnectionLimits,
     /// Whether these are the committed example settings (no `local.settings.json`).
     pub(crate) from_example: bool,
+    /// What the operator should hear of (see [`Note`]).
+    pub(crate) notes: Vec<Note>,
 }
 
 /// Limits that keep slow or idle clients from holding the server.
@@ -104,16 +94,6 @@ pub(crate) struct ConnectionLimits {
     pub(crate) idle_timeout: Duration,
     /// Connections served at once (`MAX_CONNECTIONS`); further ones wait in the listen queue.
     pub(crate) max_connections: usize,
-}
-
-impl Default for ConnectionLimits {
-    fn default() -> Self {
-        Self {
-            read_timeout: DEFAULT_READ_TIMEOUT,
-            idle_timeout: DEFAULT_IDLE_TIMEOUT,
-            max_connections: DEFAULT_MAX_CONNECTIONS,
-        }
-    }
 }
 
 impl fmt::Debug for Settings {
@@ -141,58 +121,34 @@ impl Settings {
         }
     }
 
-    /// Validates every setting; the first bad one stops start-up.
+    /// Validates every setting; the first bad one stops start-up. What the settings leave open
+    /// but does not stop start-up (a likely typo, a default that surprises in Azure) is in
+    /// [`Self::notes`], logged at start-up and failed by `handler doctor`.
     pub fn from_env(env: &Environment) -> Result<Self, SettingsError> {
-        let raw: RawSettings =
-            envy::from_iter(env.iter()).map_err(|error| SettingsError::Invalid {
-                variable: "environment",
-                expected: format!("could not be read: {error}"),
-            })?;
         let in_azure = env.in_azure();
-        let hosting = match non_blank(&raw.functions_customhandler_port) {
+        let hosting = match catalog::FUNCTIONS_CUSTOMHANDLER_PORT.read(env) {
             None => Hosting::Standalone,
             Some(port) => Hosting::FunctionsHost {
                 port: parse_port(port)?,
             },
         };
-        let api_connector_auth = api_connector_auth(&raw, in_azure)?;
-        let decision_deadline = match non_blank(&raw.decision_deadline_ms) {
-            None => DEFAULT_DECISION_DEADLINE,
-            Some(value) => Duration::from_millis(whole_number(
-                "DECISION_DEADLINE_MS",
-                value,
-                1..=MAX_DECISION_DEADLINE_MS,
-                "milliseconds",
-            )?),
-        };
+        let api_connector_auth = api_connector_auth(env, in_azure)?;
+        let milliseconds =
+            |setting: &catalog::Setting| setting.whole(env).map(Duration::from_millis);
+        let decision_deadline = milliseconds(&catalog::DECISION_DEADLINE_MS)?;
         let connections = ConnectionLimits {
-            read_timeout: match non_blank(&raw.request_read_timeout_ms) {
-                None => DEFAULT_READ_TIMEOUT,
-                Some(value) => Duration::from_millis(whole_number(
-                    "REQUEST_READ_TIMEOUT_MS",
-                    value,
-                    READ_TIMEOUT_MS,
-                    "milliseconds",
-                )?),
-            },
-            idle_timeout: match non_blank(&raw.connection_idle_timeout_ms) {
-                None => DEFAULT_IDLE_TIMEOUT,
-                Some(value) => Duration::from_millis(whole_number(
-                    "CONNECTION_IDLE_TIMEOUT_MS",
-                    value,
-                    IDLE_TIMEOUT_MS,
-                    "milliseconds",
-                )?),
-            },
-            max_connections: match non_blank(&raw.max_connections) {
-                None => DEFAULT_MAX_CONNECTIONS,
-                Some(value) => {
-                    whole_number("MAX_CONNECTIONS", value, MAX_CONNECTIONS, "connections")? as usize
-                }
-            },
+            read_timeout: milliseconds(&catalog::REQUEST_READ_TIMEOUT_MS)?,
+            idle_timeout: milliseconds(&catalog::CONNECTION_IDLE_TIMEOUT_MS)?,
+            max_connections: catalog::MAX_CONNECTIONS.whole(env)? as usize,
         };
-        let auth_events_auth = auth_events_auth(&raw, in_azure, decision_deadline)?;
-        let store = store(&raw)?;
+        let auth_events_auth = auth_events_auth(env, in_azure, decision_deadline)?;
+        let store = store(env)?;
+        let (policy, mut notes) = policy::policy(env)?;
+        notes.extend(
+            catalog::unknown(env)
+                .into_iter()
+                .map(|(name, closest)| Note::UnknownSetting { name, closest }),
+        );
         Ok(Self {
             hosting,
             in_azure,
@@ -202,38 +158,69 @@ impl Settings {
             decision_deadline,
             connections,
             from_example: env.from_example,
-            policy: policy::policy(&raw, env)?,
-            policy_file: policy::policy_file(&raw),
-            telemetry: non_blank(&raw.applicationinsights_connection_string)
+            policy,
+            policy_file: policy::policy_file(env),
+            telemetry: catalog::APPLICATIONINSIGHTS_CONNECTION_STRING
+                .read(env)
                 .map(|value| value.trim().to_owned()),
+            telemetry_authentication: catalog::APPLICATIONINSIGHTS_AUTHENTICATION_STRING
+                .read(env)
+                .map(|value| value.trim().to_owned()),
+            notes,
         })
     }
 }
 
+/// Something about the settings that does not stop start-up but that the operator should
+/// hear of: logged at start-up, failed by `handler doctor`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Note {
+    /// A name that looks like a setting of ours but is none (a typo, most likely).
+    UnknownSetting {
+        name: String,
+        closest: Option<&'static str>,
+    },
+    /// In Azure, `ALLOWED_EMAIL_DOMAINS` is unset: no domain is admitted (not the sample's).
+    NoAllowListInAzure,
+}
+
+impl fmt::Display for Note {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::UnknownSetting { name, closest } => {
+                f.write_str(&catalog::describe_unknown(name, *closest))
+            }
+            Self::NoAllowListInAzure => f.write_str(
+                "ALLOWED_EMAIL_DOMAINS is not set: in Azure that means no domain is admitted by its domain \
+                 (only invitations admit); set it to the domains to admit, or to 'none' to say that invitation \
+                 only is meant",
+            ),
+        }
+    }
+}
+
 fn api_connector_auth(
-    raw: &RawSettings,
+    env: &Environment,
     in_azure: bool,
 ) -> Result<ApiConnectorAuth, SettingsError> {
-    let mode = non_blank(&raw.api_connector_auth).unwrap_or("basic");
-    if mode.eq_ignore_ascii_case("none") {
+    let setting = &catalog::API_CONNECTOR_AUTH;
+    let mode = setting.choice(env)?;
+    if mode == "none" {
         if in_azure {
-            return Err(SettingsError::Invalid {
-                variable: "API_CONNECTOR_AUTH",
-                expected: "must be 'basic' in Azure (WEBSITE_SITE_NAME is set); 'none' is only for local runs"
+            return Err(setting.invalid(
+                "must be 'basic' in Azure (WEBSITE_SITE_NAME is set); 'none' is only for local runs"
                     .to_owned(),
-            });
+            ));
         }
         return Ok(ApiConnectorAuth::None);
     }
-    if !mode.eq_ignore_ascii_case("basic") {
-        return Err(SettingsError::Invalid {
-            variable: "API_CONNECTOR_AUTH",
-            expected: format!("must be 'basic' or 'none', got {mode:?}"),
-        });
-    }
     // Empty strings count as missing: an empty username must never switch authentication off.
-    let username = raw.basic_auth_username.as_deref().filter(|v| !v.is_empty());
-    let password = raw.basic_auth_password.as_deref().filter(|v| !v.is_empty());
+    let username = env
+        .setting(catalog::BASIC_AUTH_USERNAME.name)
+        .filter(|v| !v.is_empty());
+    let password = env
+        .setting(catalog::BASIC_AUTH_PASSWORD.name)
+        .filter(|v| !v.is_empty());
     Ok(match (username, password) {
         (Some(username), Some(password)) => {
             ApiConnectorAuth::Basic(BasicCredentials::new(username, password))
@@ -243,51 +230,42 @@ fn api_connector_auth(
 }
 
 fn auth_events_auth(
-    raw: &RawSettings,
+    env: &Environment,
     in_azure: bool,
     fetch_deadline: Duration,
 ) -> Result<AuthEventsAuth, SettingsError> {
-    let mode = non_blank(&raw.auth_events_token_validation)
-        .unwrap_or("jwt")
-        .trim()
-        .to_ascii_lowercase();
-    let invalid = |expected: String| SettingsError::Invalid {
-        variable: "AUTH_EVENTS_TOKEN_VALIDATION",
-        expected,
-    };
+    let setting = &catalog::AUTH_EVENTS_TOKEN_VALIDATION;
+    let mode = setting.choice(env)?;
     match mode.as_str() {
         "none" if in_azure => {
-            return Err(invalid(
+            return Err(setting.invalid(
                 "must be 'jwt' or 'easyauth' in Azure (WEBSITE_SITE_NAME is set); 'none' is only for local runs"
                     .to_owned(),
             ));
         }
         "none" => return Ok(AuthEventsAuth::None),
         "easyauth" => {
-            let enabled = non_blank(&raw.website_auth_enabled).and_then(parse_bool);
+            let enabled = catalog::WEBSITE_AUTH_ENABLED
+                .read(env)
+                .and_then(raw::parse_bool);
             if enabled != Some(true) {
-                return Err(invalid(
+                return Err(setting.invalid(
                     "is 'easyauth' but Easy Auth is not enabled (WEBSITE_AUTH_ENABLED is not True): its headers could be forged"
                         .to_owned(),
                 ));
             }
         }
-        "jwt" => {}
-        other => {
-            return Err(invalid(format!(
-                "must be 'jwt', 'easyauth' or 'none', got {other:?}"
-            )));
-        }
+        _ => {}
     }
-    let tenant_id = guid(&raw.auth_events_tenant_id, "AUTH_EVENTS_TENANT_ID")?;
-    let client_id = guid(&raw.auth_events_client_id, "AUTH_EVENTS_CLIENT_ID")?;
+    let tenant_id = catalog::AUTH_EVENTS_TENANT_ID.guid(env)?;
+    let client_id = catalog::AUTH_EVENTS_CLIENT_ID.guid(env)?;
     let (tenant_id, client_id) = match (tenant_id, client_id) {
         (Some(tenant_id), Some(client_id)) => (tenant_id, client_id),
         (tenant_id, _) => {
             let missing = if tenant_id.is_none() {
-                "AUTH_EVENTS_TENANT_ID"
+                catalog::AUTH_EVENTS_TENANT_ID.name
             } else {
-                "AUTH_EVENTS_CLIENT_ID"
+                catalog::AUTH_EVENTS_CLIENT_ID.name
             };
             return Ok(AuthEventsAuth::NotConfigured {
                 missing: missing.to_owned(),
@@ -300,18 +278,15 @@ fn auth_events_auth(
             client_id,
         });
     }
-    let authority = match non_blank(&raw.auth_events_authority) {
+    let authority = match catalog::AUTH_EVENTS_AUTHORITY.read(env) {
         Some(authority) => authority.trim().trim_end_matches('/').to_owned(),
         None => format!("https://{tenant_id}.ciamlogin.com/{tenant_id}/v2.0"),
     };
-    check_fetch_url(&authority).map_err(|problem| SettingsError::Invalid {
-        variable: "AUTH_EVENTS_AUTHORITY",
-        expected: format!("must be the tenant's authority URL: {problem}"),
+    check_fetch_url(&authority).map_err(|problem| {
+        catalog::AUTH_EVENTS_AUTHORITY
+            .invalid(format!("must be the tenant's authority URL: {problem}"))
     })?;
-    let refresh_hours = match non_blank(&raw.auth_events_key_refresh_hours) {
-        None => 24,
-        Some(value) => whole_number("AUTH_EVENTS_KEY_REFRESH_HOURS", value, 1..=168, "hours")?,
-    };
+    let refresh_hours = catalog::AUTH_EVENTS_KEY_REFRESH_HOURS.whole(env)?;
     Ok(AuthEventsAuth::Jwt(TokenSettings {
         tenant_id,
         client_id,
@@ -321,77 +296,61 @@ fn auth_events_auth(
     }))
 }
 
-fn store(raw: &RawSettings) -> Result<StoreSettings, SettingsError> {
-    let kind = non_blank(&raw.invitation_store)
-        .unwrap_or("file")
-        .trim()
-        .to_ascii_lowercase();
-    match kind.as_str() {
-        "file" => {
-            let file = non_blank(&raw.invitations_file).unwrap_or("invitations.csv");
-            return Ok(StoreSettings::File(PathBuf::from(file.trim())));
-        }
-        "table" => {}
-        other => {
-            return Err(SettingsError::Invalid {
-                variable: "INVITATION_STORE",
-                expected: format!("must be 'file' or 'table', got {other:?}"),
-            });
-        }
+fn store(env: &Environment) -> Result<StoreSettings, SettingsError> {
+    if catalog::INVITATION_STORE.choice(env)? == "file" {
+        let file = catalog::INVITATIONS_FILE.text(env);
+        return Ok(StoreSettings::File(PathBuf::from(file)));
     }
-    let table = non_blank(&raw.invitations_table)
-        .unwrap_or("Invitations")
-        .trim()
-        .to_owned();
+    let table = catalog::INVITATIONS_TABLE.text(env).to_owned();
     if !is_table_name(&table) {
-        return Err(SettingsError::Invalid {
-            variable: "INVITATIONS_TABLE",
-            expected: format!(
-                "must be 3 to 63 letters and digits starting with a letter, got {table:?}"
-            ),
-        });
+        return Err(catalog::INVITATIONS_TABLE.invalid(format!(
+            "must be 3 to 63 letters and digits starting with a letter, got {table:?}"
+        )));
     }
-    let connection = |variable: &'static str, text: &str| {
-        parse_connection_string(text).map_err(|problem| SettingsError::Invalid {
-            variable,
-            expected: format!("must be a storage connection string: {problem}"),
+    let connection = |setting: &catalog::Setting, text: &str| {
+        parse_connection_string(text).map_err(|problem| {
+            setting.invalid(format!("must be a storage connection string: {problem}"))
         })
     };
     let identity = Credential::ManagedIdentity {
-        client_id: non_blank(&raw.web_jobs_storage_client_id).map(|id| id.trim().to_owned()),
+        client_id: catalog::AzureWebJobsStorage__clientId
+            .read(env)
+            .map(|id| id.trim().to_owned()),
     };
-    let (variable, endpoint, credential) = if let Some(text) =
-        non_blank(&raw.invitations_table_connection)
+    let (setting, endpoint, credential) = if let Some(text) =
+        catalog::INVITATIONS_TABLE_CONNECTION.read(env)
     {
-        let (endpoint, credential) = connection("INVITATIONS_TABLE_CONNECTION", text)?;
-        ("INVITATIONS_TABLE_CONNECTION", endpoint, credential)
-    } else if let Some(endpoint) = non_blank(&raw.invitations_table_endpoint) {
+        let (endpoint, credential) = connection(&catalog::INVITATIONS_TABLE_CONNECTION, text)?;
+        (&catalog::INVITATIONS_TABLE_CONNECTION, endpoint, credential)
+    } else if let Some(endpoint) = catalog::INVITATIONS_TABLE_ENDPOINT.read(env) {
         (
-            "INVITATIONS_TABLE_ENDPOINT",
+            &catalog::INVITATIONS_TABLE_ENDPOINT,
             endpoint.trim().trim_end_matches('/').to_owned(),
             identity,
         )
-    } else if let Some(text) = non_blank(&raw.web_jobs_storage) {
-        let (endpoint, credential) = connection("AzureWebJobsStorage", text)?;
-        ("AzureWebJobsStorage", endpoint, credential)
-    } else if let Some(uri) = non_blank(&raw.web_jobs_storage_table_uri) {
+    } else if let Some(text) = catalog::AzureWebJobsStorage.read(env) {
+        let (endpoint, credential) = connection(&catalog::AzureWebJobsStorage, text)?;
+        (&catalog::AzureWebJobsStorage, endpoint, credential)
+    } else if let Some(uri) = catalog::AzureWebJobsStorage__tableServiceUri.read(env) {
         (
-            "AzureWebJobsStorage__tableServiceUri",
+            &catalog::AzureWebJobsStorage__tableServiceUri,
             uri.trim().trim_end_matches('/').to_owned(),
             identity,
         )
-    } else if let Some(account) = non_blank(&raw.web_jobs_storage_account) {
+    } else if let Some(account) = catalog::AzureWebJobsStorage__accountName.read(env) {
         let endpoint = format!("https://{}.table.core.windows.net", account.trim());
-        ("AzureWebJobsStorage__accountName", endpoint, identity)
+        (
+            &catalog::AzureWebJobsStorage__accountName,
+            endpoint,
+            identity,
+        )
     } else {
-        return Err(SettingsError::Invalid {
-            variable: "INVITATION_STORE",
-            expected: "is 'table' but no table is configured: set INVITATIONS_TABLE_CONNECTION, INVITATIONS_TABLE_ENDPOINT, AzureWebJobsStorage or AzureWebJobsStorage__accountName".to_owned(),
-        });
+        return Err(catalog::INVITATION_STORE.invalid(
+                "is 'table' but no table is configured: set INVITATIONS_TABLE_CONNECTION, INVITATIONS_TABLE_ENDPOINT, AzureWebJobsStorage or AzureWebJobsStorage__accountName".to_owned(),
+            ));
     };
-    check_fetch_url(&endpoint).map_err(|problem| SettingsError::Invalid {
-        variable,
-        expected: format!("must name a Table service endpoint: {problem}"),
+    check_fetch_url(&endpoint).map_err(|problem| {
+        setting.invalid(format!("must name a Table service endpoint: {problem}"))
     })?;
     Ok(StoreSettings::Table(TableSettings {
         endpoint,

@@ -1,99 +1,71 @@
-//! The rules of the settings: allow- and deny-lists, Job Title rules, the organization's name
-//! and the block page, each text with per-language variants (`BLOCK_PAGE_MESSAGE_DE`,
+//! The rules of the settings: the per-application settings of [`POLICY_SETTINGS`] (allow- and
+//! deny-lists, Job Title rules) read from the environment, and the organization's name and the
+//! block page, each text with per-language variants (`BLOCK_PAGE_MESSAGE_DE`,
 //! `ORGANIZATION_NAME_PT_BR`, ...). The policy file (`POLICY_FILE`) overlays these.
 
 use std::path::PathBuf;
 
-use super::SettingsError;
+use super::catalog::{self, Setting};
 use super::environment::Environment;
-use super::raw::{RawSettings, non_blank, parse_bool};
+use super::{Note, SettingsError};
 use crate::messages::{Language, OperatorText, Text, Texts};
-use crate::policy::domains::{DomainList, LocalParts};
-use crate::policy::{MAX_JOB_TITLE_LENGTH, Policy};
+use crate::policy::Policy;
+use crate::policy::domains::DomainList;
+use crate::policy::settings::{Input, POLICY_SETTINGS};
 
 /// The settings whose texts may have variants, with the text they set (`None`: the
 /// organization's name).
-const TEXT_SETTINGS: [(&str, Option<Text>); 3] = [
-    ("ORGANIZATION_NAME", None),
-    ("BLOCK_PAGE_TITLE", Some(Text::BlockPageTitle)),
-    ("BLOCK_PAGE_MESSAGE", Some(Text::BlockPageMessage)),
+const TEXT_SETTINGS: [(&Setting, Option<Text>); 3] = [
+    (&catalog::ORGANIZATION_NAME, None),
+    (&catalog::BLOCK_PAGE_TITLE, Some(Text::BlockPageTitle)),
+    (&catalog::BLOCK_PAGE_MESSAGE, Some(Text::BlockPageMessage)),
 ];
 
-pub(super) fn policy(raw: &RawSettings, env: &Environment) -> Result<Policy, SettingsError> {
-    let allowed_domains = match &raw.allowed_email_domains {
-        None => DomainList::parse("fabrikam.com,fabricam.com").expect("default domains are valid"),
-        Some(value) => domains("ALLOWED_EMAIL_DOMAINS", value)?,
-    };
-    let blocked_domains = match &raw.blocked_email_domains {
-        None => DomainList::default(),
-        Some(value) => domains("BLOCKED_EMAIL_DOMAINS", value)?,
-    };
-    let blocked_local_parts = match &raw.blocked_local_parts {
-        None => LocalParts::default(),
-        Some(value) => LocalParts::parse(value).map_err(|error| SettingsError::Invalid {
-            variable: "BLOCKED_LOCAL_PARTS",
-            expected: format!(
-                "must be a comma-separated list of local parts ('admin', 'noreply'): {error}"
-            ),
-        })?,
-    };
-    let min_job_title_length = match non_blank(&raw.min_job_title_length) {
-        None => 4,
-        Some(value) => value
-            .trim()
-            .parse::<usize>()
-            .ok()
-            .filter(|length| *length <= MAX_JOB_TITLE_LENGTH)
-            .ok_or_else(|| SettingsError::Invalid {
-                variable: "MIN_JOB_TITLE_LENGTH",
-                expected: format!(
-                    "must be a whole number of characters from 0 to {MAX_JOB_TITLE_LENGTH}, got {value:?}"
-                ),
-            })?,
-    };
-    let require_job_title = match non_blank(&raw.require_job_title) {
-        None => false,
-        Some(value) => parse_bool(value).ok_or_else(|| SettingsError::Invalid {
-            variable: "REQUIRE_JOB_TITLE",
-            expected: format!("must be 'true' or 'false', got {value:?}"),
-        })?,
-    };
-    Ok(Policy {
-        allowed_domains,
-        blocked_domains,
-        blocked_local_parts,
-        min_job_title_length,
-        require_job_title,
-        texts: texts(raw, env)?,
-    })
+/// The rules of the settings: each per-application setting of the environment over its
+/// default, and the texts; with what the operator should hear of.
+pub(super) fn policy(env: &Environment) -> Result<(Policy, Vec<Note>), SettingsError> {
+    let mut policy = Policy::default();
+    let mut notes = Vec::new();
+    for setting in POLICY_SETTINGS {
+        if let Some(value) = env.setting(setting.env) {
+            (setting.apply)(&mut policy, Input::Text(value)).map_err(|problem| {
+                SettingsError::Invalid {
+                    variable: setting.env,
+                    expected: if problem.starts_with("must") {
+                        format!("must be {}, got {value:?}", setting.expected_env)
+                    } else {
+                        format!("must be {}: {problem}", setting.expected_env)
+                    },
+                }
+            })?;
+        }
+    }
+    // The original sample's domains are a local convenience: in Azure an unset allow-list
+    // admits no domain, and says so (deployment tools that drop empty settings make "unset"
+    // and "empty" hard to tell apart; `none` says it on purpose).
+    if env.in_azure() && env.setting("ALLOWED_EMAIL_DOMAINS").is_none() {
+        policy.allowed_domains = DomainList::default();
+        notes.push(Note::NoAllowListInAzure);
+    }
+    policy.texts = texts(env)?;
+    Ok((policy, notes))
 }
 
 /// `POLICY_FILE`, relative to the function app root (the working directory).
-pub(super) fn policy_file(raw: &RawSettings) -> Option<PathBuf> {
-    non_blank(&raw.policy_file).map(|path| PathBuf::from(path.trim()))
-}
-
-fn domains(variable: &'static str, value: &str) -> Result<DomainList, SettingsError> {
-    DomainList::parse(value).map_err(|error| SettingsError::Invalid {
-        variable,
-        expected: format!(
-            "must be a comma-separated list of domains ('fabrikam.com', '*.fabrikam.com' or '*'): {error}"
-        ),
-    })
+pub(super) fn policy_file(env: &Environment) -> Option<PathBuf> {
+    catalog::POLICY_FILE
+        .read(env)
+        .map(|path| PathBuf::from(path.trim()))
 }
 
 /// The organization's name and the block page, each with the variants `<SETTING>_<LANGUAGE>`
 /// (the catalog's tag with `_` for `-`, any case).
-fn texts(raw: &RawSettings, env: &Environment) -> Result<Texts, SettingsError> {
+fn texts(env: &Environment) -> Result<Texts, SettingsError> {
     let mut organization = None;
     let mut replaced = Vec::new();
     for (setting, text) in TEXT_SETTINGS {
-        let base = match text {
-            None => non_blank(&raw.organization_name),
-            Some(Text::BlockPageTitle) => non_blank(&raw.block_page_title),
-            Some(_) => non_blank(&raw.block_page_message),
-        }
-        .map(|value| value.trim().to_owned());
+        let base = setting.read(env).map(|value| value.trim().to_owned());
+        let setting = setting.name;
         let variants = variants(setting, env)?;
         let value = match (base, variants.is_empty()) {
             (None, true) => None,

@@ -40,6 +40,7 @@ const START: EventTypes = EventTypes {
     data_type: "microsoft.graph.onAttributeCollectionStartCalloutData",
     response_type: "microsoft.graph.onAttributeCollectionStartResponseData",
     action_prefix: "microsoft.graph.attributeCollectionStart",
+    extension_type: "microsoft.graph.onAttributeCollectionStartCustomExtension",
 };
 
 const SUBMIT: EventTypes = EventTypes {
@@ -47,6 +48,7 @@ const SUBMIT: EventTypes = EventTypes {
     data_type: "microsoft.graph.onAttributeCollectionSubmitCalloutData",
     response_type: "microsoft.graph.onAttributeCollectionSubmitResponseData",
     action_prefix: "microsoft.graph.attributeCollectionSubmit",
+    extension_type: "microsoft.graph.onAttributeCollectionSubmitCustomExtension",
 };
 
 /// Answers one event: parse, decide, respond.

@@ -5,6 +5,7 @@
 use futures_util::future::BoxFuture;
 
 use super::attribute_collection::{Event, answer};
+use super::entra::EventTypes;
 use super::{Answer, Caller, Function, Invocation, Shared};
 
 pub struct OnAttributeCollectionStart;
@@ -16,6 +17,10 @@ impl Function for OnAttributeCollectionStart {
 
     fn caller(&self) -> Caller {
         Caller::AuthenticationEvents
+    }
+
+    fn entra_event(&self) -> Option<&'static EventTypes> {
+        Some(Event::Start.types())
     }
 
     fn answer<'a>(

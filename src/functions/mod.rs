@@ -35,6 +35,24 @@ pub const ALL: &[&dyn Function] = &[
     &OnTokenIssuanceStart,
 ];
 
+/// The function a custom authentication extension of this Graph type calls (`#` and case aside).
+pub(crate) fn for_extension_type(kind: &str) -> Option<&'static dyn Function> {
+    let kind = kind.trim_start_matches('#');
+    ALL.iter().copied().find(|function| {
+        function
+            .entra_event()
+            .is_some_and(|event| event.extension_type.eq_ignore_ascii_case(kind))
+    })
+}
+
+/// The names of the functions this caller calls, in [`ALL`]'s order.
+pub(crate) fn names_of(caller: Caller) -> Vec<&'static str> {
+    ALL.iter()
+        .filter(|function| function.caller() == caller)
+        .map(|function| function.name())
+        .collect()
+}
+
 /// One of Microsoft's contracts, served at `/api/<name>`.
 pub trait Function: Sync {
     /// The function's name: its folder, its route, its name in logs.
@@ -42,6 +60,21 @@ pub trait Function: Sync {
 
     /// Who may call it (checked by the server before the body is read).
     fn caller(&self) -> Caller;
+
+    /// The Entra event it answers, with that event's Microsoft Graph types; `None` for a
+    /// function Entra's events do not call.
+    fn entra_event(&self) -> Option<&'static entra::EventTypes> {
+        None
+    }
+
+    /// A request of its own kind about `address` (what `handler doctor` calls it with; a
+    /// protected deployment refuses it before reading it).
+    fn sample_body(&self, address: &str) -> serde_json::Value {
+        let kind = self.entra_event().map_or("", |types| types.event_type);
+        serde_json::json!({"type": kind,
+            "data": {"authenticationContext": {"user": {"mail": address}},
+                     "userSignUpInfo": {"identities": [{"signInType": "email", "issuerAssignedId": address}]}}})
+    }
 
     /// The answer to a body that arrived whole from a checked caller. Every body gets an answer
     /// of the function's contract (or, for one that is not a request at all, a JSON error).

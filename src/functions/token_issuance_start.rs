@@ -25,6 +25,7 @@ const TYPES: EventTypes = EventTypes {
     data_type: "microsoft.graph.onTokenIssuanceStartCalloutData",
     response_type: "microsoft.graph.onTokenIssuanceStartResponseData",
     action_prefix: "microsoft.graph.tokenIssuanceStart",
+    extension_type: "microsoft.graph.onTokenIssuanceStartCustomExtension",
 };
 
 pub struct OnTokenIssuanceStart;
@@ -36,6 +37,10 @@ impl Function for OnTokenIssuanceStart {
 
     fn caller(&self) -> Caller {
         Caller::AuthenticationEvents
+    }
+
+    fn entra_event(&self) -> Option<&'static EventTypes> {
+        Some(&TYPES)
     }
 
     fn answer<'a>(

@@ -29,8 +29,8 @@ use std::sync::Arc;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use super::domains::{DomainList, LocalParts};
-use super::{MAX_JOB_TITLE_LENGTH, Policy, PolicySet};
+use super::settings::{self, Input, POLICY_SETTINGS, PolicySetting};
+use super::{Policy, PolicySet};
 use crate::messages::{Language, OperatorText, Text};
 
 /// Largest policy file read; a policy is a few kilobytes.
@@ -64,8 +64,6 @@ impl fmt::Display for Problems {
         Ok(())
     }
 }
-
-const SECTION_KEYS: &str = "organization_name, allowed_domains, blocked_domains, blocked_local_parts, require_job_title, min_job_title_length, messages";
 
 /// Reads a policy file over `base`, the policy of the settings.
 pub fn parse(text: &str, base: &Policy) -> Result<PolicySet, Problems> {
@@ -193,62 +191,19 @@ impl Reader<'_> {
         }
     }
 
-    /// Applies one section's keys to `policy`.
+    /// Applies one section's keys to `policy`: the per-application settings as
+    /// [`POLICY_SETTINGS`] reads them, the organization's name and the messages.
     fn section(&mut self, policy: &mut Policy, table: &DeTable<'_>) {
         for (key, value) in table {
             let name = key.get_ref().as_ref();
+            if let Some(setting) = settings::by_key(name) {
+                self.setting(policy, setting, value);
+                continue;
+            }
             match name {
                 "organization_name" => {
                     if let Some(text) = self.operator_text(name, value) {
                         policy.texts.organization = text;
-                    }
-                }
-                "allowed_domains" | "blocked_domains" => {
-                    let Some(entries) = self.strings(name, value) else {
-                        continue;
-                    };
-                    match DomainList::from_entries(entries.iter().map(|(text, _)| *text)) {
-                        Ok(list) if name == "allowed_domains" => policy.allowed_domains = list,
-                        Ok(list) => policy.blocked_domains = list,
-                        Err(error) => {
-                            let at = entry_at(&entries, &error.to_string(), value);
-                            self.problem(at, format!("{name}: {error}"));
-                        }
-                    }
-                }
-                "blocked_local_parts" => {
-                    let Some(entries) = self.strings(name, value) else {
-                        continue;
-                    };
-                    match LocalParts::from_entries(entries.iter().map(|(text, _)| *text)) {
-                        Ok(list) => policy.blocked_local_parts = list,
-                        Err(error) => {
-                            let at = entry_at(&entries, &error.to_string(), value);
-                            self.problem(at, format!("{name}: {error}"));
-                        }
-                    }
-                }
-                "require_job_title" => match value.get_ref() {
-                    DeValue::Boolean(flag) => policy.require_job_title = *flag,
-                    _ => self.problem(value.span().start, format!("{name} must be true or false")),
-                },
-                "min_job_title_length" => {
-                    let length = match value.get_ref() {
-                        DeValue::Integer(number) => {
-                            u64::from_str_radix(number.as_str(), number.radix())
-                                .ok()
-                                .filter(|n| *n <= MAX_JOB_TITLE_LENGTH as u64)
-                        }
-                        _ => None,
-                    };
-                    match length {
-                        Some(length) => policy.min_job_title_length = length as usize,
-                        None => self.problem(
-                            value.span().start,
-                            format!(
-                                "{name} must be a whole number of characters from 0 to {MAX_JOB_TITLE_LENGTH}"
-                            ),
-                        ),
                     }
                 }
                 "messages" => {
@@ -273,44 +228,68 @@ impl Reader<'_> {
                         }
                     }
                 }
-                other => self.problem(
-                    key.span().start,
-                    format!("unknown key {other:?}; a section has {SECTION_KEYS}"),
-                ),
+                other => {
+                    let keys: Vec<&str> = POLICY_SETTINGS
+                        .iter()
+                        .map(|setting| setting.key)
+                        .chain(["organization_name", "messages"])
+                        .collect();
+                    self.problem(
+                        key.span().start,
+                        format!("unknown key {other:?}; a section has {}", keys.join(", ")),
+                    );
+                }
             }
         }
     }
 
-    /// A list of strings, each with where it starts.
-    fn strings<'v>(&mut self, name: &str, value: &'v Value<'_>) -> Option<Vec<(&'v str, usize)>> {
-        let DeValue::Array(items) = value.get_ref() else {
-            self.problem(
-                value.span().start,
-                format!(
-                    "{name} must be a list like {}",
-                    if name == "blocked_local_parts" {
-                        "[\"admin\", \"noreply\"]"
-                    } else {
-                        "[\"contoso.com\", \"*.contoso.com\"]"
+    /// One per-application setting's value, read as the environment's would be; a problem with
+    /// one entry of a list is reported at that entry.
+    fn setting(&mut self, policy: &mut Policy, setting: &PolicySetting, value: &Value<'_>) {
+        let name = setting.key;
+        let at = value.span().start;
+        let mut entries = Vec::new();
+        let texts: Vec<&str>;
+        let input = match value.get_ref() {
+            DeValue::Boolean(flag) => Input::Bool(*flag),
+            DeValue::Integer(number) => {
+                match i64::from_str_radix(number.as_str(), number.radix()) {
+                    Ok(number) => Input::Integer(number),
+                    Err(_) => {
+                        self.problem(at, format!("{name} must be {}", setting.expected));
+                        return;
                     }
-                ),
-            );
-            return None;
-        };
-        let mut entries = Vec::with_capacity(items.len());
-        for item in items.iter() {
-            match item.get_ref() {
-                DeValue::String(text) => entries.push((text.as_ref(), item.span().start)),
-                _ => {
-                    self.problem(
-                        item.span().start,
-                        format!("{name} must hold only text in quotes"),
-                    );
-                    return None;
                 }
             }
+            DeValue::Array(items) => {
+                for item in items.iter() {
+                    match item.get_ref() {
+                        DeValue::String(text) => entries.push((text.as_ref(), item.span().start)),
+                        _ => {
+                            self.problem(
+                                item.span().start,
+                                format!("{name} must hold only text in quotes"),
+                            );
+                            return;
+                        }
+                    }
+                }
+                texts = entries.iter().map(|(text, _)| *text).collect();
+                Input::List(&texts)
+            }
+            _ => {
+                self.problem(at, format!("{name} must be {}", setting.expected));
+                return;
+            }
+        };
+        if let Err(problem) = (setting.apply)(policy, input) {
+            let at = entry_at(&entries, &problem, value);
+            if problem.starts_with("must") {
+                self.problem(at, format!("{name} {problem}"));
+            } else {
+                self.problem(at, format!("{name}: {problem}"));
+            }
         }
-        Some(entries)
     }
 
     /// A text in every language, or a table of `default` and language variants.
@@ -403,17 +382,13 @@ fn entry_at(entries: &[(&str, usize)], error: &str, list: &Value<'_>) -> usize {
 mod tests {
     use super::*;
     use crate::domain::email::EmailAddress;
-    use crate::messages::Texts;
     use crate::policy::PolicyName;
+    use crate::policy::domains::DomainList;
 
     fn base() -> Policy {
         Policy {
             allowed_domains: DomainList::parse("fabrikam.com").unwrap(),
-            blocked_domains: DomainList::default(),
-            blocked_local_parts: LocalParts::default(),
-            min_job_title_length: 4,
-            require_job_title: false,
-            texts: Texts::new(OperatorText::plain("Contoso")),
+            ..Policy::default()
         }
     }
 
@@ -549,7 +524,7 @@ blocked_local_parts = "admin"
         assert_eq!(
             found,
             [
-                "line 2: unknown key \"allowed_domain\"; a section has organization_name, allowed_domains, blocked_domains, blocked_local_parts, require_job_title, min_job_title_length, messages",
+                "line 2: unknown key \"allowed_domain\"; a section has allowed_domains, blocked_domains, blocked_local_parts, min_job_title_length, require_job_title, organization_name, messages",
                 "line 3: blocked_domains: entry 2 (\"not a domain\") is not a domain like 'fabrikam.com', '*.fabrikam.com' or '*'",
                 "line 4: require_job_title must be true or false",
                 "line 5: min_job_title_length must be a whole number of characters from 0 to 128",

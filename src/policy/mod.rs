@@ -14,6 +14,7 @@
 pub mod domains;
 pub mod file;
 mod set;
+pub mod settings;
 
 use self::domains::{DomainList, LocalParts};
 pub use self::set::{PolicyName, PolicySet};
@@ -171,6 +172,21 @@ pub struct Policy {
     pub require_job_title: bool,
     /// The organization's name and the operator's own messages.
     pub texts: Texts,
+}
+
+/// The defaults of every setting ([`settings::POLICY_SETTINGS`] says them to people).
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            allowed_domains: DomainList::from_entries(["fabrikam.com", "fabricam.com"])
+                .unwrap_or_default(),
+            blocked_domains: DomainList::default(),
+            blocked_local_parts: LocalParts::default(),
+            min_job_title_length: 4,
+            require_job_title: false,
+            texts: Texts::new(crate::messages::OperatorText::plain("Contoso")),
+        }
+    }
 }
 
 impl Policy {

@@ -62,6 +62,7 @@ pub enum ServeError {
 /// Assembles the server from `settings` and serves until a shutdown signal; `standalone_port`
 /// when no host gives one. Must run inside the Tokio runtime.
 pub async fn run(settings: Settings, standalone_port: u16) -> Result<(), ServeError> {
+    log::info!("{}", crate::build_info::BuildInfo::current());
     settings.report();
     let store = invitations::open(&settings.store, settings.decision_deadline)?;
     store.load()?;
@@ -69,7 +70,10 @@ pub async fn run(settings: Settings, standalone_port: u16) -> Result<(), ServeEr
     store.clone().watch();
     crate::messages::load();
     if let Some(connection_string) = &settings.telemetry
-        && let Err(error) = crate::telemetry::start(connection_string)
+        && let Err(error) = crate::telemetry::start(
+            connection_string,
+            settings.telemetry_authentication.as_deref(),
+        )
     {
         log::error!("{error}; running without telemetry");
     }

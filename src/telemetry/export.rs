@@ -19,6 +19,7 @@ use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider};
 
 use super::{DecisionRecord, REPORT_EVERY};
+use crate::identity::ManagedIdentity;
 
 /// How long one upload may take.
 const UPLOAD_DEADLINE: Duration = Duration::from_secs(10);
@@ -37,6 +38,35 @@ pub enum TelemetryError {
     ConnectionString(String),
     #[error("cannot build the HTTP client for Application Insights: {0}")]
     Client(String),
+    #[error(
+        "APPLICATIONINSIGHTS_AUTHENTICATION_STRING must be 'Authorization=AAD' or 'Authorization=AAD;ClientId=<the user-assigned identity's client id>', got {0:?}"
+    )]
+    Authentication(String),
+}
+
+/// The managed identity `APPLICATIONINSIGHTS_AUTHENTICATION_STRING` names: `Authorization=AAD`
+/// (the system-assigned identity) or with `ClientId=<guid>` (a user-assigned one), in any order
+/// and case; its client id, `None` for the system-assigned one.
+pub(super) fn identity_of(authentication: &str) -> Result<Option<String>, TelemetryError> {
+    let refused = || TelemetryError::Authentication(authentication.to_owned());
+    let mut aad = false;
+    let mut client_id = None;
+    for part in authentication
+        .split(';')
+        .filter(|part| !part.trim().is_empty())
+    {
+        let (key, value) = part.split_once('=').ok_or_else(refused)?;
+        let (key, value) = (key.trim(), value.trim());
+        if key.eq_ignore_ascii_case("Authorization") && value.eq_ignore_ascii_case("AAD") {
+            aad = true;
+        } else if key.eq_ignore_ascii_case("ClientId") {
+            let id = crate::domain::application::Guid::parse(value).map_err(|_| refused())?;
+            client_id = Some(id.to_string());
+        } else {
+            return Err(refused());
+        }
+    }
+    if aad { Ok(client_id) } else { Err(refused()) }
 }
 
 pub(super) struct Pipeline {
@@ -55,9 +85,21 @@ pub(super) struct Pipeline {
 
 impl Pipeline {
     /// Must be called inside the Tokio runtime (the uploads run on it).
-    pub(super) fn new(connection_string: &str) -> Result<Self, TelemetryError> {
+    pub(super) fn new(
+        connection_string: &str,
+        authentication: Option<&str>,
+    ) -> Result<Self, TelemetryError> {
         refuse_credentials(connection_string)?;
-        let client = Uploads::new(loopback_http(connection_string))?;
+        let identity = authentication
+            .map(identity_of)
+            .transpose()?
+            .map(|client_id| {
+                Arc::new(ManagedIdentity::new(
+                    "https://monitor.azure.com/",
+                    client_id,
+                ))
+            });
+        let client = Uploads::new(loopback_http(connection_string), identity)?;
         let exporter = |client: Uploads| {
             opentelemetry_application_insights::Exporter::new_from_connection_string(
                 connection_string,
@@ -303,6 +345,10 @@ struct Uploads {
     failures: Arc<FailureReport>,
     /// A loopback endpoint written as plain http (see [`loopback_http`]).
     plain_http: Option<String>,
+    /// The managed identity whose token every upload carries (Entra-authenticated ingestion,
+    /// which a component with local authentication off requires); `None`: the instrumentation
+    /// key alone.
+    identity: Option<Arc<ManagedIdentity>>,
 }
 
 #[derive(Debug)]
@@ -314,7 +360,10 @@ struct FailureReport {
 }
 
 impl Uploads {
-    fn new(plain_http: Option<String>) -> Result<Self, TelemetryError> {
+    fn new(
+        plain_http: Option<String>,
+        identity: Option<Arc<ManagedIdentity>>,
+    ) -> Result<Self, TelemetryError> {
         // No redirects: the records and the instrumentation key go to the configured endpoint
         // only, never on to wherever an answer points (perhaps plain http).
         let client = crate::outbound::client()
@@ -331,6 +380,7 @@ impl Uploads {
                 failed: AtomicU64::new(0),
             }),
             plain_http,
+            identity,
         })
     }
 
@@ -355,9 +405,21 @@ impl Uploads {
 
     async fn upload(
         client: reqwest::Client,
+        identity: Option<Arc<ManagedIdentity>>,
         request: http::Request<Bytes>,
     ) -> Result<http::Response<Bytes>, String> {
-        let request = reqwest::Request::try_from(request).map_err(|error| error.to_string())?;
+        let mut request = reqwest::Request::try_from(request).map_err(|error| error.to_string())?;
+        if let Some(identity) = identity {
+            let token = identity
+                .token(&client, UPLOAD_DEADLINE)
+                .await
+                .map_err(|error| error.to_string())?;
+            let value = http::HeaderValue::from_str(&format!("Bearer {token}"))
+                .map_err(|_| "the managed identity's token is not a header value".to_owned())?;
+            request
+                .headers_mut()
+                .insert(http::header::AUTHORIZATION, value);
+        }
         let response = client
             .execute(request)
             .await
@@ -400,9 +462,9 @@ impl opentelemetry_http::HttpClient for Uploads {
     ) -> Result<http::Response<Bytes>, opentelemetry_http::HttpError> {
         let request = self.route(request);
         let (done, answer) = tokio::sync::oneshot::channel();
-        let client = self.client.clone();
+        let (client, identity) = (self.client.clone(), self.identity.clone());
         self.runtime.spawn(async move {
-            let _ = done.send(Self::upload(client, request).await);
+            let _ = done.send(Self::upload(client, identity, request).await);
         });
         let result = answer
             .await

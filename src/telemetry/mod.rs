@@ -99,8 +99,8 @@ static TELEMETRY: OnceLock<Telemetry> = OnceLock::new();
 
 /// Starts exporting to the connection string's endpoint. Must run inside the Tokio runtime; a
 /// second call changes nothing.
-pub fn start(connection_string: &str) -> Result<(), TelemetryError> {
-    let pipeline = export::Pipeline::new(connection_string)?;
+pub fn start(connection_string: &str, authentication: Option<&str>) -> Result<(), TelemetryError> {
+    let pipeline = export::Pipeline::new(connection_string, authentication)?;
     let (queue, records) = mpsc::channel(QUEUE);
     if TELEMETRY
         .set(Telemetry {
@@ -113,8 +113,13 @@ pub fn start(connection_string: &str) -> Result<(), TelemetryError> {
     {
         tokio::spawn(work(pipeline, records));
         log::info!(
-            "sending decisions and metrics to Application Insights at {}",
-            export::endpoint_of(connection_string)
+            "sending decisions and metrics to Application Insights at {}{}",
+            export::endpoint_of(connection_string),
+            if authentication.is_some() {
+                ", authenticated with the managed identity"
+            } else {
+                ""
+            }
         );
     }
     Ok(())
@@ -122,8 +127,14 @@ pub fn start(connection_string: &str) -> Result<(), TelemetryError> {
 
 /// Whether Application Insights would take the connection string, and where it sends to (the
 /// instrumentation key is not part of the answer); starts nothing.
-pub fn check_connection_string(connection_string: &str) -> Result<String, TelemetryError> {
+pub fn check_connection_string(
+    connection_string: &str,
+    authentication: Option<&str>,
+) -> Result<String, TelemetryError> {
     export::check(connection_string)?;
+    if let Some(authentication) = authentication {
+        export::identity_of(authentication)?;
+    }
     Ok(export::endpoint_of(connection_string))
 }
 

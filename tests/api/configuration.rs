@@ -90,3 +90,65 @@ fn a_port_already_taken_is_reported() {
         output.all()
     );
 }
+
+/// A misspelt setting was ignored without a word, and the fallback admitted the sample's
+/// domains. Now the server warns at start-up (and `handler doctor` fails, tests/api/doctor.rs)
+/// naming what was meant; the setting meant keeps its default, which is what still decides.
+#[tokio::test]
+async fn a_misspelt_setting_is_named_at_start_up() {
+    let app = Launch::hosted(&[
+        ("ALLOWED_EMAIL_DOMAIN", "contoso.com"),
+        ("BASIC_AUTH_PASWORD", "x"),
+    ])
+    .start()
+    .await;
+    let logs = app
+        .logs_containing("ALLOWED_EMAIL_DOMAIN is not a setting (did you mean ALLOWED_EMAIL_DOMAINS?): it is ignored")
+        .await;
+    assert!(
+        logs.contains("BASIC_AUTH_PASWORD is not a setting (did you mean BASIC_AUTH_PASSWORD?)"),
+        "{logs}"
+    );
+    assert!(!logs.contains("BASIC_AUTH_PASWORD=x"), "{logs}");
+}
+
+/// In Azure the original sample's allow-list is no default: an unset ALLOWED_EMAIL_DOMAINS
+/// admits no domain and says so with an error; `none` says it on purpose, without one. The
+/// server starts either way (token issuance must keep running).
+#[tokio::test]
+async fn in_azure_an_unset_allow_list_admits_no_domain() {
+    let body = r#"{"email":"ada@fabrikam.com","step":"PostFederationSignup"}"#;
+    // base_env switches the Entra caller check off, which Azure refuses: back to the default.
+    let azure = [
+        ("WEBSITE_SITE_NAME", "gate"),
+        ("AUTH_EVENTS_TOKEN_VALIDATION", "jwt"),
+    ];
+    let app = Launch::hosted(&azure).start().await;
+    app.logs_containing(
+        "ALLOWED_EMAIL_DOMAINS is not set: in Azure that means no domain is admitted",
+    )
+    .await;
+    let (_, _, answer) = crate::helpers::json_answer(app.sign_up(body).await).await;
+    assert_eq!(answer["action"], "ShowBlockPage");
+
+    let app = Launch::hosted(&[
+        ("WEBSITE_SITE_NAME", "gate"),
+        ("AUTH_EVENTS_TOKEN_VALIDATION", "jwt"),
+        ("ALLOWED_EMAIL_DOMAINS", "none"),
+    ])
+    .start()
+    .await;
+    let (_, _, answer) = crate::helpers::json_answer(app.sign_up(body).await).await;
+    assert_eq!(answer["action"], "ShowBlockPage");
+    assert!(
+        !app.output
+            .all()
+            .contains("ALLOWED_EMAIL_DOMAINS is not set"),
+        "{}",
+        app.output.all()
+    );
+    // Outside Azure the sample's default stands (with a warning from doctor).
+    let app = Launch::hosted(&[]).start().await;
+    let (_, _, answer) = crate::helpers::json_answer(app.sign_up(body).await).await;
+    assert_eq!(answer["action"], "Continue");
+}

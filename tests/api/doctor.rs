@@ -71,6 +71,7 @@ fn doctor(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Report {
 
 fn sound(authority: &str) -> Vec<(&'static str, String)> {
     vec![
+        ("ALLOWED_EMAIL_DOMAINS", "contoso.com".to_owned()),
         ("BASIC_AUTH_USERNAME", "connector".to_owned()),
         ("BASIC_AUTH_PASSWORD", PASSWORD.to_owned()),
         ("AUTH_EVENTS_TENANT_ID", TENANT.to_owned()),
@@ -503,6 +504,60 @@ fn fix_lines_match_the_error() {
     );
 }
 
+/// A misspelt setting fails the settings check, naming what was meant; the defaults in force
+/// are listed, and the sample's allow-list is a warning; in Azure an unset allow-list fails.
+#[test]
+fn misspelt_settings_fail_and_defaults_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = doctor(dir.path(), &[("ALLOWED_EMAIL_DOMAIN", "contoso.com")], &[]);
+    assert_eq!(report.code, 1, "{}", report.stdout);
+    let line = report.line("settings");
+    assert!(
+        line.starts_with("fail")
+            && line.contains(
+                "ALLOWED_EMAIL_DOMAIN is not a setting (did you mean ALLOWED_EMAIL_DOMAINS?)"
+            ),
+        "{line}"
+    );
+    let line = report.line("defaults");
+    assert!(
+        line.starts_with("warn")
+            && line.contains("ALLOWED_EMAIL_DOMAINS=fabrikam.com, fabricam.com")
+            && line.contains("DECISION_DEADLINE_MS=700"),
+        "{line}"
+    );
+    let report = doctor(
+        dir.path(),
+        &[
+            ("WEBSITE_SITE_NAME", "gate"),
+            ("BASIC_AUTH_USERNAME", "u"),
+            ("BASIC_AUTH_PASSWORD", PASSWORD),
+        ],
+        &[],
+    );
+    assert_eq!(report.code, 1, "{}", report.stdout);
+    assert!(
+        report
+            .line("settings")
+            .contains("ALLOWED_EMAIL_DOMAINS is not set: in Azure"),
+        "{}",
+        report.stdout
+    );
+    let report = doctor(
+        dir.path(),
+        &[
+            ("WEBSITE_SITE_NAME", "gate"),
+            ("ALLOWED_EMAIL_DOMAINS", "none"),
+        ],
+        &[],
+    );
+    assert!(
+        report.line("settings").starts_with("ok"),
+        "{}",
+        report.stdout
+    );
+}
+
 /// A deployment that refuses properly but slower than Entra waits is a warning; one whose
 /// platform refuses without the handler's challenge (a missing function key) is a warning
 /// that names --code.
@@ -827,6 +882,186 @@ async fn a_tenant_without_the_events_service_principal_fails() {
         report.stdout.contains(
             "      fix: create it: az ad sp create --id 99045fe1-7639-4a75-9d4a-577b6ca3810f"
         ),
+        "{}",
+        report.stdout
+    );
+}
+
+/// A package folder as `func azure functionapp publish` packs it: host.json, the function
+/// folders, and `handler` (here this machine's own test build of it).
+fn package_folder(dir: &Path, with_policy: bool) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::copy(root.join("host.json"), dir.join("host.json")).unwrap();
+    for function in [
+        "SignUpValidation",
+        "OnAttributeCollectionStart",
+        "OnAttributeCollectionSubmit",
+        "OnTokenIssuanceStart",
+    ] {
+        std::fs::create_dir_all(dir.join(function)).unwrap();
+        std::fs::copy(
+            root.join(function).join("function.json"),
+            dir.join(function).join("function.json"),
+        )
+        .unwrap();
+    }
+    std::fs::copy(handler_binary(), dir.join("handler")).unwrap();
+    if with_policy {
+        std::fs::write(dir.join("policy.toml"), "[default]\n").unwrap();
+    }
+}
+
+/// Zips `dir` as scripts/package.py does, with `handler`'s mode as given.
+fn zip_folder(dir: &Path, out: &Path, handler_mode: u32) {
+    let status = Command::new("python3")
+        .args([
+            "-c",
+            "import os, sys, zipfile\n\
+             root, out, mode = sys.argv[1], sys.argv[2], int(sys.argv[3], 8)\n\
+             with zipfile.ZipFile(out, 'w', zipfile.ZIP_DEFLATED) as z:\n\
+             \x20   for folder, _, files in os.walk(root):\n\
+             \x20       for name in files:\n\
+             \x20           path = os.path.join(folder, name)\n\
+             \x20           rel = os.path.relpath(path, root)\n\
+             \x20           info = zipfile.ZipInfo.from_file(path, rel)\n\
+             \x20           info.compress_type = zipfile.ZIP_DEFLATED\n\
+             \x20           bits = mode if rel == 'handler' else 0o644\n\
+             \x20           info.external_attr = (0o100000 | bits) << 16\n\
+             \x20           z.writestr(info, open(path, 'rb').read())\n",
+        ])
+        .arg(dir)
+        .arg(out)
+        .arg(format!("{handler_mode:o}"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// What a local run builds is not what Azure runs: a package holding this machine's build
+/// (glibc newer than 2.28) is refused, and so is one without the policy file the settings name,
+/// one whose handler lost its execute bit, one that is not an ELF file, and one built from
+/// other sources than the checkout's.
+#[test]
+fn a_package_that_azure_cannot_run_is_refused() {
+    let work = tempfile::tempdir().unwrap();
+    let folder = work.path().join("app");
+    std::fs::create_dir(&folder).unwrap();
+    package_folder(&folder, false);
+    let env = [
+        ("POLICY_FILE", "policy.toml"),
+        ("ALLOWED_EMAIL_DOMAINS", "none"),
+    ];
+    let folder_arg = folder.to_str().unwrap();
+    // The policy file the settings name is missing; doctor does not even need --url.
+    let report = doctor(
+        work.path(),
+        &[("ALLOWED_EMAIL_DOMAINS", "none")],
+        &["--package", folder_arg],
+    );
+    let line = report.line("package: executable");
+    assert!(
+        line.starts_with("fail")
+            && line.contains("needs glibc 2.")
+            && line.contains("built for this machine, not for Azure"),
+        "{line}"
+    );
+    std::fs::write(work.path().join("policy.toml"), "[default]\n").unwrap();
+    let report = doctor(work.path(), &env, &["--package", folder_arg]);
+    assert_eq!(report.code, 1);
+    let line = report.line("package: files");
+    assert!(
+        line.starts_with("fail")
+            && line.contains("policy.toml (POLICY_FILE; without it the app exits 78)"),
+        "{line}"
+    );
+    assert!(
+        !report.stdout.contains("tenant keys") && !report.stdout.contains("invitation store"),
+        "--package checks nothing over the network:\n{}",
+        report.stdout
+    );
+    // In a zip: the execute bit.
+    std::fs::write(folder.join("policy.toml"), "[default]\n").unwrap();
+    std::fs::write(
+        folder.join("invitations.csv"),
+        "email,application_id,expires_at\n",
+    )
+    .unwrap();
+    let zip = work.path().join("package.zip");
+    zip_folder(&folder, &zip, 0o644);
+    let report = doctor(work.path(), &env, &["--package", zip.to_str().unwrap()]);
+    assert!(
+        report.line("package: files").starts_with("ok"),
+        "{}",
+        report.stdout
+    );
+    let line = report.line("package: executable");
+    assert!(line.starts_with("fail"), "{line}");
+    // Not an ELF file at all.
+    std::fs::write(folder.join("handler"), b"MZ\x90\x00 a Windows build").unwrap();
+    zip_folder(&folder, &zip, 0o755);
+    let report = doctor(work.path(), &env, &["--package", zip.to_str().unwrap()]);
+    let line = report.line("package: executable");
+    assert!(
+        line.contains("handler is not an ELF file (Linux executable): it is a Windows executable"),
+        "{line}"
+    );
+}
+
+/// The build info a package check reads: `handler --version` prints it.
+#[test]
+fn the_version_names_the_commit_the_sources_and_the_target() {
+    let output = Command::new(handler_binary())
+        .arg("--version")
+        .output()
+        .unwrap();
+    let text = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], format!("handler {}", env!("CARGO_PKG_VERSION")));
+    assert!(lines[1].starts_with("commit: "), "{text}");
+    assert!(
+        lines[2].starts_with("sources: sha256:") && lines[2].len() == 80,
+        "{text}"
+    );
+    assert!(lines[3].starts_with("target: x86_64-"), "{text}");
+}
+
+/// The local-run override of host.json's executable belongs in a local run's own environment
+/// only: in local.settings.json (which can be published) or in Azure it fails.
+#[test]
+fn the_executable_override_stays_out_of_settings_that_reach_azure() {
+    let name = "AzureFunctionsJobHost__customHandler__description__defaultExecutablePath";
+    let dir = tempfile::tempdir().unwrap();
+    let report = doctor(dir.path(), &[(name, "target/release/handler")], &[]);
+    assert!(
+        report.line("executable").starts_with("ok"),
+        "{}",
+        report.stdout
+    );
+    std::fs::write(
+        dir.path().join("local.settings.json"),
+        format!(r#"{{"IsEncrypted": false, "Values": {{"{name}": "target/release/handler"}}}}"#),
+    )
+    .unwrap();
+    let report = doctor(dir.path(), &[], &[]);
+    assert_eq!(report.code, 1);
+    assert!(
+        report
+            .line("executable")
+            .contains("is set in local.settings.json"),
+        "{}",
+        report.stdout
+    );
+    let other = tempfile::tempdir().unwrap();
+    let report = doctor(
+        other.path(),
+        &[
+            (name, "target/release/handler"),
+            ("WEBSITE_SITE_NAME", "gate"),
+        ],
+        &[],
+    );
+    assert!(
+        report.line("executable").contains("is set in Azure"),
         "{}",
         report.stdout
     );

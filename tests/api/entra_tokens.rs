@@ -483,7 +483,7 @@ async fn without_tenant_and_client_the_process_starts_and_refuses_every_call() {
     let app = Launch::hosted(&[("AUTH_EVENTS_TOKEN_VALIDATION", "jwt")])
         .start()
         .await;
-    assert!(app.output.stderr().contains("AUTH_EVENTS_TENANT_ID is not set: OnAttributeCollectionStart/Submit refuse every call with 401"));
+    assert!(app.output.stderr().contains("AUTH_EVENTS_TENANT_ID is not set: OnAttributeCollectionStart, OnAttributeCollectionSubmit and OnTokenIssuanceStart refuse every call with 401"));
     let (a, _) = keys();
     assert_eq!(call(&app, Some(&a.sign(&v2_claims()))).await, 401);
     app.logs_containing("reason=token_validation_not_configured")
@@ -671,5 +671,5 @@ async fn no_validation_is_announced_on_every_start() {
     let app = Launch::hosted(&[("AUTH_EVENTS_TOKEN_VALIDATION", "none")])
         .start()
         .await;
-    assert!(app.output.stderr().contains("AUTH_EVENTS_TOKEN_VALIDATION=none: OnAttributeCollectionStart/Submit accept calls from anyone"));
+    assert!(app.output.stderr().contains("AUTH_EVENTS_TOKEN_VALIDATION=none: OnAttributeCollectionStart, OnAttributeCollectionSubmit and OnTokenIssuanceStart accept calls from anyone"));
 }

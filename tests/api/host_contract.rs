@@ -170,3 +170,38 @@ async fn a_port_taken_before_the_handler_binds_it_is_replaced() {
     let response = app.client.get(app.url("/")).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 200);
 }
+
+/// The root `handler` is only ever the build for Azure: no VS Code task copies a local build
+/// over it, and the local run starts `target/release/handler` through the host's override, set
+/// in the task's own environment (never in local.settings.json, which can be published).
+#[test]
+fn a_local_run_never_replaces_the_build_for_azure() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join(".vscode/tasks.json")).unwrap();
+    // JSON with comments, as VS Code reads it: whole-line comments only here.
+    let json: String = text
+        .lines()
+        .filter(|line| !line.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let tasks: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let override_name = "AzureFunctionsJobHost__customHandler__description__defaultExecutablePath";
+    for task in tasks["tasks"].as_array().unwrap() {
+        let command = task["command"].as_str().unwrap_or_default();
+        assert!(
+            !command.contains(" handler") || command.contains("build-azure.sh"),
+            "a task writes the root handler: {command}"
+        );
+        if task["label"] == "func: host start" {
+            assert_eq!(
+                task["options"]["env"][override_name], "target/release/handler",
+                "{task}"
+            );
+        }
+    }
+    let example = std::fs::read_to_string(root.join("local.settings.json.example")).unwrap();
+    assert!(
+        !example.contains(override_name),
+        "local.settings.json.example holds the override"
+    );
+}

@@ -431,6 +431,16 @@ struct Faults {
     throttle_insert: Option<usize>,
     /// This insert (counting from 1) and every later one are refused with 403.
     refuse_inserts_from: Option<usize>,
+    /// The first conditional delete is answered 412, as when a sign-up was recorded meanwhile.
+    changed_first_delete: bool,
+}
+
+/// One request as the stand-in received it.
+#[derive(Debug, Clone)]
+struct Received {
+    method: String,
+    query: String,
+    if_match: Option<String>,
 }
 
 /// A loopback stand-in for the Table service: entities kept in memory, no authentication.
@@ -438,6 +448,7 @@ struct StandIn {
     port: u16,
     merges: Arc<AtomicUsize>,
     inserts: Arc<AtomicUsize>,
+    received: Arc<Mutex<Vec<Received>>>,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -448,16 +459,39 @@ impl StandIn {
         let entities: Entities = Arc::default();
         let merges = Arc::new(AtomicUsize::new(0));
         let inserts = Arc::new(AtomicUsize::new(0));
+        let received: Arc<Mutex<Vec<Received>>> = Arc::default();
+        let deletes = Arc::new(AtomicUsize::new(0));
         let route = {
             let (merges, inserts) = (merges.clone(), inserts.clone());
+            let (received, deletes) = (received.clone(), deletes.clone());
             warp::method()
                 .and(warp::path::full())
+                .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+                .and(warp::header::optional::<String>("if-match"))
                 .and(warp::body::bytes())
                 .and_then(
-                    move |method: Method, path: warp::path::FullPath, body: bytes::Bytes| {
+                    move |method: Method,
+                          path: warp::path::FullPath,
+                          query: String,
+                          if_match: Option<String>,
+                          body: bytes::Bytes| {
                         let (faults, entities) = (faults.clone(), entities.clone());
                         let (merges, inserts) = (merges.clone(), inserts.clone());
+                        received.lock().unwrap().push(Received {
+                            method: method.to_string(),
+                            query,
+                            if_match,
+                        });
+                        let first_delete =
+                            method == Method::DELETE && deletes.fetch_add(1, Ordering::SeqCst) == 0;
                         async move {
+                            if first_delete && faults.changed_first_delete {
+                                return Ok::<_, Infallible>(reply(
+                                    412,
+                                    Some("UpdateConditionNotSatisfied"),
+                                    Value::Null,
+                                ));
+                            }
                             Ok::<_, Infallible>(
                                 answer(
                                     &faults,
@@ -491,6 +525,7 @@ impl StandIn {
             port,
             merges,
             inserts,
+            received,
             _stop: stop,
         }
     }
@@ -570,6 +605,10 @@ async fn answer(
                 None => reply(404, Some("ResourceNotFound"), Value::Null),
             }
         }
+        ("DELETE", _, Some(keys)) => match entities.lock().unwrap().remove(&keys) {
+            Some(_) => reply(204, None, Value::Null),
+            None => reply(404, Some("ResourceNotFound"), Value::Null),
+        },
         ("MERGE", _, Some(_)) => {
             merges.fetch_add(1, Ordering::SeqCst);
             if faults.hang_merges {
@@ -773,4 +812,37 @@ async fn an_import_rides_out_throttling_and_ends_its_progress_line_before_an_err
             && lines[1].contains("HTTP 403 AuthorizationFailure"),
         "{stderr}"
     );
+}
+
+/// A remove deletes only the version of the invitation it read (`If-Match` with that version,
+/// never `*`): a delete that lands late, after the invitation was added again, fails instead of
+/// removing it. A version changed meanwhile (412) is read again. Every administrative call asks
+/// the service to abandon it after 20 s, before the CLI would retry it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remove_deletes_only_the_version_it_read() {
+    let store = StandIn::start(Faults {
+        changed_first_delete: true,
+        ..Faults::default()
+    })
+    .await;
+    let app = table_app(&store.connection_string(), &[("ALLOWED_EMAIL_DOMAINS", "")]).await;
+    assert_eq!(cli(&app, &["invitations", "add", "ada@contoso.com"]).0, 0);
+    let (code, stdout, stderr) = cli(&app, &["invitations", "remove", "ada@contoso.com"]);
+    assert_eq!(
+        (code, stdout.as_str()),
+        (0, "removed ada@contoso.com from table Invitations\n"),
+        "{stderr}"
+    );
+    let received = store.received.lock().unwrap().clone();
+    let deletes: Vec<&Received> = received.iter().filter(|r| r.method == "DELETE").collect();
+    assert_eq!(deletes.len(), 2, "{received:?}");
+    for delete in &deletes {
+        assert_eq!(delete.if_match.as_deref(), Some("W/\"1\""), "{delete:?}");
+    }
+    for request in received.iter().filter(|r| r.method != "GET") {
+        assert!(
+            request.query.split('&').any(|part| part == "timeout=20"),
+            "{request:?}"
+        );
+    }
 }

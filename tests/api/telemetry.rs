@@ -41,6 +41,8 @@ struct Ingestion {
 struct Upload {
     path: String,
     encoding: String,
+    /// The `Authorization` header, if any.
+    authorization: String,
     body: String,
 }
 
@@ -155,6 +157,7 @@ async fn serve(mut stream: TcpStream, mode: Mode, kept: Arc<Mutex<Vec<Upload>>>)
         kept.lock().unwrap().push(Upload {
             path: head.lines().next().unwrap_or_default().to_owned(),
             encoding,
+            authorization: header("authorization"),
             body: text,
         });
         if mode == Mode::Hang {
@@ -444,6 +447,95 @@ async fn an_unreachable_or_hanging_endpoint_changes_no_answer_and_adds_no_latenc
             .count(),
         1,
         "{logs}"
+    );
+}
+
+/// With local authentication off, Application Insights takes only Entra-authenticated
+/// telemetry: `APPLICATIONINSIGHTS_AUTHENTICATION_STRING` makes every upload carry the managed
+/// identity's token for Azure Monitor (from the platform's identity endpoint, for the
+/// user-assigned identity it names).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_carry_the_managed_identitys_token_when_asked() {
+    use warp::Filter;
+    let asked = Arc::new(Mutex::new(
+        Vec::<std::collections::HashMap<String, String>>::new(),
+    ));
+    let identity = {
+        let asked = asked.clone();
+        warp::path!("msi" / "token")
+            .and(warp::query::<std::collections::HashMap<String, String>>())
+            .and(warp::header::optional::<String>("x-identity-header"))
+            .map(
+                move |query: std::collections::HashMap<String, String>, secret: Option<String>| {
+                    asked.lock().unwrap().push(query);
+                    assert_eq!(secret.as_deref(), Some("identity-secret"));
+                    let expires_on = (std::time::SystemTime::now() + Duration::from_secs(3600))
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap()
+                        .as_secs()
+                        .to_string();
+                    warp::reply::json(
+                        &json!({"access_token": "monitor-token", "expires_on": expires_on}),
+                    )
+                },
+            )
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(warp::serve(identity).incoming(listener).run());
+    let ingestion = Ingestion::start(Mode::Accept).await;
+    let client_id = "77778888-aaaa-bbbb-cccc-ddddeeeeffff";
+    let mut launch =
+        Launch::hosted(&[("ALLOWED_EMAIL_DOMAINS", "fabrikam.com")]).invitations(INVITATIONS);
+    launch.set(
+        "APPLICATIONINSIGHTS_CONNECTION_STRING",
+        &ingestion.connection_string(),
+    );
+    launch.set(
+        "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+        &format!("ClientId={client_id};Authorization=AAD"),
+    );
+    launch.set(
+        "IDENTITY_ENDPOINT",
+        &format!("http://127.0.0.1:{port}/msi/token"),
+    );
+    launch.set("IDENTITY_HEADER", "identity-secret");
+    let mut app = launch.start().await;
+    let (status, _, _) = app
+        .event(
+            "OnAttributeCollectionStart",
+            &start_event("ada@contoso.com"),
+        )
+        .await;
+    assert_eq!(status, 200);
+    app.signal("TERM");
+    assert!(app.wait_for_exit().success());
+    let uploads = ingestion.uploads();
+    assert!(!uploads.is_empty());
+    for upload in &uploads {
+        assert_eq!(upload.authorization, "Bearer monitor-token", "{upload:?}");
+    }
+    let asked = asked.lock().unwrap().clone();
+    assert!(!asked.is_empty());
+    for query in &asked {
+        assert_eq!(query["resource"], "https://monitor.azure.com/");
+        assert_eq!(query["client_id"], client_id);
+    }
+    // Without it, the instrumentation key alone (no token).
+    let plain = Ingestion::start(Mode::Accept).await;
+    let mut app = app_with(Some(&plain.connection_string())).await;
+    app.event(
+        "OnAttributeCollectionStart",
+        &start_event("ada@contoso.com"),
+    )
+    .await;
+    app.signal("TERM");
+    assert!(app.wait_for_exit().success());
+    assert!(
+        plain
+            .uploads()
+            .iter()
+            .all(|upload| upload.authorization.is_empty())
     );
 }
 

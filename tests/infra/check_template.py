@@ -95,6 +95,12 @@ LEFT_AT_DEFAULT = {
     "CONNECTION_IDLE_TIMEOUT_MS": "the default is chosen to outlast the host's idle connections",
     "MAX_CONNECTIONS": "the default applies; the Functions host is the only client",
     "RUST_LOG": "info: one decision line per call, which the host records",
+    "WEBSITE_AUTH_ENABLED": "the platform sets it when App Service authentication is on; the "
+                            "template does not turn that on (the handler checks Entra's token itself)",
+    "AzureWebJobsStorage__tableServiceUri": "INVITATIONS_TABLE_ENDPOINT names the table endpoint",
+    "WEBSITE_SITE_NAME": "the platform sets it to the function app's name in Azure",
+    "IDENTITY_ENDPOINT": "the platform sets it for the app's managed identity",
+    "IDENTITY_HEADER": "the platform sets it with IDENTITY_ENDPOINT",
 }
 
 # Settings that must never be app settings, and why.

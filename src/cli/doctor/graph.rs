@@ -113,17 +113,7 @@ impl Graph {
 
 /// Which function an extension of this type must call.
 fn function_for(kind: &str) -> Option<&'static str> {
-    let kind = kind.trim_start_matches('#').to_ascii_lowercase();
-    match kind.as_str() {
-        "microsoft.graph.onattributecollectionstartcustomextension" => {
-            Some("OnAttributeCollectionStart")
-        }
-        "microsoft.graph.onattributecollectionsubmitcustomextension" => {
-            Some("OnAttributeCollectionSubmit")
-        }
-        "microsoft.graph.ontokenissuancestartcustomextension" => Some("OnTokenIssuanceStart"),
-        _ => None,
-    }
+    crate::functions::for_extension_type(kind).map(|function| function.name())
 }
 
 /// Every id of a `customExtension` anywhere in a user flow or listener; a custom extension
@@ -384,7 +374,13 @@ async fn extensions(graph: &Graph, client_id: &str, host: Option<&str>) -> Vec<C
             None => Check::warn(
                 check,
                 format!("{kind} points at {path}: not an event this app handles"),
-                "point it elsewhere, or use one of the four functions' events",
+                format!(
+                    "point it elsewhere, or use the event of {}",
+                    crate::printable::one_of(
+                        &crate::functions::names_of(crate::functions::Caller::AuthenticationEvents),
+                        "or"
+                    )
+                ),
             ),
             Some(function) if !path.eq_ignore_ascii_case(&format!("/api/{function}")) => {
                 Check::fail(

@@ -6,7 +6,7 @@ use super::Check;
 use crate::callers::entra::AUTHENTICATION_EVENTS_APP_ID;
 use crate::callers::{ApiConnectorAuth, AuthEventsAuth};
 use crate::config::environment::Environment;
-use crate::config::{LOCAL_SETTINGS, LOCAL_SETTINGS_EXAMPLE, Settings};
+use crate::config::{LOCAL_SETTINGS, LOCAL_SETTINGS_EXAMPLE, Settings, catalog, report};
 use crate::domain::email::EmailAddress;
 use crate::invitations::csv::{CsvStore, FileError};
 use crate::invitations::{self, StoreError, StoreSettings};
@@ -18,14 +18,12 @@ const MIN_PASSWORD_CHARS: usize = 16;
 /// no report ever shows them.
 pub(super) fn secrets(environment: &Environment) -> Vec<String> {
     let mut secrets = Vec::new();
-    for name in [
-        "BASIC_AUTH_PASSWORD",
-        "INVITATIONS_TABLE_CONNECTION",
-        "AzureWebJobsStorage",
-        "AZUREWEBJOBSSTORAGE",
-        "APPLICATIONINSIGHTS_CONNECTION_STRING",
-    ] {
-        let Some(value) = environment.get(name) else {
+    let names = catalog::ALL
+        .iter()
+        .filter(|setting| setting.kind == catalog::Kind::Secret)
+        .map(|setting| setting.name);
+    for name in names {
+        let Some(value) = environment.setting(name) else {
             continue;
         };
         secrets.push(value.to_owned());
@@ -40,6 +38,60 @@ pub(super) fn secrets(environment: &Environment) -> Vec<String> {
         }
     }
     secrets
+}
+
+/// The defaults in force; the original sample's allow-list is a warning (it admits two domains
+/// the operator never named).
+fn defaults(environment: &Environment, settings: &Settings) -> Check {
+    const CHECK: &str = "defaults";
+    let defaults = report::defaults_in_force(environment, settings);
+    let sample = environment.setting("ALLOWED_EMAIL_DOMAINS").is_none() && !settings.in_azure;
+    let message = if defaults.is_empty() {
+        "every setting is set".to_owned()
+    } else {
+        format!("in force for what is unset: {}", defaults.join(", "))
+    };
+    if sample {
+        Check::warn(
+            CHECK,
+            message,
+            "ALLOWED_EMAIL_DOMAINS is unset, so the original sample's fabrikam.com and fabricam.com are admitted by \
+             domain: set it to your domains, or to 'none' for invitation only",
+        )
+    } else {
+        Check::ok(CHECK, message)
+    }
+}
+
+/// The local-run override of host.json's executable: only ever in a local run's own
+/// environment (the `func: host start` task), never where it could reach Azure.
+fn executable_override(environment: &Environment, settings: &Settings) -> Option<Check> {
+    const CHECK: &str = "executable";
+    let name =
+        catalog::AzureFunctionsJobHost__customHandler__description__defaultExecutablePath.name;
+    let path = environment.setting(name)?;
+    Some(if settings.in_azure {
+        Check::fail(
+            CHECK,
+            format!(
+                "{name} is set in Azure ({path}): the host would not start the packaged handler"
+            ),
+            "remove that application setting; host.json names the packaged handler",
+        )
+    } else if environment.came_from_local_file(name) {
+        Check::fail(
+            CHECK,
+            format!(
+                "{name} is set in {LOCAL_SETTINGS}: publishing with --publish-local-settings (or VS Code's Upload settings) would copy it to Azure"
+            ),
+            "remove it from local.settings.json; the func: host start task of .vscode/tasks.json sets it for local runs",
+        )
+    } else {
+        Check::ok(
+            CHECK,
+            format!("a local run starts {path} (host.json's handler stays the build for Azure)"),
+        )
+    })
 }
 
 /// What the settings say, check by check (all of them read without the network).
@@ -57,10 +109,23 @@ pub(super) fn checks(environment: &Environment, settings: &Settings) -> Vec<Chec
     } else {
         "the environment".to_owned()
     };
-    let mut checks = vec![Check::ok(
-        "settings",
-        format!("every setting is valid (read from {source})"),
-    )];
+    let mut checks = vec![if settings.notes.is_empty() {
+        Check::ok(
+            "settings",
+            format!("every setting is valid (read from {source})"),
+        )
+    } else {
+        let notes: Vec<String> = settings.notes.iter().map(ToString::to_string).collect();
+        Check::fail(
+            "settings",
+            format!("{} (read from {source})", notes.join("; ")),
+            "correct each name (a setting the handler does not know is ignored) and set what is meant",
+        )
+    }];
+    checks.push(defaults(environment, settings));
+    if let Some(check) = executable_override(environment, settings) {
+        checks.push(check);
+    }
     checks.push(api_connector(environment, settings));
     checks.push(entra_callers(environment, settings));
     checks.push(match settings.policies() {
@@ -88,7 +153,10 @@ pub(super) fn checks(environment: &Environment, settings: &Settings) -> Vec<Chec
             "APPLICATIONINSIGHTS_CONNECTION_STRING is not set: nothing is sent to Application Insights",
         ),
         Some(connection_string) => {
-            match crate::telemetry::check_connection_string(connection_string) {
+            match crate::telemetry::check_connection_string(
+                connection_string,
+                settings.telemetry_authentication.as_deref(),
+            ) {
                 Ok(endpoint) => Check::ok(
                     "telemetry",
                     format!("decisions and metrics go to Application Insights at {endpoint}"),

@@ -12,6 +12,7 @@
 
 mod graph;
 mod local;
+mod package;
 mod remote;
 
 use std::process::ExitCode;
@@ -32,6 +33,11 @@ pub struct DoctorCommand {
     /// Print the checks as a JSON array.
     #[arg(long)]
     json: bool,
+    /// Check what would be deployed instead of a running set-up: a folder (the project, as
+    /// `func azure functionapp publish` packs it; the default) or the zip scripts/build-azure.sh
+    /// writes. Checks the settings too, nothing over the network.
+    #[arg(long, value_name = "DIR|ZIP", num_args = 0..=1, default_missing_value = ".")]
+    package: Option<std::path::PathBuf>,
     /// Also check a running deployment at this base URL (https://<app>.azurewebsites.net): each
     /// function must refuse a call without credentials.
     #[arg(long, value_name = "URL")]
@@ -158,6 +164,10 @@ fn all_checks(
     secrets: &mut Vec<String>,
 ) -> Vec<Check> {
     let mut checks = local::checks(environment, settings);
+    if let Some(path) = &command.package {
+        checks.extend(package::checks(path, settings));
+        return checks;
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

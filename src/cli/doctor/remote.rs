@@ -2,8 +2,6 @@
 
 use std::time::Instant;
 
-use serde_json::json;
-
 use super::{Check, NETWORK_DEADLINE};
 use crate::callers::AuthEventsAuth;
 use crate::callers::entra::EntraTokens;
@@ -12,6 +10,8 @@ use crate::config::Settings;
 use crate::functions::{self, Caller};
 use crate::outbound::check_fetch_url;
 
+/// The address doctor's calls carry (a domain that never exists, RFC 6761).
+const PROBE: &str = "doctor.probe@example.invalid";
 /// Entra's default timeout for a custom authentication extension.
 const ENTRA_TIMEOUT_MS: u128 = 1000;
 
@@ -152,7 +152,7 @@ pub(super) async fn deployment(base: &str, keys: &FunctionKeys) -> Vec<Check> {
         let answer = client
             .post(&url)
             .header("content-type", "application/json")
-            .body(body_for(name).to_string())
+            .body(function.sample_body(PROBE).to_string())
             .send()
             .await;
         let elapsed = started.elapsed().as_millis();
@@ -244,21 +244,4 @@ pub(super) async fn deployment(base: &str, keys: &FunctionKeys) -> Vec<Check> {
         checks.push(result);
     }
     checks
-}
-
-/// A body of the function's own kind (the caller check comes first, so it is never read when
-/// the deployment is protected).
-fn body_for(function: &str) -> serde_json::Value {
-    let event = |kind: &str| {
-        json!({"type": format!("microsoft.graph.authenticationEvent.{kind}"),
-               "data": {"authenticationContext": {"user": {"mail": "doctor.probe@example.invalid"}},
-                        "userSignUpInfo": {"identities": [{"signInType": "email",
-                            "issuerAssignedId": "doctor.probe@example.invalid"}]}}})
-    };
-    match function {
-        "OnAttributeCollectionStart" => event("attributeCollectionStart"),
-        "OnAttributeCollectionSubmit" => event("attributeCollectionSubmit"),
-        "OnTokenIssuanceStart" => event("tokenIssuanceStart"),
-        _ => json!({"email": "doctor.probe@example.invalid", "step": "PostFederationSignup"}),
-    }
 }

@@ -15,7 +15,7 @@ use super::{Answer, Outcome, json_error};
 
 /// The names an event goes by on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct EventTypes {
+pub struct EventTypes {
     /// The envelope's `type`.
     pub(crate) event_type: &'static str,
     /// `data.@odata.type` of the request.
@@ -24,6 +24,8 @@ pub(crate) struct EventTypes {
     pub(crate) response_type: &'static str,
     /// What the actions' `@odata.type` start with (`microsoft.graph.attributeCollectionStart`).
     pub(crate) action_prefix: &'static str,
+    /// Microsoft Graph's type of the custom authentication extension that sends this event.
+    pub(crate) extension_type: &'static str,
 }
 
 /// Why a body was refused before any decision.

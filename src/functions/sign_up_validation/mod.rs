@@ -24,6 +24,10 @@ impl Function for SignUpValidation {
         "SignUpValidation"
     }
 
+    fn sample_body(&self, address: &str) -> serde_json::Value {
+        serde_json::json!({"email": address, "step": "PostFederationSignup"})
+    }
+
     fn caller(&self) -> Caller {
         Caller::ApiConnector
     }

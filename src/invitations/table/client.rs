@@ -10,8 +10,9 @@ use bytes::Bytes;
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use super::auth::{ManagedIdentity, http_date, shared_key_lite};
+use super::auth::{http_date, shared_key_lite};
 use super::connection::{Credential, TableSettings};
+use crate::identity::{IdentityError, ManagedIdentity};
 
 /// The Table service REST version we speak.
 const API_VERSION: &str = "2019-02-02";
@@ -19,6 +20,11 @@ const API_VERSION: &str = "2019-02-02";
 const ADMIN_ATTEMPTS: u32 = 6;
 /// The longest wait between two attempts, whatever `Retry-After` asks.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// The Table service abandons an administrative operation it has not finished within this many
+/// seconds (its `timeout` parameter), well before the CLI gives up on an attempt (30 s): an
+/// attempt retried after a client-side timeout has been abandoned by then, so it cannot land
+/// after the retry. (Azurite ignores the parameter.)
+const SERVICE_TIMEOUT_SECONDS: u32 = 20;
 
 /// Why one call failed: what to retry, what to tell the operator.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -101,10 +107,14 @@ impl TableClient {
             .pool_idle_timeout(Duration::from_secs(60))
             .build()
             .map_err(|error| error.to_string())?;
+        let client_id = match &settings.credential {
+            Credential::ManagedIdentity { client_id } => client_id.clone(),
+            Credential::SharedKey { .. } => None,
+        };
         Ok(Self {
             settings,
             http,
-            identity: ManagedIdentity::default(),
+            identity: ManagedIdentity::new("https://storage.azure.com/", client_id),
         })
     }
 
@@ -134,11 +144,15 @@ impl TableClient {
                 &date,
                 &format!("{}/{}", self.endpoint_path(), call.resource),
             ),
-            Credential::ManagedIdentity { client_id } => format!(
+            Credential::ManagedIdentity { .. } => format!(
                 "Bearer {}",
                 self.identity
-                    .token(&self.http, client_id.as_deref(), timeout)
-                    .await?
+                    .token(&self.http, timeout)
+                    .await
+                    .map_err(|error| match error {
+                        IdentityError::Unreachable(_) => CallError::Transient(error.to_string()),
+                        error => CallError::Failed(error.to_string()),
+                    })?
             ),
         };
         let mut request = self
@@ -257,6 +271,17 @@ impl TableClient {
         call: &Call<'_>,
         timeout: Duration,
     ) -> Result<Answer, CallError> {
+        let query = match call.query {
+            "" => format!("timeout={SERVICE_TIMEOUT_SECONDS}"),
+            query => format!("{query}&timeout={SERVICE_TIMEOUT_SECONDS}"),
+        };
+        let call = &Call {
+            method: call.method.clone(),
+            resource: call.resource,
+            query: &query,
+            headers: call.headers,
+            body: call.body,
+        };
         let mut backoff = Duration::from_millis(500);
         let mut attempt = 1;
         loop {

@@ -261,20 +261,37 @@ impl TableStore {
     }
 
     /// Deletes an address's invitation; `false` when the service says it had none.
+    ///
+    /// The delete is conditional on the version just read, so that a delete that lands late
+    /// (its first attempt outlived the client's patience and was retried) cannot remove an
+    /// invitation added again since: it meets another version and fails. A version changed by
+    /// someone else meanwhile (a sign-up recorded) is read again.
     pub(crate) async fn remove(&self, email: &EmailAddress) -> Result<bool, TableError> {
         let resource = self.entity_resource(email);
-        let call = Call {
-            method: reqwest::Method::DELETE,
-            resource: &resource,
-            query: "",
-            headers: &[("If-Match", "*".to_owned())],
-            body: None,
-        };
-        match self.client.send_patiently(&call, ADMIN_TIMEOUT).await {
-            Ok(_) => Ok(true),
-            Err(CallError::EntityNotFound) => Ok(false),
-            Err(error) => Err(self.error(error)),
+        for _ in 0..WRITE_ATTEMPTS {
+            let Some((_, etag)) = self
+                .read(email, ADMIN_TIMEOUT)
+                .await
+                .map_err(|error| self.error(error))?
+            else {
+                return Ok(false);
+            };
+            let call = Call {
+                method: reqwest::Method::DELETE,
+                resource: &resource,
+                query: "",
+                headers: &[("If-Match", etag)],
+                body: None,
+            };
+            match self.client.send_patiently(&call, ADMIN_TIMEOUT).await {
+                Ok(_) => return Ok(true),
+                Err(CallError::ChangedMeanwhile | CallError::EntityNotFound) => {}
+                Err(error) => return Err(self.error(error)),
+            }
         }
+        Err(self.error(CallError::Failed(format!(
+            "the invitation kept changing while it was removed ({WRITE_ATTEMPTS} attempts)"
+        ))))
     }
 
     /// Every row, page by page (1,000 a page): the invitations, and the rows that cannot be

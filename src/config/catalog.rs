@@ -1,0 +1,549 @@
+//! Every setting, described once: its name, what it means, its default, the values it takes,
+//! and where it belongs. The settings are read through these descriptions ([`Setting::read`] and
+//! friends), the start-up report and `handler doctor` show the defaults in force from them, a name
+//! close to one of them is reported as a likely typo, and docs/settings.md is checked against
+//! them. The per-application settings are described in [`crate::policy::settings`] and take
+//! their place here.
+
+use std::ops::RangeInclusive;
+
+use super::environment::Environment;
+use super::{SettingsError, raw};
+use crate::policy::settings::POLICY_SETTINGS;
+
+/// Where a setting is documented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Section {
+    SignUp,
+    Wording,
+    Invitations,
+    Callers,
+    Connections,
+    Telemetry,
+    Platform,
+}
+
+#[cfg(test)]
+impl Section {
+    const ALL: [Self; 7] = [
+        Self::SignUp,
+        Self::Wording,
+        Self::Invitations,
+        Self::Callers,
+        Self::Connections,
+        Self::Telemetry,
+        Self::Platform,
+    ];
+
+    fn title(self) -> &'static str {
+        match self {
+            Self::SignUp => "Who may sign up",
+            Self::Wording => "What users read",
+            Self::Invitations => "Invitations",
+            Self::Callers => "Who may call the functions",
+            Self::Connections => "Connections",
+            Self::Telemetry => "Logs and telemetry",
+            Self::Platform => "Set by the platform",
+        }
+    }
+}
+
+/// The values a setting takes, which also says how it is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Free text.
+    Text,
+    /// A secret: never logged, never shown.
+    Secret,
+    /// One of these words, in any case.
+    Choice(&'static [&'static str]),
+    /// A whole number in this range, of this unit.
+    Whole(RangeInclusive<u64>, &'static str),
+    /// `true`/`false` (any case) or `1`/`0`.
+    Flag,
+    /// A GUID.
+    Guid,
+    /// Text with per-language variants `<NAME>_<LANGUAGE>`.
+    Wording,
+}
+
+/// One setting.
+#[derive(Debug)]
+pub(crate) struct Setting {
+    pub(crate) name: &'static str,
+    /// Where docs/settings.md lists it.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) section: Section,
+    pub(crate) kind: Kind,
+    /// What it does (Markdown, for docs/settings.md).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) meaning: &'static str,
+    /// Its default, as docs/settings.md says it.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) default: &'static str,
+    /// The value in force when it is unset, read like a value that is set; `None` where being
+    /// unset means something of its own.
+    pub(crate) fallback: Option<&'static str>,
+}
+
+impl Setting {
+    /// Its value: `None` when unset or blank.
+    pub(crate) fn read<'e>(&self, env: &'e Environment) -> Option<&'e str> {
+        env.setting(self.name)
+            .filter(|value| !value.trim().is_empty())
+    }
+
+    /// Its value, or its fallback when unset.
+    fn value<'e>(&self, env: &'e Environment) -> Option<&'e str> {
+        self.read(env).or(self.fallback)
+    }
+
+    /// Its value (or fallback) when it is one of its choices (lower-cased), the error naming
+    /// them otherwise.
+    pub(crate) fn choice(&self, env: &Environment) -> Result<String, SettingsError> {
+        let (Kind::Choice(choices), Some(value)) = (&self.kind, self.value(env)) else {
+            unreachable!("{} is not a choice with a fallback", self.name)
+        };
+        let value = value.trim().to_ascii_lowercase();
+        if choices.contains(&value.as_str()) {
+            return Ok(value);
+        }
+        let quoted: Vec<String> = choices.iter().map(|c| format!("'{c}'")).collect();
+        let listed = crate::printable::one_of(&quoted, "or");
+        Err(self.invalid(format!("must be {listed}, got {value:?}")))
+    }
+
+    /// Its value (or fallback) as a whole number within its range.
+    pub(crate) fn whole(&self, env: &Environment) -> Result<u64, SettingsError> {
+        let (Kind::Whole(range, unit), Some(value)) = (&self.kind, self.value(env)) else {
+            unreachable!("{} is not a number with a fallback", self.name)
+        };
+        raw::whole_number(self.name, value, range.clone(), unit)
+    }
+
+    /// Its value (or fallback) as text.
+    pub(crate) fn text<'e>(&self, env: &'e Environment) -> &'e str {
+        self.value(env).unwrap_or_default().trim()
+    }
+
+    /// Its value as a lower-cased GUID.
+    pub(crate) fn guid(&self, env: &Environment) -> Result<Option<String>, SettingsError> {
+        let Some(value) = self.read(env) else {
+            return Ok(None);
+        };
+        crate::domain::application::Guid::parse(value)
+            .map(|guid| Some(guid.to_string()))
+            .map_err(|_| {
+                self.invalid(format!(
+                    "must be a GUID like 00000000-0000-0000-0000-000000000000, got {:?}",
+                    value.trim()
+                ))
+            })
+    }
+
+    /// The error naming this setting.
+    pub(crate) fn invalid(&self, expected: String) -> SettingsError {
+        SettingsError::Invalid {
+            variable: self.name,
+            expected,
+        }
+    }
+}
+
+macro_rules! settings {
+    ($($id:ident: $section:ident, $kind:expr, $fallback:expr, $meaning:expr, $default:expr;)*) => {
+        $(
+            // Named exactly as the setting (the host's own are in mixed case).
+            #[allow(non_upper_case_globals)]
+            pub(crate) const $id: Setting = Setting {
+                name: stringify!($id),
+                section: Section::$section,
+                kind: $kind,
+                meaning: $meaning,
+                default: $default,
+                fallback: $fallback,
+            };
+        )*
+        /// Every setting but the per-application ones, in the order docs/settings.md lists them.
+        pub(crate) const ALL: &[&Setting] = &[$(&$id),*];
+    };
+}
+
+settings! {
+    POLICY_FILE: SignUp, Kind::Text, None,
+        "a TOML file of per-application rules and messages, relative to the function app root, reloaded when it \
+         changes; a missing, empty or bad file stops start-up ([policy.md](policy.md))",
+        "none: these settings apply to every application";
+    ORGANIZATION_NAME: Wording, Kind::Wording, None,
+        "named in user-facing messages; `ORGANIZATION_NAME_<LANGUAGE>` gives it in one language \
+         (`ORGANIZATION_NAME_DE=Stadt Wien`, [languages.md](languages.md#your-own-wording))",
+        "`Contoso`";
+    BLOCK_PAGE_TITLE: Wording, Kind::Wording, None,
+        "title of the Entra block page, shown as written in every language; `BLOCK_PAGE_TITLE_<LANGUAGE>` for \
+         one language (`BLOCK_PAGE_TITLE_PT_BR`)",
+        "`Invitation required`, in the user's language";
+    BLOCK_PAGE_MESSAGE: Wording, Kind::Wording, None,
+        "message of the Entra block page, likewise with `BLOCK_PAGE_MESSAGE_<LANGUAGE>`",
+        "`Sign-up for <ORGANIZATION_NAME> is by invitation only. Please ask your contact at \
+         <ORGANIZATION_NAME> to invite you.`, in the user's language";
+    INVITATION_STORE: Invitations, Kind::Choice(&["file", "table"]), Some("file"),
+        "where invitations live: `file` (`INVITATIONS_FILE`) or `table` (Azure Table Storage, \
+         [invitations.md](invitations.md#invitations-in-azure-table-storage))",
+        "`file`";
+    INVITATIONS_FILE: Invitations, Kind::Text, Some("invitations.csv"),
+        "the invitation CSV file, relative to the function app root",
+        "`invitations.csv`";
+    INVITATIONS_TABLE: Invitations, Kind::Text, Some("Invitations"),
+        "the table's name, 3 to 63 letters and digits starting with a letter",
+        "`Invitations`";
+    INVITATIONS_TABLE_CONNECTION: Invitations, Kind::Secret, None,
+        "a storage connection string with an account key (`UseDevelopmentStorage=true` for Azurite)",
+        "falls back to the settings below, in this order";
+    INVITATIONS_TABLE_ENDPOINT: Invitations, Kind::Text, None,
+        "the Table service URL for an identity-based connection (a managed identity token)",
+        "none";
+    AzureWebJobsStorage: Invitations, Kind::Secret, None,
+        "the function app's own storage connection string, used for the table when nothing above is set",
+        "none";
+    AzureWebJobsStorage__tableServiceUri: Invitations, Kind::Text, None,
+        "the function app's identity-based storage: its Table service URL",
+        "none";
+    AzureWebJobsStorage__accountName: Invitations, Kind::Text, None,
+        "the function app's identity-based storage: its account name \
+         (`https://<account>.table.core.windows.net`)",
+        "none";
+    AzureWebJobsStorage__clientId: Invitations, Kind::Text, None,
+        "the client id of the user-assigned managed identity to take tokens for",
+        "the system-assigned identity";
+    DECISION_DEADLINE_MS: Invitations, Kind::Whole(1..=10_000, "milliseconds"), Some("700"),
+        "how long a decision may wait for the invitation store, 1 to 10000",
+        "`700` (inside Entra's 1000 ms budget)";
+    API_CONNECTOR_AUTH: Callers, Kind::Choice(&["basic", "none"]), Some("basic"),
+        "how the API connector (`SignUpValidation`) is called: `basic` or `none`; `none` is refused in Azure \
+         (`WEBSITE_SITE_NAME` set)",
+        "`basic`";
+    BASIC_AUTH_USERNAME: Callers, Kind::Text, None,
+        "the user name the API connector sends",
+        "none: with `basic` every call is refused with 401 (and an error is logged at start-up) until both are set";
+    BASIC_AUTH_PASSWORD: Callers, Kind::Secret, None,
+        "the password the API connector sends (16 characters or more)",
+        "none (see above)";
+    AUTH_EVENTS_TOKEN_VALIDATION: Callers, Kind::Choice(&["jwt", "easyauth", "none"]), Some("jwt"),
+        "caller check of the Entra functions: `jwt` (validate the bearer token here), `easyauth` (trust App \
+         Service authentication; needs `WEBSITE_AUTH_ENABLED=True`), `none` (no check; refused in Azure, warned \
+         about on every start)",
+        "`jwt`";
+    AUTH_EVENTS_TENANT_ID: Callers, Kind::Guid, None,
+        "the external tenant's id (GUID); without it (or the client id) the Entra functions refuse every call \
+         with 401, the rest runs",
+        "none";
+    AUTH_EVENTS_CLIENT_ID: Callers, Kind::Guid, None,
+        "the application (client) id of the custom authentication extension's app registration (GUID)",
+        "none";
+    AUTH_EVENTS_AUTHORITY: Callers, Kind::Text, None,
+        "where the signing keys are found (`<authority>/.well-known/openid-configuration` → `jwks_uri`); https, \
+         or http for loopback hosts only, no user name or password",
+        "`https://<tenant id>.ciamlogin.com/<tenant id>/v2.0`";
+    AUTH_EVENTS_KEY_REFRESH_HOURS: Callers, Kind::Whole(1..=168, "hours"), Some("24"),
+        "how often the key set is refreshed when nothing forces it, 1 to 168",
+        "`24`";
+    WEBSITE_AUTH_ENABLED: Callers, Kind::Flag, None,
+        "set by App Service when its authentication (Easy Auth) is on; `easyauth` needs it",
+        "unset";
+    REQUEST_READ_TIMEOUT_MS: Connections, Kind::Whole(100..=120_000, "milliseconds"), Some("10000"),
+        "how long a request's body may take to arrive once its head has (a late body gets 408), 100 to 120000",
+        "`10000`";
+    CONNECTION_IDLE_TIMEOUT_MS: Connections, Kind::Whole(100..=3_600_000, "milliseconds"), Some("130000"),
+        "how long a connection may stay idle or take to send a request head before it is closed, 100 to \
+         3600000; longer than the host keeps idle connections in its pool, so the handler never closes one the \
+         host is about to reuse",
+        "`130000`";
+    MAX_CONNECTIONS: Connections, Kind::Whole(1..=100_000, "connections"), Some("1024"),
+        "connections served at once, 1 to 100000; further ones wait in the listen queue (4096 long) until one \
+         closes. A connection that has not sent its first byte costs about 1.5 KB",
+        "`1024`";
+    RUST_LOG: Telemetry, Kind::Text, None,
+        "log filter of the server (`info`, `debug`, `signup_gate=debug,warn`, ...); a `handler` command \
+         (`invitations`, `doctor`) logs only warnings and errors unless its own environment sets it",
+        "`info`";
+    APPLICATIONINSIGHTS_CONNECTION_STRING: Telemetry, Kind::Secret, None,
+        "where decisions and metrics are sent (Azure sets it when Application Insights is enabled for the app); \
+         a string Application Insights would refuse is logged and the handler runs without telemetry \
+         ([telemetry.md](telemetry.md))",
+        "none: nothing is sent";
+    APPLICATIONINSIGHTS_AUTHENTICATION_STRING: Telemetry, Kind::Text, None,
+        "how uploads to Application Insights authenticate: `Authorization=AAD` (the system-assigned managed \
+         identity) or `Authorization=AAD;ClientId=<client id>` (a user-assigned one) sends each with the \
+         identity's token for Azure Monitor, which a component with local authentication off requires (the \
+         identity needs the Monitoring Metrics Publisher role on it)",
+        "unset: the instrumentation key alone";
+    IDENTITY_ENDPOINT: Platform, Kind::Text, None,
+        "set by the platform where the app has a managed identity: where its tokens are fetched (the table, \
+         Entra-authenticated telemetry)",
+        "unset: no managed identity";
+    IDENTITY_HEADER: Platform, Kind::Secret, None,
+        "set by the platform with `IDENTITY_ENDPOINT`: the secret that proves a token request comes from the app",
+        "unset";
+    FUNCTIONS_CUSTOMHANDLER_PORT: Platform, Kind::Whole(1..=65_535, "port"), None,
+        "set by the Functions host: the loopback port to listen on",
+        "unset: standalone";
+    AzureFunctionsJobHost__customHandler__description__defaultExecutablePath: Platform, Kind::Text, None,
+        "overrides `host.json`'s executable for a local run: the `func: host start` task of `.vscode/tasks.json` \
+         sets it in that run's environment (to `target/release/handler`) so that the root `handler` stays the \
+         build for Azure. Never in `local.settings.json` (publishing with `--publish-local-settings` or VS Code's \
+         Upload settings would copy it to Azure, where that path does not exist) and never in Azure: `handler \
+         doctor` fails on either",
+        "unset: `handler`, as `host.json` says";
+    WEBSITE_SITE_NAME: Platform, Kind::Text, None,
+        "set by the platform in Azure only: the function app's name; some local conveniences are refused \
+         where it is set",
+        "unset: not in Azure";
+}
+
+/// Names of the platform's and the host's own settings (or prefixes of them), which are not
+/// ours and never a typo of ours.
+const FOREIGN: &[&str] = &[
+    "WEBSITE_",
+    "FUNCTIONS_",
+    "AzureWebJobs",
+    "AzureFunctionsJobHost",
+    "APPSETTING_",
+    "APPINSIGHTS_",
+    "IDENTITY_",
+    "MSI_",
+    "CONTAINER_",
+    "DOTNET_",
+    "ASPNETCORE_",
+    "SCM_",
+    "ENABLE_ORYX",
+    "HOME",
+    "PATH",
+];
+
+/// Prefixes only this product's settings use: a name with one of them that is not a setting
+/// is a mistake.
+const OURS: &[&str] = &[
+    "ALLOWED_",
+    "BLOCKED_",
+    "BLOCK_PAGE_",
+    "BASIC_AUTH_",
+    "AUTH_EVENTS_",
+    "API_CONNECTOR_",
+    "INVITATION_",
+    "INVITATIONS_",
+    "ORGANIZATION_",
+    "DECISION_",
+    "POLICY_",
+    "REQUIRE_JOB",
+    "MIN_JOB",
+    "SIGNUP_GATE_",
+];
+
+/// Whether `name` is a setting of ours (by its name, a per-application setting's, or a
+/// wording's language variant).
+pub(crate) fn known(name: &str) -> bool {
+    ALL.iter().any(|setting| {
+        setting.name.eq_ignore_ascii_case(name)
+            || (setting.kind == Kind::Wording
+                && name.len() > setting.name.len() + 1
+                && name[..setting.name.len()].eq_ignore_ascii_case(setting.name)
+                && name.as_bytes()[setting.name.len()] == b'_')
+    }) || POLICY_SETTINGS
+        .iter()
+        .any(|setting| setting.env.eq_ignore_ascii_case(name))
+}
+
+/// Every name a setting can be known by.
+fn names() -> impl Iterator<Item = &'static str> {
+    ALL.iter()
+        .map(|setting| setting.name)
+        .chain(POLICY_SETTINGS.iter().map(|setting| setting.env))
+}
+
+/// Names in the environment that look like a setting of ours but are none (a typo, most
+/// likely): each with the setting it is closest to, if one is close. Such a name is ignored,
+/// and the setting it was meant for keeps its default.
+pub(crate) fn unknown(env: &Environment) -> Vec<(String, Option<&'static str>)> {
+    let mut found = Vec::new();
+    for name in env.names() {
+        if known(name)
+            || FOREIGN
+                .iter()
+                .any(|prefix| starts_with_ignoring_case(name, prefix))
+        {
+            continue;
+        }
+        let closest = names()
+            .map(|known| {
+                (
+                    distance(&name.to_ascii_uppercase(), &known.to_ascii_uppercase()),
+                    known,
+                )
+            })
+            .min_by_key(|(distance, _)| *distance)
+            .filter(|(distance, known)| *distance <= 2.max(known.len() / 8))
+            .map(|(_, known)| known);
+        let ours = OURS
+            .iter()
+            .any(|prefix| starts_with_ignoring_case(name, prefix));
+        if closest.is_some() || ours {
+            found.push((name.to_owned(), closest));
+        }
+    }
+    found
+}
+
+fn starts_with_ignoring_case(name: &str, prefix: &str) -> bool {
+    name.get(..prefix.len())
+        .is_some_and(|start| start.eq_ignore_ascii_case(prefix))
+}
+
+/// Levenshtein distance (names are short ASCII).
+fn distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, &x) in a.iter().enumerate() {
+        let mut current = vec![i + 1; b.len() + 1];
+        for (j, &y) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(x != y);
+            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+/// A line of the report on an unknown setting.
+pub(crate) fn describe_unknown(name: &str, closest: Option<&str>) -> String {
+    match closest {
+        Some(closest) => format!(
+            "{name} is not a setting (did you mean {closest}?): it is ignored, and {closest} keeps its value or default"
+        ),
+        None => format!("{name} is not a setting of this handler: it is ignored"),
+    }
+}
+
+/// The settings' tables of docs/settings.md, one per section.
+#[cfg(test)]
+pub(crate) fn markdown() -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let row = |out: &mut String, name: &str, meaning: &str, default: &str| {
+        let _ = writeln!(out, "| `{name}` | {meaning} | {default} |");
+    };
+    for section in Section::ALL {
+        let _ = writeln!(out, "### {}\n", section.title());
+        out.push_str("| setting | meaning | default |\n|---|---|---|\n");
+        if section == Section::SignUp {
+            for setting in POLICY_SETTINGS {
+                per_application_row(&mut out, setting, &row);
+            }
+        }
+        for setting in ALL.iter().filter(|setting| setting.section == section) {
+            row(&mut out, setting.name, setting.meaning, setting.default);
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+fn per_application_row(
+    out: &mut String,
+    setting: &crate::policy::settings::PolicySetting,
+    row: &impl Fn(&mut String, &str, &str, &str),
+) {
+    let meaning = format!(
+        "{}; per application: `{}` in the policy file",
+        setting.meaning, setting.key
+    );
+    row(out, setting.env, &meaning, setting.default);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Environment {
+        Environment::new(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+    }
+
+    #[test]
+    fn misspelt_settings_are_found_with_what_was_meant() {
+        let found = unknown(&env(&[
+            ("ALLOWED_EMAIL_DOMAIN", "contoso.com"),
+            ("BASIC_AUTH_PASWORD", "x"),
+            ("INVITATIONS_TABLES", "x"),
+            ("AUTH_EVENTS_SOMETHING", "x"),
+            ("ALLOWED_EMAIL_DOMAINS", "contoso.com"),
+            ("ORGANIZATION_NAME_DE", "Contoso"),
+            ("WEBSITE_SITE_NAME", "gate"),
+            ("AzureWebJobsStorage__accountName", "x"),
+            ("PATH", "/usr/bin"),
+            ("LANG", "C.UTF-8"),
+            ("TERM", "xterm"),
+        ]));
+        assert_eq!(
+            found,
+            vec![
+                (
+                    "ALLOWED_EMAIL_DOMAIN".to_owned(),
+                    Some("ALLOWED_EMAIL_DOMAINS")
+                ),
+                ("AUTH_EVENTS_SOMETHING".to_owned(), None),
+                ("BASIC_AUTH_PASWORD".to_owned(), Some("BASIC_AUTH_PASSWORD")),
+                ("INVITATIONS_TABLES".to_owned(), Some("INVITATIONS_TABLE")),
+            ]
+        );
+    }
+
+    /// The default a setting is documented with is the one in force.
+    #[test]
+    fn every_fallback_is_the_documented_default() {
+        for setting in ALL {
+            if let Some(fallback) = setting.fallback {
+                assert!(
+                    setting.default.contains(&format!("`{fallback}`")),
+                    "{}: {} does not say `{fallback}`",
+                    setting.name,
+                    setting.default
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn names_are_unique() {
+        let names: Vec<String> = names().map(str::to_ascii_uppercase).collect();
+        for (index, name) in names.iter().enumerate() {
+            assert!(!names[..index].contains(name), "{name}");
+        }
+    }
+
+    /// docs/settings.md lists every setting with its meaning and default, as described here.
+    /// With SIGNUP_GATE_WRITE_DOCS=1 this test writes the tables into the page instead.
+    #[test]
+    fn the_settings_page_lists_every_setting_as_described() {
+        const BEGIN: &str = "<!-- settings: begin (written from src/config/catalog.rs) -->\n";
+        const END: &str = "<!-- settings: end -->";
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/settings.md");
+        let page = std::fs::read_to_string(path).unwrap();
+        let start = page
+            .find(BEGIN)
+            .expect("docs/settings.md has the begin marker")
+            + BEGIN.len();
+        let end = page.find(END).expect("docs/settings.md has the end marker");
+        let expected = markdown();
+        if page[start..end] != expected {
+            if std::env::var_os("SIGNUP_GATE_WRITE_DOCS").is_some() {
+                let written = format!("{}{expected}{}", &page[..start], &page[end..]);
+                std::fs::write(path, written).unwrap();
+            } else {
+                panic!(
+                    "docs/settings.md does not list the settings as src/config/catalog.rs describes them; \
+                     run `SIGNUP_GATE_WRITE_DOCS=1 cargo test --lib settings_page` to write them:\n{expected}"
+                );
+            }
+        }
+    }
+}
