@@ -52,7 +52,7 @@ async fn set_up(capacity: usize) -> (EntraTokens, HeaderValue, KeyServer) {
                 server.authority(TENANT)
             ),
             refresh: Duration::from_secs(86_400),
-            fetch_deadline: Duration::from_millis(700),
+            key_wait: Duration::from_millis(700),
         },
         capacity,
     );

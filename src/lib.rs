@@ -21,6 +21,7 @@ pub mod build_info;
 pub mod callers;
 pub mod cli;
 pub mod config;
+pub mod decision_record;
 pub mod domain;
 pub(crate) mod files;
 pub mod functions;

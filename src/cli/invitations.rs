@@ -547,7 +547,7 @@ async fn check(
         job_title: None,
         stage: Stage::BeforeAttributes,
         application: app,
-        lists_page_attributes: false,
+        ..SignUp::default()
     };
     match &stored {
         Some(entry) => println!("invitation: {}", describe(entry)),

@@ -232,7 +232,7 @@ fn api_connector_auth(
 fn auth_events_auth(
     env: &Environment,
     in_azure: bool,
-    fetch_deadline: Duration,
+    key_wait: Duration,
 ) -> Result<AuthEventsAuth, SettingsError> {
     let setting = &catalog::AUTH_EVENTS_TOKEN_VALIDATION;
     let mode = setting.choice(env)?;
@@ -292,7 +292,7 @@ fn auth_events_auth(
         client_id,
         metadata_url: format!("{authority}/.well-known/openid-configuration"),
         refresh: Duration::from_secs(refresh_hours * 3600),
-        fetch_deadline,
+        key_wait,
     }))
 }
 

@@ -21,10 +21,8 @@ pub use self::attribute_collection_start::OnAttributeCollectionStart;
 pub use self::attribute_collection_submit::OnAttributeCollectionSubmit;
 pub use self::sign_up_validation::SignUpValidation;
 pub use self::token_issuance_start::OnTokenIssuanceStart;
-use crate::domain::invitation::InvitationClaim;
+pub use crate::decision_record::Outcome;
 use crate::gate::Gate;
-use crate::messages::Language;
-use crate::policy::{EmailClaim, PolicyName};
 
 /// Every function this binary serves, as `func start` lists them (each has a folder with its
 /// `function.json`).
@@ -113,101 +111,15 @@ pub struct Answer {
     pub outcome: Outcome,
 }
 
-/// What the one `decision` log line of a call says.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outcome {
-    /// The action answered (`Continue`, `showBlockPage`, ...) or what happened instead
-    /// (`Unauthorized`, `BadRequest`, ...).
-    pub action: &'static str,
-    pub reason: &'static str,
-    /// The address as it may appear in logs: masked, `(invalid)` or `-`.
-    pub email: String,
-    /// B2C's `step`, where the contract has one.
-    pub step: Option<&'static str>,
-    /// The names (never the values) of the claims given to a token, where one is issued.
-    pub claims: Option<String>,
-    /// The language the user was answered in (negotiated from the request).
-    pub language: Option<Language>,
-    /// Whose rules decided: the default ones or an application's.
-    pub policy: Option<PolicyName>,
-    /// The application signed up or in to (B2C's `client_id`, Entra's
-    /// `clientServicePrincipal.appId`), when it is a plausible id.
-    pub application: Option<String>,
-    /// Entra's `data.tenantId`.
-    pub tenant: Option<String>,
-    /// Entra's `authenticationContext.correlationId`: the id of the sign-in logs' entry.
-    pub entra_correlation_id: Option<String>,
-}
-
-impl Outcome {
-    pub(crate) fn new(action: &'static str, reason: &'static str) -> Self {
-        Self {
-            action,
-            reason,
-            email: "-".to_owned(),
-            step: None,
-            claims: None,
-            language: None,
-            policy: None,
-            application: None,
-            tenant: None,
-            entra_correlation_id: None,
-        }
-    }
-
-    /// The same, for this application (an implausible id is left out: it goes into logs).
-    pub(crate) fn for_application(mut self, application: Option<&str>) -> Self {
-        self.application = application.and_then(plausible_id);
-        self
-    }
-
-    /// The same, with the ids Entra sends (tenant, correlation id); implausible ones are left out.
-    pub(crate) fn in_entra(mut self, tenant: Option<&str>, correlation_id: Option<&str>) -> Self {
-        self.tenant = tenant.and_then(plausible_id);
-        self.entra_correlation_id = correlation_id.and_then(plausible_id);
-        self
-    }
-
-    /// The same, answered in `language`.
-    pub(crate) fn said(mut self, language: Language) -> Self {
-        self.language = Some(language);
-        self
-    }
-
-    /// The same, decided by the rules `policy` names.
-    pub(crate) fn under(mut self, policy: PolicyName) -> Self {
-        self.policy = Some(policy);
-        self
-    }
-
-    /// The same, about this address.
-    pub(crate) fn about(mut self, email: &EmailClaim) -> Self {
-        self.email = email.for_log();
-        self
-    }
-
-    /// The same, naming the claims given.
-    pub(crate) fn giving(mut self, claims: &[InvitationClaim]) -> Self {
-        let names: Vec<&str> = claims.iter().map(|claim| &*claim.name).collect();
-        self.claims = Some(if names.is_empty() {
-            "-".to_owned()
-        } else {
-            names.join(",")
-        });
-        self
-    }
-}
-
-/// An id from a request as it may go into a log line or telemetry: letters, digits, `-`, `_`
-/// and `.`, at most 128 characters; anything else is left out.
-pub(crate) fn plausible_id(id: &str) -> Option<String> {
-    let id = id.trim();
-    let plausible = !id.is_empty()
-        && id.len() <= 128
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
-    plausible.then(|| id.to_owned())
+/// The answer of a token function whose invitation store could not answer (the gate logged why):
+/// a 503 that fails the sign-in rather than let a token out without the claims its application
+/// relies on.
+pub(crate) fn store_unavailable() -> Response {
+    json_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "store_unavailable",
+        "The invitation store could not be read; no token is issued without its claims.",
+    )
 }
 
 /// Body of every error answer that is not in a caller's own contract.

@@ -11,11 +11,10 @@
 use futures_util::future::BoxFuture;
 use serde::ser::SerializeMap;
 use serde_json::{Map, Value};
-use warp::http::StatusCode;
 
 use super::entra::read::{NoPayload, parse};
 use super::entra::{self, EventTypes};
-use super::{Answer, Caller, Function, Invocation, Outcome, Shared, json_error};
+use super::{Answer, Caller, Function, Invocation, Outcome, Shared, store_unavailable};
 use crate::domain::email::EmailAddress;
 use crate::domain::invitation::claims_json;
 use crate::policy::EmailClaim;
@@ -72,18 +71,8 @@ async fn answer(function: &str, body: &[u8], shared: &Shared, invocation: &Invoc
         .token_claims(&email, application.as_deref(), &invocation.correlation_id)
         .await
     else {
-        log::error!(
-            "failing the token of {} for application {}: the invitation store did not answer, and a token must not go out without the claims its application relies on; correlation_id={}",
-            email.for_log(),
-            application.as_deref().unwrap_or("-"),
-            invocation.correlation_id
-        );
         return Answer {
-            response: json_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "store_unavailable",
-                "The invitation store could not be read; no token is issued without its claims.",
-            ),
+            response: store_unavailable(),
             outcome: Outcome::new("Unavailable", "store_unavailable")
                 .about(&email)
                 .said(language)

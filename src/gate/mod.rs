@@ -16,11 +16,43 @@ use self::recorder::SignUpRecorder;
 use crate::domain::email::EmailAddress;
 use crate::domain::invitation::now;
 use crate::invitations::InvitationStore;
+use crate::messages::{Language, Text};
 use crate::policy::{
-    AdmitReason, Decision, EmailClaim, InvitationLookup, Policy, PolicyName, SignUp, Stage,
-    TokenClaims,
+    AdmitReason, BlockReason, Decision, EmailClaim, FieldError, InvitationLookup, Policy,
+    PolicyName, SignUp, Stage, TokenClaims,
 };
 use crate::telemetry::{self, LookupResult};
+
+/// The rules of one application, and whose they are.
+pub(crate) struct Rules {
+    pub(crate) policy: Arc<Policy>,
+    pub(crate) name: PolicyName,
+}
+
+impl Rules {
+    /// `text` in `language`, as these rules word it.
+    pub(crate) fn say(&self, text: Text, language: Language) -> String {
+        self.policy.say(text, language)
+    }
+}
+
+/// A decision and the rules that made it (which word its texts).
+pub(crate) struct Verdict {
+    pub(crate) decision: Decision,
+    pub(crate) rules: Rules,
+}
+
+impl Verdict {
+    /// `text` in `language`, as the deciding rules word it.
+    pub(crate) fn say(&self, text: Text, language: Language) -> String {
+        self.rules.say(text, language)
+    }
+
+    /// The fields' texts in `language`, one after the other (a validation error's message).
+    pub(crate) fn say_all(&self, fields: &[FieldError], language: Language) -> String {
+        self.rules.policy.say_all(fields, language)
+    }
+}
 
 /// The rules, the invitation store they consult, and the sign-up records.
 pub struct Gate {
@@ -45,19 +77,41 @@ impl Gate {
         }
     }
 
-    /// The rules for a sign-up to `application`, and whose they are.
-    pub(crate) fn policy_for(&self, application: Option<&str>) -> (Arc<Policy>, PolicyName) {
-        self.policies.for_application(application)
+    /// The rules of `application` (its texts, for an answer that decides nothing: a request
+    /// that cannot be read), and whose they are.
+    pub(crate) fn rules(&self, application: Option<&str>) -> Rules {
+        let (policy, name) = self.policies.for_application(application);
+        Rules { policy, name }
     }
 
-    /// Decides one sign-up by `policy` (see [`Self::policy_for`]); `correlation_id` goes on
-    /// every log line about it.
-    pub(crate) async fn decide(
-        &self,
-        sign_up: &SignUp,
-        policy: &Policy,
-        correlation_id: &str,
-    ) -> Decision {
+    /// Decides one sign-up by the rules of its application; `correlation_id` goes on every log
+    /// line about it. A configuration error that no user can correct is logged here, once.
+    pub(crate) async fn decide(&self, sign_up: &SignUp, correlation_id: &str) -> Verdict {
+        let rules = self.rules(sign_up.application.as_deref());
+        let decision = self.decide_by(sign_up, &rules.policy, correlation_id).await;
+        match decision {
+            Decision::Block {
+                reason: BlockReason::JobTitleNotCollected,
+                ..
+            } => log::error!(
+                "configuration error: REQUIRE_JOB_TITLE is true but the user flow does not collect Job Title \
+                 (the request carries no jobTitle attribute): add Job Title to the flow's user attributes \
+                 or set REQUIRE_JOB_TITLE=false; blocking; correlation_id={correlation_id}"
+            ),
+            Decision::Block {
+                reason: BlockReason::EnforcedValueMismatch,
+                ..
+            } => log::error!(
+                "enforced invitation values of {} do not fit the attributes' types the request shows; blocking \
+                 (correct the invitation's values or types: handler invitations list); correlation_id={correlation_id}",
+                sign_up.email.for_log()
+            ),
+            _ => {}
+        }
+        Verdict { decision, rules }
+    }
+
+    async fn decide_by(&self, sign_up: &SignUp, policy: &Policy, correlation_id: &str) -> Decision {
         let lookup = match &sign_up.email {
             EmailClaim::Valid(email) => {
                 self.lookup(email, "answering with a block", correlation_id)
@@ -82,7 +136,8 @@ impl Gate {
     }
 
     /// The claims a token of `email`'s user gets, signing in to `application`; `None` when the
-    /// store failed or missed the deadline (a token must then not be issued without them).
+    /// store failed or missed the deadline (a token must then not be issued without them; the
+    /// failure is logged, once, here).
     pub(crate) async fn token_claims(
         &self,
         email: &EmailClaim,
@@ -220,13 +275,12 @@ mod tests {
             job_title: None,
             stage: Stage::BeforeAttributes,
             application: None,
-            lists_page_attributes: false,
+            ..SignUp::default()
         }
     }
 
     async fn decide(gate: &Gate, email: &str) -> Decision {
-        let (policy, _) = gate.policy_for(None);
-        gate.decide(&sign_up(email), &policy, "test").await
+        gate.decide(&sign_up(email), "test").await.decision
     }
 
     fn try_again_later() -> Decision {

@@ -19,7 +19,7 @@ pub mod settings;
 use self::domains::{DomainList, LocalParts};
 pub use self::set::{PolicyName, PolicySet};
 use crate::domain::email::EmailAddress;
-use crate::domain::invitation::{Invitation, InvitationAttribute, InvitationClaim};
+use crate::domain::invitation::{Invitation, InvitationAttribute, InvitationClaim, SentType};
 use crate::messages::{Language, Text, Texts};
 
 /// Longest Job Title the directory stores (Entra `jobTitle` is limited to 128 characters).
@@ -92,6 +92,34 @@ pub(crate) struct SignUp {
     /// Submit does), so that one it lacks is not on the page at all. B2C omits the claims a
     /// user left empty, so there a missing one may just be empty.
     pub(crate) lists_page_attributes: bool,
+    /// The JSON type the request shows for each attribute it carries (Entra), by name as sent:
+    /// a value imposed on one must be sent back in that type.
+    pub(crate) sent_types: Vec<(String, SentType)>,
+}
+
+/// Nothing known: no address, no step, no application, no attributes (build a sign-up with
+/// `..SignUp::default()` so that a new part never breaks it).
+impl Default for SignUp {
+    fn default() -> Self {
+        Self {
+            email: EmailClaim::Missing,
+            job_title: None,
+            stage: Stage::Unspecified,
+            application: None,
+            lists_page_attributes: false,
+            sent_types: Vec::new(),
+        }
+    }
+}
+
+impl SignUp {
+    /// The type the request showed for the attribute `name` (matched in any case).
+    pub(crate) fn sent_type(&self, name: &str) -> Option<SentType> {
+        self.sent_types
+            .iter()
+            .find(|(sent, _)| sent.eq_ignore_ascii_case(name))
+            .map(|(_, kind)| *kind)
+    }
 }
 
 /// What the invitation store said about the address.
@@ -148,6 +176,9 @@ pub(crate) enum BlockReason {
     /// A rule needs an attribute the user flow does not collect (`REQUIRE_JOB_TITLE` without
     /// Job Title on the page): no user can correct that, so the operator must.
     JobTitleNotCollected,
+    /// The invitation enforces a value the attribute's type cannot hold (`abc` for an int
+    /// attribute): the promise cannot be kept, so the sign-up does not go ahead.
+    EnforcedValueMismatch,
 }
 
 /// An attribute the user must correct.
@@ -254,6 +285,23 @@ impl Policy {
             if !errors.is_empty() {
                 return Decision::Invalid { fields: errors };
             }
+        }
+        // Enforcement is a promise: a value that cannot be imposed in the attribute's type
+        // blocks (a prefill that cannot is only left out).
+        if sign_up.stage == Stage::AfterAttributes
+            && attributes
+                .iter()
+                .filter(|attribute| attribute.enforced)
+                .any(|attribute| {
+                    attribute
+                        .json_as(sign_up.sent_type(&attribute.name))
+                        .is_none()
+                })
+        {
+            return Decision::Block {
+                reason: BlockReason::EnforcedValueMismatch,
+                text: Text::BlockPageMessage,
+            };
         }
         Decision::Admit { reason, attributes }
     }
@@ -445,6 +493,7 @@ impl BlockReason {
             Self::InvitationForOtherApplication => "invitation_for_other_application",
             Self::StoreUnavailable => "store_unavailable",
             Self::JobTitleNotCollected => "job_title_not_collected",
+            Self::EnforcedValueMismatch => "enforced_value_mismatch",
         }
     }
 }
@@ -481,7 +530,7 @@ mod tests {
             }),
             stage,
             application: None,
-            lists_page_attributes: false,
+            ..SignUp::default()
         }
     }
 
@@ -522,7 +571,7 @@ mod tests {
                 job_title: None,
                 stage: Stage::AfterAttributes,
                 application: None,
-                lists_page_attributes: false,
+                ..SignUp::default()
             };
             assert_eq!(
                 policy().decide(&request, &InvitationLookup::NotFound, NOW),
@@ -768,6 +817,45 @@ mod tests {
             application: application.map(Into::into),
             ..sign_up(email, None, stage)
         }
+    }
+
+    /// An enforced value is a promise: one the attribute's type (as the request shows it)
+    /// cannot hold blocks after the attribute page; before it nothing is imposed yet.
+    #[test]
+    fn an_enforced_value_that_cannot_take_the_attributes_type_blocks() {
+        let invitation = InvitationLookup::Found(Invitation {
+            attributes: vec![InvitationAttribute {
+                name: "extension_0a1b_Level".into(),
+                value: "abc".into(),
+                enforced: true,
+                kind: ValueType::String,
+            }]
+            .into(),
+            ..Invitation::default()
+        });
+        let sent = |stage| SignUp {
+            sent_types: vec![("extension_0a1b_LEVEL".to_owned(), SentType::Integer)],
+            ..sign_up("ada@contoso.com", None, stage)
+        };
+        assert_eq!(
+            policy().decide(&sent(Stage::AfterAttributes), &invitation, NOW),
+            Decision::Block {
+                reason: BlockReason::EnforcedValueMismatch,
+                text: Text::BlockPageMessage,
+            }
+        );
+        assert!(matches!(
+            policy().decide(&sent(Stage::BeforeAttributes), &invitation, NOW),
+            Decision::Admit { .. }
+        ));
+        let as_text = SignUp {
+            sent_types: vec![("extension_0a1b_Level".to_owned(), SentType::Text)],
+            ..sign_up("ada@contoso.com", None, Stage::AfterAttributes)
+        };
+        assert!(matches!(
+            policy().decide(&as_text, &invitation, NOW),
+            Decision::Admit { .. }
+        ));
     }
 
     #[test]

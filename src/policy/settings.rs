@@ -1,6 +1,6 @@
 //! The settings an application can have its own value of, each described once: its environment
 //! variable, its key in the policy file, what it means, its default, and how a value of either
-//! source is read into a [`Policy`]. The environment ([`crate::config`]), the policy file
+//! source is read into a [`Policy`]. The environment (the settings), the policy file
 //! ([`super::file`]), the start-up report and docs/settings.md all read this list.
 //!
 //! Adding one: a field of [`Policy`] (with its default in `Policy::default`) and an entry here.
@@ -45,7 +45,7 @@ pub struct PolicySetting {
 }
 
 /// Every per-application setting (the texts, which have language variants, are described in
-/// [`crate::config`]'s catalog and read by [`crate::messages`]).
+/// the settings' catalog and read by [`crate::messages`]).
 pub const POLICY_SETTINGS: &[PolicySetting] = &[
     PolicySetting {
         env: "ALLOWED_EMAIL_DOMAINS",

@@ -25,8 +25,9 @@ use super::intake::Head;
 use crate::callers::Credentials;
 use crate::callers::entra::TokenFailure;
 use crate::callers::{ApiConnectorAuth, basic::BasicFailure};
+use crate::decision_record::{DecisionRecord, LogLine};
 use crate::functions::{self, Caller, Function, Invocation, Outcome, json_error};
-use crate::telemetry::{self, DecisionRecord};
+use crate::telemetry;
 
 /// Every route, with all rejections turned into responses.
 pub(crate) fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
@@ -84,46 +85,25 @@ where
     };
     let timed = telemetry::enabled().then(|| (SystemTime::now(), Instant::now()));
     let (response, outcome) = answer(&app, function, &head, body, &invocation).await;
-    log_decision(function.name(), &outcome, &invocation);
+    log::info!(
+        "{}",
+        LogLine {
+            function: function.name(),
+            outcome: &outcome,
+            invocation_id: &invocation.correlation_id,
+        }
+    );
     if let Some((started, clock)) = timed {
-        record_decision(
-            function.name(),
+        telemetry::decision(DecisionRecord {
+            function: function.name(),
             outcome,
-            invocation,
-            &response,
+            invocation_id: invocation.correlation_id,
+            status: response.status().as_u16(),
             started,
-            clock,
-        );
+            duration: clock.elapsed(),
+        });
     }
     response
-}
-
-/// The call's telemetry: what the decision line says, its status and how long it took.
-fn record_decision(
-    function: &'static str,
-    outcome: Outcome,
-    invocation: Invocation,
-    response: &Response,
-    started: SystemTime,
-    clock: Instant,
-) {
-    telemetry::decision(DecisionRecord {
-        function,
-        outcome: outcome.action,
-        reason: outcome.reason,
-        email: outcome.email,
-        application: outcome.application,
-        tenant: outcome.tenant,
-        entra_correlation_id: outcome.entra_correlation_id,
-        invocation_id: invocation.correlation_id,
-        language: outcome.language,
-        policy: outcome.policy,
-        step: outcome.step,
-        claims: outcome.claims,
-        status: response.status().as_u16(),
-        started,
-        duration: clock.elapsed(),
-    });
 }
 
 async fn answer<S, B>(
@@ -208,47 +188,6 @@ fn correlation_id(invocation_id: Option<&HeaderValue>) -> String {
         })
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
-}
-
-/// The one log line of a call: what was decided, why, for whom (masked), in which language, by
-/// whose rules, for which application and tenant, and its correlation ids (Entra's, which the
-/// tenant's sign-in logs carry, and the host's invocation id).
-fn log_decision(function: &str, outcome: &Outcome, invocation: &Invocation) {
-    let Outcome {
-        action,
-        reason,
-        email,
-        step,
-        claims,
-        language,
-        policy,
-        application,
-        tenant,
-        entra_correlation_id,
-    } = outcome;
-    let step = Field(" step=", step.as_ref());
-    let claims = Field(" claims=", claims.as_ref());
-    let language = Field(" language=", language.as_ref());
-    let policy = Field(" policy=", policy.as_ref());
-    let application = Field(" application=", application.as_ref());
-    let tenant = Field(" tenant=", tenant.as_ref());
-    let entra = Field(" entra_correlation_id=", entra_correlation_id.as_ref());
-    log::info!(
-        "decision function={function} outcome={action} reason={reason} email={email}{step}{claims}{language}{policy}{application}{tenant}{entra} correlation_id={}",
-        invocation.correlation_id
-    );
-}
-
-/// ` name=value` in a log line, or nothing when there is no value.
-struct Field<'a, T>(&'static str, Option<&'a T>);
-
-impl<T: std::fmt::Display> std::fmt::Display for Field<'_, T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.1 {
-            Some(value) => write!(f, "{}{value}", self.0),
-            None => Ok(()),
-        }
-    }
 }
 
 async fn rejection(rejection: Rejection) -> Result<Response, Infallible> {

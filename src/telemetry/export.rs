@@ -172,35 +172,14 @@ impl Pipeline {
     /// One decision: a server span (an Application Insights request named after the function)
     /// and the decision counter.
     pub(super) fn decision(&self, decision: &DecisionRecord) {
-        let mut attributes = vec![
-            KeyValue::new("function", decision.function),
-            KeyValue::new("outcome", decision.outcome),
-            KeyValue::new("reason", decision.reason),
-            KeyValue::new("email", decision.email.clone()),
-            KeyValue::new("invocation_id", decision.invocation_id.clone()),
-            KeyValue::new("http.response.status_code", i64::from(decision.status)),
-        ];
-        let optional = [
-            ("application_id", decision.application.as_deref()),
-            ("tenant_id", decision.tenant.as_deref()),
-            (
-                "entra_correlation_id",
-                decision.entra_correlation_id.as_deref(),
-            ),
-            ("step", decision.step),
-            ("claims", decision.claims.as_deref()),
-        ];
-        for (key, value) in optional {
-            if let Some(value) = value {
-                attributes.push(KeyValue::new(key, value.to_owned()));
-            }
-        }
-        if let Some(language) = decision.language {
-            attributes.push(KeyValue::new("language", language.code()));
-        }
-        if let Some(policy) = &decision.policy {
-            attributes.push(KeyValue::new("policy", policy.to_string()));
-        }
+        let mut attributes: Vec<KeyValue> = decision
+            .attributes()
+            .map(|(name, value)| KeyValue::new(name, value))
+            .collect();
+        attributes.push(KeyValue::new(
+            "http.response.status_code",
+            i64::from(decision.status),
+        ));
         let mut span = self
             .tracer
             .span_builder(Cow::Borrowed(decision.function))
@@ -209,15 +188,15 @@ impl Pipeline {
             .with_attributes(attributes)
             .start(&self.tracer);
         if decision.status >= 500 {
-            span.set_status(Status::error(decision.reason));
+            span.set_status(Status::error(decision.outcome.reason));
         }
         span.end_with_timestamp(decision.started + decision.duration);
         self.decisions.add(
             1,
             &[
                 KeyValue::new("function", decision.function),
-                KeyValue::new("outcome", decision.outcome),
-                KeyValue::new("reason", decision.reason),
+                KeyValue::new("outcome", decision.outcome.action),
+                KeyValue::new("reason", decision.outcome.reason),
             ],
         );
     }

@@ -17,42 +17,17 @@ mod export;
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
 pub use self::export::TelemetryError;
-use crate::messages::Language;
-use crate::policy::PolicyName;
+pub use crate::decision_record::DecisionRecord;
 
 /// Records waiting for the worker at most; beyond, they are dropped and counted.
 const QUEUE: usize = 8192;
 /// At most one log line a minute about dropped records or failed exports.
 pub(crate) const REPORT_EVERY: Duration = Duration::from_secs(60);
-
-/// One decision, as the decision line says it.
-#[derive(Debug, Clone)]
-pub struct DecisionRecord {
-    pub function: &'static str,
-    pub outcome: &'static str,
-    pub reason: &'static str,
-    /// Masked, `(invalid)` or `-`.
-    pub email: String,
-    pub application: Option<String>,
-    pub tenant: Option<String>,
-    /// Entra's `authenticationContext.correlationId`.
-    pub entra_correlation_id: Option<String>,
-    /// The host's invocation id (or the one made up).
-    pub invocation_id: String,
-    pub language: Option<Language>,
-    pub policy: Option<PolicyName>,
-    pub step: Option<&'static str>,
-    /// Names of the claims given to a token, never their values.
-    pub claims: Option<String>,
-    pub status: u16,
-    pub started: SystemTime,
-    pub duration: Duration,
-}
 
 /// How an invitation lookup ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -438,6 +438,12 @@ impl TestApp {
 
     /// Waits (bounded) until the logs contain `needle`, and returns them.
     pub async fn logs_containing(&self, needle: &str) -> String {
+        self.logs_containing_within(needle, Duration::from_secs(5))
+            .await
+    }
+
+    /// The same, waiting at most `bound` (for what the handler does after a timeout of its own).
+    pub async fn logs_containing_within(&self, needle: &str, bound: Duration) -> String {
         let started = Instant::now();
         loop {
             let logs = self.output.all();
@@ -445,7 +451,7 @@ impl TestApp {
                 return logs;
             }
             assert!(
-                started.elapsed() < Duration::from_secs(5),
+                started.elapsed() < bound,
                 "no log line with {needle:?}:\n{logs}"
             );
             tokio::time::sleep(Duration::from_millis(10)).await;

@@ -256,8 +256,20 @@ async fn a_store_that_cannot_answer_fails_the_token_instead_of_dropping_its_clai
             json!({"error": "store_unavailable", "message": "The invitation store could not be read; no token is issued without its claims."})
         )
     );
-    app.logs_containing("failing the token of a***@contoso.com for application 44445555-eeee-6666-ffff-7777aaaa8888")
+    // One log line says why, once (not once by the store and again by the function).
+    app.logs_containing("failing the token (not issued without its claims)")
         .await;
+    let logs = app
+        .logs_containing("decision function=OnTokenIssuanceStart outcome=Unavailable")
+        .await;
+    assert_eq!(
+        logs.matches(
+            "(looking up a***@contoso.com); failing the token (not issued without its claims)"
+        )
+        .count(),
+        1,
+        "{logs}"
+    );
     let response = app.sign_up(&b2c.to_string()).await;
     assert_eq!(response.status().as_u16(), 503);
 

@@ -18,7 +18,7 @@ use std::sync::{Arc, RwLock};
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::keys::SigningKey;
+use super::signing_key::SigningKey;
 
 /// Entries at most: far above the handful of tokens Entra uses at once, a few hundred kilobytes.
 pub(crate) const CAPACITY: usize = 4096;

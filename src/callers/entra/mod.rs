@@ -3,11 +3,15 @@
 //! `cache` remembers the tokens already validated.
 
 mod cache;
-pub(crate) mod keys;
+mod fetch;
+mod key_store;
+mod signing_key;
 pub mod token;
+mod verifier;
 
-pub use self::keys::{EntraTokens, SigningKey, TokenSettings};
+pub use self::signing_key::SigningKey;
 pub use self::token::{
     AUTHENTICATION_EVENTS_APP_ID, Audience, CallerClaims, SignedToken, TokenFailure, check_claims,
     check_payload,
 };
+pub use self::verifier::{EntraTokens, TokenSettings};

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use warp::http::HeaderValue;
 
-use super::keys::SigningKey;
+use super::signing_key::SigningKey;
 
 /// The application id of the Entra authentication events service, which obtains the tokens.
 pub const AUTHENTICATION_EVENTS_APP_ID: &str = "99045fe1-7639-4a75-9d4a-577b6ca3810f";

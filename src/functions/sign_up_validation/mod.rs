@@ -11,7 +11,8 @@ use warp::http::StatusCode;
 use warp::reply::{Reply, Response};
 
 use self::contract::{ConnectorRequest, ConnectorResponse, Step, fits_the_answer};
-use super::{Answer, Caller, Function, Invocation, Outcome, Shared, json_error};
+use super::{Answer, Caller, Function, Invocation, Outcome, Shared, store_unavailable};
+use crate::decision_record::{Value, facts};
 use crate::domain::invitation::{ClaimValue, InvitationAttribute, InvitationClaim};
 use crate::messages::{Language, Text};
 use crate::policy::{Decision, SignUp, Stage};
@@ -45,15 +46,15 @@ impl Function for SignUpValidation {
 async fn answer(body: &[u8], shared: &Shared, invocation: &Invocation) -> Answer {
     let Some(request) = ConnectorRequest::parse(body) else {
         // Not an object: no language, no application to go by (the original sample's wording).
-        let (policy, policy_name) = shared.gate.policy_for(None);
+        let rules = shared.gate.rules(None);
         let english = Language::english();
         return Answer {
             response: reply(&ConnectorResponse::block(
-                &policy.say(Text::BadRequest, english),
+                &rules.say(Text::BadRequest, english),
             )),
             outcome: Outcome::new("ShowBlockPage", "malformed_request")
                 .said(english)
-                .under(policy_name),
+                .under(rules.name),
         };
     };
     let step = request.step();
@@ -63,11 +64,11 @@ async fn answer(body: &[u8], shared: &Shared, invocation: &Invocation) -> Answer
         job_title: request.job_title(),
         stage: step.stage(),
         application: request.client_id(),
-        lists_page_attributes: false,
+        ..SignUp::default()
     };
-    let outcome = |action, reason| Outcome {
-        step: Some(step.as_str()),
-        ..Outcome::new(action, reason)
+    let outcome = |action, reason| {
+        Outcome::new(action, reason)
+            .with(&facts::STEP, Value::Static(step.as_str()))
             .about(&sign_up.email)
             .said(language)
             .for_application(sign_up.application.as_deref())
@@ -75,13 +76,12 @@ async fn answer(body: &[u8], shared: &Shared, invocation: &Invocation) -> Answer
     if step == Step::PreTokenIssuance {
         return token_step(&sign_up, shared, invocation, outcome).await;
     }
-    let (policy, policy_name) = shared.gate.policy_for(sign_up.application.as_deref());
-    let decision = shared
+    let verdict = shared
         .gate
-        .decide(&sign_up, &policy, &invocation.correlation_id)
+        .decide(&sign_up, &invocation.correlation_id)
         .await;
     let message;
-    let (response, reason) = match &decision {
+    let (response, reason) = match &verdict.decision {
         Decision::Admit { reason, attributes } => (
             ConnectorResponse::continue_with(returned_claims(
                 &step,
@@ -91,11 +91,11 @@ async fn answer(body: &[u8], shared: &Shared, invocation: &Invocation) -> Answer
             reason.as_str(),
         ),
         Decision::Block { reason, text } => {
-            message = policy.say(*text, language);
+            message = verdict.say(*text, language);
             (ConnectorResponse::block(&message), reason.as_str())
         }
         Decision::Invalid { fields } => {
-            message = policy.say_all(fields, language);
+            message = verdict.say_all(fields, language);
             (
                 ConnectorResponse::validation_error(&message),
                 "invalid_attributes",
@@ -104,7 +104,7 @@ async fn answer(body: &[u8], shared: &Shared, invocation: &Invocation) -> Answer
     };
     Answer {
         response: reply(&response),
-        outcome: outcome(response.action.as_str(), reason).under(policy_name),
+        outcome: outcome(response.action.as_str(), reason).under(verdict.rules.name.clone()),
     }
 }
 
@@ -129,17 +129,8 @@ async fn token_step(
         )
         .await;
     let Some(claims) = claims else {
-        log::error!(
-            "failing the token step for {}: the invitation store did not answer, and a token must not go out without the claims its application relies on; correlation_id={}",
-            sign_up.email.for_log(),
-            invocation.correlation_id
-        );
         return Answer {
-            response: json_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "store_unavailable",
-                "The invitation store could not be read; no token is issued without its claims.",
-            ),
+            response: store_unavailable(),
             outcome: outcome("Unavailable", "store_unavailable"),
         };
     };

@@ -1,297 +1,22 @@
-//! What Entra's two attribute-collection events share (`OnAttributeCollectionStart` before the
-//! attribute page, `OnAttributeCollectionSubmit` after it): the sign-up as they describe it, the
-//! actions they answer with, and how a decision becomes one of those actions. They make sign-up
-//! invite-only.
+//! An attribute-collection event as the decision reads it: the address (from the identities or
+//! the attributes, never a social provider's subject id), the Job Title, the application,
+//! Entra's ids and every attribute with the JSON type it was sent in. Read in one pass, lenient
+//! about case, unknown keys and missing parts, and exactly as strict as a JSON tree about what is
+//! JSON.
 
 use std::borrow::Cow;
 
 use serde::de::{MapAccess, SeqAccess};
-use serde::ser::SerializeMap;
-use serde_json::{Map, Value};
 
-use super::entra::read::{Key, Object, Read, Scalar, Shape, Skip, claims, parse, read_into};
-use super::entra::{self, EventTypes, RequestError};
-use super::{Answer, Invocation, Outcome, Shared};
+use super::Event;
 use crate::domain::email::EmailAddress;
-use crate::domain::invitation::InvitationAttribute;
-use crate::messages::{Language, Text};
-use crate::policy::{
-    AttributeValue, BlockReason, Decision, EmailClaim, JobTitle, Policy, SignUp, Stage,
+use crate::domain::invitation::SentType;
+use crate::functions::entra::RequestError;
+use crate::functions::entra::read::{
+    Key, Object, Read, Scalar, Shape, Skip, claims, parse, read_into,
 };
-
-/// Which of the two events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Event {
-    Start,
-    Submit,
-}
-
-impl Event {
-    pub(crate) fn types(self) -> &'static EventTypes {
-        match self {
-            Self::Start => &START,
-            Self::Submit => &SUBMIT,
-        }
-    }
-}
-
-const START: EventTypes = EventTypes {
-    event_type: "microsoft.graph.authenticationEvent.attributeCollectionStart",
-    data_type: "microsoft.graph.onAttributeCollectionStartCalloutData",
-    response_type: "microsoft.graph.onAttributeCollectionStartResponseData",
-    action_prefix: "microsoft.graph.attributeCollectionStart",
-    extension_type: "microsoft.graph.onAttributeCollectionStartCustomExtension",
-};
-
-const SUBMIT: EventTypes = EventTypes {
-    event_type: "microsoft.graph.authenticationEvent.attributeCollectionSubmit",
-    data_type: "microsoft.graph.onAttributeCollectionSubmitCalloutData",
-    response_type: "microsoft.graph.onAttributeCollectionSubmitResponseData",
-    action_prefix: "microsoft.graph.attributeCollectionSubmit",
-    extension_type: "microsoft.graph.onAttributeCollectionSubmitCustomExtension",
-};
-
-/// Answers one event: parse, decide, respond.
-pub(crate) async fn answer(
-    event: Event,
-    function: &'static str,
-    body: &[u8],
-    shared: &Shared,
-    invocation: &Invocation,
-) -> Answer {
-    let request = match SignUpRequest::parse(body, event) {
-        Ok(request) => request,
-        Err(error) => return entra::refuse(function, &error),
-    };
-    let sign_up = SignUp {
-        email: request.email(),
-        job_title: request.job_title(),
-        stage: match event {
-            Event::Start => Stage::BeforeAttributes,
-            Event::Submit => Stage::AfterAttributes,
-        },
-        application: request.application.clone(),
-        // Entra sends every attribute of the page: one that is missing is not on it.
-        lists_page_attributes: true,
-    };
-    let (policy, policy_name) = shared.gate.policy_for(sign_up.application.as_deref());
-    let decision = shared
-        .gate
-        .decide(&sign_up, &policy, &invocation.correlation_id)
-        .await;
-    let says = Says {
-        policy: &policy,
-        language: request.language,
-    };
-    let (action, reason) = action_for(event, function, &decision, &request, says, invocation);
-    Answer {
-        response: entra::respond(event.types(), &action),
-        outcome: Outcome::new(entra::Action::name(&action), reason)
-            .about(&sign_up.email)
-            .said(request.language)
-            .under(policy_name)
-            .for_application(request.application.as_deref())
-            .in_entra(request.tenant.as_deref(), request.correlation_id.as_deref()),
-    }
-}
-
-/// Who words the answer, in which language.
-#[derive(Clone, Copy)]
-struct Says<'a> {
-    policy: &'a Policy,
-    language: Language,
-}
-
-impl Says<'_> {
-    fn say(self, text: Text) -> String {
-        self.policy.say(text, self.language)
-    }
-}
-
-/// The one action that carries out a decision, and the reason to log.
-fn action_for(
-    event: Event,
-    function: &str,
-    decision: &Decision,
-    request: &SignUpRequest,
-    says: Says<'_>,
-    invocation: &Invocation,
-) -> (Action, &'static str) {
-    let correlation_id = &invocation.correlation_id;
-    let block = |reason: BlockReason, text: Text| {
-        let (title, message) = match reason {
-            BlockReason::StoreUnavailable => (Text::TryAgainTitle, Text::TryAgainLater),
-            BlockReason::JobTitleNotCollected => {
-                log::error!(
-                    "configuration error: REQUIRE_JOB_TITLE is true but the user flow does not collect Job Title \
-                     (the {function} request carries no jobTitle attribute): add Job Title to the flow's user attributes \
-                     or set REQUIRE_JOB_TITLE=false; blocking; correlation_id={correlation_id}"
-                );
-                (Text::UnavailableTitle, text)
-            }
-            BlockReason::EmailMissing
-            | BlockReason::EmailInvalid
-            | BlockReason::DomainBlocked
-            | BlockReason::LocalPartBlocked => (Text::BlockPageTitle, text),
-            BlockReason::DomainNotAllowed
-            | BlockReason::InvitationExpired
-            | BlockReason::InvitationForOtherApplication => {
-                (Text::BlockPageTitle, Text::BlockPageMessage)
-            }
-        };
-        (
-            Action::ShowBlockPage {
-                title: says.say(title),
-                message: says.say(message),
-            },
-            reason.as_str(),
-        )
-    };
-    match decision {
-        Decision::Block { reason, text } => block(*reason, *text),
-        Decision::Invalid { fields } => {
-            let attribute_errors = fields
-                .iter()
-                .map(|field| (field.attribute.clone(), Value::from(says.say(field.text))))
-                .collect();
-            (
-                Action::ShowValidationError {
-                    message: says.policy.say_all(fields, says.language),
-                    attribute_errors,
-                },
-                "invalid_attributes",
-            )
-        }
-        Decision::Admit { reason, attributes } => {
-            let sent = &request.attributes;
-            let action = match event {
-                // Prefill is a convenience: a value that does not fit the attribute is left out.
-                Event::Start => {
-                    let (inputs, misfits) = typed_values(attributes.iter(), sent);
-                    for name in misfits {
-                        log::warn!(
-                            "invitation value for {name} does not fit the attribute's type; not prefilled; correlation_id={correlation_id}"
-                        );
-                    }
-                    if inputs.is_empty() {
-                        Action::ContinueWithDefaultBehavior
-                    } else {
-                        Action::SetPrefillValues(inputs)
-                    }
-                }
-                // Enforcement is a promise: a value that cannot be imposed blocks the sign-up.
-                Event::Submit => {
-                    let (imposed, misfits) =
-                        typed_values(attributes.iter().filter(|a| a.enforced), sent);
-                    if !misfits.is_empty() {
-                        log::error!(
-                            "enforced invitation values for {} do not fit the attributes' types; blocking; correlation_id={correlation_id}",
-                            misfits.join(", "),
-                        );
-                        let (action, _) =
-                            block(BlockReason::DomainNotAllowed, Text::BlockPageMessage);
-                        return (action, "enforced_value_mismatch");
-                    }
-                    if imposed.is_empty() {
-                        Action::ContinueWithDefaultBehavior
-                    } else {
-                        Action::ModifyAttributeValues(imposed)
-                    }
-                }
-            };
-            (action, reason.as_str())
-        }
-    }
-}
-
-/// Invitation values in the JSON type the request used for the same attribute (matched in any
-/// case, sent back under the request's spelling); where the request did not send it, in the
-/// type the invitation declares (text unless it says `int` or `boolean`). The names of values
-/// that cannot take the request's type are returned apart.
-fn typed_values<'a>(
-    attributes: impl Iterator<Item = &'a InvitationAttribute>,
-    sent: &[(Cow<str>, SentValue)],
-) -> (Map<String, Value>, Vec<String>) {
-    let mut values = Map::new();
-    let mut misfits = Vec::new();
-    for attribute in attributes {
-        let known = sent
-            .iter()
-            .find(|(name, _)| name.eq_ignore_ascii_case(&attribute.name));
-        let name = known.map_or(&*attribute.name, |(name, _)| name).to_owned();
-        let text = attribute.value.trim();
-        let value = match known.map(|(_, value)| value) {
-            Some(SentValue::Integer(_)) => text.parse::<i64>().ok().map(Value::from),
-            Some(SentValue::Boolean(_)) => match text.to_ascii_lowercase().as_str() {
-                "true" => Some(Value::Bool(true)),
-                "false" => Some(Value::Bool(false)),
-                _ => None,
-            },
-            Some(SentValue::Text(_) | SentValue::Other) => Some(Value::from(&*attribute.value)),
-            None => Some(attribute.json()),
-        };
-        match value {
-            Some(value) => {
-                values.insert(name, value);
-            }
-            None => misfits.push(name),
-        }
-    }
-    (values, misfits)
-}
-
-/// The one action of an attribute-collection answer.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Action {
-    ContinueWithDefaultBehavior,
-    /// Start only: `inputs` to prefill.
-    SetPrefillValues(Map<String, Value>),
-    /// Submit only: `attributes` to impose.
-    ModifyAttributeValues(Map<String, Value>),
-    /// Submit only: a page message and one message per attribute.
-    ShowValidationError {
-        message: String,
-        attribute_errors: Map<String, Value>,
-    },
-    ShowBlockPage {
-        title: String,
-        message: String,
-    },
-}
-
-/// Fields in sorted order, as a JSON object map would write them.
-impl entra::Action for Action {
-    fn name(&self) -> &'static str {
-        match self {
-            Self::ContinueWithDefaultBehavior => "continueWithDefaultBehavior",
-            Self::SetPrefillValues(_) => "setPrefillValues",
-            Self::ModifyAttributeValues(_) => "modifyAttributeValues",
-            Self::ShowValidationError { .. } => "showValidationError",
-            Self::ShowBlockPage { .. } => "showBlockPage",
-        }
-    }
-
-    fn fields<M: SerializeMap>(&self, map: &mut M) -> Result<(), M::Error> {
-        match self {
-            Self::ContinueWithDefaultBehavior => Ok(()),
-            Self::SetPrefillValues(inputs) => map.serialize_entry("inputs", inputs),
-            Self::ModifyAttributeValues(attributes) => {
-                map.serialize_entry("attributes", attributes)
-            }
-            Self::ShowValidationError {
-                message,
-                attribute_errors,
-            } => {
-                map.serialize_entry("attributeErrors", attribute_errors)?;
-                map.serialize_entry("message", message)
-            }
-            Self::ShowBlockPage { title, message } => {
-                map.serialize_entry("message", message)?;
-                map.serialize_entry("title", title)
-            }
-        }
-    }
-}
+use crate::messages::Language;
+use crate::policy::{AttributeValue, EmailClaim, JobTitle};
 
 /// An attribute value as sent; its JSON type must be kept in anything sent back.
 #[derive(Debug, Clone, PartialEq)]
@@ -300,6 +25,17 @@ pub(crate) enum SentValue<'a> {
     Integer(i64),
     Boolean(bool),
     Other,
+}
+
+impl SentValue<'_> {
+    fn kind(&self) -> SentType {
+        match self {
+            Self::Text(_) => SentType::Text,
+            Self::Integer(_) => SentType::Integer,
+            Self::Boolean(_) => SentType::Boolean,
+            Self::Other => SentType::Other,
+        }
+    }
 }
 
 /// An attribute-collection event, holding only what the decision reads, borrowed from the body
@@ -320,6 +56,32 @@ pub(crate) struct SignUpRequest<'a> {
 }
 
 impl<'a> SignUpRequest<'a> {
+    /// The application signed up to, when Entra names it.
+    pub(crate) fn application(&self) -> Option<&str> {
+        self.application.as_deref()
+    }
+
+    /// Entra's `data.tenantId` and `authenticationContext.correlationId`.
+    pub(crate) fn entra_ids(&self) -> (Option<&str>, Option<&str>) {
+        (self.tenant.as_deref(), self.correlation_id.as_deref())
+    }
+
+    /// The JSON type of each attribute sent, by name as sent.
+    pub(crate) fn sent_types(&self) -> Vec<(String, SentType)> {
+        self.attributes
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.kind()))
+            .collect()
+    }
+
+    /// The attribute `name` as sent (matched in any case): its spelling and its JSON type.
+    pub(crate) fn sent(&self, name: &str) -> Option<(&str, SentType)> {
+        self.attributes
+            .iter()
+            .find(|(sent, _)| sent.eq_ignore_ascii_case(name))
+            .map(|(sent, value)| (&**sent, value.kind()))
+    }
+
     /// Parses a body and checks it is the `expected` event (when it says which it is). Read in
     /// one pass, but refused exactly when a JSON tree would refuse it.
     pub(crate) fn parse(body: &'a [u8], expected: Event) -> Result<Self, RequestError> {
@@ -518,16 +280,10 @@ impl<'de> Object<'de> for Identity<'de> {
 
 #[cfg(test)]
 mod tests {
-    use http_body_util::BodyExt as _;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     use super::*;
-
-    async fn body(action: &Action, event: Event) -> Value {
-        let response = entra::respond(event.types(), action);
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        serde_json::from_slice(&bytes).unwrap()
-    }
+    use crate::functions::attribute_collection::{START, SUBMIT};
 
     fn start(data: Value) -> SignUpRequest<'static> {
         let body = json!({"type": START.event_type, "data": data}).to_string();
@@ -714,35 +470,6 @@ mod tests {
                 attribute: "JobTitle".to_owned(),
                 value: AttributeValue::Text("CTO".to_owned())
             })
-        );
-    }
-
-    #[tokio::test]
-    async fn responses_carry_exactly_one_documented_action() {
-        let block = Action::ShowBlockPage {
-            title: "T".to_owned(),
-            message: "M".to_owned(),
-        };
-        assert_eq!(
-            body(&block, Event::Start).await,
-            json!({"data": {"@odata.type": "microsoft.graph.onAttributeCollectionStartResponseData",
-                "actions": [{"@odata.type": "microsoft.graph.attributeCollectionStart.showBlockPage", "title": "T", "message": "M"}]}})
-        );
-        let mut errors = Map::new();
-        errors.insert("jobTitle".to_owned(), Value::from("Too short."));
-        let invalid = Action::ShowValidationError {
-            message: "Fix.".to_owned(),
-            attribute_errors: errors,
-        };
-        assert_eq!(
-            body(&invalid, Event::Submit).await,
-            json!({"data": {"@odata.type": "microsoft.graph.onAttributeCollectionSubmitResponseData",
-                "actions": [{"@odata.type": "microsoft.graph.attributeCollectionSubmit.showValidationError",
-                    "message": "Fix.", "attributeErrors": {"jobTitle": "Too short."}}]}})
-        );
-        assert_eq!(
-            body(&Action::ContinueWithDefaultBehavior, Event::Submit).await["data"]["actions"][0],
-            json!({"@odata.type": "microsoft.graph.attributeCollectionSubmit.continueWithDefaultBehavior"})
         );
     }
 }

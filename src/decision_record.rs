@@ -1,0 +1,291 @@
+//! One call's decision as it is recorded, in one place: what was answered and why, about whom
+//! (masked), and every further fact the function knows ([`Outcome`]); the server completes it
+//! with the function, the host's invocation id, the status and the time taken
+//! ([`DecisionRecord`]). The `decision` log line and the Application Insights request are both
+//! written from it, so they always say the same.
+//!
+//! A new fact is one [`Fact`] here (its name in the log line and in telemetry, and its place in
+//! the line) and one call of [`Outcome::with`] in the function that knows it.
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use crate::domain::invitation::InvitationClaim;
+use crate::messages::Language;
+use crate::policy::{EmailClaim, PolicyName};
+
+/// A fact a decision can carry, named once for both of its readers.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Fact {
+    /// Its name in the log line (`step=...`).
+    pub log: &'static str,
+    /// Its name in Application Insights' `customDimensions`.
+    pub telemetry: &'static str,
+}
+
+/// Every fact, in the order the log line says them.
+pub mod facts {
+    use super::Fact;
+
+    /// B2C's `step`, where the contract has one.
+    pub const STEP: Fact = Fact {
+        log: "step",
+        telemetry: "step",
+    };
+    /// The names (never the values) of the claims given to a token.
+    pub const CLAIMS: Fact = Fact {
+        log: "claims",
+        telemetry: "claims",
+    };
+    /// The language the user was answered in.
+    pub const LANGUAGE: Fact = Fact {
+        log: "language",
+        telemetry: "language",
+    };
+    /// Whose rules decided: `default` or an application's id.
+    pub const POLICY: Fact = Fact {
+        log: "policy",
+        telemetry: "policy",
+    };
+    /// The application signed up or in to (B2C's `client_id`, Entra's
+    /// `clientServicePrincipal.appId`).
+    pub const APPLICATION: Fact = Fact {
+        log: "application",
+        telemetry: "application_id",
+    };
+    /// Entra's `data.tenantId`.
+    pub const TENANT: Fact = Fact {
+        log: "tenant",
+        telemetry: "tenant_id",
+    };
+    /// Entra's `authenticationContext.correlationId`: the id of the sign-in logs' entry.
+    pub const ENTRA_CORRELATION_ID: Fact = Fact {
+        log: "entra_correlation_id",
+        telemetry: "entra_correlation_id",
+    };
+
+    pub(super) const ORDER: [&Fact; 7] = [
+        &STEP,
+        &CLAIMS,
+        &LANGUAGE,
+        &POLICY,
+        &APPLICATION,
+        &TENANT,
+        &ENTRA_CORRELATION_ID,
+    ];
+}
+
+/// A fact's value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    Static(&'static str),
+    Text(String),
+    Language(Language),
+    Policy(PolicyName),
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Static(text) => f.write_str(text),
+            Self::Text(text) => f.write_str(text),
+            Self::Language(language) => f.write_str(language.code()),
+            Self::Policy(policy) => fmt::Display::fmt(policy, f),
+        }
+    }
+}
+
+/// What a function says about a call: the action it answered (or what happened instead), why,
+/// about whom, and the facts it knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The action answered (`Continue`, `showBlockPage`, ...) or what happened instead
+    /// (`Unauthorized`, `BadRequest`, ...).
+    pub action: &'static str,
+    pub reason: &'static str,
+    /// The address as it may appear in logs: masked, `(invalid)` or `-`.
+    pub email: String,
+    /// In [`facts::ORDER`]'s order, each at most once.
+    facts: Vec<(&'static Fact, Value)>,
+}
+
+impl Outcome {
+    pub(crate) fn new(action: &'static str, reason: &'static str) -> Self {
+        Self {
+            action,
+            reason,
+            email: "-".to_owned(),
+            facts: Vec::new(),
+        }
+    }
+
+    /// The same, with this fact (replacing an earlier value of it).
+    pub(crate) fn with(mut self, fact: &'static Fact, value: Value) -> Self {
+        self.facts.retain(|(known, _)| !std::ptr::eq(*known, fact));
+        let rank = |fact: &Fact| facts::ORDER.iter().position(|known| *known == fact);
+        let at = self
+            .facts
+            .iter()
+            .position(|(known, _)| rank(known) > rank(fact))
+            .unwrap_or(self.facts.len());
+        self.facts.insert(at, (fact, value));
+        self
+    }
+
+    /// The value of a fact, if the outcome has it.
+    pub fn fact(&self, fact: &Fact) -> Option<&Value> {
+        self.facts
+            .iter()
+            .find(|(known, _)| *known == fact)
+            .map(|(_, value)| value)
+    }
+
+    /// The same, about this address.
+    pub(crate) fn about(mut self, email: &EmailClaim) -> Self {
+        self.email = email.for_log();
+        self
+    }
+
+    /// The same, answered in `language`.
+    pub(crate) fn said(self, language: Language) -> Self {
+        self.with(&facts::LANGUAGE, Value::Language(language))
+    }
+
+    /// The same, decided by the rules `policy` names.
+    pub(crate) fn under(self, policy: PolicyName) -> Self {
+        self.with(&facts::POLICY, Value::Policy(policy))
+    }
+
+    /// The same, for this application (an implausible id is left out: it goes into logs).
+    pub(crate) fn for_application(self, application: Option<&str>) -> Self {
+        self.with_id(&facts::APPLICATION, application)
+    }
+
+    /// The same, with the ids Entra sends (tenant, correlation id); implausible ones are left out.
+    pub(crate) fn in_entra(self, tenant: Option<&str>, correlation_id: Option<&str>) -> Self {
+        self.with_id(&facts::TENANT, tenant)
+            .with_id(&facts::ENTRA_CORRELATION_ID, correlation_id)
+    }
+
+    /// The same, naming the claims given.
+    pub(crate) fn giving(self, claims: &[InvitationClaim]) -> Self {
+        let names: Vec<&str> = claims.iter().map(|claim| &*claim.name).collect();
+        let names = if names.is_empty() {
+            "-".to_owned()
+        } else {
+            names.join(",")
+        };
+        self.with(&facts::CLAIMS, Value::Text(names))
+    }
+
+    fn with_id(self, fact: &'static Fact, id: Option<&str>) -> Self {
+        match id.and_then(plausible_id) {
+            Some(id) => self.with(fact, Value::Text(id)),
+            None => self,
+        }
+    }
+}
+
+/// An id from a request as it may go into a log line or telemetry: letters, digits, `-`, `_`
+/// and `.`, at most 128 characters; anything else is left out.
+pub(crate) fn plausible_id(id: &str) -> Option<String> {
+    let id = id.trim();
+    let plausible = !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+    plausible.then(|| id.to_owned())
+}
+
+/// A call's decision, complete: the function's [`Outcome`] and what the server knows of the
+/// call.
+#[derive(Debug, Clone)]
+pub struct DecisionRecord {
+    pub function: &'static str,
+    pub outcome: Outcome,
+    /// The host's invocation id (or one made up).
+    pub invocation_id: String,
+    pub status: u16,
+    pub started: SystemTime,
+    pub duration: Duration,
+}
+
+impl DecisionRecord {
+    /// The attributes of its Application Insights request: every fact by its telemetry name.
+    pub fn attributes(&self) -> impl Iterator<Item = (&'static str, String)> + '_ {
+        let outcome = &self.outcome;
+        [
+            ("function", self.function.to_owned()),
+            ("outcome", outcome.action.to_owned()),
+            ("reason", outcome.reason.to_owned()),
+            ("email", outcome.email.clone()),
+            ("invocation_id", self.invocation_id.clone()),
+        ]
+        .into_iter()
+        .chain(
+            outcome
+                .facts
+                .iter()
+                .map(|(fact, value)| (fact.telemetry, value.to_string())),
+        )
+    }
+}
+
+/// The `decision` log line of a call: what was decided, why, for whom (masked), every fact,
+/// and the host's invocation id.
+pub struct LogLine<'a> {
+    pub function: &'a str,
+    pub outcome: &'a Outcome,
+    pub invocation_id: &'a str,
+}
+
+impl fmt::Display for LogLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Outcome {
+            action,
+            reason,
+            email,
+            facts,
+        } = self.outcome;
+        write!(
+            f,
+            "decision function={} outcome={action} reason={reason} email={email}",
+            self.function
+        )?;
+        for (fact, value) in facts {
+            write!(f, " {}={value}", fact.log)?;
+        }
+        write!(f, " correlation_id={}", self.invocation_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn facts_keep_the_log_lines_order_and_one_value_each() {
+        let outcome = Outcome::new("Continue", "invitation")
+            .in_entra(Some("tenant-1"), Some("bad id\n"))
+            .with(&facts::STEP, Value::Static("PostAttributeCollection"))
+            .said(Language::english())
+            .under(PolicyName::Default)
+            .said(Language::english());
+        let line = LogLine {
+            function: "SignUpValidation",
+            outcome: &outcome,
+            invocation_id: "abc",
+        }
+        .to_string();
+        assert_eq!(
+            line,
+            "decision function=SignUpValidation outcome=Continue reason=invitation email=- step=PostAttributeCollection language=en policy=default tenant=tenant-1 correlation_id=abc"
+        );
+        assert_eq!(
+            outcome.fact(&facts::TENANT),
+            Some(&Value::Text("tenant-1".to_owned()))
+        );
+        assert_eq!(outcome.fact(&facts::ENTRA_CORRELATION_ID), None);
+    }
+}
