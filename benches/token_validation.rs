@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::json;
 use signup_gate::callers::entra::{EntraTokens, TokenSettings};
+use signup_gate::telemetry::Telemetry;
 use signup_gate_testkit::tokens::{KeyServer, keys};
 use warp::http::HeaderValue;
 
@@ -55,6 +56,7 @@ async fn set_up(capacity: usize) -> (EntraTokens, HeaderValue, KeyServer) {
             key_wait: Duration::from_millis(700),
         },
         capacity,
+        Telemetry::off(),
     );
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)

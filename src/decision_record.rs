@@ -269,9 +269,9 @@ mod tests {
         let outcome = Outcome::new("Continue", "invitation")
             .in_entra(Some("tenant-1"), Some("bad id\n"))
             .with(&facts::STEP, Value::Static("PostAttributeCollection"))
-            .said(Language::english())
+            .said(crate::messages::Catalog::built_in().english())
             .under(PolicyName::Default)
-            .said(Language::english());
+            .said(crate::messages::Catalog::built_in().english());
         let line = LogLine {
             function: "SignUpValidation",
             outcome: &outcome,

@@ -7,6 +7,7 @@ use clap::Parser;
 use signup_gate::cli::{Cli, Command, run_doctor, run_invitations};
 use signup_gate::config::{Environment, Settings};
 use signup_gate::logging::{self, Destination};
+use signup_gate::messages::Catalog;
 use signup_gate::server::{self, ServeError};
 
 /// Exit code for a configuration that cannot run (sysexits' EX_CONFIG).
@@ -70,7 +71,7 @@ fn load_settings(destination: Destination) -> Option<Settings> {
     for (level, note) in &env.notes {
         log::log!(*level, "{note}");
     }
-    match Settings::from_env(&env) {
+    match Settings::from_env(&env, Catalog::built_in()) {
         Ok(settings) => Some(settings),
         Err(error) => {
             log::error!("configuration error: {error}");

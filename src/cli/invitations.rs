@@ -22,7 +22,6 @@ use crate::invitations::csv::InvitationFile;
 use crate::invitations::{
     self, ImportError, InvitationAdmin, StoreError, StoreSettings, StoredInvitation, Upsert,
 };
-use crate::messages::Language;
 use crate::policy::{Decision, EmailClaim, InvitationLookup, PolicyName, SignUp, Stage};
 use crate::printable::Printable;
 
@@ -534,7 +533,7 @@ async fn check(
     if let Some(app) = &app {
         parse_application(app)?;
     }
-    let language = Language::from_ui_locales(language);
+    let language = settings.catalog.from_ui_locales(language);
     let policies = settings.policies()?;
     let (policy, name) = policies.for_application(app.as_deref());
     let stored = store.get(&email).await?;

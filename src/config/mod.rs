@@ -25,6 +25,7 @@ use crate::invitations::StoreSettings;
 use crate::invitations::table::{
     Credential, TableSettings, is_table_name, parse_connection_string,
 };
+use crate::messages::Catalog;
 use crate::outbound::check_fetch_url;
 use crate::policy::Policy;
 
@@ -82,6 +83,8 @@ pub struct Settings {
     pub(crate) from_example: bool,
     /// What the operator should hear of (see [`Note`]).
     pub(crate) notes: Vec<Note>,
+    /// The languages the gate speaks (texts of the settings and the policy file name them).
+    pub catalog: &'static Catalog,
 }
 
 /// Limits that keep slow or idle clients from holding the server.
@@ -117,14 +120,14 @@ impl Settings {
     pub fn policies(&self) -> Result<Policies, PolicyFileError> {
         match &self.policy_file {
             None => Ok(Policies::fixed(self.policy.clone())),
-            Some(path) => Policies::from_file(self.policy.clone(), path.clone()),
+            Some(path) => Policies::from_file(self.policy.clone(), path.clone(), self.catalog),
         }
     }
 
     /// Validates every setting; the first bad one stops start-up. What the settings leave open
     /// but does not stop start-up (a likely typo, a default that surprises in Azure) is in
     /// [`Self::notes`], logged at start-up and failed by `handler doctor`.
-    pub fn from_env(env: &Environment) -> Result<Self, SettingsError> {
+    pub fn from_env(env: &Environment, catalog: &'static Catalog) -> Result<Self, SettingsError> {
         let in_azure = env.in_azure();
         let hosting = match catalog::FUNCTIONS_CUSTOMHANDLER_PORT.read(env) {
             None => Hosting::Standalone,
@@ -143,7 +146,7 @@ impl Settings {
         };
         let auth_events_auth = auth_events_auth(env, in_azure, decision_deadline)?;
         let store = store(env)?;
-        let (policy, mut notes) = policy::policy(env)?;
+        let (policy, mut notes) = policy::policy(env, catalog)?;
         notes.extend(
             catalog::unknown(env)
                 .into_iter()
@@ -167,6 +170,7 @@ impl Settings {
                 .read(env)
                 .map(|value| value.trim().to_owned()),
             notes,
+            catalog,
         })
     }
 }
@@ -362,19 +366,21 @@ fn store(env: &Environment) -> Result<StoreSettings, SettingsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::messages::{Language, Text};
+    use crate::messages::Text;
 
     fn env(pairs: &[(&str, &str)]) -> Environment {
         Environment::new(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
     }
 
     fn error_of(pairs: &[(&str, &str)]) -> String {
-        Settings::from_env(&env(pairs)).unwrap_err().to_string()
+        Settings::from_env(&env(pairs), Catalog::built_in())
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
     fn defaults_follow_the_original_sample() {
-        let settings = Settings::from_env(&env(&[])).unwrap();
+        let settings = Settings::from_env(&env(&[]), Catalog::built_in()).unwrap();
         assert_eq!(settings.hosting, Hosting::Standalone);
         assert!(!settings.in_azure);
         assert!(matches!(
@@ -411,31 +417,34 @@ mod tests {
     fn say(settings: &Settings, text: Text, code: &str) -> String {
         settings
             .policy
-            .say(text, Language::from_code(code).unwrap())
+            .say(text, Catalog::built_in().from_code(code).unwrap())
     }
 
     #[test]
     fn reads_every_variable() {
-        let settings = Settings::from_env(&env(&[
-            ("FUNCTIONS_CUSTOMHANDLER_PORT", "4567"),
-            ("BASIC_AUTH_USERNAME", "gate"),
-            ("BASIC_AUTH_PASSWORD", "secret"),
-            ("ALLOWED_EMAIL_DOMAINS", "*.contoso.com"),
-            // Spaces around a number are forgiven, as around every other value.
-            ("MIN_JOB_TITLE_LENGTH", " 2 "),
-            ("REQUIRE_JOB_TITLE", "True"),
-            ("ORGANIZATION_NAME", "Woodgrove"),
-            ("INVITATIONS_FILE", "data/invites.csv"),
-            ("DECISION_DEADLINE_MS", "250"),
-            ("REQUEST_READ_TIMEOUT_MS", "1500"),
-            ("CONNECTION_IDLE_TIMEOUT_MS", "60000"),
-            ("MAX_CONNECTIONS", "64"),
-            ("BLOCK_PAGE_TITLE", "Members only"),
-            ("BLOCK_PAGE_MESSAGE", "Ask HR."),
-            ("BLOCKED_EMAIL_DOMAINS", "gmail.com, *.example.net"),
-            ("BLOCKED_LOCAL_PARTS", "admin,noreply"),
-            ("POLICY_FILE", "policy.toml"),
-        ]))
+        let settings = Settings::from_env(
+            &env(&[
+                ("FUNCTIONS_CUSTOMHANDLER_PORT", "4567"),
+                ("BASIC_AUTH_USERNAME", "gate"),
+                ("BASIC_AUTH_PASSWORD", "secret"),
+                ("ALLOWED_EMAIL_DOMAINS", "*.contoso.com"),
+                // Spaces around a number are forgiven, as around every other value.
+                ("MIN_JOB_TITLE_LENGTH", " 2 "),
+                ("REQUIRE_JOB_TITLE", "True"),
+                ("ORGANIZATION_NAME", "Woodgrove"),
+                ("INVITATIONS_FILE", "data/invites.csv"),
+                ("DECISION_DEADLINE_MS", "250"),
+                ("REQUEST_READ_TIMEOUT_MS", "1500"),
+                ("CONNECTION_IDLE_TIMEOUT_MS", "60000"),
+                ("MAX_CONNECTIONS", "64"),
+                ("BLOCK_PAGE_TITLE", "Members only"),
+                ("BLOCK_PAGE_MESSAGE", "Ask HR."),
+                ("BLOCKED_EMAIL_DOMAINS", "gmail.com, *.example.net"),
+                ("BLOCKED_LOCAL_PARTS", "admin,noreply"),
+                ("POLICY_FILE", "policy.toml"),
+            ]),
+            Catalog::built_in(),
+        )
         .unwrap();
         assert_eq!(
             settings.store,
@@ -470,21 +479,28 @@ mod tests {
         assert_eq!(settings.policy.min_job_title_length, 2);
         assert!(settings.policy.require_job_title);
         assert_eq!(
-            settings.policy.texts.organization.get(Language::english()),
+            settings
+                .policy
+                .texts
+                .organization
+                .get(Catalog::built_in().english()),
             "Woodgrove"
         );
     }
 
     #[test]
     fn texts_take_language_variants() {
-        let settings = Settings::from_env(&env(&[
-            ("ORGANIZATION_NAME", "City of Vienna"),
-            ("organization_name_de", "Stadt Wien"),
-            ("BLOCK_PAGE_MESSAGE", "Ask City Hall."),
-            ("BLOCK_PAGE_MESSAGE_PT_BR", "Pergunte à prefeitura."),
-            ("BLOCK_PAGE_MESSAGE_zh_hant", "請洽市政府。"),
-            ("BLOCK_PAGE_TITLE_FR", " "),
-        ]))
+        let settings = Settings::from_env(
+            &env(&[
+                ("ORGANIZATION_NAME", "City of Vienna"),
+                ("organization_name_de", "Stadt Wien"),
+                ("BLOCK_PAGE_MESSAGE", "Ask City Hall."),
+                ("BLOCK_PAGE_MESSAGE_PT_BR", "Pergunte à prefeitura."),
+                ("BLOCK_PAGE_MESSAGE_zh_hant", "請洽市政府。"),
+                ("BLOCK_PAGE_TITLE_FR", " "),
+            ]),
+            Catalog::built_in(),
+        )
         .unwrap();
         assert_eq!(
             say(&settings, Text::BlockPageMessage, "pt-BR"),
@@ -509,7 +525,7 @@ mod tests {
         // A blank variant is no variant: the catalog's title in French.
         assert_eq!(
             say(&settings, Text::BlockPageTitle, "fr"),
-            Language::from_code("fr").unwrap().say(
+            Catalog::built_in().from_code("fr").unwrap().say(
                 Text::BlockPageTitle,
                 &crate::messages::Args {
                     organization: "",
@@ -561,7 +577,7 @@ mod tests {
             &[("BASIC_AUTH_USERNAME", "gate"), ("BASIC_AUTH_PASSWORD", "")][..],
             &[("BASIC_AUTH_USERNAME", "gate")][..],
         ] {
-            let settings = Settings::from_env(&env(pairs)).unwrap();
+            let settings = Settings::from_env(&env(pairs), Catalog::built_in()).unwrap();
             assert!(matches!(
                 settings.api_connector_auth,
                 ApiConnectorAuth::BasicNotConfigured
@@ -625,7 +641,9 @@ mod tests {
 
     #[test]
     fn no_authentication_is_refused_in_azure_only() {
-        let local = Settings::from_env(&env(&[("API_CONNECTOR_AUTH", "none")])).unwrap();
+        let local =
+            Settings::from_env(&env(&[("API_CONNECTOR_AUTH", "none")]), Catalog::built_in())
+                .unwrap();
         assert!(matches!(local.api_connector_auth, ApiConnectorAuth::None));
         assert_eq!(
             error_of(&[
@@ -638,10 +656,13 @@ mod tests {
 
     #[test]
     fn table_store_settings() {
-        let settings = Settings::from_env(&env(&[
-            ("INVITATION_STORE", "table"),
-            ("AzureWebJobsStorage", "UseDevelopmentStorage=true"),
-        ]))
+        let settings = Settings::from_env(
+            &env(&[
+                ("INVITATION_STORE", "table"),
+                ("AzureWebJobsStorage", "UseDevelopmentStorage=true"),
+            ]),
+            Catalog::built_in(),
+        )
         .unwrap();
         let StoreSettings::Table(table) = settings.store else {
             panic!("table expected")
@@ -650,12 +671,15 @@ mod tests {
             (table.endpoint.as_str(), table.table.as_str()),
             ("http://127.0.0.1:10002/devstoreaccount1", "Invitations")
         );
-        let settings = Settings::from_env(&env(&[
-            ("INVITATION_STORE", "table"),
-            ("AzureWebJobsStorage__accountName", "gatestore"),
-            ("AzureWebJobsStorage__clientId", "1234"),
-            ("INVITATIONS_TABLE", "Guests"),
-        ]))
+        let settings = Settings::from_env(
+            &env(&[
+                ("INVITATION_STORE", "table"),
+                ("AzureWebJobsStorage__accountName", "gatestore"),
+                ("AzureWebJobsStorage__clientId", "1234"),
+                ("INVITATIONS_TABLE", "Guests"),
+            ]),
+            Catalog::built_in(),
+        )
         .unwrap();
         assert_eq!(
             settings.store,
@@ -704,7 +728,9 @@ mod tests {
 
     #[test]
     fn an_empty_domain_list_is_allowed() {
-        let settings = Settings::from_env(&env(&[("ALLOWED_EMAIL_DOMAINS", "")])).unwrap();
+        let settings =
+            Settings::from_env(&env(&[("ALLOWED_EMAIL_DOMAINS", "")]), Catalog::built_in())
+                .unwrap();
         assert!(settings.policy.allowed_domains.is_empty());
     }
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use super::catalog::{self, Setting};
 use super::environment::Environment;
 use super::{Note, SettingsError};
-use crate::messages::{Language, OperatorText, Text, Texts};
+use crate::messages::{Catalog, Language, OperatorText, Text, Texts};
 use crate::policy::Policy;
 use crate::policy::domains::DomainList;
 use crate::policy::settings::{Input, POLICY_SETTINGS};
@@ -23,7 +23,10 @@ const TEXT_SETTINGS: [(&Setting, Option<Text>); 3] = [
 
 /// The rules of the settings: each per-application setting of the environment over its
 /// default, and the texts; with what the operator should hear of.
-pub(super) fn policy(env: &Environment) -> Result<(Policy, Vec<Note>), SettingsError> {
+pub(super) fn policy(
+    env: &Environment,
+    catalog: &'static Catalog,
+) -> Result<(Policy, Vec<Note>), SettingsError> {
     let mut policy = Policy::default();
     let mut notes = Vec::new();
     for setting in POLICY_SETTINGS {
@@ -47,7 +50,7 @@ pub(super) fn policy(env: &Environment) -> Result<(Policy, Vec<Note>), SettingsE
         policy.allowed_domains = DomainList::default();
         notes.push(Note::NoAllowListInAzure);
     }
-    policy.texts = texts(env)?;
+    policy.texts = texts(env, catalog)?;
     Ok((policy, notes))
 }
 
@@ -60,13 +63,13 @@ pub(super) fn policy_file(env: &Environment) -> Option<PathBuf> {
 
 /// The organization's name and the block page, each with the variants `<SETTING>_<LANGUAGE>`
 /// (the catalog's tag with `_` for `-`, any case).
-fn texts(env: &Environment) -> Result<Texts, SettingsError> {
+fn texts(env: &Environment, catalog: &'static Catalog) -> Result<Texts, SettingsError> {
     let mut organization = None;
     let mut replaced = Vec::new();
     for (setting, text) in TEXT_SETTINGS {
         let base = setting.read(env).map(|value| value.trim().to_owned());
         let setting = setting.name;
-        let variants = variants(setting, env)?;
+        let variants = variants(setting, env, catalog)?;
         let value = match (base, variants.is_empty()) {
             (None, true) => None,
             (Some(base), true) => Some(OperatorText::plain(base)),
@@ -105,6 +108,7 @@ fn texts(env: &Environment) -> Result<Texts, SettingsError> {
 fn variants(
     setting: &'static str,
     env: &Environment,
+    catalog: &'static Catalog,
 ) -> Result<Vec<(Language, String)>, SettingsError> {
     let prefix = format!("{setting}_");
     let mut variants: Vec<(Language, String)> = Vec::new();
@@ -116,8 +120,8 @@ fn variants(
         if value.trim().is_empty() {
             continue;
         }
-        let codes: Vec<&str> = Language::all().map(Language::code).collect();
-        let language = Language::from_code(&suffix.replace('_', "-")).ok_or_else(|| {
+        let codes = catalog.codes();
+        let language = catalog.from_code(&suffix.replace('_', "-")).ok_or_else(|| {
             SettingsError::Invalid {
                 variable: setting,
                 expected: format!(

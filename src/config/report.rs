@@ -3,7 +3,6 @@
 use super::{Note, Settings, catalog};
 use crate::callers::{ApiConnectorAuth, AuthEventsAuth};
 use crate::functions::{self, Caller};
-use crate::messages::Language;
 
 impl Settings {
     /// Logs what the server will do with these settings, and what they leave open.
@@ -66,7 +65,7 @@ impl Settings {
             } else {
                 ""
             },
-            policy.texts.organization.get(Language::english()),
+            policy.texts.organization.get(self.catalog.english()),
             settings.decision_deadline.as_millis(),
             match &settings.policy_file {
                 Some(path) => format!("; the policy file {} overlays these", path.display()),

@@ -12,6 +12,8 @@ pub mod entra;
 pub(crate) mod sign_up_validation;
 mod token_issuance_start;
 
+pub use crate::callers::Caller;
+use crate::messages::Catalog;
 use futures_util::future::BoxFuture;
 use serde::Serialize;
 use warp::http::StatusCode;
@@ -84,18 +86,11 @@ pub trait Function: Sync {
     ) -> BoxFuture<'a, Answer>;
 }
 
-/// Who calls a function, and so how the caller proves it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Caller {
-    /// A B2C / External Identities API connector: HTTP Basic.
-    ApiConnector,
-    /// Entra's authentication events service: its bearer token (or Easy Auth's principal).
-    AuthenticationEvents,
-}
-
 /// What the functions work with.
 pub struct Shared {
     pub gate: Gate,
+    /// The languages the answers speak.
+    pub catalog: &'static Catalog,
 }
 
 /// One call of a function.

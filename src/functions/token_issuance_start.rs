@@ -65,7 +65,7 @@ async fn answer(function: &str, body: &[u8], shared: &Shared, invocation: &Invoc
         },
     };
     let application = context.application();
-    let language = context.language();
+    let language = context.language(shared.catalog);
     let Some(claims) = shared
         .gate
         .token_claims(&email, application.as_deref(), &invocation.correlation_id)

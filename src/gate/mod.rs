@@ -21,7 +21,7 @@ use crate::policy::{
     AdmitReason, BlockReason, Decision, EmailClaim, FieldError, InvitationLookup, Policy,
     PolicyName, SignUp, Stage, TokenClaims,
 };
-use crate::telemetry::{self, LookupResult};
+use crate::telemetry::{LookupResult, Telemetry};
 
 /// The rules of one application, and whose they are.
 pub(crate) struct Rules {
@@ -61,6 +61,8 @@ pub struct Gate {
     /// How long a decision may wait for the store.
     deadline: Duration,
     recorder: SignUpRecorder,
+    /// Where each lookup's latency and result are reported.
+    telemetry: Telemetry,
 }
 
 impl Gate {
@@ -68,12 +70,14 @@ impl Gate {
         policies: Arc<Policies>,
         store: Arc<dyn InvitationStore>,
         deadline: Duration,
+        telemetry: Telemetry,
     ) -> Self {
         Self {
             policies,
             recorder: SignUpRecorder::new(store.clone()),
             store,
             deadline,
+            telemetry,
         }
     }
 
@@ -175,7 +179,7 @@ impl Gate {
         then: &str,
         correlation_id: &str,
     ) -> InvitationLookup {
-        let timed = telemetry::enabled().then(Instant::now);
+        let timed = self.telemetry.enabled().then(Instant::now);
         let mut find = self.store.find(email);
         // A store that answers at once (the file: a lookup in memory) needs no timer; the
         // deadline is for one that has to wait.
@@ -190,7 +194,8 @@ impl Gate {
                 Ok(Err(_)) => LookupResult::Failed,
                 Err(_) => LookupResult::Late,
             };
-            telemetry::lookup(self.store.kind(), started.elapsed(), result);
+            self.telemetry
+                .lookup(self.store.kind(), started.elapsed(), result);
         }
         match found {
             Ok(Ok(Some(invitation))) => InvitationLookup::Found(invitation),
@@ -266,6 +271,7 @@ mod tests {
             Arc::new(Policies::fixed(policy)),
             Arc::new(store),
             Duration::from_millis(50),
+            Telemetry::off(),
         )
     }
 

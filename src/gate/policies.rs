@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use crate::files::{self, ReadError, Version};
+use crate::messages::Catalog;
 use crate::policy::file::{self, MAX_FILE_BYTES, Problems};
 use crate::policy::{Policy, PolicyName, PolicySet};
 use crate::watched::{Reload, Seen};
@@ -42,7 +43,8 @@ pub enum PolicyFileError {
 pub struct Policies {
     /// The settings' rules, which the file's sections overlay.
     base: Policy,
-    file: Option<PathBuf>,
+    /// The policy file, and the catalog whose languages its texts may name.
+    file: Option<(PathBuf, &'static Catalog)>,
     current: RwLock<Arc<PolicySet>>,
     /// The version of the file `current` came from (or the last bad one, reported once).
     seen: Seen,
@@ -59,9 +61,14 @@ impl Policies {
         }
     }
 
-    /// The settings' rules overlaid by the file at `path`, read now.
-    pub fn from_file(base: Policy, path: PathBuf) -> Result<Self, PolicyFileError> {
-        let (set, version) = read(&path, &base, None)?;
+    /// The settings' rules overlaid by the file at `path` (whose texts name languages of
+    /// `catalog`), read now.
+    pub fn from_file(
+        base: Policy,
+        path: PathBuf,
+        catalog: &'static Catalog,
+    ) -> Result<Self, PolicyFileError> {
+        let (set, version) = read(&path, &base, catalog, None)?;
         log::info!(
             "loaded the policy file {}: default rules and {} application(s)",
             path.display(),
@@ -70,7 +77,7 @@ impl Policies {
         Ok(Self {
             base,
             current: RwLock::new(Arc::new(set)),
-            file: Some(path),
+            file: Some((path, catalog)),
             seen: Seen::new(Some(version)),
         })
     }
@@ -90,7 +97,7 @@ impl Policies {
 
     /// Where the file is, when there is one.
     pub fn file(&self) -> Option<&std::path::Path> {
-        self.file.as_deref()
+        self.file.as_ref().map(|(path, _)| path.as_path())
     }
 
     /// Keeps the rules in step with the file for as long as the runtime runs.
@@ -106,6 +113,7 @@ impl Policies {
 fn read(
     path: &std::path::Path,
     base: &Policy,
+    catalog: &'static Catalog,
     settle: Option<std::time::Duration>,
 ) -> Result<(PolicySet, Version), PolicyFileError> {
     let read = match settle {
@@ -126,19 +134,19 @@ fn read(
             message: "the file is not UTF-8 text".to_owned(),
         }]))
     })?;
-    let set = file::parse(&text, base).map_err(invalid)?;
+    let set = file::parse(&text, base, catalog).map_err(invalid)?;
     Ok((set, version))
 }
 
 impl Reload for Policies {
     fn reload_if_changed(&self) {
-        let Some(path) = &self.file else {
+        let Some((path, catalog)) = &self.file else {
             return;
         };
         if !self.seen.changed(path) {
             return;
         }
-        match read(path, &self.base, Some(files::SETTLE)) {
+        match read(path, &self.base, catalog, Some(files::SETTLE)) {
             Ok((set, version)) => {
                 self.seen.set(Some(version));
                 log::info!(

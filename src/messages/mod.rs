@@ -11,7 +11,7 @@ mod operator;
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::LazyLock;
+use std::sync::OnceLock;
 
 pub use self::operator::{OperatorText, Texts, VariantError};
 use crate::domain::language::LanguageTag;
@@ -100,31 +100,82 @@ pub struct Args<'a> {
 /// The placeholders a catalog text may use.
 pub const PLACEHOLDERS: [&str; 4] = ["{organization}", "{domains}", "{min}", "{max}"];
 
-/// A language of the catalog.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Language(u8);
+/// A language of a [`Catalog`]: its code and its texts.
+#[derive(Clone, Copy)]
+pub struct Language(&'static CatalogLanguage);
 
 impl Language {
-    /// English: the language of last resort.
-    pub fn english() -> Self {
-        catalog().english
-    }
-
-    /// Every language of the catalog, in the catalog's (alphabetical) order.
-    pub fn all() -> impl Iterator<Item = Self> {
-        (0..catalog().languages.len()).map(|index| Self(index as u8))
-    }
-
     /// The catalog's tag: `de`, `pt-BR`, `zh-Hant`.
     pub fn code(self) -> &'static str {
-        &catalog().languages[usize::from(self.0)].code
+        &self.0.code
+    }
+
+    /// Whether this is the catalog's English (the operator's texts fall back to it).
+    pub fn is_english(self) -> bool {
+        self.0.code == ENGLISH
+    }
+
+    /// The catalog's text in this language, placeholders filled.
+    pub fn say(self, text: Text, args: &Args<'_>) -> String {
+        fill(&self.0.texts[text.index()], args)
+    }
+}
+
+impl PartialEq for Language {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self.0, other.0)
+    }
+}
+
+impl Eq for Language {}
+
+impl std::hash::Hash for Language {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.code.hash(state);
+    }
+}
+
+/// The languages the gate speaks and their texts: the built-in catalog, read once at start-up
+/// and handed to whatever negotiates a language or names one, like the invitation store.
+pub struct Catalog {
+    languages: Vec<CatalogLanguage>,
+    english: usize,
+}
+
+impl Catalog {
+    /// The catalog built into the binary (`catalog.toml`), read at the first call; start-up
+    /// calls it, so that a broken build fails there rather than at a request.
+    pub fn built_in() -> &'static Catalog {
+        static BUILT_IN: OnceLock<Catalog> = OnceLock::new();
+        BUILT_IN.get_or_init(|| {
+            // The file is part of the binary and every property `parse` checks is tested, so
+            // this cannot fail in a build that passed its tests.
+            Catalog::parse(include_str!("catalog.toml")).unwrap_or_else(|problems| {
+                panic!("src/messages/catalog.toml: {}", problems.join("; "))
+            })
+        })
+    }
+
+    /// English: the language of last resort.
+    pub fn english(&'static self) -> Language {
+        Language(&self.languages[self.english])
+    }
+
+    /// Every language, in the catalog's (alphabetical) order.
+    pub fn languages(&'static self) -> impl Iterator<Item = Language> {
+        self.languages.iter().map(Language)
+    }
+
+    /// The codes of every language, for an error message: `ar, cs, …`.
+    pub fn codes(&'static self) -> Vec<&'static str> {
+        self.languages().map(Language::code).collect()
     }
 
     /// The language of a tag: the same language, where the catalog has it in two forms the
     /// one of the tag's script or region (`zh-TW`, `zh-HK`, `zh-MO` → Traditional, other
     /// Chinese → Simplified; `pt` and `pt-BR` → Brazilian, other Portuguese → European);
     /// Norwegian (`no`, `nn`) → Bokmål, `iw` → Hebrew. `None` when the catalog lacks it.
-    pub fn of(tag: &LanguageTag) -> Option<Self> {
+    pub fn of(&'static self, tag: &LanguageTag) -> Option<Language> {
         let language: &[u8] = match tag.language.as_bytes() {
             b"no" | b"nn" => b"nb",
             b"iw" => b"he",
@@ -142,15 +193,14 @@ impl Language {
             (b"pt", Some(_)) => Some(b"PT"),
             (_, region) => region,
         };
-        let languages = &catalog().languages;
         let same_language = |entry: &&CatalogLanguage| entry.tag.language.as_bytes() == language;
-        let mut forms = languages.iter().filter(same_language);
+        let mut forms = self.languages.iter().filter(same_language);
         let first = forms.next()?;
         let chosen = match forms.next() {
             // One form of the language: whatever the script or region.
             None => first,
             // Several: the one the script and region choose.
-            Some(_) => languages.iter().filter(same_language).find(|entry| {
+            Some(_) => self.languages.iter().filter(same_language).find(|entry| {
                 entry
                     .tag
                     .script
@@ -163,51 +213,34 @@ impl Language {
                         .is_none_or(|r| Some(r.as_bytes()) == region)
             })?,
         };
-        Some(chosen.language)
+        Some(Language(chosen))
     }
 
-    /// The catalog language written exactly as `code` (any case), as operators name variants.
-    pub fn from_code(code: &str) -> Option<Self> {
-        catalog()
-            .languages
+    /// The language written exactly as `code` (any case), as operators name variants.
+    pub fn from_code(&'static self, code: &str) -> Option<Language> {
+        self.languages
             .iter()
-            .position(|entry| entry.code.eq_ignore_ascii_case(code))
-            .map(|index| Self(index as u8))
+            .find(|entry| entry.code.eq_ignore_ascii_case(code))
+            .map(Language)
     }
 
     /// From `ui_locales` (B2C, External Identities): the first tag the catalog has, else English.
-    pub fn from_ui_locales(ui_locales: Option<&str>) -> Self {
+    pub fn from_ui_locales(&'static self, ui_locales: Option<&str>) -> Language {
         ui_locales
             .into_iter()
             .flat_map(|list| LanguageTag::list(list, MAX_TAGS))
-            .find_map(|tag| Self::of(&tag))
-            .unwrap_or_else(Self::english)
+            .find_map(|tag| self.of(&tag))
+            .unwrap_or_else(|| self.english())
     }
 
     /// From Entra's `client.locale`, then `market`; else English.
-    pub fn from_entra(locale: Option<&str>, market: Option<&str>) -> Self {
+    pub fn from_entra(&'static self, locale: Option<&str>, market: Option<&str>) -> Language {
         [locale, market]
             .into_iter()
             .flatten()
             .filter_map(LanguageTag::parse)
-            .find_map(|tag| Self::of(&tag))
-            .unwrap_or_else(Self::english)
-    }
-
-    /// The catalog's text in this language, placeholders filled.
-    pub fn say(self, text: Text, args: &Args<'_>) -> String {
-        fill(self.template(text), args)
-    }
-
-    fn template(self, text: Text) -> &'static str {
-        &catalog().texts[usize::from(self.0)][text.index()]
-    }
-}
-
-/// English, the language of last resort.
-impl Default for Language {
-    fn default() -> Self {
-        Self::english()
+            .find_map(|tag| self.of(&tag))
+            .unwrap_or_else(|| self.english())
     }
 }
 
@@ -271,34 +304,14 @@ pub fn placeholders(text: &str) -> Vec<&'static str> {
     found
 }
 
+/// The catalog's English section: the language of last resort.
+const ENGLISH: &str = "en";
+
 struct CatalogLanguage {
     code: String,
     tag: LanguageTag,
-    /// Its own index.
-    language: Language,
-}
-
-struct Catalog {
-    languages: Vec<CatalogLanguage>,
-    /// `texts[language][text]`.
-    texts: Vec<Vec<String>>,
-    english: Language,
-}
-
-/// The built-in catalog, read once.
-fn catalog() -> &'static Catalog {
-    static CATALOG: LazyLock<Catalog> = LazyLock::new(|| {
-        // The file is part of the binary and every property `parse` checks is tested, so this
-        // cannot fail in a build that passed its tests.
-        Catalog::parse(include_str!("catalog.toml"))
-            .unwrap_or_else(|problems| panic!("src/messages/catalog.toml: {}", problems.join("; ")))
-    });
-    &CATALOG
-}
-
-/// Reads the catalog now, so that a broken build fails at start-up rather than at a request.
-pub fn load() {
-    let _ = catalog();
+    /// Indexed by [`Text::index`].
+    texts: Vec<String>,
 }
 
 impl Catalog {
@@ -308,18 +321,14 @@ impl Catalog {
         let sections: BTreeMap<String, BTreeMap<String, String>> =
             toml::from_str(text).map_err(|error| vec![error.to_string()])?;
         let mut problems = Vec::new();
-        let Some(english) = sections.get("en") else {
+        let Some(english) = sections.get(ENGLISH) else {
             return Err(vec!["there is no [en] section".to_owned()]);
         };
         let mut languages = Vec::new();
         let mut texts = Vec::new();
         for (code, entries) in &sections {
             match LanguageTag::parse(code) {
-                Some(tag) if code.len() >= 2 => languages.push(CatalogLanguage {
-                    code: code.clone(),
-                    tag,
-                    language: Language(languages.len() as u8),
-                }),
+                Some(tag) if code.len() >= 2 => languages.push((code.clone(), tag)),
                 _ => problems.push(format!("[{code}] is not a language tag")),
             }
             for key in entries.keys() {
@@ -356,16 +365,16 @@ impl Catalog {
         if !problems.is_empty() {
             return Err(problems);
         }
+        let languages: Vec<CatalogLanguage> = languages
+            .into_iter()
+            .zip(texts)
+            .map(|((code, tag), texts)| CatalogLanguage { code, tag, texts })
+            .collect();
         let english = languages
             .iter()
-            .position(|language| language.code == "en")
-            .map(|index| Language(index as u8))
+            .position(|language| language.code == ENGLISH)
             .ok_or_else(|| vec!["there is no [en] section".to_owned()])?;
-        Ok(Self {
-            languages,
-            texts,
-            english,
-        })
+        Ok(Self { languages, english })
     }
 }
 
@@ -394,9 +403,10 @@ mod tests {
         // placeholders as English.
         let parsed = Catalog::parse(include_str!("catalog.toml"));
         assert!(parsed.is_ok(), "{:?}", parsed.err());
-        let codes: Vec<&str> = Language::all().map(Language::code).collect();
-        assert_eq!(codes, SHIPPED);
-        for language in Language::all() {
+        let catalog = Catalog::built_in();
+        assert_eq!(catalog.codes(), SHIPPED);
+        assert!(catalog.english().is_english());
+        for language in catalog.languages() {
             for text in Text::ALL {
                 let said = language.say(text, &args());
                 assert!(!said.contains('{'), "{language} {}: {said}", text.key());
@@ -438,7 +448,7 @@ mod tests {
     }
 
     fn negotiated(ui_locales: &str) -> &'static str {
-        Language::from_ui_locales(Some(ui_locales)).code()
+        Catalog::built_in().from_ui_locales(Some(ui_locales)).code()
     }
 
     #[test]
@@ -476,7 +486,7 @@ mod tests {
         ] {
             assert_eq!(negotiated(ui_locales), expected, "{ui_locales:?}");
         }
-        assert_eq!(Language::from_ui_locales(None).code(), "en");
+        assert_eq!(Catalog::built_in().from_ui_locales(None).code(), "en");
     }
 
     #[test]
@@ -490,7 +500,7 @@ mod tests {
             (Some("vi-vn"), None, "en"),
         ] {
             assert_eq!(
-                Language::from_entra(locale, market).code(),
+                Catalog::built_in().from_entra(locale, market).code(),
                 expected,
                 "{locale:?} {market:?}"
             );

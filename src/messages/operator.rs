@@ -40,7 +40,7 @@ impl OperatorText {
             Some(text) => text,
             None => variants
                 .iter()
-                .find(|(language, _)| *language == Language::english())
+                .find(|(language, _)| language.is_english())
                 .map(|(_, text)| text.clone())
                 .ok_or(VariantError::NoFallback)?,
         };
@@ -112,7 +112,9 @@ mod tests {
     use super::*;
 
     fn language(code: &str) -> Language {
-        Language::from_code(code).unwrap()
+        crate::messages::Catalog::built_in()
+            .from_code(code)
+            .unwrap()
     }
 
     #[test]

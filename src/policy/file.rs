@@ -31,7 +31,7 @@ use toml::de::{DeTable, DeValue};
 
 use super::settings::{self, Input, POLICY_SETTINGS, PolicySetting};
 use super::{Policy, PolicySet};
-use crate::messages::{Language, OperatorText, Text};
+use crate::messages::{Catalog, OperatorText, Text};
 
 /// Largest policy file read; a policy is a few kilobytes.
 pub const MAX_FILE_BYTES: u64 = 1 << 20;
@@ -65,10 +65,12 @@ impl fmt::Display for Problems {
     }
 }
 
-/// Reads a policy file over `base`, the policy of the settings.
-pub fn parse(text: &str, base: &Policy) -> Result<PolicySet, Problems> {
+/// Reads a policy file over `base`, the policy of the settings; its texts name languages of
+/// `catalog`.
+pub fn parse(text: &str, base: &Policy, catalog: &'static Catalog) -> Result<PolicySet, Problems> {
     let mut reader = Reader {
         text,
+        catalog,
         problems: Vec::new(),
     };
     if text.len() as u64 > MAX_FILE_BYTES {
@@ -163,6 +165,7 @@ type Value<'i> = Spanned<DeValue<'i>>;
 
 struct Reader<'t> {
     text: &'t str,
+    catalog: &'static Catalog,
     problems: Vec<Problem>,
 }
 
@@ -324,7 +327,7 @@ impl Reader<'_> {
                         fallback = Some(text);
                         continue;
                     }
-                    match Language::from_code(tag) {
+                    match self.catalog.from_code(tag) {
                         Some(language) if languages.iter().any(|(seen, _)| *seen == language) => {
                             self.problem(
                                 key.span().start,
@@ -334,7 +337,7 @@ impl Reader<'_> {
                         }
                         Some(language) => languages.push((language, text)),
                         None => {
-                            let codes: Vec<&str> = Language::all().map(Language::code).collect();
+                            let codes = self.catalog.codes();
                             self.problem(
                                 key.span().start,
                                 format!(
@@ -394,8 +397,8 @@ mod tests {
 
     const APP: &str = "44445555-eeee-6666-ffff-7777aaaa8888";
 
-    fn language(code: &str) -> Language {
-        Language::from_code(code).unwrap()
+    fn language(code: &str) -> crate::messages::Language {
+        Catalog::built_in().from_code(code).unwrap()
     }
 
     #[test]
@@ -423,6 +426,7 @@ block_page_message = {{ en = "Ask the pilots' office.", fr = "Demandez au bureau
                 APP.to_uppercase()
             ),
             &base(),
+            Catalog::built_in(),
         )
         .unwrap();
         let default = &set.default;
@@ -456,7 +460,7 @@ block_page_message = {{ en = "Ask the pilots' office.", fr = "Demandez au bureau
         );
         assert_eq!(
             default.say(Text::BlockPageMessage, language("en")),
-            Language::english().say(
+            Catalog::built_in().english().say(
                 Text::BlockPageMessage,
                 &crate::messages::Args {
                     organization: "Contoso",
@@ -485,12 +489,12 @@ block_page_message = {{ en = "Ask the pilots' office.", fr = "Demandez au bureau
                 "{text:?}"
             );
         }
-        let set = parse("[default]\n", &base()).unwrap();
+        let set = parse("[default]\n", &base(), Catalog::built_in()).unwrap();
         assert_eq!(set, PolicySet::single(base()));
     }
 
     fn problems(text: &str) -> Vec<String> {
-        parse(text, &base())
+        parse(text, &base(), Catalog::built_in())
             .unwrap_err()
             .0
             .iter()
@@ -558,7 +562,12 @@ blocked_local_parts = "admin"
 
     #[test]
     fn the_example_file_reads() {
-        let set = parse(include_str!("../../policy.example.toml"), &base()).unwrap();
+        let set = parse(
+            include_str!("../../policy.example.toml"),
+            &base(),
+            Catalog::built_in(),
+        )
+        .unwrap();
         assert_eq!(set.applications.len(), 1);
         let (pilots, _) = set.for_application(Some(APP));
         assert!(pilots.require_job_title);

@@ -598,7 +598,10 @@ mod tests {
             }
         );
         assert_eq!(
-            policy().say(Text::DomainNotAllowed, Language::english()),
+            policy().say(
+                Text::DomainNotAllowed,
+                crate::messages::Catalog::built_in().english()
+            ),
             "You must have an account from 'fabrikam.com, fabricam.com' to register as an external user for Contoso."
         );
     }
@@ -650,7 +653,10 @@ mod tests {
         );
         assert_eq!(decision, job_title_error(Text::JobTitleTooLong));
         assert_eq!(
-            policy().say(Text::JobTitleTooLong, Language::english()),
+            policy().say(
+                Text::JobTitleTooLong,
+                crate::messages::Catalog::built_in().english()
+            ),
             "Job Title must contain at most 128 characters."
         );
         let title = "x".repeat(MAX_JOB_TITLE_LENGTH);
@@ -676,7 +682,10 @@ mod tests {
             job_title_error(Text::JobTitleTooShort)
         );
         assert_eq!(
-            policy().say(Text::JobTitleTooShort, Language::english()),
+            policy().say(
+                Text::JobTitleTooShort,
+                crate::messages::Catalog::built_in().english()
+            ),
             "Job Title must contain at least 4 characters."
         );
     }
@@ -1104,13 +1113,18 @@ mod tests {
 
     #[test]
     fn texts_are_said_in_the_language_asked_with_this_policys_values() {
-        let german = Language::from_code("de").unwrap();
+        let german = crate::messages::Catalog::built_in()
+            .from_code("de")
+            .unwrap();
         let said = policy().say(Text::DomainNotAllowed, german);
         assert!(said.contains("fabrikam.com, fabricam.com"), "{said}");
         assert!(said.contains("Contoso"), "{said}");
         assert_ne!(
             said,
-            policy().say(Text::DomainNotAllowed, Language::english())
+            policy().say(
+                Text::DomainNotAllowed,
+                crate::messages::Catalog::built_in().english()
+            )
         );
         let fields = [
             FieldError {
@@ -1123,7 +1137,7 @@ mod tests {
             },
         ];
         assert_eq!(
-            policy().say_all(&fields, Language::english()),
+            policy().say_all(&fields, crate::messages::Catalog::built_in().english()),
             "Job Title must contain at least 4 characters. Job Title is required."
         );
     }

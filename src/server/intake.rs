@@ -9,6 +9,7 @@ use warp::http::{HeaderValue, Request, StatusCode};
 use warp::reply::{Reply, Response};
 
 use super::listener::MAX_HEAD_BYTES;
+use crate::callers::Credentials;
 
 /// Header the Functions host adds to every forwarded request.
 const INVOCATION_ID: &str = "x-azure-functions-invocationid";
@@ -25,6 +26,17 @@ pub(crate) struct Head {
     pub(crate) principal: Option<HeaderValue>,
     pub(crate) principal_idp: Option<HeaderValue>,
     pub(crate) content_length: Option<HeaderValue>,
+}
+
+impl Head {
+    /// The headers a caller proves itself with.
+    pub(crate) fn credentials(&self) -> Credentials<'_> {
+        Credentials {
+            authorization: self.authorization.as_ref(),
+            principal: self.principal.as_ref(),
+            principal_idp: self.principal_idp.as_ref(),
+        }
+    }
 }
 
 /// The service in front of the routes (`S`).

@@ -19,11 +19,12 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpSocket};
 
 use self::intake::Intake;
-use crate::callers::{ApiConnectorAuth, AuthEventsGuard};
+use crate::callers::{AuthEventsGuard, Callers};
 use crate::config::{ConnectionLimits, Hosting, Settings};
 use crate::functions::{self, Shared};
 use crate::gate::{Gate, PolicyFileError};
 use crate::invitations::{self, StoreError};
+use crate::telemetry::Telemetry;
 
 /// How long requests in flight (and then sign-up records) may take after a shutdown signal.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
@@ -38,10 +39,10 @@ const LISTEN_BACKLOG: u32 = 4096;
 pub(crate) struct App {
     /// What the functions work with: the gate.
     pub(crate) shared: Shared,
-    /// How callers of the API connector prove who they are.
-    pub(crate) api_connector: ApiConnectorAuth,
-    /// How callers of the Entra functions prove who they are.
-    pub(crate) auth_events: AuthEventsGuard,
+    /// How each kind of caller proves who it is.
+    pub(crate) callers: Callers,
+    /// Where each decision is reported.
+    pub(crate) telemetry: Telemetry,
     /// How much of the machine one client can hold.
     pub(crate) limits: ConnectionLimits,
 }
@@ -68,23 +69,34 @@ pub async fn run(settings: Settings, standalone_port: u16) -> Result<(), ServeEr
     store.load()?;
     store.prepare();
     store.clone().watch();
-    crate::messages::load();
-    if let Some(connection_string) = &settings.telemetry
-        && let Err(error) = crate::telemetry::start(
+    let telemetry = match &settings.telemetry {
+        Some(connection_string) => Telemetry::start(
             connection_string,
             settings.telemetry_authentication.as_deref(),
         )
-    {
-        log::error!("{error}; running without telemetry");
-    }
+        .unwrap_or_else(|error| {
+            log::error!("{error}; running without telemetry");
+            Telemetry::off()
+        }),
+        None => Telemetry::off(),
+    };
     let policies = Arc::new(settings.policies()?);
     policies.clone().watch();
     let app = App {
         shared: Shared {
-            gate: Gate::new(policies, store, settings.decision_deadline),
+            gate: Gate::new(
+                policies,
+                store,
+                settings.decision_deadline,
+                telemetry.clone(),
+            ),
+            catalog: settings.catalog,
         },
-        api_connector: settings.api_connector_auth,
-        auth_events: AuthEventsGuard::start(&settings.auth_events_auth),
+        callers: Callers {
+            api_connector: settings.api_connector_auth,
+            auth_events: AuthEventsGuard::start(&settings.auth_events_auth, telemetry.clone()),
+        },
+        telemetry,
         limits: settings.connections,
     };
     let port = match settings.hosting {
@@ -158,7 +170,9 @@ pub(crate) async fn serve(
         .drain(DRAIN_DEADLINE.saturating_sub(spent).max(MIN_RECORD_DRAIN))
         .await;
     let spent = began.get().map_or(Duration::ZERO, Instant::elapsed);
-    crate::telemetry::flush(DRAIN_DEADLINE.saturating_sub(spent).max(MIN_RECORD_DRAIN)).await;
+    app.telemetry
+        .flush(DRAIN_DEADLINE.saturating_sub(spent).max(MIN_RECORD_DRAIN))
+        .await;
 }
 
 fn announce(hosting: Hosting, address: SocketAddr) {

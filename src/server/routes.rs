@@ -13,7 +13,7 @@ use std::time::{Instant, SystemTime};
 use bytes::Buf;
 use futures_util::Stream;
 use warp::filters::BoxedFilter;
-use warp::http::header::{ALLOW, WWW_AUTHENTICATE};
+use warp::http::header::ALLOW;
 use warp::http::{HeaderValue, StatusCode};
 use warp::path::FullPath;
 use warp::reply::{Reply, Response};
@@ -22,12 +22,9 @@ use warp::{Filter, Rejection};
 use super::App;
 use super::body::{MAX_BODY_BYTES, read_body};
 use super::intake::Head;
-use crate::callers::Credentials;
-use crate::callers::entra::TokenFailure;
-use crate::callers::{ApiConnectorAuth, basic::BasicFailure};
+use crate::callers::Call;
 use crate::decision_record::{DecisionRecord, LogLine};
-use crate::functions::{self, Caller, Function, Invocation, Outcome, json_error};
-use crate::telemetry;
+use crate::functions::{self, Function, Invocation, Outcome, json_error};
 
 /// Every route, with all rejections turned into responses.
 pub(crate) fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
@@ -83,7 +80,10 @@ where
     let invocation = Invocation {
         correlation_id: correlation_id(head.invocation_id.as_ref()),
     };
-    let timed = telemetry::enabled().then(|| (SystemTime::now(), Instant::now()));
+    let timed = app
+        .telemetry
+        .enabled()
+        .then(|| (SystemTime::now(), Instant::now()));
     let (response, outcome) = answer(&app, function, &head, body, &invocation).await;
     log::info!(
         "{}",
@@ -94,7 +94,7 @@ where
         }
     );
     if let Some((started, clock)) = timed {
-        telemetry::decision(DecisionRecord {
+        app.telemetry.decision(DecisionRecord {
             function: function.name(),
             outcome,
             invocation_id: invocation.correlation_id,
@@ -117,12 +117,19 @@ where
     S: Stream<Item = Result<B, warp::Error>>,
     B: Buf,
 {
-    if let Err((reason, challenge)) = check_caller(app, function, head, invocation).await {
-        let mut response = StatusCode::UNAUTHORIZED.into_response();
-        response
-            .headers_mut()
-            .insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
-        return (response, Outcome::new("Unauthorized", reason));
+    let call = Call {
+        function: function.name(),
+        correlation_id: &invocation.correlation_id,
+    };
+    if let Err(refusal) = app
+        .callers
+        .check(function.caller(), head.credentials(), call)
+        .await
+    {
+        return (
+            refusal.response(),
+            Outcome::new("Unauthorized", refusal.reason),
+        );
     }
     let deadline = app.limits.read_timeout;
     let body = match read_body(head.content_length.as_ref(), body, MAX_BODY_BYTES, deadline).await {
@@ -131,47 +138,6 @@ where
     };
     let answer = function.answer(&body, &app.shared, invocation).await;
     (answer.response, answer.outcome)
-}
-
-/// The caller's check for this function: `Err((reason to log, WWW-Authenticate challenge))`.
-async fn check_caller(
-    app: &App,
-    function: &dyn Function,
-    head: &Head,
-    invocation: &Invocation,
-) -> Result<(), (&'static str, &'static str)> {
-    let correlation_id = &invocation.correlation_id;
-    match function.caller() {
-        Caller::ApiConnector => app
-            .api_connector
-            .verify(head.authorization.as_ref())
-            .map_err(|failure| {
-                if failure == BasicFailure::NotConfigured
-                    && matches!(app.api_connector, ApiConnectorAuth::BasicNotConfigured)
-                {
-                    log::error!(
-                        "refusing a call because BASIC_AUTH_USERNAME / BASIC_AUTH_PASSWORD are not set; correlation_id={correlation_id}"
-                    );
-                }
-                (failure.as_str(), "Basic realm=\"SignUpValidation\"")
-            }),
-        Caller::AuthenticationEvents => {
-            let credentials = Credentials {
-                authorization: head.authorization.as_ref(),
-                principal: head.principal.as_ref(),
-                principal_idp: head.principal_idp.as_ref(),
-            };
-            app.auth_events.verify(credentials).await.map_err(|failure| {
-                if failure == TokenFailure::KeysUnavailable {
-                    log::error!(
-                        "refusing a call to {}: the Entra signing keys could not be fetched yet; correlation_id={correlation_id}",
-                        function.name()
-                    );
-                }
-                (failure.as_str(), "Bearer error=\"invalid_token\"")
-            })
-        }
-    }
 }
 
 /// The host's invocation id when it is a plausible id (it goes into logs verbatim, so nothing

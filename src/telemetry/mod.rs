@@ -15,7 +15,7 @@
 
 mod export;
 
-use std::sync::OnceLock;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -62,31 +62,35 @@ enum Record {
     Flush(oneshot::Sender<()>),
 }
 
-struct Telemetry {
-    queue: mpsc::Sender<Record>,
-    dropped: AtomicU64,
+/// The sink every part that reports telemetry is given (like the invitation store): a queue
+/// to the exporter, or nothing when telemetry is off. Cloning shares the queue.
+#[derive(Clone, Default)]
+pub struct Telemetry(Option<Arc<Queue>>);
+
+struct Queue {
+    records: mpsc::Sender<Record>,
+    dropped: Arc<AtomicU64>,
     /// When a drop was last reported (milliseconds since start-up; 0: never).
     reported: AtomicU64,
     began: Instant,
 }
 
-static TELEMETRY: OnceLock<Telemetry> = OnceLock::new();
+impl Telemetry {
+    /// No telemetry: every call costs one branch.
+    pub fn off() -> Self {
+        Self(None)
+    }
 
-/// Starts exporting to the connection string's endpoint. Must run inside the Tokio runtime; a
-/// second call changes nothing.
-pub fn start(connection_string: &str, authentication: Option<&str>) -> Result<(), TelemetryError> {
-    let pipeline = export::Pipeline::new(connection_string, authentication)?;
-    let (queue, records) = mpsc::channel(QUEUE);
-    if TELEMETRY
-        .set(Telemetry {
-            queue,
-            dropped: AtomicU64::new(0),
-            reported: AtomicU64::new(0),
-            began: Instant::now(),
-        })
-        .is_ok()
-    {
-        tokio::spawn(work(pipeline, records));
+    /// Starts exporting to the connection string's endpoint. Must run inside the Tokio
+    /// runtime.
+    pub fn start(
+        connection_string: &str,
+        authentication: Option<&str>,
+    ) -> Result<Self, TelemetryError> {
+        let pipeline = export::Pipeline::new(connection_string, authentication)?;
+        let (telemetry, records) = Self::queue(QUEUE);
+        let dropped = telemetry.0.as_ref().map(|queue| queue.dropped.clone());
+        tokio::spawn(work(pipeline, records, dropped.unwrap_or_default()));
         log::info!(
             "sending decisions and metrics to Application Insights at {}{}",
             export::endpoint_of(connection_string),
@@ -96,8 +100,79 @@ pub fn start(connection_string: &str, authentication: Option<&str>) -> Result<()
                 ""
             }
         );
+        Ok(telemetry)
     }
-    Ok(())
+
+    /// A sink whose records wait in a queue of `capacity` for the receiver.
+    fn queue(capacity: usize) -> (Self, mpsc::Receiver<Record>) {
+        let (records, receiver) = mpsc::channel(capacity);
+        let queue = Queue {
+            records,
+            dropped: Arc::new(AtomicU64::new(0)),
+            reported: AtomicU64::new(0),
+            began: Instant::now(),
+        };
+        (Self(Some(Arc::new(queue))), receiver)
+    }
+
+    /// Whether telemetry is being sent (callers measure only then).
+    pub fn enabled(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Queues a decision.
+    pub fn decision(&self, record: DecisionRecord) {
+        self.send(Record::Decision(Box::new(record)));
+    }
+
+    /// Queues an invitation lookup's latency and result.
+    pub fn lookup(&self, store: &'static str, elapsed: Duration, result: LookupResult) {
+        self.send(Record::Lookup {
+            store,
+            elapsed,
+            result,
+        });
+    }
+
+    /// Queues a key-set fetch's latency and result.
+    pub fn key_fetch(&self, elapsed: Duration, ok: bool) {
+        self.send(Record::KeyFetch { elapsed, ok });
+    }
+
+    /// Records dropped because the queue was full, since start-up.
+    pub fn dropped(&self) -> u64 {
+        self.0
+            .as_ref()
+            .map_or(0, |queue| queue.dropped.load(Ordering::Relaxed))
+    }
+
+    fn send(&self, record: Record) {
+        if let Some(queue) = &self.0 {
+            queue.offer(record);
+        }
+    }
+
+    /// Hands everything queued to the exporter and waits (at most `deadline`) until it is sent.
+    /// Called once the server has stopped taking requests.
+    pub async fn flush(&self, deadline: Duration) {
+        let Some(queue) = &self.0 else {
+            return;
+        };
+        let (done, finished) = oneshot::channel();
+        let flushed = tokio::time::timeout(deadline, async {
+            if queue.records.send(Record::Flush(done)).await.is_ok() {
+                let _ = finished.await;
+            }
+        })
+        .await;
+        match flushed {
+            Ok(()) => log::info!("telemetry flushed"),
+            Err(_) => log::warn!(
+                "telemetry not flushed within {} ms; what was left is lost",
+                deadline.as_millis()
+            ),
+        }
+    }
 }
 
 /// Whether Application Insights would take the connection string, and where it sends to (the
@@ -113,48 +188,11 @@ pub fn check_connection_string(
     Ok(export::endpoint_of(connection_string))
 }
 
-/// Whether telemetry is being sent (callers measure only then).
-pub fn enabled() -> bool {
-    TELEMETRY.get().is_some()
-}
-
-/// Queues a decision.
-pub fn decision(record: DecisionRecord) {
-    send(Record::Decision(Box::new(record)));
-}
-
-/// Queues an invitation lookup's latency and result.
-pub fn lookup(store: &'static str, elapsed: Duration, result: LookupResult) {
-    send(Record::Lookup {
-        store,
-        elapsed,
-        result,
-    });
-}
-
-/// Queues a key-set fetch's latency and result.
-pub fn key_fetch(elapsed: Duration, ok: bool) {
-    send(Record::KeyFetch { elapsed, ok });
-}
-
-/// Records dropped because the queue was full, since start-up.
-pub fn dropped() -> u64 {
-    TELEMETRY
-        .get()
-        .map_or(0, |telemetry| telemetry.dropped.load(Ordering::Relaxed))
-}
-
-fn send(record: Record) {
-    if let Some(telemetry) = TELEMETRY.get() {
-        telemetry.offer(record);
-    }
-}
-
-impl Telemetry {
+impl Queue {
     /// Queues a record without waiting; when the queue is full it is dropped and counted, and
     /// said at most once every [`REPORT_EVERY`].
     fn offer(&self, record: Record) {
-        if self.queue.try_send(record).is_ok() {
+        if self.records.try_send(record).is_ok() {
             return;
         }
         let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
@@ -173,31 +211,13 @@ impl Telemetry {
     }
 }
 
-/// Hands everything queued to the exporter and waits (at most `deadline`) until it is sent.
-/// Called once the server has stopped taking requests.
-pub async fn flush(deadline: Duration) {
-    let Some(telemetry) = TELEMETRY.get() else {
-        return;
-    };
-    let (done, finished) = oneshot::channel();
-    let flushed = tokio::time::timeout(deadline, async {
-        if telemetry.queue.send(Record::Flush(done)).await.is_ok() {
-            let _ = finished.await;
-        }
-    })
-    .await;
-    match flushed {
-        Ok(()) => log::info!("telemetry flushed"),
-        Err(_) => log::warn!(
-            "telemetry not flushed within {} ms; what was left is lost",
-            deadline.as_millis()
-        ),
-    }
-}
-
 /// The worker: records into spans and metrics, in order.
-async fn work(pipeline: export::Pipeline, mut records: mpsc::Receiver<Record>) {
-    let pipeline = std::sync::Arc::new(pipeline);
+async fn work(
+    pipeline: export::Pipeline,
+    mut records: mpsc::Receiver<Record>,
+    dropped: Arc<AtomicU64>,
+) {
+    let pipeline = Arc::new(pipeline);
     while let Some(record) = records.recv().await {
         match record {
             Record::Decision(decision) => pipeline.decision(&decision),
@@ -208,7 +228,7 @@ async fn work(pipeline: export::Pipeline, mut records: mpsc::Receiver<Record>) {
             } => pipeline.lookup(store, elapsed, result.as_str()),
             Record::KeyFetch { elapsed, ok } => pipeline.key_fetch(elapsed, ok),
             Record::Flush(done) => {
-                pipeline.dropped(dropped());
+                pipeline.dropped(dropped.load(Ordering::Relaxed));
                 // The SDK's flush blocks its caller until the export is done.
                 let exporting = pipeline.clone();
                 let _ = tokio::task::spawn_blocking(move || exporting.flush()).await;
@@ -226,28 +246,47 @@ mod tests {
     /// within [`REPORT_EVERY`].
     #[test]
     fn a_full_queue_drops_and_counts_without_waiting() {
-        let (queue, _records) = mpsc::channel(2);
-        let telemetry = Telemetry {
-            queue,
-            dropped: AtomicU64::new(0),
-            reported: AtomicU64::new(0),
-            began: Instant::now(),
-        };
+        let (telemetry, _records) = Telemetry::queue(2);
         for _ in 0..5 {
-            telemetry.offer(Record::KeyFetch {
-                elapsed: Duration::ZERO,
-                ok: true,
-            });
+            telemetry.key_fetch(Duration::ZERO, true);
         }
-        assert_eq!(telemetry.dropped.load(Ordering::Relaxed), 3);
-        let reported = telemetry.reported.load(Ordering::Relaxed);
+        assert_eq!(telemetry.dropped(), 3);
+        let queue = telemetry.0.as_ref().unwrap();
+        let reported = queue.reported.load(Ordering::Relaxed);
         assert_ne!(reported, 0);
-        telemetry.offer(Record::KeyFetch {
-            elapsed: Duration::ZERO,
-            ok: false,
-        });
-        assert_eq!(telemetry.dropped.load(Ordering::Relaxed), 4);
+        telemetry.key_fetch(Duration::ZERO, false);
+        assert_eq!(telemetry.dropped(), 4);
         // Not said again within the minute.
-        assert_eq!(telemetry.reported.load(Ordering::Relaxed), reported);
+        assert_eq!(queue.reported.load(Ordering::Relaxed), reported);
+    }
+
+    /// Off, nothing is measured or queued.
+    #[test]
+    fn off_sends_nothing() {
+        let telemetry = Telemetry::off();
+        assert!(!telemetry.enabled());
+        telemetry.key_fetch(Duration::ZERO, true);
+        assert_eq!(telemetry.dropped(), 0);
+    }
+
+    /// What a part reports reaches the queue in order.
+    #[test]
+    fn records_reach_the_queue_in_order() {
+        let (telemetry, mut records) = Telemetry::queue(4);
+        let shared = telemetry.clone();
+        telemetry.lookup("file", Duration::from_millis(1), LookupResult::Late);
+        shared.key_fetch(Duration::from_millis(2), false);
+        assert!(matches!(
+            records.try_recv(),
+            Ok(Record::Lookup {
+                store: "file",
+                result: LookupResult::Late,
+                ..
+            })
+        ));
+        assert!(matches!(
+            records.try_recv(),
+            Ok(Record::KeyFetch { ok: false, .. })
+        ));
     }
 }

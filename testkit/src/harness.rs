@@ -13,9 +13,10 @@ use signup_gate::functions::{
 };
 use signup_gate::gate::{Gate, Policies};
 use signup_gate::invitations::csv::{CsvStore, InvitationIndex};
-use signup_gate::messages::{OperatorText, Texts};
+use signup_gate::messages::{Catalog, OperatorText, Texts};
 use signup_gate::policy::Policy;
 use signup_gate::policy::domains::{DomainList, LocalParts};
+use signup_gate::telemetry::Telemetry;
 
 use crate::events::Event;
 
@@ -99,7 +100,9 @@ impl Harness {
                     Arc::new(Policies::fixed(policy.clone())),
                     Arc::new(store),
                     Duration::from_millis(700),
+                    Telemetry::off(),
                 ),
+                catalog: Catalog::built_in(),
             },
             policy,
             invited: None,

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use signup_gate::messages::{Args, Language, Text};
+use signup_gate::messages::{Args, Text};
 
 use crate::helpers::{Launch, TestApp, json_answer};
 
@@ -52,15 +52,18 @@ fn sign_up(email: &str, client_id: Option<&str>) -> Value {
 }
 
 fn say(code: &str, text: Text, organization: &str, domains: &str) -> String {
-    Language::from_code(code).unwrap().say(
-        text,
-        &Args {
-            organization,
-            domains,
-            min: 4,
-            max: 128,
-        },
-    )
+    signup_gate::messages::Catalog::built_in()
+        .from_code(code)
+        .unwrap()
+        .say(
+            text,
+            &Args {
+                organization,
+                domains,
+                min: 4,
+                max: 128,
+            },
+        )
 }
 
 /// A blocked domain or local part overrides the allow-list; an invitation for that exact

@@ -17,6 +17,7 @@ use futures_util::future::{BoxFuture, Shared};
 use super::fetch::{Fetched, KeyFetcher};
 use super::signing_key::{KeySet, SigningKey};
 use super::token::TokenFailure;
+use crate::telemetry::Telemetry;
 
 /// An unknown `kid` forces a fetch at most this often.
 const FORCED_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
@@ -44,6 +45,8 @@ pub(crate) struct KeyStore {
     /// When a failed fetch was last logged: a key server that stays down is said at once and
     /// then at most once a minute, not at every retry.
     reported: Mutex<Option<Instant>>,
+    /// Where each fetch's latency and result are reported.
+    telemetry: Telemetry,
 }
 
 /// A failed fetch is logged at most this often.
@@ -55,6 +58,7 @@ impl KeyStore {
         tenant_id: &str,
         refresh_every: Duration,
         on_new_keys: impl Fn(&KeySet) + Send + Sync + 'static,
+        telemetry: Telemetry,
     ) -> Self {
         Self {
             fetcher,
@@ -65,6 +69,7 @@ impl KeyStore {
             last_forced: Mutex::new(None),
             on_new_keys: Box::new(on_new_keys),
             reported: Mutex::new(None),
+            telemetry,
         }
     }
 
@@ -170,7 +175,7 @@ impl KeyStore {
     async fn fetch_now(&self) -> bool {
         let started = Instant::now();
         let fetched = self.fetcher.fetch().await;
-        crate::telemetry::key_fetch(started.elapsed(), fetched.is_ok());
+        self.telemetry.key_fetch(started.elapsed(), fetched.is_ok());
         let error = match fetched {
             Ok(Fetched { keys, .. }) => {
                 log::info!(

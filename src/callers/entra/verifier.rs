@@ -10,6 +10,7 @@ use super::cache::{CAPACITY, TokenCache, TokenDigest};
 use super::fetch::{KeyFetchError, KeyFetcher};
 use super::key_store::KeyStore;
 use super::token::{SignedToken, TokenFailure, bearer};
+use crate::telemetry::Telemetry;
 
 /// Which token the Entra functions accept.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,13 +45,18 @@ pub(crate) struct KeyProbe {
 }
 
 impl EntraTokens {
-    pub fn new(settings: TokenSettings) -> Self {
-        Self::with_token_cache(settings, CAPACITY)
+    /// A validator that reports each key fetch to `telemetry`.
+    pub fn new(settings: TokenSettings, telemetry: Telemetry) -> Self {
+        Self::with_token_cache(settings, CAPACITY, telemetry)
     }
 
     /// A validator that remembers at most `capacity` validated tokens (0: none, every call is
     /// verified in full).
-    pub fn with_token_cache(settings: TokenSettings, capacity: usize) -> Self {
+    pub fn with_token_cache(
+        settings: TokenSettings,
+        capacity: usize,
+        telemetry: Telemetry,
+    ) -> Self {
         let validated = Arc::new(TokenCache::new(capacity));
         let cache = validated.clone();
         let keys = KeyStore::new(
@@ -59,6 +65,7 @@ impl EntraTokens {
             settings.refresh,
             // A token whose key is withdrawn or replaced is verified (and refused) again.
             move |keys| cache.retain_published(|kid| keys.get(kid).cloned()),
+            telemetry,
         );
         Self {
             settings,

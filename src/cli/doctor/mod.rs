@@ -23,6 +23,7 @@ use serde::Serialize;
 
 use crate::config::environment::Environment;
 use crate::config::{Settings, SettingsError};
+use crate::messages::Catalog;
 use crate::printable::Printable;
 
 /// How long any one network check may take.
@@ -138,7 +139,7 @@ pub fn run(command: DoctorCommand, environment: Result<Environment, SettingsErro
                 std::iter::once(code.clone()).chain(key)
             }));
             secrets.extend(command.graph_token.clone());
-            match Settings::from_env(&environment) {
+            match Settings::from_env(&environment, Catalog::built_in()) {
                 Err(error) => vec![Check::fail(
                     "settings",
                     error.to_string(),

@@ -24,7 +24,7 @@ pub(super) async fn tenant_keys(settings: &Settings) -> Check {
             "the Entra caller check does not validate tokens here (AUTH_EVENTS_TOKEN_VALIDATION is not jwt)",
         );
     };
-    let tokens = EntraTokens::new(token.clone());
+    let tokens = EntraTokens::new(token.clone(), crate::telemetry::Telemetry::off());
     match tokens.probe().await {
         Err(error) => Check::fail(
             CHECK,

@@ -52,7 +52,7 @@ pub(crate) async fn answer(
     shared: &Shared,
     invocation: &Invocation,
 ) -> Answer {
-    let request = match SignUpRequest::parse(body, event) {
+    let request = match SignUpRequest::parse(body, event, shared.catalog) {
         Ok(request) => request,
         Err(error) => return entra::refuse(function, &error),
     };

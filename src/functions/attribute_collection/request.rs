@@ -15,7 +15,7 @@ use crate::functions::entra::RequestError;
 use crate::functions::entra::read::{
     Key, Object, Read, Scalar, Shape, Skip, claims, parse, read_into,
 };
-use crate::messages::Language;
+use crate::messages::{Catalog, Language};
 use crate::policy::{AttributeValue, EmailClaim, JobTitle};
 
 /// An attribute value as sent; its JSON type must be kept in anything sent back.
@@ -40,7 +40,7 @@ impl SentValue<'_> {
 
 /// An attribute-collection event, holding only what the decision reads, borrowed from the body
 /// where no escape had to be undone.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct SignUpRequest<'a> {
     /// `authenticationContext.clientServicePrincipal.appId`: the application signed up to.
     application: Option<String>,
@@ -84,7 +84,11 @@ impl<'a> SignUpRequest<'a> {
 
     /// Parses a body and checks it is the `expected` event (when it says which it is). Read in
     /// one pass, but refused exactly when a JSON tree would refuse it.
-    pub(crate) fn parse(body: &'a [u8], expected: Event) -> Result<Self, RequestError> {
+    pub(crate) fn parse(
+        body: &'a [u8],
+        expected: Event,
+        catalog: &'static Catalog,
+    ) -> Result<Self, RequestError> {
         let (context, payload) = parse::<Payload<'a>>(body, expected.types())?;
         let sign_up_info = payload.sign_up_info.unwrap_or_default();
         let mut attributes = sign_up_info.attributes.unwrap_or_default();
@@ -94,7 +98,7 @@ impl<'a> SignUpRequest<'a> {
         attributes.dedup_by(|(a, _), (b, _)| a == b);
         Ok(Self {
             application: context.application(),
-            language: context.language(),
+            language: context.language(catalog),
             tenant: context.tenant_id().map(str::to_owned),
             correlation_id: context.correlation_id().map(str::to_owned),
             identities: sign_up_info.identities,
@@ -290,6 +294,7 @@ mod tests {
         SignUpRequest::parse(
             Box::leak(body.into_bytes().into_boxed_slice()),
             Event::Start,
+            Catalog::built_in(),
         )
         .unwrap()
     }
@@ -301,16 +306,16 @@ mod tests {
     #[test]
     fn refuses_what_is_not_an_event_object() {
         assert_eq!(
-            SignUpRequest::parse(b"nope", Event::Start).err(),
+            SignUpRequest::parse(b"nope", Event::Start, Catalog::built_in()).err(),
             Some(RequestError::NotJson)
         );
         assert_eq!(
-            SignUpRequest::parse(b"[1]", Event::Start).err(),
+            SignUpRequest::parse(b"[1]", Event::Start, Catalog::built_in()).err(),
             Some(RequestError::NotAnObject)
         );
         let submit = json!({"type": SUBMIT.event_type}).to_string();
         assert_eq!(
-            SignUpRequest::parse(submit.as_bytes(), Event::Start).err(),
+            SignUpRequest::parse(submit.as_bytes(), Event::Start, Catalog::built_in()).err(),
             Some(RequestError::WrongEvent {
                 expected: START.event_type,
                 received: SUBMIT.event_type.to_owned()
@@ -319,13 +324,13 @@ mod tests {
         let mixed = json!({"type": START.event_type, "data": {"@odata.Type": SUBMIT.data_type}})
             .to_string();
         assert!(matches!(
-            SignUpRequest::parse(mixed.as_bytes(), Event::Start),
+            SignUpRequest::parse(mixed.as_bytes(), Event::Start, Catalog::built_in()),
             Err(RequestError::WrongEvent {
                 expected: "microsoft.graph.onAttributeCollectionStartCalloutData",
                 ..
             })
         ));
-        assert!(SignUpRequest::parse(b"{}", Event::Submit).is_ok());
+        assert!(SignUpRequest::parse(b"{}", Event::Submit, Catalog::built_in()).is_ok());
     }
 
     #[test]
@@ -381,7 +386,7 @@ mod tests {
         ];
         for body in &bodies {
             let tree = serde_json::from_slice::<Value>(body.as_bytes());
-            let read = SignUpRequest::parse(body.as_bytes(), Event::Start);
+            let read = SignUpRequest::parse(body.as_bytes(), Event::Start, Catalog::built_in());
             assert_eq!(
                 tree.is_err(),
                 matches!(read, Err(RequestError::NotJson)),
@@ -390,7 +395,7 @@ mod tests {
         }
         let invalid_utf8 = b"{\"data\": {\"unused\": \"\xff\"}}";
         assert_eq!(
-            SignUpRequest::parse(invalid_utf8, Event::Start).err(),
+            SignUpRequest::parse(invalid_utf8, Event::Start, Catalog::built_in()).err(),
             Some(RequestError::NotJson)
         );
     }
@@ -398,7 +403,8 @@ mod tests {
     #[test]
     fn matches_keys_in_any_case_the_exact_spelling_first() {
         let body = |text: &str| {
-            let request = SignUpRequest::parse(text.as_bytes(), Event::Start).unwrap();
+            let request =
+                SignUpRequest::parse(text.as_bytes(), Event::Start, Catalog::built_in()).unwrap();
             (request.email(), request.application.clone())
         };
         let identity = r#"{"signInType": "email", "issuerAssignedId": "a@fabrikam.com"}"#;
@@ -419,7 +425,8 @@ mod tests {
         assert!(matches!(
             SignUpRequest::parse(
                 br#"{"data": {"@odata.Type": "microsoft.graph.onAttributeCollectionSubmitCalloutData"}}"#,
-                Event::Start
+                Event::Start,
+                Catalog::built_in(),
             ),
             Err(RequestError::WrongEvent { .. })
         ));
@@ -434,7 +441,8 @@ mod tests {
             r#"{"data": {"userSignUpInfo": {"identities": [5, "email", null]}}}"#,
             r#"{"data": {"userSignUpInfo": {"attributes": {"email": {"value": {"value": "a@fabrikam.com"}}}}}}"#,
         ] {
-            let request = SignUpRequest::parse(text.as_bytes(), Event::Start).unwrap();
+            let request =
+                SignUpRequest::parse(text.as_bytes(), Event::Start, Catalog::built_in()).unwrap();
             assert!(
                 matches!(request.email(), EmailClaim::Missing | EmailClaim::Invalid),
                 "{text}"
@@ -442,7 +450,7 @@ mod tests {
             assert_eq!(request.application, None);
         }
         let escaped = br#"{"data": {"userSignUpInfo": {"attributes": {"email": "a@fabrikam.com", "Email": "b@fabrikam.com", "email": "c@fabrikam.com"}}}}"#;
-        let request = SignUpRequest::parse(escaped, Event::Start).unwrap();
+        let request = SignUpRequest::parse(escaped, Event::Start, Catalog::built_in()).unwrap();
         // As a JSON object would hold them: sorted ("Email" first), the last "email" kept.
         assert_eq!(request.email(), valid("b@fabrikam.com"));
         assert_eq!(request.attributes.len(), 2);

@@ -15,7 +15,7 @@ use std::marker::PhantomData;
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::{EventTypes, RequestError};
-use crate::messages::Language;
+use crate::messages::{Catalog, Language};
 
 // Reading the event. Each part of the body the decision uses has a type below; every other value
 // is read as `Skip`, which checks it as JSON (numbers in range, strings valid, nesting within
@@ -283,9 +283,9 @@ impl<'de> AuthenticationContext<'de> {
     }
 
     /// The user's language: `client.locale`, then `client.market`, else English.
-    pub(crate) fn language(&self) -> Language {
+    pub(crate) fn language(&self, catalog: &'static Catalog) -> Language {
         let client = self.client.as_ref();
-        Language::from_entra(
+        catalog.from_entra(
             client.and_then(|c| c.locale.as_deref()),
             client.and_then(|c| c.market.as_deref()),
         )

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::domain::email::EmailAddress;
-use crate::messages::Language;
+use crate::messages::{Catalog, Language};
 use crate::policy::{AttributeValue, EmailClaim, JobTitle, Stage};
 
 /// The only version of the API connector contract.
@@ -103,8 +103,8 @@ impl ConnectorRequest {
     }
 
     /// The user's language from `ui_locales` (the first the catalog has), else English.
-    pub(crate) fn language(&self) -> Language {
-        Language::from_ui_locales(self.0.get("ui_locales").and_then(Value::as_str))
+    pub(crate) fn language(&self, catalog: &'static Catalog) -> Language {
+        catalog.from_ui_locales(self.0.get("ui_locales").and_then(Value::as_str))
     }
 
     /// The `jobTitle` claim (B2C omits it when the user left it empty).

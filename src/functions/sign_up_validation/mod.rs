@@ -14,7 +14,7 @@ use self::contract::{ConnectorRequest, ConnectorResponse, Step, fits_the_answer}
 use super::{Answer, Caller, Function, Invocation, Outcome, Shared, store_unavailable};
 use crate::decision_record::{Value, facts};
 use crate::domain::invitation::{ClaimValue, InvitationAttribute, InvitationClaim};
-use crate::messages::{Language, Text};
+use crate::messages::Text;
 use crate::policy::{Decision, SignUp, Stage};
 
 /// The B2C / External Identities API connector.
@@ -47,7 +47,7 @@ async fn answer(body: &[u8], shared: &Shared, invocation: &Invocation) -> Answer
     let Some(request) = ConnectorRequest::parse(body) else {
         // Not an object: no language, no application to go by (the original sample's wording).
         let rules = shared.gate.rules(None);
-        let english = Language::english();
+        let english = shared.catalog.english();
         return Answer {
             response: reply(&ConnectorResponse::block(
                 &rules.say(Text::BadRequest, english),
@@ -58,7 +58,7 @@ async fn answer(body: &[u8], shared: &Shared, invocation: &Invocation) -> Answer
         };
     };
     let step = request.step();
-    let language = request.language();
+    let language = request.language(shared.catalog);
     let sign_up = SignUp {
         email: request.email(),
         job_title: request.job_title(),
