@@ -284,8 +284,9 @@ settings! {
     IDENTITY_HEADER: Platform, Kind::Secret, None,
         "set by the platform with `IDENTITY_ENDPOINT`: the secret that proves a token request comes from the app",
         "unset";
-    FUNCTIONS_CUSTOMHANDLER_PORT: Platform, Kind::Whole(1..=65_535, "port"), None,
-        "set by the Functions host: the loopback port to listen on",
+    FUNCTIONS_CUSTOMHANDLER_PORT: Platform, Kind::Whole(0..=65_535, "port"), None,
+        "set by the Functions host: the loopback port to listen on (0: one the system chooses, named on the \
+         `listening on` line; the host never sends 0, a test harness may)",
         "unset: standalone";
     AzureFunctionsJobHost__customHandler__description__defaultExecutablePath: Platform, Kind::Text, None,
         "overrides `host.json`'s executable for a local run: the `func: host start` task of `.vscode/tasks.json` \

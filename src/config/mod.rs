@@ -635,7 +635,7 @@ mod tests {
         );
         assert_eq!(
             error_of(&[("FUNCTIONS_CUSTOMHANDLER_PORT", "http")]),
-            "FUNCTIONS_CUSTOMHANDLER_PORT must be a TCP port number from 1 to 65535, got \"http\""
+            "FUNCTIONS_CUSTOMHANDLER_PORT must be a TCP port number from 0 to 65535, got \"http\""
         );
     }
 

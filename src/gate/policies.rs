@@ -149,15 +149,16 @@ impl Reload for Policies {
         match read(path, &self.base, catalog, Some(files::SETTLE)) {
             Ok((set, version)) => {
                 self.seen.set(Some(version));
-                log::info!(
-                    "reloaded the policy file {}: default rules and {} application(s)",
-                    path.display(),
-                    set.applications.len()
-                );
+                let applications = set.applications.len();
                 *self
                     .current
                     .write()
                     .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(set);
+                // Said once in force: a decision after this line has the new rules.
+                log::info!(
+                    "reloaded the policy file {}: default rules and {applications} application(s)",
+                    path.display(),
+                );
             }
             Err(PolicyFileError::Read {
                 error: ReadError::Changing,

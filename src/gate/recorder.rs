@@ -76,7 +76,13 @@ impl SignUpRecorder {
             )
             .await;
             let failure = match written {
-                Ok(Ok(())) => None,
+                Ok(Ok(())) => {
+                    log::debug!(
+                        "the sign-up of {} is on record; correlation_id={correlation_id}",
+                        email.masked()
+                    );
+                    None
+                }
                 Ok(Err(error)) => Some(error.to_string()),
                 Err(_) => Some(format!(
                     "no answer within {} ms",

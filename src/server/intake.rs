@@ -3,7 +3,6 @@
 //! copied), which the routes receive as a request extension.
 
 use futures_util::future::{Either, Ready, ready};
-use hyper::body::Incoming;
 use warp::http::header::{AUTHORIZATION, CONNECTION, CONTENT_LENGTH};
 use warp::http::{HeaderValue, Request, StatusCode};
 use warp::reply::{Reply, Response};
@@ -43,15 +42,16 @@ impl Head {
 #[derive(Clone)]
 pub(crate) struct Intake<S>(pub S);
 
-impl<S> hyper::service::Service<Request<Incoming>> for Intake<S>
+/// Over any request body: hyper's `Incoming` when served, an in-memory body in tests.
+impl<S, B> hyper::service::Service<Request<B>> for Intake<S>
 where
-    S: hyper::service::Service<Request<Incoming>, Response = Response>,
+    S: hyper::service::Service<Request<B>, Response = Response>,
 {
     type Response = Response;
     type Error = S::Error;
     type Future = Either<Ready<Result<Response, S::Error>>, S::Future>;
 
-    fn call(&self, mut request: Request<Incoming>) -> Self::Future {
+    fn call(&self, mut request: Request<B>) -> Self::Future {
         // hyper enforces the limit only between reads: a longer head that arrived in one read
         // is refused here, the same way (431, and the connection closed).
         if head_size(&request) > MAX_HEAD_BYTES {

@@ -9,6 +9,8 @@ mod body;
 mod intake;
 mod listener;
 mod routes;
+#[cfg(test)]
+mod tests;
 
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -160,6 +162,8 @@ pub(crate) async fn serve(
             let _ = began.set(Instant::now());
         }
     };
+    // What answers each request: the intake in front of the routes (tests.rs drives the same
+    // stack in-process).
     let service = Intake(TowerToHyperService::new(warp::service(routes::routes(
         app.clone(),
     ))));

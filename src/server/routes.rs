@@ -131,6 +131,11 @@ where
             Outcome::new("Unauthorized", refusal.reason),
         );
     }
+    log::debug!(
+        "{}: caller accepted, reading the body; correlation_id={}",
+        function.name(),
+        invocation.correlation_id
+    );
     let deadline = app.limits.read_timeout;
     let body = match read_body(head.content_length.as_ref(), body, MAX_BODY_BYTES, deadline).await {
         Ok(body) => body,

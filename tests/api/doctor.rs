@@ -256,7 +256,7 @@ async fn bad_invitation_and_policy_files_fail_with_their_lines() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_table_store_must_answer_within_the_deadline() {
     let dir = tempfile::tempdir().unwrap();
-    let azurite = Azurite::start();
+    let azurite = Azurite::start().await;
     let connection = azurite.connection_string();
     let env = [
         ("BASIC_AUTH_USERNAME", "connector"),
@@ -295,11 +295,8 @@ async fn the_table_store_must_answer_within_the_deadline() {
             .contains("answered a point read in")
     );
 
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let refusing = crate::helpers::RefusingPort::new();
+    let closed = refusing.port;
     let unreachable = format!(
         "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;TableEndpoint=http://127.0.0.1:{closed}/devstoreaccount1;"
     );
@@ -341,11 +338,8 @@ async fn tenant_keys_must_be_reachable_and_the_tenants() {
             .contains(&format!("is not tenant {TENANT}"))
     );
     // Nothing listening.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let refusing = crate::helpers::RefusingPort::new();
+    let closed = refusing.port;
     let env = sound(&format!("http://127.0.0.1:{closed}/{TENANT}/v2.0"));
     let report = doctor(dir.path(), &env_of(&env), &[]);
     assert_eq!(report.code, 1);

@@ -310,11 +310,12 @@ async fn key_fetches_refuse_redirects_off_https_or_loopback() {
         .await;
         app.logs_containing("refused a redirect").await;
         assert_eq!(call(&app, Some(&token)).await, 401, "{prefix}");
-        let logs = app.logs_containing("reason=keys_unavailable ").await;
-        assert!(
-            logs.contains("\"http://0.0.0.0:") && logs.contains("must use https"),
-            "{logs}"
-        );
+        app.logs_containing_all(&[
+            "reason=keys_unavailable ",
+            "\"http://0.0.0.0:",
+            "must use https",
+        ])
+        .await;
         // The same redirect to a loopback address is followed.
         let app = guarded_by(&format!(
             "http://127.0.0.1:{port}/{prefix}/127.0.0.1/{TENANT}/v2.0"
@@ -465,7 +466,7 @@ async fn a_key_server_down_at_start_up_refuses_calls_until_it_is_up() {
     app.logs_containing("reason=keys_unavailable ").await;
     // After the first fetch's own timeout (5 s).
     app.logs_containing_within(
-        "cannot fetch the Entra signing keys",
+        &["cannot fetch the Entra signing keys"],
         Duration::from_secs(20),
     )
     .await;
@@ -487,7 +488,7 @@ async fn without_tenant_and_client_the_process_starts_and_refuses_every_call() {
     let app = Launch::hosted(&[("AUTH_EVENTS_TOKEN_VALIDATION", "jwt")])
         .start()
         .await;
-    assert!(app.output.stderr().contains("AUTH_EVENTS_TENANT_ID is not set: OnAttributeCollectionStart, OnAttributeCollectionSubmit and OnTokenIssuanceStart refuse every call with 401"));
+    app.logs_containing("AUTH_EVENTS_TENANT_ID is not set: OnAttributeCollectionStart, OnAttributeCollectionSubmit and OnTokenIssuanceStart refuse every call with 401").await;
     let (a, _) = keys();
     assert_eq!(call(&app, Some(&a.sign(&v2_claims()))).await, 401);
     app.logs_containing("reason=token_validation_not_configured")
@@ -675,5 +676,5 @@ async fn no_validation_is_announced_on_every_start() {
     let app = Launch::hosted(&[("AUTH_EVENTS_TOKEN_VALIDATION", "none")])
         .start()
         .await;
-    assert!(app.output.stderr().contains("AUTH_EVENTS_TOKEN_VALIDATION=none: OnAttributeCollectionStart, OnAttributeCollectionSubmit and OnTokenIssuanceStart accept calls from anyone"));
+    app.logs_containing("AUTH_EVENTS_TOKEN_VALIDATION=none: OnAttributeCollectionStart, OnAttributeCollectionSubmit and OnTokenIssuanceStart accept calls from anyone").await;
 }

@@ -2,18 +2,20 @@
 //! `FUNCTIONS_CUSTOMHANDLER_PORT`, readiness by polling `GET /`) and talks to it over loopback.
 
 use std::io::{BufRead, BufReader, Read};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 pub const USERNAME: &str = "gate-user";
 /// Contains a colon on purpose: the pair is split at the first one.
 pub const PASSWORD: &str = "s3cret:with:colons";
+/// Logs what the server logs, and a line for each sign-up record written (what a test waits for
+/// before it reads the record).
+pub const RECORDS: &str = "info,signup_gate::gate::recorder=debug";
 /// How long any start-up may take before a test gives up.
 const START_DEADLINE: Duration = Duration::from_secs(20);
 
@@ -35,13 +37,22 @@ pub fn base_env() -> Vec<(String, String)> {
     .collect()
 }
 
-/// What the child printed, collected by background threads.
+/// What the child printed, collected by background threads that say when a line arrives.
 #[derive(Clone, Default)]
 pub struct Output {
-    stdout: Arc<Mutex<String>>,
-    stderr: Arc<Mutex<String>>,
-    /// The threads reading the child's pipes; each ends when the child's end of its pipe closes.
-    readers: Arc<Mutex<Vec<thread::JoinHandle<()>>>>,
+    shared: Arc<Printed>,
+}
+
+#[derive(Default)]
+struct Printed {
+    stdout: Mutex<String>,
+    stderr: Mutex<String>,
+    /// Pipes still open (a reader ends when the child's end of its pipe closes).
+    open: std::sync::atomic::AtomicUsize,
+    /// Told of every line and of every pipe that closes.
+    changed: tokio::sync::Notify,
+    /// The threads reading the child's pipes.
+    readers: Mutex<Vec<thread::JoinHandle<()>>>,
 }
 
 impl Output {
@@ -49,30 +60,76 @@ impl Output {
         let output = Self::default();
         let mut readers = Vec::new();
         if let Some(stream) = child.stdout.take() {
-            readers.push(collect(stream, output.stdout.clone()));
+            readers.push(output.collect(stream, Stream::Stdout));
         }
         if let Some(stream) = child.stderr.take() {
-            readers.push(collect(stream, output.stderr.clone()));
+            readers.push(output.collect(stream, Stream::Stderr));
         }
-        *output.readers.lock().unwrap() = readers;
+        *output.shared.readers.lock().unwrap() = readers;
         output
+    }
+
+    fn collect(&self, stream: impl Read + Send + 'static, which: Stream) -> thread::JoinHandle<()> {
+        use std::sync::atomic::Ordering;
+        let shared = self.shared.clone();
+        shared.open.fetch_add(1, Ordering::SeqCst);
+        thread::spawn(move || {
+            let into = match which {
+                Stream::Stdout => &shared.stdout,
+                Stream::Stderr => &shared.stderr,
+            };
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                let mut text = into.lock().unwrap();
+                text.push_str(&line);
+                text.push('\n');
+                drop(text);
+                shared.changed.notify_waiters();
+            }
+            shared.open.fetch_sub(1, Ordering::SeqCst);
+            shared.changed.notify_waiters();
+        })
     }
 
     /// Waits until everything the child wrote has been read: for a child that has exited, whose
     /// pipes are then closed (unless it left a process behind that holds them).
     fn finish(&self) {
-        let readers = std::mem::take(&mut *self.readers.lock().unwrap());
+        let readers = std::mem::take(&mut *self.shared.readers.lock().unwrap());
         for reader in readers {
             let _ = reader.join();
         }
     }
 
+    /// Whether both pipes are closed (the child has exited, or is exiting).
+    fn closed(&self) -> bool {
+        self.shared.open.load(std::sync::atomic::Ordering::SeqCst) == 0
+    }
+
+    /// Waits (at most `bound`) until `done` holds for everything printed so far, woken by each
+    /// line; `None` when the pipes closed or the bound passed first.
+    async fn wait<T>(&self, bound: Duration, done: impl Fn(&str) -> Option<T>) -> Option<T> {
+        let deadline = tokio::time::Instant::now() + bound;
+        loop {
+            let changed = self.shared.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if let Some(found) = done(&self.all()) {
+                return Some(found);
+            }
+            if self.closed() {
+                return None;
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return done(&self.all());
+            }
+        }
+    }
+
     pub fn stdout(&self) -> String {
-        self.stdout.lock().unwrap().clone()
+        self.shared.stdout.lock().unwrap().clone()
     }
 
     pub fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
+        self.shared.stderr.lock().unwrap().clone()
     }
 
     pub fn all(&self) -> String {
@@ -80,14 +137,10 @@ impl Output {
     }
 }
 
-fn collect(stream: impl Read + Send + 'static, into: Arc<Mutex<String>>) -> thread::JoinHandle<()> {
-    thread::spawn(move || {
-        for line in BufReader::new(stream).lines().map_while(Result::ok) {
-            let mut text = into.lock().unwrap();
-            text.push_str(&line);
-            text.push('\n');
-        }
-    })
+#[derive(Clone, Copy)]
+enum Stream {
+    Stdout,
+    Stderr,
 }
 
 /// How to start the binary.
@@ -100,7 +153,9 @@ pub struct Launch {
 }
 
 impl Launch {
-    /// As the Functions host would: an empty working directory, a free port in the environment.
+    /// As the Functions host would, in an empty working directory; the port variable is 0, so
+    /// the handler binds a port the system chooses and names it on its `listening on` line (no
+    /// test races another for a port).
     pub fn hosted(extra: &[(&str, &str)]) -> Self {
         let temp = tempfile::tempdir().unwrap();
         let mut launch = Self {
@@ -109,7 +164,7 @@ impl Launch {
             dir: temp.path().to_owned(),
             _temp: Some(temp),
         };
-        launch.set("FUNCTIONS_CUSTOMHANDLER_PORT", &free_port().to_string());
+        launch.set("FUNCTIONS_CUSTOMHANDLER_PORT", "0");
         for (name, value) in extra {
             launch.set(name, value);
         }
@@ -154,78 +209,54 @@ impl Launch {
         command
     }
 
-    fn port_variable(&self) -> Option<u16> {
-        self.env
-            .iter()
-            .find(|(k, _)| k == "FUNCTIONS_CUSTOMHANDLER_PORT")
-            .and_then(|(_, v)| v.parse().ok())
+    /// Starts the process and waits until it is ready: its own `listening on` line names the
+    /// port it bound (so whatever answers there is this process), and `GET /` answers 200 there,
+    /// as the host checks.
+    pub async fn start(self) -> TestApp {
+        self.try_start().await.unwrap_or_else(|(status, output)| {
+            panic!(
+                "handler exited with {status} before it was ready:\n{}",
+                output.all()
+            )
+        })
     }
 
-    /// Starts the process and waits until `GET /` is answered, as the host does.
-    ///
-    /// The host's port is chosen here while the handler binds it later, so another test can
-    /// take it in between: a handler that exits because its port is in use is started again on
-    /// another one (at most a few times).
-    pub async fn start(mut self) -> TestApp {
-        for _ in 0..PORT_ATTEMPTS {
-            match self.try_start().await {
-                Ok(app) => return app,
-                Err(launch) => {
-                    self = launch;
-                    let port = free_port().to_string();
-                    self.set("FUNCTIONS_CUSTOMHANDLER_PORT", &port);
-                }
-            }
-        }
-        panic!("no free port for the handler after {PORT_ATTEMPTS} attempts");
-    }
-
-    /// Starts the process; gives the launch back when its port turned out to be taken.
-    async fn try_start(self) -> Result<TestApp, Launch> {
+    /// The same; a process that exits before it is ready gives its status and output.
+    pub async fn try_start(self) -> Result<TestApp, (ExitStatus, Output)> {
         install_tls_provider();
         // Everything that could panic comes before the spawn or after the process is owned by
         // a TestApp (which kills it when dropped), so a failing test leaves no process behind.
-        let client = reqwest::Client::new();
-        let port = self.port_variable().unwrap_or(0);
+        // Every request a test makes is bounded: a server that never answers fails the test.
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("a client");
         let mut child = self.command().spawn().expect("handler starts");
         let output = Output::capture(&mut child);
-        let started = Instant::now();
         let mut app = TestApp {
-            port,
+            port: 0,
             child,
             output,
             client,
             _launch: self,
         };
-        loop {
-            if let Some(status) = app.child.try_wait().unwrap() {
-                app.output.finish();
-                if app.port != 0 && app.output.stderr().contains("is already in use") {
-                    return Err(app.into_launch());
-                }
-                panic!(
-                    "handler exited with {status} before it was ready:\n{}",
-                    app.output.all()
-                );
+        let Some(port) = app.output.wait(START_DEADLINE, listening_port).await else {
+            if app.output.closed() {
+                let status = app.wait_for_exit();
+                return Err((status, app.output.clone()));
             }
-            if app.port == 0 {
-                app.port = announced_port(&app.output.stdout()).unwrap_or(0);
-            }
-            let ready = app
-                .client
-                .get(app.url("/"))
-                .timeout(Duration::from_secs(1))
-                .send();
-            if app.port != 0 && ready.await.is_ok() {
-                return Ok(app);
-            }
-            assert!(
-                started.elapsed() < START_DEADLINE,
-                "handler not ready in time:\n{}",
-                app.output.all()
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+            panic!("handler not ready in time:\n{}", app.output.all());
+        };
+        app.port = port;
+        let ready = app
+            .client
+            .get(app.url("/"))
+            .timeout(START_DEADLINE)
+            .send()
+            .await
+            .unwrap_or_else(|error| panic!("GET / failed: {error}\n{}", app.output.all()));
+        assert_eq!(ready.status().as_u16(), 200, "GET / of a ready handler");
+        Ok(app)
     }
 
     /// Runs the process until it exits by itself (bounded), for start-up failures.
@@ -239,10 +270,12 @@ impl Launch {
     }
 }
 
-/// The port in the URL a standalone run prints (`... http://localhost:PORT/api/...`).
-fn announced_port(stdout: &str) -> Option<u16> {
-    let rest = stdout.split("http://localhost:").nth(1)?;
-    rest.split('/').next()?.parse().ok()
+/// The port of the handler's `listening on http://127.0.0.1:PORT ...` line, printed once it
+/// holds the port.
+fn listening_port(logs: &str) -> Option<u16> {
+    let rest = logs.split("listening on http://127.0.0.1:").nth(1)?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
 }
 
 fn wait_with_deadline(child: &mut Child, deadline: Duration) -> Option<ExitStatus> {
@@ -263,16 +296,26 @@ pub fn install_tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// How often a launch whose port was taken meanwhile is tried on another one.
-const PORT_ATTEMPTS: usize = 5;
+/// A loopback port that refuses every connection for as long as this value lives: bound
+/// (without `SO_REUSEADDR`, so nobody else can take it) but not listening. For "nothing
+/// answers there" without racing another test for a port that was free a moment ago.
+pub struct RefusingPort {
+    _socket: tokio::net::TcpSocket,
+    pub port: u16,
+}
 
-/// A port that was free a moment ago (see [`Launch::start`] for what happens when it is not).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+impl RefusingPort {
+    pub fn new() -> Self {
+        let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+        socket
+            .bind("127.0.0.1:0".parse().unwrap())
+            .expect("a loopback port");
+        let port = socket.local_addr().unwrap().port();
+        Self {
+            _socket: socket,
+            port,
+        }
+    }
 }
 
 /// A running handler; killed when dropped.
@@ -285,20 +328,6 @@ pub struct TestApp {
 }
 
 impl TestApp {
-    /// The launch of a process that already exited.
-    fn into_launch(mut self) -> Launch {
-        let _ = self.child.wait();
-        std::mem::replace(
-            &mut self._launch,
-            Launch {
-                env: Vec::new(),
-                args: Vec::new(),
-                dir: PathBuf::new(),
-                _temp: None,
-            },
-        )
-    }
-
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
@@ -386,32 +415,27 @@ impl TestApp {
         command.output().unwrap()
     }
 
-    /// Sends raw bytes and returns the raw answer (for requests reqwest will not make).
-    pub async fn raw(&self, request: &[u8]) -> String {
-        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-            .await
-            .unwrap();
-        stream.write_all(request).await.unwrap();
-        let mut answer = Vec::new();
-        tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
-            .await
-            .expect("answer in time")
-            .unwrap();
-        String::from_utf8_lossy(&answer).into_owned()
-    }
-
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// Resident memory of the process in KiB (`VmRSS`).
     pub fn rss_kib(&self) -> u64 {
+        self.status_kib("VmRSS:")
+    }
+
+    /// The most resident memory the process has held so far, in KiB (`VmHWM`).
+    pub fn peak_rss_kib(&self) -> u64 {
+        self.status_kib("VmHWM:")
+    }
+
+    fn status_kib(&self, field: &str) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
         status
             .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .find_map(|line| line.strip_prefix(field))
             .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("VmRSS in /proc/<pid>/status")
+            .unwrap_or_else(|| panic!("{field} in /proc/<pid>/status"))
     }
 
     /// Whether the process is still running.
@@ -438,24 +462,31 @@ impl TestApp {
 
     /// Waits (bounded) until the logs contain `needle`, and returns them.
     pub async fn logs_containing(&self, needle: &str) -> String {
-        self.logs_containing_within(needle, Duration::from_secs(5))
+        self.logs_containing_all(&[needle]).await
+    }
+
+    /// Waits (bounded) until the logs contain every one of `needles`, and returns them: lines
+    /// go to two pipes (information to stdout, in batches; warnings and errors to stderr at
+    /// once), so one line having arrived says nothing of another.
+    pub async fn logs_containing_all(&self, needles: &[&str]) -> String {
+        self.logs_containing_within(needles, Duration::from_secs(10))
             .await
     }
 
     /// The same, waiting at most `bound` (for what the handler does after a timeout of its own).
-    pub async fn logs_containing_within(&self, needle: &str, bound: Duration) -> String {
-        let started = Instant::now();
-        loop {
-            let logs = self.output.all();
-            if logs.contains(needle) {
-                return logs;
-            }
-            assert!(
-                started.elapsed() < bound,
-                "no log line with {needle:?}:\n{logs}"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+    pub async fn logs_containing_within(&self, needles: &[&str], bound: Duration) -> String {
+        let all = |logs: &str| {
+            needles
+                .iter()
+                .all(|needle| logs.contains(needle))
+                .then(|| logs.to_owned())
+        };
+        self.output.wait(bound, all).await.unwrap_or_else(|| {
+            panic!(
+                "no log line with each of {needles:?}:\n{}",
+                self.output.all()
+            )
+        })
     }
 }
 
@@ -465,6 +496,32 @@ impl Drop for TestApp {
         let _ = self.child.wait();
     }
 }
+
+/// Logs the debug line that says the server has read this request's head and waits for its body.
+pub const IN_FLIGHT: &str = "info,signup_gate::server=debug";
+
+/// Sends the head and part of the body of a sign-up with the invocation id `id`, and waits
+/// until the server is reading its body: a request in flight.
+pub async fn request_in_flight(app: &TestApp, id: &str) -> tokio::net::TcpStream {
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
+        .await
+        .unwrap();
+    let head = format!(
+        "POST /api/SignUpValidation HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\nX-Azure-Functions-InvocationId: {id}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        basic(USERNAME, PASSWORD),
+        IN_FLIGHT_BODY.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&IN_FLIGHT_BODY[..5]).await.unwrap();
+    app.logs_containing(&format!(
+        "SignUpValidation: caller accepted, reading the body; correlation_id={id}"
+    ))
+    .await;
+    stream
+}
+
+/// The body [`request_in_flight`] sends.
+pub const IN_FLIGHT_BODY: &[u8] = br#"{"email":"ada@fabrikam.com"}"#;
 
 pub fn basic(username: &str, password: &str) -> String {
     use base64::Engine as _;
@@ -501,17 +558,9 @@ pub struct Azurite {
 }
 
 impl Azurite {
-    /// Starts Azurite on a free port (another one when the port was taken meanwhile).
-    pub fn start() -> Self {
-        for _ in 0..PORT_ATTEMPTS {
-            if let Some(azurite) = Self::try_start() {
-                return azurite;
-            }
-        }
-        panic!("no free port for Azurite after {PORT_ATTEMPTS} attempts");
-    }
-
-    fn try_start() -> Option<Self> {
+    /// Starts Azurite on a port the system chooses (Azurite does not print which: it is read
+    /// from the listening sockets the process holds, once it says it has started).
+    pub async fn start() -> Self {
         let binary = Path::new(env!("CARGO_MANIFEST_DIR")).join("node_modules/.bin/azurite-table");
         assert!(
             binary.exists(),
@@ -519,50 +568,45 @@ impl Azurite {
             binary.display()
         );
         let data = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let child = Command::new(&binary)
+        let mut child = Command::new(&binary)
             .args([
                 "--tableHost",
                 "127.0.0.1",
                 "--tablePort",
-                &port.to_string(),
+                "0",
                 "--disableTelemetry",
                 "--location",
             ])
             .arg(data.path())
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("azurite starts");
+        // Read both pipes to the end, so that neither fills.
+        let output = Output::capture(&mut child);
         let mut azurite = Self {
             child: Some(child),
-            port,
+            port: 0,
             _data: data,
         };
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Some(mut child) = azurite
-                .child
-                .take_if(|child| child.try_wait().ok().flatten().is_some())
-            {
-                let mut stderr = String::new();
-                if let Some(mut pipe) = child.stderr.take() {
-                    let _ = pipe.read_to_string(&mut stderr);
-                }
-                if stderr.contains("EADDRINUSE") {
-                    return None;
-                }
-                panic!("azurite exited: {stderr}");
-            }
-            assert!(started.elapsed() < START_DEADLINE, "azurite did not start");
-            thread::sleep(Duration::from_millis(25));
-        }
-        // Keep its error output from filling the pipe.
-        if let Some(stderr) = azurite.child.as_mut().and_then(|child| child.stderr.take()) {
-            collect(stderr, Arc::default());
-        }
-        Some(azurite)
+        let started = output
+            .wait(START_DEADLINE, |logs| {
+                logs.contains("Table service successfully started")
+                    .then_some(())
+            })
+            .await;
+        let pid = azurite.child.as_ref().unwrap().id();
+        assert!(
+            started.is_some(),
+            "azurite did not start:\n{}",
+            output.all()
+        );
+        azurite.port = listening_ports(pid)
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("azurite ({pid}) listens nowhere:\n{}", output.all()));
+        azurite
     }
 
     pub fn connection_string(&self) -> String {
@@ -579,6 +623,41 @@ impl Azurite {
             let _ = child.wait();
         }
     }
+}
+
+/// The loopback TCP ports process `pid` listens on (Linux: its socket descriptors matched
+/// against `/proc/<pid>/net/tcp`).
+fn listening_ports(pid: u32) -> Vec<u16> {
+    let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|entries| {
+            entries
+                .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
+                .filter_map(|target| {
+                    let target = target.to_string_lossy().into_owned();
+                    Some(
+                        target
+                            .strip_prefix("socket:[")?
+                            .strip_suffix(']')?
+                            .to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let table = std::fs::read_to_string(format!("/proc/{pid}/net/tcp")).unwrap_or_default();
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // local_address rem_address st ... inode (the tenth field)
+            let (local, state, inode) = (fields.get(1)?, fields.get(3)?, fields.get(9)?);
+            let (address, port) = local.split_once(':')?;
+            (*state == "0A" && address == "0100007F" && inodes.iter().any(|i| i == inode))
+                .then(|| u16::from_str_radix(port, 16).ok())
+                .flatten()
+        })
+        .collect()
 }
 
 impl Drop for Azurite {

@@ -5,12 +5,32 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::helpers::{Launch, PASSWORD, USERNAME, basic, json_answer};
+use crate::helpers::{
+    IN_FLIGHT, IN_FLIGHT_BODY, Launch, PASSWORD, USERNAME, basic, json_answer, request_in_flight,
+};
 
+/// The host picks a free port and passes it in `FUNCTIONS_CUSTOMHANDLER_PORT`. (Like the host,
+/// the test picks a port that was free a moment ago; should another process take it first, the
+/// handler says so and exits, and the test picks another, as the host would restart it.)
 #[tokio::test]
 async fn listens_on_the_ipv4_loopback_port_the_host_gives_and_answers_readiness() {
-    let launch = Launch::hosted(&[]);
-    let app = launch.start().await;
+    let mut attempts = 0;
+    let (app, port) = loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let launch = Launch::hosted(&[("FUNCTIONS_CUSTOMHANDLER_PORT", &port.to_string())]);
+        match launch.try_start().await {
+            Ok(app) => break (app, port),
+            Err((_, output)) if attempts < 5 && output.stderr().contains("is already in use") => {
+                attempts += 1;
+            }
+            Err((status, output)) => panic!("{status}:\n{}", output.all()),
+        }
+    };
+    assert_eq!(app.port, port);
     let response = app
         .client
         .get(format!("http://127.0.0.1:{}/", app.port))
@@ -49,20 +69,10 @@ async fn forwarded_requests_keep_their_query_and_host_headers() {
 
 #[tokio::test]
 async fn sigterm_lets_the_request_in_flight_finish_then_exits_cleanly() {
-    let mut app = Launch::hosted(&[]).start().await;
-    let body = br#"{"email":"ada@fabrikam.com"}"#;
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
-        .await
-        .unwrap();
-    let head = format!(
-        "POST /api/SignUpValidation HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        basic(USERNAME, PASSWORD),
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).await.unwrap();
-    stream.write_all(&body[..5]).await.unwrap();
+    let mut app = Launch::hosted(&[("RUST_LOG", IN_FLIGHT)]).start().await;
+    let body = IN_FLIGHT_BODY;
+    let mut stream = request_in_flight(&app, "in-flight-1").await;
     // The request is now in flight; stop the process while it waits for the rest of the body.
-    tokio::time::sleep(Duration::from_millis(100)).await;
     app.signal("TERM");
     app.logs_containing("shutdown requested").await;
     stream.write_all(&body[5..]).await.unwrap();
@@ -153,22 +163,6 @@ fn every_function_folder_matches_a_route_the_binary_serves() {
             .all(serde_json::Value::is_string),
         "every example value is a string"
     );
-}
-
-/// Tests choose the host's port before the handler binds it, so another test may take it in
-/// between: the launch notices the handler's refusal and starts it on another port.
-#[tokio::test]
-async fn a_port_taken_before_the_handler_binds_it_is_replaced() {
-    // Bound, not listening: the port is taken, and nobody answers on it.
-    let taken = tokio::net::TcpSocket::new_v4().unwrap();
-    taken.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let port = taken.local_addr().unwrap().port();
-    let mut launch = crate::helpers::Launch::hosted(&[]);
-    launch.set("FUNCTIONS_CUSTOMHANDLER_PORT", &port.to_string());
-    let app = launch.start().await;
-    assert_ne!(app.port, port);
-    let response = app.client.get(app.url("/")).send().await.unwrap();
-    assert_eq!(response.status().as_u16(), 200);
 }
 
 /// The root `handler` is only ever the build for Azure: no VS Code task copies a local build

@@ -28,14 +28,11 @@ async fn reads_local_settings_and_prints_the_function_urls() {
     )
     .start()
     .await;
-    let stdout = app.output.stdout();
-    assert!(
-        stdout.contains(&format!(
-            "Functions:\n\n        SignUpValidation: [POST] http://localhost:{}/api/SignUpValidation\n",
-            app.port
-        )),
-        "{stdout}"
-    );
+    app.logs_containing(&format!(
+        "Functions:\n\n        SignUpValidation: [POST] http://localhost:{}/api/SignUpValidation\n",
+        app.port
+    ))
+    .await;
     let answer = json_answer(app.sign_up(r#"{"email":"ada@fabrikam.com"}"#).await).await;
     let message = "You must have an account from 'tailspin.com' to register as an external user for From Env.";
     assert_eq!(
@@ -54,11 +51,8 @@ async fn falls_back_to_the_example_settings_with_a_warning() {
     let app = Launch::standalone(dir.path(), &[], &["serve", "--port", "0"])
         .start()
         .await;
-    assert!(
-        app.output
-            .stderr()
-            .contains("local.settings.json not found; using the example settings")
-    );
+    app.logs_containing("local.settings.json not found; using the example settings")
+        .await;
     // The example's credentials work; the example is invitation-only and invites one address.
     let example: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(example).unwrap()).unwrap();
@@ -90,11 +84,8 @@ async fn listens_on_7071_by_default() {
         .start()
         .await;
     assert_eq!(app.port, 7071);
-    assert!(
-        app.output
-            .stdout()
-            .contains("neither local.settings.json nor local.settings.json.example found")
-    );
+    app.logs_containing("neither local.settings.json nor local.settings.json.example found")
+        .await;
 }
 
 #[tokio::test]

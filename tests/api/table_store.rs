@@ -2,12 +2,12 @@
 //! sign-up record, and a store that is down, slow or missing its table (each answered within the
 //! deadline with a block, never an admit).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
-use crate::helpers::{Azurite, Launch, TestApp, free_port};
+use crate::helpers::{Azurite, Launch, RECORDS, RefusingPort, TestApp};
 
 const START: &str = "OnAttributeCollectionStart";
 const SUBMIT: &str = "OnAttributeCollectionSubmit";
@@ -15,6 +15,7 @@ const APP: &str = "44445555-eeee-6666-ffff-7777aaaa8888";
 
 async fn table_app(connection: &str, extra: &[(&str, &str)]) -> TestApp {
     let mut settings = vec![
+        ("RUST_LOG", RECORDS),
         ("ALLOWED_EMAIL_DOMAINS", ""),
         ("INVITATION_STORE", "table"),
         ("INVITATIONS_TABLE_CONNECTION", connection),
@@ -48,7 +49,7 @@ fn cli(app: &TestApp, args: &[&str]) -> (i32, String, String) {
 
 #[tokio::test]
 async fn the_cli_and_the_server_share_the_table_and_sign_ups_are_recorded() {
-    let azurite = Azurite::start();
+    let azurite = Azurite::start().await;
     let app = table_app(&azurite.connection_string(), &[]).await;
     let (code, stdout, _) = cli(
         &app,
@@ -76,20 +77,11 @@ async fn the_cli_and_the_server_share_the_table_and_sign_ups_are_recorded() {
     assert_eq!(action_of(&answer), "modifyAttributeValues");
 
     // The Submit that admitted is recorded on the invitation (in the background).
-    let started = Instant::now();
-    let listed = loop {
-        let (code, stdout, stderr) = cli(&app, &["invitations", "list", "--json"]);
-        assert_eq!(code, 0, "{stderr}");
-        let listed: Value = serde_json::from_str(&stdout).unwrap();
-        if listed[0].get("signed_up_at").is_some() {
-            break listed;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "no sign-up recorded: {listed}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    app.logs_containing("the sign-up of a***@contoso.com is on record")
+        .await;
+    let (code, stdout, stderr) = cli(&app, &["invitations", "list", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let listed: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(listed[0]["email"], "ada@contoso.com");
     assert_eq!(listed[0]["signed_up_application"], APP);
     let (_, stdout, _) = cli(&app, &["invitations", "list"]);
@@ -116,7 +108,7 @@ async fn the_cli_and_the_server_share_the_table_and_sign_ups_are_recorded() {
 
 #[tokio::test]
 async fn import_pages_and_reports() {
-    let azurite = Azurite::start();
+    let azurite = Azurite::start().await;
     let app = table_app(&azurite.connection_string(), &[]).await;
     let mut csv = String::from("email,application_id,expires_at,displayName\n");
     for i in 0..1200 {
@@ -155,11 +147,10 @@ async fn import_pages_and_reports() {
     );
 }
 
-/// Sends a Start event and checks it is blocked with "try again later", and when.
-async fn blocked_within_deadline(app: &TestApp) {
-    let started = Instant::now();
+/// Sends a Start event and checks it is blocked with "try again later". (How soon is measured,
+/// not asserted: PERFORMANCE.md, "A store that hangs".)
+async fn blocked_for_now(app: &TestApp) {
     let (status, _, answer) = app.event(START, &event("Start", "ada@contoso.com")).await;
-    let elapsed = started.elapsed();
     assert_eq!(status, 200);
     assert_eq!(
         answer["data"]["actions"][0],
@@ -167,17 +158,11 @@ async fn blocked_within_deadline(app: &TestApp) {
                "title": "Please try again later",
                "message": "We cannot check your invitation right now. Please try again in a few minutes."})
     );
-    // A functional bound, far above the 300 ms deadline: the answer must come well before
-    // Entra's own timeout, not wait for the store.
-    assert!(
-        elapsed < Duration::from_secs(3),
-        "answered after {elapsed:?}"
-    );
 }
 
 #[tokio::test]
 async fn a_store_that_goes_down_blocks_within_the_deadline() {
-    let mut azurite = Azurite::start();
+    let mut azurite = Azurite::start().await;
     let app = table_app(
         &azurite.connection_string(),
         &[("DECISION_DEADLINE_MS", "300")],
@@ -187,7 +172,7 @@ async fn a_store_that_goes_down_blocks_within_the_deadline() {
     let (_, _, answer) = app.event(START, &event("Start", "ada@contoso.com")).await;
     assert_eq!(action_of(&answer), "continueWithDefaultBehavior");
     azurite.stop();
-    blocked_within_deadline(&app).await;
+    blocked_for_now(&app).await;
     let logs = app.logs_containing("answering with a block").await;
     // The request's URL holds the address's keys: it must not reach the log.
     assert!(
@@ -242,7 +227,7 @@ async fn slow_proxy(upstream: u16, delay: Duration) -> u16 {
 
 #[tokio::test]
 async fn a_slow_store_blocks_within_the_deadline() {
-    let azurite = Azurite::start();
+    let azurite = Azurite::start().await;
     let direct = table_app(&azurite.connection_string(), &[]).await;
     assert_eq!(
         cli(&direct, &["invitations", "add", "ada@contoso.com"]).0,
@@ -253,7 +238,7 @@ async fn a_slow_store_blocks_within_the_deadline() {
         .connection_string()
         .replace(&format!(":{}/", azurite.port), &format!(":{proxy}/"));
     let app = table_app(&slow, &[("DECISION_DEADLINE_MS", "300")]).await;
-    blocked_within_deadline(&app).await;
+    blocked_for_now(&app).await;
     // The store's own timeout or the decision deadline, whichever fires first.
     app.logs_containing("answering with a block").await;
 
@@ -262,18 +247,23 @@ async fn a_slow_store_blocks_within_the_deadline() {
         .connection_string()
         .replace(&format!(":{}/", azurite.port), &format!(":{hole}/"));
     let app = table_app(&hung, &[("DECISION_DEADLINE_MS", "300")]).await;
-    blocked_within_deadline(&app).await;
+    blocked_for_now(&app).await;
+    // Blocked by the deadline: the store never answered.
+    app.logs_containing(
+        "the invitation store did not answer within 300 ms (looking up a***@contoso.com)",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn a_missing_table_is_reported_and_never_created_by_the_server() {
-    let azurite = Azurite::start();
+    let azurite = Azurite::start().await;
     let app = table_app(
         &azurite.connection_string(),
         &[("INVITATIONS_TABLE", "Nowhere")],
     )
     .await;
-    blocked_within_deadline(&app).await;
+    blocked_for_now(&app).await;
     app.logs_containing("table Nowhere does not exist").await;
     // Still missing: the server only reads.
     let (code, _, stderr) = cli(&app, &["invitations", "list"]);
@@ -286,7 +276,7 @@ async fn a_missing_table_is_reported_and_never_created_by_the_server() {
 /// counts the store as unavailable ("try again later", never "not invited") until it answers.
 #[tokio::test]
 async fn a_wrong_table_endpoint_is_unavailable_not_empty() {
-    let azurite = Azurite::start();
+    let azurite = Azurite::start().await;
     let right = table_app(&azurite.connection_string(), &[]).await;
     assert_eq!(cli(&right, &["invitations", "add", "ada@contoso.com"]).0, 0);
     for wrong in ["/devstoreaccount2;", "/wrong/path;"] {
@@ -296,7 +286,7 @@ async fn a_wrong_table_endpoint_is_unavailable_not_empty() {
         let app = table_app(&connection, &[("DECISION_DEADLINE_MS", "300")]).await;
         app.logs_containing("the endpoint answers 404 without naming the table")
             .await;
-        blocked_within_deadline(&app).await;
+        blocked_for_now(&app).await;
         let (code, _, stderr) = cli(&app, &["invitations", "add", "bob@contoso.com"]);
         assert_eq!(code, 2);
         assert!(
@@ -312,7 +302,7 @@ async fn a_wrong_table_endpoint_is_unavailable_not_empty() {
 #[tokio::test]
 async fn redirects_from_the_table_endpoint_are_not_followed() {
     use warp::Filter;
-    let azurite = Azurite::start();
+    let azurite = Azurite::start().await;
     let right = table_app(&azurite.connection_string(), &[]).await;
     assert_eq!(cli(&right, &["invitations", "add", "ada@contoso.com"]).0, 0);
     let target = azurite.port;
@@ -337,14 +327,15 @@ async fn redirects_from_the_table_endpoint_are_not_followed() {
     let app = table_app(&connection, &[("DECISION_DEADLINE_MS", "300")]).await;
     app.logs_containing("HTTP 307: the endpoint answers with a redirect, which is not followed")
         .await;
-    blocked_within_deadline(&app).await;
+    blocked_for_now(&app).await;
 }
 
 /// With the store down at start-up the server still starts (token issuance and the rest must
 /// run), says so at once, and the CLI fails fast instead of retrying for seconds.
 #[tokio::test]
 async fn an_unreachable_store_is_said_at_start_up_and_the_cli_fails_fast() {
-    let port = free_port();
+    let refusing = RefusingPort::new();
+    let port = refusing.port;
     let connection = format!(
         "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={};TableEndpoint=http://127.0.0.1:{port}/devstoreaccount1;",
         crate::helpers::AZURITE_KEY
@@ -370,13 +361,14 @@ async fn an_unreachable_store_is_said_at_start_up_and_the_cli_fails_fast() {
 
 #[tokio::test]
 async fn nothing_listens_on_the_store_port() {
-    let port = free_port();
+    let refusing = RefusingPort::new();
+    let port = refusing.port;
     let connection = format!(
         "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={};TableEndpoint=http://127.0.0.1:{port}/devstoreaccount1;",
         crate::helpers::AZURITE_KEY
     );
     let app = table_app(&connection, &[("DECISION_DEADLINE_MS", "300")]).await;
-    blocked_within_deadline(&app).await;
+    blocked_for_now(&app).await;
 }
 
 /// A stand-in for the Table service and the platform's identity endpoint on loopback: it answers
@@ -488,11 +480,11 @@ async fn a_managed_identity_token_reads_the_table() {
 async fn throttling_blocks_at_once_without_a_retry() {
     let azure = FakeAzure::start(503).await;
     let app = azure.app(&[("DECISION_DEADLINE_MS", "300")]).await;
-    blocked_within_deadline(&app).await;
+    blocked_for_now(&app).await;
     app.logs_containing("throttled (HTTP 503)").await;
     assert_eq!(azure.reads(), 1, "a throttled read is not retried");
     let azure = FakeAzure::start(500).await;
     let app = azure.app(&[("DECISION_DEADLINE_MS", "300")]).await;
-    blocked_within_deadline(&app).await;
+    blocked_for_now(&app).await;
     assert_eq!(azure.reads(), 2, "a transient failure is retried once");
 }

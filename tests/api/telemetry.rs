@@ -5,13 +5,13 @@
 
 use std::io::Read as _;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::helpers::{Launch, PASSWORD, TestApp, json_answer};
+use crate::helpers::{Launch, PASSWORD, RefusingPort, TestApp, json_answer};
 
 const APP: &str = "44445555-eeee-6666-ffff-7777aaaa8888";
 const TENANT: &str = "aaaabbbb-0000-cccc-1111-dddd2222eeee";
@@ -35,6 +35,8 @@ enum Mode {
 struct Ingestion {
     port: u16,
     received: Arc<Mutex<Vec<Upload>>>,
+    /// Told of every upload.
+    arrived: Arc<tokio::sync::Notify>,
 }
 
 #[derive(Clone, Debug)]
@@ -51,13 +53,18 @@ impl Ingestion {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let received = Arc::new(Mutex::new(Vec::new()));
-        let kept = received.clone();
+        let arrived = Arc::new(tokio::sync::Notify::new());
+        let (kept, told) = (received.clone(), arrived.clone());
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(serve(stream, mode, kept.clone()));
+                tokio::spawn(serve(stream, mode, kept.clone(), told.clone()));
             }
         });
-        Self { port, received }
+        Self {
+            port,
+            received,
+            arrived,
+        }
     }
 
     fn connection_string(&self) -> String {
@@ -80,6 +87,18 @@ impl Ingestion {
 
     fn uploads(&self) -> Vec<Upload> {
         self.received.lock().unwrap().clone()
+    }
+
+    /// Waits (at most 20 s: the exporter sends every few seconds) until an upload arrives.
+    async fn wait_for_upload(&self) {
+        let arrived = self.arrived.notified();
+        tokio::pin!(arrived);
+        arrived.as_mut().enable();
+        if self.uploads().is_empty() {
+            tokio::time::timeout(Duration::from_secs(20), arrived)
+                .await
+                .expect("an upload in time");
+        }
     }
 
     /// The requests (decisions) received, by function name.
@@ -107,7 +126,12 @@ impl Ingestion {
 }
 
 /// One connection: HTTP/1.1 requests with a Content-Length body, kept alive.
-async fn serve(mut stream: TcpStream, mode: Mode, kept: Arc<Mutex<Vec<Upload>>>) {
+async fn serve(
+    mut stream: TcpStream,
+    mode: Mode,
+    kept: Arc<Mutex<Vec<Upload>>>,
+    arrived: Arc<tokio::sync::Notify>,
+) {
     let mut buffer = Vec::new();
     loop {
         let head_end = loop {
@@ -160,6 +184,7 @@ async fn serve(mut stream: TcpStream, mode: Mode, kept: Arc<Mutex<Vec<Upload>>>)
             authorization: header("authorization"),
             body: text,
         });
+        arrived.notify_waiters();
         if mode == Mode::Hang {
             tokio::time::sleep(Duration::from_secs(3600)).await;
             return;
@@ -383,65 +408,52 @@ async fn decisions_and_metrics_reach_application_insights_without_secrets() {
     }
 }
 
-/// 50 decisions (spread over more than the export interval, so uploads happen among them) get
-/// the same answers, as fast, whether the endpoint is unreachable, hangs, or there is none.
+/// Decisions get the same answers whether the endpoint is unreachable, hangs, or there is none
+/// — before the first upload, and while it hangs or after it failed. (That an upload adds no
+/// latency to a decision is measured, not asserted: PERFORMANCE.md, "Telemetry".)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unreachable_or_hanging_endpoint_changes_no_answer_and_adds_no_latency() {
+async fn an_unreachable_or_hanging_endpoint_changes_no_answer() {
     let hanging = Ingestion::start(Mode::Hang).await;
-    let closed = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
-    let unreachable =
-        format!("InstrumentationKey={KEY};IngestionEndpoint=http://127.0.0.1:{closed}/");
+    let closed = RefusingPort::new();
+    let unreachable = format!(
+        "InstrumentationKey={KEY};IngestionEndpoint=http://127.0.0.1:{}/",
+        closed.port
+    );
     let apps = [
         app_with(None).await,
         app_with(Some(&hanging.connection_string())).await,
         app_with(Some(&unreachable)).await,
     ];
-    let mut latencies = vec![Vec::new(); apps.len()];
     let mut answers = vec![Vec::new(); apps.len()];
-    for round in 0..50 {
-        let email = if round % 2 == 0 {
-            "ada@contoso.com"
-        } else {
-            "bob@contoso.com"
-        };
-        let event = start_event(email);
-        for (index, app) in apps.iter().enumerate() {
-            let started = Instant::now();
-            let (status, _, answer) = app.event("OnAttributeCollectionStart", &event).await;
-            latencies[index].push(started.elapsed());
-            answers[index].push((status, answer));
+    let decide = |answers: &mut Vec<Vec<(u16, Value)>>, rounds: std::ops::Range<usize>| {
+        let apps = &apps;
+        let mut answers = std::mem::take(answers);
+        async move {
+            for round in rounds {
+                let email = if round % 2 == 0 {
+                    "ada@contoso.com"
+                } else {
+                    "bob@contoso.com"
+                };
+                let event = start_event(email);
+                for (index, app) in apps.iter().enumerate() {
+                    let (status, _, answer) = app.event("OnAttributeCollectionStart", &event).await;
+                    answers[index].push((status, answer));
+                }
+            }
+            answers
         }
-        tokio::time::sleep(Duration::from_millis(130)).await;
-    }
-    assert_eq!(answers[1], answers[0]);
-    assert_eq!(answers[2], answers[0]);
-    for latencies in &mut latencies {
-        latencies.sort();
-    }
-    let (base_median, base_max) = (latencies[0][25], latencies[0][49]);
-    for (index, name) in [(1, "hanging"), (2, "unreachable")] {
-        let (median, max) = (latencies[index][25], latencies[index][49]);
-        // An upload on the request path would cost the endpoint's whole hang or timeout.
-        assert!(
-            median <= base_median * 3 + Duration::from_millis(5),
-            "{name}: median {median:?} against {base_median:?} without telemetry"
-        );
-        assert!(
-            max <= base_max + Duration::from_millis(500),
-            "{name}: slowest {max:?} against {base_max:?} without telemetry"
-        );
-    }
-    // The upload did happen (and failed), and was said so, once.
-    assert!(
-        !hanging.uploads().is_empty(),
-        "no upload reached the hanging endpoint"
-    );
+    };
+    answers = decide(&mut answers, 0..25).await;
+    // The first export: it hangs at one endpoint and fails at the other.
+    hanging.wait_for_upload().await;
     let logs = apps[2]
         .logs_containing("telemetry upload to Application Insights failed")
         .await;
+    answers = decide(&mut answers, 25..50).await;
+    assert_eq!(answers[1], answers[0]);
+    assert_eq!(answers[2], answers[0]);
+    // The failure was said once.
     assert_eq!(
         logs.matches("telemetry upload to Application Insights failed")
             .count(),
@@ -702,12 +714,8 @@ async fn key_fetches_are_measured_and_the_callers_token_is_never_sent() {
         .await;
     assert_eq!(response.status(), 200);
     // An authority that does not answer: the fetch fails, the call is refused, and counted.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut broken = guarded(format!("http://127.0.0.1:{closed}/nowhere/v2.0")).await;
+    let closed = RefusingPort::new();
+    let mut broken = guarded(format!("http://127.0.0.1:{}/nowhere/v2.0", closed.port)).await;
     let response = broken
         .post("/api/OnAttributeCollectionStart", &body, Some(&bearer))
         .await;

@@ -1,8 +1,6 @@
 //! Invitations reach the token: `OnTokenIssuanceStart` (Entra's custom claims provider) and B2C's
 //! token step give the claims of the invitation that applies to the application.
 
-use std::time::{Duration, Instant};
-
 use serde_json::{Value, json};
 
 use crate::helpers::{Azurite, Launch, TestApp};
@@ -205,7 +203,7 @@ async fn only_entras_authentication_events_service_may_call() {
 /// relies on: Entra fails the sign-in on a 5xx (and so does B2C at its token step).
 #[tokio::test]
 async fn a_store_that_cannot_answer_fails_the_token_instead_of_dropping_its_claims() {
-    let mut azurite = Azurite::start();
+    let mut azurite = Azurite::start().await;
     let app = Launch::hosted(&[
         ("INVITATION_STORE", "table"),
         ("INVITATIONS_TABLE_CONNECTION", &azurite.connection_string()),
@@ -246,9 +244,7 @@ async fn a_store_that_cannot_answer_fails_the_token_instead_of_dropping_its_clai
     );
 
     azurite.stop();
-    let started = Instant::now();
     let (status, _, answer) = app.event(TOKEN, &event).await;
-    assert!(started.elapsed() < Duration::from_secs(3));
     assert_eq!(
         (status, answer),
         (
@@ -287,19 +283,16 @@ async fn a_store_that_cannot_answer_fails_the_token_instead_of_dropping_its_clai
     ])
     .start()
     .await;
-    let started = Instant::now();
     let (status, _, answer) = app.event(TOKEN, &event).await;
-    assert!(started.elapsed() < Duration::from_secs(3));
     assert_eq!(status, 503, "{answer}");
     assert_eq!(answer["error"], "store_unavailable");
     let logs = app
-        .logs_containing("entra_correlation_id=0f9e8d7c-6b5a-4321-9876-543210fedcba")
+        .logs_containing_all(&[
+            "entra_correlation_id=0f9e8d7c-6b5a-4321-9876-543210fedcba",
+            "the invitation store did not answer within 300 ms (looking up a***@contoso.com); failing the token",
+        ])
         .await;
-    assert!(
-        logs.contains("(looking up a***@contoso.com); failing the token")
-            && !logs.contains("answering with a block"),
-        "{logs}"
-    );
+    assert!(!logs.contains("answering with a block"), "{logs}");
     let line = logs
         .lines()
         .find(|line| line.contains("decision function=OnTokenIssuanceStart"))

@@ -194,15 +194,16 @@ impl Reload for CsvStore {
                 return;
             }
         };
-        log::info!(
-            "reloaded {} invitation(s) from {}",
-            map.len(),
-            self.path.display()
-        );
+        let count = map.len();
         *self
             .current
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(map);
+        // Said once in force: a lookup after this line finds the new invitations.
+        log::info!(
+            "reloaded {count} invitation(s) from {}",
+            self.path.display()
+        );
     }
 }
 
