@@ -20,7 +20,8 @@
 # carrying a bearer token signed by a loopback key server's key (bench/keyserver.py), information
 # logs on. The summary reports each function in each setting, and Start under production
 # settings with telemetry on ("telemetry": decisions and metrics sent to a loopback stand-in for
-# Application Insights' ingestion endpoint, bench/ingestion.py).
+# Application Insights' ingestion endpoint, bench/ingestion.py; "telemetry-hanging": the same
+# endpoint reading every upload and never answering, which must cost a decision nothing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/common.sh
@@ -44,7 +45,8 @@ work=$(mktemp -d)
 pid=""
 keyserver=""
 ingestion=""
-trap 'kill $pid $keyserver $ingestion 2>/dev/null; rm -rf "$work"' EXIT
+hanging=""
+trap 'kill $pid $keyserver $ingestion $hanging 2>/dev/null; rm -rf "$work"' EXIT
 python3 bench/make_invitations.py 1000 "$work/invitations.csv"
 settings=(BASIC_AUTH_USERNAME=bench BASIC_AUTH_PASSWORD=bench-password
   ALLOWED_EMAIL_DOMAINS=fabrikam.com INVITATIONS_FILE="$work/invitations.csv"
@@ -57,6 +59,10 @@ python3 bench/ingestion.py >"$work/ingestion" &
 ingestion=$!
 for _ in $(seq 200); do [ -s "$work/ingestion" ] && break; sleep 0.05; done
 telemetry=(APPLICATIONINSIGHTS_CONNECTION_STRING="InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=http://127.0.0.1:$(cat "$work/ingestion")/")
+python3 bench/ingestion.py --hang >"$work/hanging" &
+hanging=$!
+for _ in $(seq 200); do [ -s "$work/hanging" ] && break; sleep 0.05; done
+telemetry_hanging=(APPLICATIONINSIGHTS_CONNECTION_STRING="InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=http://127.0.0.1:$(cat "$work/hanging")/")
 production=("${settings[@]}" AUTH_EVENTS_TOKEN_VALIDATION=jwt
   AUTH_EVENTS_TENANT_ID=aaaabbbb-0000-cccc-1111-dddd2222eeee
   AUTH_EVENTS_CLIENT_ID=11112222-bbbb-3333-cccc-4444dddd5555
@@ -135,6 +141,7 @@ functions=(
   "Submit/production|OnAttributeCollectionSubmit|OnAttributeCollectionSubmit (production)|$submit|$bearer|production"
   "Token/production|OnTokenIssuanceStart|OnTokenIssuanceStart (production)|$token_event|$bearer|production"
   "Start/telemetry|OnAttributeCollectionStart|OnAttributeCollectionStart (production, telemetry)|$start|$bearer|telemetry"
+  "Start/telemetry-hanging|OnAttributeCollectionStart|OnAttributeCollectionStart (production, telemetry endpoint hangs)|$start|$bearer|telemetry-hanging"
 )
 summary=$(mktemp -p "$work")
 for round in $(seq "$rounds"); do
@@ -156,6 +163,8 @@ for round in $(seq "$rounds"); do
       serve "$binary" "${production[@]}"
     elif [ "$mode" = telemetry ]; then
       serve "$binary" "${production[@]}" "${telemetry[@]}"
+    elif [ "$mode" = telemetry-hanging ]; then
+      serve "$binary" "${production[@]}" "${telemetry_hanging[@]}"
     else
       serve "$binary" "${settings[@]}"
     fi

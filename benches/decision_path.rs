@@ -1,17 +1,26 @@
 //! The decision path of each function once its body has arrived (parse, invitation lookup,
 //! policy, response), with 1,000 and 1,000,000 invitations in the file store (criterion).
 //!
+//! And the answer when the store never answers (at the decision deadline).
+//!
 //! `cargo bench --bench decision_path`; under `cargo test` each benchmark runs once (smoke).
 //! The million-invitation file takes a few seconds to write and load.
 
 use std::io::Write as _;
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use futures_util::future::BoxFuture;
 use serde_json::json;
+use signup_gate::domain::email::EmailAddress;
+use signup_gate::domain::invitation::Invitation;
 use signup_gate::functions::{
     Function, OnAttributeCollectionStart, OnAttributeCollectionSubmit, OnTokenIssuanceStart,
     SignUpValidation,
 };
+use signup_gate::invitations::{InvitationStore, StoreError};
 use signup_gate_testkit::events::{Event, event_body, token_event};
 use signup_gate_testkit::harness::Harness;
 
@@ -107,5 +116,50 @@ fn decision_path(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, decision_path);
+/// A store that never answers: every decision that needs it ends at the decision deadline, with
+/// "try again later" (or, for a token, 503). What the black-box tests assert as behaviour
+/// (tests/api/table_store.rs, token_issuance.rs) is timed here: the answer should come at the
+/// deadline plus the decision's own few microseconds, never later.
+struct Hanging;
+
+impl InvitationStore for Hanging {
+    fn find<'a>(
+        &'a self,
+        _: &'a EmailAddress,
+    ) -> BoxFuture<'a, Result<Option<Invitation>, StoreError>> {
+        Box::pin(std::future::pending())
+    }
+}
+
+fn hanging_store(c: &mut Criterion) {
+    const DEADLINE: Duration = Duration::from_millis(50);
+    let harness = Harness::over_store(Arc::new(Hanging), "", DEADLINE);
+    let mut group = c.benchmark_group("hanging_store/deadline_50ms");
+    group.sample_size(10);
+    let email = "ada@contoso.com";
+    let cases: [(&dyn Function, Vec<u8>, &str); 2] = [
+        (
+            &OnAttributeCollectionStart,
+            event(Event::Start, email),
+            "Please try again later",
+        ),
+        (
+            &OnTokenIssuanceStart,
+            token_event(&json!(email), &json!("a"))
+                .to_string()
+                .into_bytes(),
+            "store_unavailable",
+        ),
+    ];
+    for (function, body, answer) in cases {
+        let text = String::from_utf8(harness.answer(function, &body).body).expect("UTF-8");
+        assert!(text.contains(answer), "expected {answer}: {text}");
+        group.bench_function(function.name(), |b| {
+            b.iter(|| harness.answer(function, &body))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, decision_path, hanging_store);
 criterion_main!(benches);

@@ -34,5 +34,6 @@ pub mod outbound;
 pub mod policy;
 pub(crate) mod printable;
 pub mod server;
+pub mod setting;
 pub mod telemetry;
 pub(crate) mod watched;

@@ -5,171 +5,15 @@
 //! them. The per-application settings are described in [`crate::policy::settings`] and take
 //! their place here.
 
-use std::ops::RangeInclusive;
-
-use super::environment::Environment;
-use super::{SettingsError, raw};
 use crate::policy::settings::POLICY_SETTINGS;
-
-/// Where a setting is documented.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Section {
-    SignUp,
-    Wording,
-    Invitations,
-    Callers,
-    Connections,
-    Telemetry,
-    Platform,
-}
-
+use crate::setting::Environment;
 #[cfg(test)]
-impl Section {
-    const ALL: [Self; 7] = [
-        Self::SignUp,
-        Self::Wording,
-        Self::Invitations,
-        Self::Callers,
-        Self::Connections,
-        Self::Telemetry,
-        Self::Platform,
-    ];
-
-    fn title(self) -> &'static str {
-        match self {
-            Self::SignUp => "Who may sign up",
-            Self::Wording => "What users read",
-            Self::Invitations => "Invitations",
-            Self::Callers => "Who may call the functions",
-            Self::Connections => "Connections",
-            Self::Telemetry => "Logs and telemetry",
-            Self::Platform => "Set by the platform",
-        }
-    }
-}
-
-/// The values a setting takes, which also says how it is read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Kind {
-    /// Free text.
-    Text,
-    /// A secret: never logged, never shown.
-    Secret,
-    /// One of these words, in any case.
-    Choice(&'static [&'static str]),
-    /// A whole number in this range, of this unit.
-    Whole(RangeInclusive<u64>, &'static str),
-    /// `true`/`false` (any case) or `1`/`0`.
-    Flag,
-    /// A GUID.
-    Guid,
-    /// Text with per-language variants `<NAME>_<LANGUAGE>`.
-    Wording,
-}
-
-/// One setting.
-#[derive(Debug)]
-pub(crate) struct Setting {
-    pub(crate) name: &'static str,
-    /// Where docs/settings.md lists it.
-    #[cfg_attr(not(test), allow(dead_code))]
-    pub(crate) section: Section,
-    pub(crate) kind: Kind,
-    /// What it does (Markdown, for docs/settings.md).
-    #[cfg_attr(not(test), allow(dead_code))]
-    pub(crate) meaning: &'static str,
-    /// Its default, as docs/settings.md says it.
-    #[cfg_attr(not(test), allow(dead_code))]
-    pub(crate) default: &'static str,
-    /// The value in force when it is unset, read like a value that is set; `None` where being
-    /// unset means something of its own.
-    pub(crate) fallback: Option<&'static str>,
-}
-
-impl Setting {
-    /// Its value: `None` when unset or blank.
-    pub(crate) fn read<'e>(&self, env: &'e Environment) -> Option<&'e str> {
-        env.setting(self.name)
-            .filter(|value| !value.trim().is_empty())
-    }
-
-    /// Its value, or its fallback when unset.
-    fn value<'e>(&self, env: &'e Environment) -> Option<&'e str> {
-        self.read(env).or(self.fallback)
-    }
-
-    /// Its value (or fallback) when it is one of its choices (lower-cased), the error naming
-    /// them otherwise.
-    pub(crate) fn choice(&self, env: &Environment) -> Result<String, SettingsError> {
-        let (Kind::Choice(choices), Some(value)) = (&self.kind, self.value(env)) else {
-            unreachable!("{} is not a choice with a fallback", self.name)
-        };
-        let value = value.trim().to_ascii_lowercase();
-        if choices.contains(&value.as_str()) {
-            return Ok(value);
-        }
-        let quoted: Vec<String> = choices.iter().map(|c| format!("'{c}'")).collect();
-        let listed = crate::printable::one_of(&quoted, "or");
-        Err(self.invalid(format!("must be {listed}, got {value:?}")))
-    }
-
-    /// Its value (or fallback) as a whole number within its range.
-    pub(crate) fn whole(&self, env: &Environment) -> Result<u64, SettingsError> {
-        let (Kind::Whole(range, unit), Some(value)) = (&self.kind, self.value(env)) else {
-            unreachable!("{} is not a number with a fallback", self.name)
-        };
-        raw::whole_number(self.name, value, range.clone(), unit)
-    }
-
-    /// Its value (or fallback) as text.
-    pub(crate) fn text<'e>(&self, env: &'e Environment) -> &'e str {
-        self.value(env).unwrap_or_default().trim()
-    }
-
-    /// Its value as a lower-cased GUID.
-    pub(crate) fn guid(&self, env: &Environment) -> Result<Option<String>, SettingsError> {
-        let Some(value) = self.read(env) else {
-            return Ok(None);
-        };
-        crate::domain::application::Guid::parse(value)
-            .map(|guid| Some(guid.to_string()))
-            .map_err(|_| {
-                self.invalid(format!(
-                    "must be a GUID like 00000000-0000-0000-0000-000000000000, got {:?}",
-                    value.trim()
-                ))
-            })
-    }
-
-    /// The error naming this setting.
-    pub(crate) fn invalid(&self, expected: String) -> SettingsError {
-        SettingsError::Invalid {
-            variable: self.name,
-            expected,
-        }
-    }
-}
-
-macro_rules! settings {
-    ($($id:ident: $section:ident, $kind:expr, $fallback:expr, $meaning:expr, $default:expr;)*) => {
-        $(
-            // Named exactly as the setting (the host's own are in mixed case).
-            #[allow(non_upper_case_globals)]
-            pub(crate) const $id: Setting = Setting {
-                name: stringify!($id),
-                section: Section::$section,
-                kind: $kind,
-                meaning: $meaning,
-                default: $default,
-                fallback: $fallback,
-            };
-        )*
-        /// Every setting but the per-application ones, in the order docs/settings.md lists them.
-        pub(crate) const ALL: &[&Setting] = &[$(&$id),*];
-    };
-}
+use crate::setting::Section;
+use crate::setting::settings;
+pub(crate) use crate::setting::{Kind, Setting};
 
 settings! {
+    GENERAL;
     POLICY_FILE: SignUp, Kind::Text, None,
         "a TOML file of per-application rules and messages, relative to the function app root, reloaded when it \
          changes; a missing, empty or bad file stops start-up ([policy.md](policy.md))",
@@ -186,35 +30,6 @@ settings! {
         "message of the Entra block page, likewise with `BLOCK_PAGE_MESSAGE_<LANGUAGE>`",
         "`Sign-up for <ORGANIZATION_NAME> is by invitation only. Please ask your contact at \
          <ORGANIZATION_NAME> to invite you.`, in the user's language";
-    INVITATION_STORE: Invitations, Kind::Choice(&["file", "table"]), Some("file"),
-        "where invitations live: `file` (`INVITATIONS_FILE`) or `table` (Azure Table Storage, \
-         [invitations.md](invitations.md#invitations-in-azure-table-storage))",
-        "`file`";
-    INVITATIONS_FILE: Invitations, Kind::Text, Some("invitations.csv"),
-        "the invitation CSV file, relative to the function app root",
-        "`invitations.csv`";
-    INVITATIONS_TABLE: Invitations, Kind::Text, Some("Invitations"),
-        "the table's name, 3 to 63 letters and digits starting with a letter",
-        "`Invitations`";
-    INVITATIONS_TABLE_CONNECTION: Invitations, Kind::Secret, None,
-        "a storage connection string with an account key (`UseDevelopmentStorage=true` for Azurite)",
-        "falls back to the settings below, in this order";
-    INVITATIONS_TABLE_ENDPOINT: Invitations, Kind::Text, None,
-        "the Table service URL for an identity-based connection (a managed identity token)",
-        "none";
-    AzureWebJobsStorage: Invitations, Kind::Secret, None,
-        "the function app's own storage connection string, used for the table when nothing above is set",
-        "none";
-    AzureWebJobsStorage__tableServiceUri: Invitations, Kind::Text, None,
-        "the function app's identity-based storage: its Table service URL",
-        "none";
-    AzureWebJobsStorage__accountName: Invitations, Kind::Text, None,
-        "the function app's identity-based storage: its account name \
-         (`https://<account>.table.core.windows.net`)",
-        "none";
-    AzureWebJobsStorage__clientId: Invitations, Kind::Text, None,
-        "the client id of the user-assigned managed identity to take tokens for",
-        "the system-assigned identity";
     DECISION_DEADLINE_MS: Invitations, Kind::Whole(1..=10_000, "milliseconds"), Some("700"),
         "how long a decision may wait for the invitation store, 1 to 10000",
         "`700` (inside Entra's 1000 ms budget)";
@@ -301,6 +116,19 @@ settings! {
         "unset: not in Azure";
 }
 
+/// Every setting but the per-application ones ([`POLICY_SETTINGS`]): the general ones, then
+/// those of the invitation stores.
+pub(crate) fn all() -> impl Iterator<Item = &'static Setting> {
+    GENERAL
+        .iter()
+        .chain(
+            crate::invitations::SETTINGS
+                .iter()
+                .flat_map(|list| list.iter()),
+        )
+        .copied()
+}
+
 /// Names of the platform's and the host's own settings (or prefixes of them), which are not
 /// ours and never a typo of ours.
 const FOREIGN: &[&str] = &[
@@ -343,7 +171,7 @@ const OURS: &[&str] = &[
 /// Whether `name` is a setting of ours (by its name, a per-application setting's, or a
 /// wording's language variant).
 pub(crate) fn known(name: &str) -> bool {
-    ALL.iter().any(|setting| {
+    all().any(|setting| {
         setting.name.eq_ignore_ascii_case(name)
             || (setting.kind == Kind::Wording
                 && name.len() > setting.name.len() + 1
@@ -356,7 +184,7 @@ pub(crate) fn known(name: &str) -> bool {
 
 /// Every name a setting can be known by.
 fn names() -> impl Iterator<Item = &'static str> {
-    ALL.iter()
+    all()
         .map(|setting| setting.name)
         .chain(POLICY_SETTINGS.iter().map(|setting| setting.env))
 }
@@ -440,7 +268,7 @@ pub(crate) fn markdown() -> String {
                 per_application_row(&mut out, setting, &row);
             }
         }
-        for setting in ALL.iter().filter(|setting| setting.section == section) {
+        for setting in all().filter(|setting| setting.section == section) {
             row(&mut out, setting.name, setting.meaning, setting.default);
         }
         out.push('\n');
@@ -501,7 +329,7 @@ mod tests {
     /// The default a setting is documented with is the one in force.
     #[test]
     fn every_fallback_is_the_documented_default() {
-        for setting in ALL {
+        for setting in all() {
             if let Some(fallback) = setting.fallback {
                 assert!(
                     setting.default.contains(&format!("`{fallback}`")),

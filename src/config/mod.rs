@@ -6,43 +6,26 @@
 //! the variable and what it expects.
 
 pub(crate) mod catalog;
-pub(crate) mod environment;
 mod policy;
-mod raw;
 pub(crate) mod report;
 
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use self::environment::{Environment, LOCAL_SETTINGS, LOCAL_SETTINGS_EXAMPLE};
-use self::raw::parse_port;
 use crate::callers::basic::BasicCredentials;
 use crate::callers::entra::TokenSettings;
 use crate::callers::{ApiConnectorAuth, AuthEventsAuth};
 use crate::gate::{Policies, PolicyFileError};
 use crate::invitations::StoreSettings;
-use crate::invitations::table::{
-    Credential, TableSettings, is_table_name, parse_connection_string,
-};
 use crate::messages::Catalog;
 use crate::outbound::check_fetch_url;
 use crate::policy::Policy;
+use crate::setting::raw::{self, parse_port};
+pub use crate::setting::{Environment, LOCAL_SETTINGS, LOCAL_SETTINGS_EXAMPLE, SettingsError};
 
 /// Port `func start` serves on, used when no host gives us one.
 pub(crate) const STANDALONE_PORT: u16 = 7071;
-
-/// A setting that stops start-up, named so the operator knows what to fix.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SettingsError {
-    #[error("{variable} {expected}")]
-    Invalid {
-        variable: &'static str,
-        expected: String,
-    },
-    #[error("{file}: {problem}")]
-    LocalSettings { file: String, problem: String },
-}
 
 /// Where the process runs, which decides where settings come from and what is allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,7 +128,7 @@ impl Settings {
             max_connections: catalog::MAX_CONNECTIONS.whole(env)? as usize,
         };
         let auth_events_auth = auth_events_auth(env, in_azure, decision_deadline)?;
-        let store = store(env)?;
+        let store = StoreSettings::read(env)?;
         let (policy, mut notes) = policy::policy(env, catalog)?;
         notes.extend(
             catalog::unknown(env)
@@ -297,69 +280,6 @@ fn auth_events_auth(
         metadata_url: format!("{authority}/.well-known/openid-configuration"),
         refresh: Duration::from_secs(refresh_hours * 3600),
         key_wait,
-    }))
-}
-
-fn store(env: &Environment) -> Result<StoreSettings, SettingsError> {
-    if catalog::INVITATION_STORE.choice(env)? == "file" {
-        let file = catalog::INVITATIONS_FILE.text(env);
-        return Ok(StoreSettings::File(PathBuf::from(file)));
-    }
-    let table = catalog::INVITATIONS_TABLE.text(env).to_owned();
-    if !is_table_name(&table) {
-        return Err(catalog::INVITATIONS_TABLE.invalid(format!(
-            "must be 3 to 63 letters and digits starting with a letter, got {table:?}"
-        )));
-    }
-    let connection = |setting: &catalog::Setting, text: &str| {
-        parse_connection_string(text).map_err(|problem| {
-            setting.invalid(format!("must be a storage connection string: {problem}"))
-        })
-    };
-    let identity = Credential::ManagedIdentity {
-        client_id: catalog::AzureWebJobsStorage__clientId
-            .read(env)
-            .map(|id| id.trim().to_owned()),
-    };
-    let (setting, endpoint, credential) = if let Some(text) =
-        catalog::INVITATIONS_TABLE_CONNECTION.read(env)
-    {
-        let (endpoint, credential) = connection(&catalog::INVITATIONS_TABLE_CONNECTION, text)?;
-        (&catalog::INVITATIONS_TABLE_CONNECTION, endpoint, credential)
-    } else if let Some(endpoint) = catalog::INVITATIONS_TABLE_ENDPOINT.read(env) {
-        (
-            &catalog::INVITATIONS_TABLE_ENDPOINT,
-            endpoint.trim().trim_end_matches('/').to_owned(),
-            identity,
-        )
-    } else if let Some(text) = catalog::AzureWebJobsStorage.read(env) {
-        let (endpoint, credential) = connection(&catalog::AzureWebJobsStorage, text)?;
-        (&catalog::AzureWebJobsStorage, endpoint, credential)
-    } else if let Some(uri) = catalog::AzureWebJobsStorage__tableServiceUri.read(env) {
-        (
-            &catalog::AzureWebJobsStorage__tableServiceUri,
-            uri.trim().trim_end_matches('/').to_owned(),
-            identity,
-        )
-    } else if let Some(account) = catalog::AzureWebJobsStorage__accountName.read(env) {
-        let endpoint = format!("https://{}.table.core.windows.net", account.trim());
-        (
-            &catalog::AzureWebJobsStorage__accountName,
-            endpoint,
-            identity,
-        )
-    } else {
-        return Err(catalog::INVITATION_STORE.invalid(
-                "is 'table' but no table is configured: set INVITATIONS_TABLE_CONNECTION, INVITATIONS_TABLE_ENDPOINT, AzureWebJobsStorage or AzureWebJobsStorage__accountName".to_owned(),
-            ));
-    };
-    check_fetch_url(&endpoint).map_err(|problem| {
-        setting.invalid(format!("must name a Table service endpoint: {problem}"))
-    })?;
-    Ok(StoreSettings::Table(TableSettings {
-        endpoint,
-        table,
-        credential,
     }))
 }
 
@@ -683,10 +603,10 @@ mod tests {
         .unwrap();
         assert_eq!(
             settings.store,
-            StoreSettings::Table(TableSettings {
+            StoreSettings::Table(crate::invitations::table::TableSettings {
                 endpoint: "https://gatestore.table.core.windows.net".to_owned(),
                 table: "Guests".to_owned(),
-                credential: Credential::ManagedIdentity {
+                credential: crate::invitations::table::Credential::ManagedIdentity {
                     client_id: Some("1234".to_owned())
                 },
             })

@@ -6,12 +6,12 @@
 use std::path::PathBuf;
 
 use super::catalog::{self, Setting};
-use super::environment::Environment;
 use super::{Note, SettingsError};
 use crate::messages::{Catalog, Language, OperatorText, Text, Texts};
 use crate::policy::Policy;
 use crate::policy::domains::DomainList;
 use crate::policy::settings::{Input, POLICY_SETTINGS};
+use crate::setting::Environment;
 
 /// The settings whose texts may have variants, with the text they set (`None`: the
 /// organization's name).

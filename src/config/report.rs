@@ -87,8 +87,7 @@ pub(crate) fn defaults_in_force(
         .map(|setting| format!("{}={}", setting.env, (setting.show)(&settings.policy)))
         .collect();
     defaults.extend(
-        catalog::ALL
-            .iter()
+        catalog::all()
             .filter(|setting| setting.read(environment).is_none())
             .filter_map(|setting| Some(format!("{}={}", setting.name, setting.fallback?))),
     );

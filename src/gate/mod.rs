@@ -229,9 +229,9 @@ mod tests {
     use super::*;
     use crate::domain::invitation::Invitation;
     use crate::invitations::StoreError;
-    use crate::messages::{OperatorText, Text, Texts};
+    use crate::messages::Text;
     use crate::policy::BlockReason;
-    use crate::policy::domains::{DomainList, LocalParts};
+    use crate::policy::domains::DomainList;
 
     /// A store that answers after `delay`, or fails.
     struct FakeStore {
@@ -261,11 +261,7 @@ mod tests {
     fn gate(store: FakeStore) -> Gate {
         let policy = Policy {
             allowed_domains: DomainList::parse("fabrikam.com").unwrap(),
-            blocked_domains: DomainList::default(),
-            blocked_local_parts: LocalParts::default(),
-            min_job_title_length: 4,
-            require_job_title: false,
-            texts: Texts::new(OperatorText::plain("Contoso")),
+            ..Policy::default()
         };
         Gate::new(
             Arc::new(Policies::fixed(policy)),

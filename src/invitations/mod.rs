@@ -19,6 +19,8 @@ use self::csv::{CsvStore, FileError};
 use self::table::{TableError, TableSettings, TableStore};
 use crate::domain::email::EmailAddress;
 use crate::domain::invitation::Invitation;
+use crate::setting::{Environment, SettingsError};
+use crate::setting::{Kind, Setting, settings};
 
 /// Which store holds the invitations, and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +29,28 @@ pub(crate) enum StoreSettings {
     File(PathBuf),
     /// Azure Table Storage.
     Table(TableSettings),
+}
+
+settings! {
+    STORE;
+    INVITATION_STORE: Invitations, Kind::Choice(&["file", "table"]), Some("file"),
+        "where invitations live: `file` (`INVITATIONS_FILE`) or `table` (Azure Table Storage, \
+         [invitations.md](invitations.md#invitations-in-azure-table-storage))",
+        "`file`";
+}
+
+/// The settings of the stores: which one, and each store's own.
+pub(crate) const SETTINGS: &[&[&Setting]] =
+    &[STORE, csv::settings::SETTINGS, table::settings::SETTINGS];
+
+impl StoreSettings {
+    /// The store the settings choose, with its own settings read.
+    pub(crate) fn read(env: &Environment) -> Result<Self, SettingsError> {
+        Ok(match INVITATION_STORE.choice(env)?.as_str() {
+            "table" => Self::Table(table::settings::read(env)?),
+            _ => Self::File(csv::settings::read(env)),
+        })
+    }
 }
 
 /// Opens the configured store; nothing is read yet (see [`InvitationStore::load`]).

@@ -503,18 +503,13 @@ mod tests {
     use super::*;
     use crate::domain::invitation::ApplicationId;
     use crate::domain::invitation::{Expiry, ValueType};
-    use crate::messages::OperatorText;
 
     const NOW: i64 = 1_800_000_000;
 
     fn policy() -> Policy {
         Policy {
             allowed_domains: DomainList::parse("fabrikam.com,fabricam.com").unwrap(),
-            blocked_domains: DomainList::default(),
-            blocked_local_parts: LocalParts::default(),
-            min_job_title_length: 4,
-            require_job_title: false,
-            texts: Texts::new(OperatorText::plain("Contoso")),
+            ..Policy::default()
         }
     }
 

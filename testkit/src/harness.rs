@@ -12,8 +12,9 @@ use signup_gate::functions::{
     OnTokenIssuanceStart, Shared, SignUpValidation,
 };
 use signup_gate::gate::{Gate, Policies};
+use signup_gate::invitations::InvitationStore;
 use signup_gate::invitations::csv::{CsvStore, InvitationIndex};
-use signup_gate::messages::{Catalog, OperatorText, Texts};
+use signup_gate::messages::Catalog;
 use signup_gate::policy::Policy;
 use signup_gate::policy::domains::{DomainList, LocalParts};
 use signup_gate::telemetry::Telemetry;
@@ -82,13 +83,20 @@ impl Harness {
     /// Over the invitation file at `path` (read now), admitting `allowed_domains` too.
     pub fn over_file(path: &Path, allowed_domains: &str) -> Self {
         let store = CsvStore::open(path.to_owned()).expect("the invitation file opens");
+        Self::over_store(Arc::new(store), allowed_domains, Duration::from_millis(700))
+    }
+
+    /// Over any invitation store, which each decision waits for at most `deadline`.
+    pub fn over_store(
+        store: Arc<dyn InvitationStore>,
+        allowed_domains: &str,
+        deadline: Duration,
+    ) -> Self {
         let policy = Policy {
             allowed_domains: DomainList::parse(allowed_domains).expect("valid domains"),
             blocked_domains: DomainList::parse(BLOCKED_DOMAINS).expect("valid domains"),
             blocked_local_parts: LocalParts::parse(BLOCKED_LOCAL_PARTS).expect("valid"),
-            min_job_title_length: 4,
-            require_job_title: false,
-            texts: Texts::new(OperatorText::plain("Contoso")),
+            ..Policy::default()
         };
         Self {
             runtime: tokio::runtime::Builder::new_current_thread()
@@ -98,8 +106,8 @@ impl Harness {
             shared: Shared {
                 gate: Gate::new(
                     Arc::new(Policies::fixed(policy.clone())),
-                    Arc::new(store),
-                    Duration::from_millis(700),
+                    store,
+                    deadline,
                     Telemetry::off(),
                 ),
                 catalog: Catalog::built_in(),

@@ -5,11 +5,11 @@ use std::time::Instant;
 use super::Check;
 use crate::callers::entra::AUTHENTICATION_EVENTS_APP_ID;
 use crate::callers::{ApiConnectorAuth, AuthEventsAuth};
-use crate::config::environment::Environment;
 use crate::config::{LOCAL_SETTINGS, LOCAL_SETTINGS_EXAMPLE, Settings, catalog, report};
 use crate::domain::email::EmailAddress;
 use crate::invitations::csv::{CsvStore, FileError};
 use crate::invitations::{self, StoreError, StoreSettings};
+use crate::setting::environment::Environment;
 
 /// Shorter Basic passwords are guessable by anyone who can call the connector.
 const MIN_PASSWORD_CHARS: usize = 16;
@@ -18,8 +18,7 @@ const MIN_PASSWORD_CHARS: usize = 16;
 /// no report ever shows them.
 pub(super) fn secrets(environment: &Environment) -> Vec<String> {
     let mut secrets = Vec::new();
-    let names = catalog::ALL
-        .iter()
+    let names = catalog::all()
         .filter(|setting| setting.kind == catalog::Kind::Secret)
         .map(|setting| setting.name);
     for name in names {

@@ -21,10 +21,10 @@ use std::time::Duration;
 use clap::Args;
 use serde::Serialize;
 
-use crate::config::environment::Environment;
 use crate::config::{Settings, SettingsError};
 use crate::messages::Catalog;
 use crate::printable::Printable;
+use crate::setting::environment::Environment;
 
 /// How long any one network check may take.
 const NETWORK_DEADLINE: Duration = Duration::from_secs(10);

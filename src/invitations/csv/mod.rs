@@ -7,6 +7,7 @@
 mod file;
 mod format;
 mod index;
+pub(crate) mod settings;
 
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};

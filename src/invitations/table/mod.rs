@@ -11,6 +11,7 @@ pub(crate) mod client;
 pub(crate) mod connection;
 pub(crate) mod entity;
 mod readiness;
+pub(crate) mod settings;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,9 +24,9 @@ use time::format_description::well_known::Rfc3339;
 
 pub use self::auth::shared_key_lite;
 use self::client::{Answer, Call, CallError, TableClient};
-pub(crate) use self::connection::{
-    Credential, TableSettings, is_table_name, parse_connection_string,
-};
+#[cfg(test)]
+pub(crate) use self::connection::Credential;
+pub(crate) use self::connection::TableSettings;
 pub(crate) use self::entity::{MalformedRow, entity_keys};
 use self::entity::{from_entity, to_entity};
 use self::readiness::Readiness;

@@ -2,11 +2,11 @@
 
 use std::ops::RangeInclusive;
 
-use super::SettingsError;
+use super::error::SettingsError;
 
 /// The host's port; 0 is taken too (the system chooses one, and the `listening on` line names
 /// it), which is how a test harness starts the handler without racing for a free port.
-pub(super) fn parse_port(value: &str) -> Result<u16, SettingsError> {
+pub(crate) fn parse_port(value: &str) -> Result<u16, SettingsError> {
     value
         .trim()
         .parse::<u16>()
@@ -18,7 +18,7 @@ pub(super) fn parse_port(value: &str) -> Result<u16, SettingsError> {
 }
 
 /// A whole number within `range`, or the error that names the variable and the range.
-pub(super) fn whole_number(
+pub(crate) fn whole_number(
     variable: &'static str,
     value: &str,
     range: RangeInclusive<u64>,
@@ -40,7 +40,7 @@ pub(super) fn whole_number(
 }
 
 /// `true`/`false` in any case (the portal writes `True`), or `1`/`0`.
-pub(super) fn parse_bool(value: &str) -> Option<bool> {
+pub(crate) fn parse_bool(value: &str) -> Option<bool> {
     match value.trim().to_ascii_lowercase().as_str() {
         "true" | "1" => Some(true),
         "false" | "0" => Some(false),

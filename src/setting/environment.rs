@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::SettingsError;
+use super::error::SettingsError;
 
 /// The file `func start` reads its settings from.
 pub const LOCAL_SETTINGS: &str = "local.settings.json";
@@ -125,7 +125,7 @@ impl Environment {
             .is_some_and(|v| !v.trim().is_empty())
     }
 
-    pub(super) fn iter(&self) -> impl Iterator<Item = (String, String)> + '_ {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (String, String)> + '_ {
         self.vars.iter().map(|(k, v)| (k.clone(), v.clone()))
     }
 }
