@@ -10,7 +10,7 @@
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
-use crate::domain::invitation::InvitationClaim;
+use crate::domain::invitation::{InvitationClaim, InvitationId};
 use crate::messages::Language;
 use crate::policy::{EmailClaim, PolicyName};
 
@@ -64,7 +64,19 @@ pub mod facts {
         telemetry: "entra_correlation_id",
     };
 
-    pub(super) const ORDER: [&Fact; 7] = [
+    /// The invitation the decision is about, by its id (never its address or code).
+    pub const INVITATION: Fact = Fact {
+        log: "invitation",
+        telemetry: "invitation_id",
+    };
+    /// Where a refused code came from (Entra's `client.ip`, masked): codes failed per address
+    /// show a guessing run.
+    pub const CLIENT_IP: Fact = Fact {
+        log: "client_ip",
+        telemetry: "client_ip",
+    };
+
+    pub(super) const ORDER: [&Fact; 9] = [
         &STEP,
         &CLAIMS,
         &LANGUAGE,
@@ -72,6 +84,8 @@ pub mod facts {
         &APPLICATION,
         &TENANT,
         &ENTRA_CORRELATION_ID,
+        &INVITATION,
+        &CLIENT_IP,
     ];
 }
 
@@ -165,6 +179,19 @@ impl Outcome {
     pub(crate) fn in_entra(self, tenant: Option<&str>, correlation_id: Option<&str>) -> Self {
         self.with_id(&facts::TENANT, tenant)
             .with_id(&facts::ENTRA_CORRELATION_ID, correlation_id)
+    }
+
+    /// The same, about this invitation.
+    pub(crate) fn by_invitation(self, invitation: Option<&InvitationId>) -> Self {
+        match invitation {
+            Some(id) => self.with(&facts::INVITATION, Value::Text(id.to_string())),
+            None => self,
+        }
+    }
+
+    /// The same, from this (masked) address, where a code was refused.
+    pub(crate) fn with_client_ip(self, ip: Option<&str>) -> Self {
+        self.with_id(&facts::CLIENT_IP, ip)
     }
 
     /// The same, naming the claims given.

@@ -56,6 +56,8 @@ pub struct Settings {
     /// Where invitations live (`INVITATION_STORE`; the file `INVITATIONS_FILE` is relative to
     /// the function app root, the working directory).
     pub(crate) store: StoreSettings,
+    /// What new invitations get unless their creator says otherwise.
+    pub(crate) invitation_defaults: crate::invitations::Defaults,
     /// How long a decision may wait for the invitation store.
     pub(crate) decision_deadline: Duration,
     /// How callers of the Entra functions are checked.
@@ -129,6 +131,7 @@ impl Settings {
         };
         let auth_events_auth = auth_events_auth(env, in_azure, decision_deadline)?;
         let store = StoreSettings::read(env)?;
+        let invitation_defaults = crate::invitations::Defaults::read(env)?;
         let (policy, mut notes) = policy::policy(env, catalog)?;
         notes.extend(
             catalog::unknown(env)
@@ -141,6 +144,7 @@ impl Settings {
             api_connector_auth,
             auth_events_auth,
             store,
+            invitation_defaults,
             decision_deadline,
             connections,
             from_example: env.from_example,

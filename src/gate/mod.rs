@@ -7,6 +7,8 @@
 mod policies;
 mod recorder;
 
+use std::future::Future;
+use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -14,12 +16,12 @@ use std::time::{Duration, Instant};
 pub use self::policies::{Policies, PolicyFileError};
 use self::recorder::SignUpRecorder;
 use crate::domain::email::EmailAddress;
-use crate::domain::invitation::now;
-use crate::invitations::InvitationStore;
+use crate::domain::invitation::{Invitation, InvitationId, InvitationKey, Uses, now};
+use crate::invitations::{Claim, InvitationStore, StoreError};
 use crate::messages::{Language, Text};
 use crate::policy::{
-    AdmitReason, BlockReason, Decision, EmailClaim, FieldError, InvitationLookup, Policy,
-    PolicyName, SignUp, Stage, TokenClaims,
+    Admitted, BlockReason, CodeLookup, CodeRefusal, Decision, EmailClaim, FieldError,
+    InvalidReason, InvitationLookup, Policy, PolicyName, SignUp, Stage, TokenClaims,
 };
 use crate::telemetry::{LookupResult, Telemetry};
 
@@ -36,10 +38,12 @@ impl Rules {
     }
 }
 
-/// A decision and the rules that made it (which word its texts).
+/// A decision, the rules that made it (which word its texts), and the invitation it is about
+/// (for the decision line: the id, never the address or the code).
 pub(crate) struct Verdict {
     pub(crate) decision: Decision,
     pub(crate) rules: Rules,
+    pub(crate) invitation: Option<InvitationId>,
 }
 
 impl Verdict {
@@ -92,7 +96,7 @@ impl Gate {
     /// line about it. A configuration error that no user can correct is logged here, once.
     pub(crate) async fn decide(&self, sign_up: &SignUp, correlation_id: &str) -> Verdict {
         let rules = self.rules(sign_up.application.as_deref());
-        let decision = self.decide_by(sign_up, &rules.policy, correlation_id).await;
+        let (decision, invitation) = self.decide_by(sign_up, &rules.policy, correlation_id).await;
         match decision {
             Decision::Block {
                 reason: BlockReason::JobTitleNotCollected,
@@ -112,31 +116,170 @@ impl Gate {
             ),
             _ => {}
         }
-        Verdict { decision, rules }
+        Verdict {
+            decision,
+            rules,
+            invitation,
+        }
     }
 
-    async fn decide_by(&self, sign_up: &SignUp, policy: &Policy, correlation_id: &str) -> Decision {
-        let lookup = match &sign_up.email {
-            EmailClaim::Valid(email) => {
-                self.lookup(email, "answering with a block", correlation_id)
-                    .await
+    /// Looks up what the sign-up presents (a code it carries, else its address's invitation),
+    /// asks the policy, and for an admit by a limited invitation claims the use before it
+    /// answers; records the sign-up on the invitation after.
+    async fn decide_by(
+        &self,
+        sign_up: &SignUp,
+        policy: &Policy,
+        correlation_id: &str,
+    ) -> (Decision, Option<InvitationId>) {
+        const THEN: &str = "answering with a block";
+        let started = Instant::now();
+        let (lookup, code) = match policy.sent_code(sign_up) {
+            Some(sent) => {
+                let found = match &sent.code {
+                    Some(code) => {
+                        let digest = code.digest();
+                        let find = self.store.find_code(&digest);
+                        self.timed(find, "a code", THEN, correlation_id).await
+                    }
+                    None => InvitationLookup::NotFound,
+                };
+                (InvitationLookup::NotFound, Some(CodeLookup { sent, found }))
             }
-            EmailClaim::Missing | EmailClaim::Invalid => InvitationLookup::NotFound,
+            None => {
+                let lookup = match &sign_up.email {
+                    EmailClaim::Valid(email) => self.lookup(email, THEN, correlation_id).await,
+                    EmailClaim::Missing | EmailClaim::Invalid => InvitationLookup::NotFound,
+                };
+                (lookup, None)
+            }
         };
-        let decision = policy.decide(sign_up, &lookup, now());
-        if let (
-            Decision::Admit {
-                reason: AdmitReason::Invitation,
-                ..
-            },
-            Stage::AfterAttributes | Stage::Unspecified,
-            EmailClaim::Valid(email),
-        ) = (&decision, sign_up.stage, &sign_up.email)
-        {
-            self.recorder
-                .record(email, sign_up.application.as_deref(), correlation_id);
+        let looked_up = match code.as_ref().map_or(&lookup, |code| &code.found) {
+            InvitationLookup::Found(invitation) => Some(invitation.id().clone()),
+            _ => None,
+        };
+        let decision = policy.decide_with(sign_up, &lookup, code.as_ref(), now());
+        let Decision::Admit {
+            invitation: Some(admitted),
+            ..
+        } = &decision
+        else {
+            return (decision, looked_up);
+        };
+        let id = Some(admitted.id.clone());
+        // A use is claimed, and a sign-up recorded, once the user has seen the page.
+        if !matches!(sign_up.stage, Stage::AfterAttributes | Stage::Unspecified) {
+            return (decision, id);
         }
-        decision
+        let attribute = code.as_ref().map(|code| code.sent.attribute.as_str());
+        if let Some(refusal) = self
+            .claim(sign_up, admitted, attribute, started, correlation_id)
+            .await
+        {
+            return (refusal, id);
+        }
+        let whose = match &admitted.key {
+            InvitationKey::Email(email) => email.masked().to_string(),
+            InvitationKey::Code(_) => admitted.id.to_string(),
+        };
+        self.recorder.record(
+            &admitted.key,
+            whose,
+            sign_up.application.as_deref(),
+            correlation_id,
+        );
+        (decision, id)
+    }
+
+    /// Claims a use of the admitting invitation within what is left of the deadline, where it
+    /// is limited (or is a code whose claims the redeemer's tokens will need). `Some` refusal
+    /// when the use cannot be had: used up meanwhile, gone, or the store did not answer in time
+    /// ("try again later": never an admit without the claim).
+    async fn claim(
+        &self,
+        sign_up: &SignUp,
+        admitted: &Admitted,
+        code_attribute: Option<&str>,
+        started: Instant,
+        correlation_id: &str,
+    ) -> Option<Decision> {
+        let redeemer = match (&admitted.key, &sign_up.email) {
+            (InvitationKey::Code(_), EmailClaim::Valid(email)) => Some(email),
+            _ => None,
+        };
+        let limited = matches!(admitted.uses, Uses::Limited(_));
+        if !(limited || redeemer.is_some() && admitted.has_claims) {
+            return None;
+        }
+        let unavailable = || Decision::Block {
+            reason: BlockReason::StoreUnavailable,
+            text: Text::TryAgainLater,
+        };
+        let Some(use_key) = admitted.use_key else {
+            log::error!(
+                "invitation {} is limited, but the sign-up names nothing to claim its use by; blocking; \
+                 correlation_id={correlation_id}",
+                admitted.id
+            );
+            return Some(unavailable());
+        };
+        let left = self.deadline.saturating_sub(started.elapsed());
+        let claimed = tokio::time::timeout(
+            left,
+            self.store.claim_use(&admitted.key, use_key, redeemer, left),
+        )
+        .await;
+        let code_refused = |refusal: CodeRefusal| Decision::Invalid {
+            fields: vec![FieldError {
+                attribute: code_attribute.unwrap_or_default().to_owned(),
+                text: Text::InvitationCodeInvalid,
+            }],
+            reason: InvalidReason::Code(refusal),
+        };
+        match claimed {
+            Ok(Ok(Claim::Claimed | Claim::AlreadyMine)) => None,
+            Ok(Ok(Claim::CannotCount)) if !limited => None,
+            Ok(Ok(Claim::CannotCount)) => {
+                log::error!(
+                    "invitation {} is limited but the {} store cannot count uses; blocking (keep limited \
+                     invitations in a table: INVITATION_STORE=table); correlation_id={correlation_id}",
+                    admitted.id,
+                    self.store.kind()
+                );
+                Some(unavailable())
+            }
+            Ok(Ok(Claim::UsedUp)) => Some(match admitted.key {
+                InvitationKey::Code(_) => code_refused(CodeRefusal::UsedUp),
+                InvitationKey::Email(_) => Decision::Block {
+                    reason: BlockReason::AlreadyUsed,
+                    text: Text::BlockPageMessage,
+                },
+            }),
+            Ok(Ok(Claim::Gone)) => Some(match admitted.key {
+                InvitationKey::Code(_) => code_refused(CodeRefusal::NotFound),
+                InvitationKey::Email(_) => Decision::Block {
+                    reason: BlockReason::DomainNotAllowed,
+                    text: Text::BlockPageMessage,
+                },
+            }),
+            Ok(Err(error)) => {
+                log::error!(
+                    "{error} (claiming a use of invitation {}); answering with a block; \
+                     correlation_id={correlation_id}",
+                    admitted.id
+                );
+                Some(unavailable())
+            }
+            Err(_) => {
+                log::error!(
+                    "the invitation store could not claim a use of invitation {} within {} ms; answering \
+                     with a block; correlation_id={correlation_id}",
+                    admitted.id,
+                    self.deadline.as_millis()
+                );
+                Some(unavailable())
+            }
+        }
     }
 
     /// The claims a token of `email`'s user gets, signing in to `application`; `None` when the
@@ -148,20 +291,25 @@ impl Gate {
         application: Option<&str>,
         correlation_id: &str,
     ) -> Option<TokenClaims> {
-        let invitation = match email {
-            EmailClaim::Valid(email) => match self
-                .lookup(
-                    email,
-                    "failing the token (not issued without its claims)",
-                    correlation_id,
-                )
-                .await
-            {
-                InvitationLookup::Found(invitation) => Some(invitation),
-                InvitationLookup::NotFound => None,
-                InvitationLookup::Unavailable => return None,
-            },
-            EmailClaim::Missing | EmailClaim::Invalid => None,
+        const THEN: &str = "failing the token (not issued without its claims)";
+        let EmailClaim::Valid(email) = email else {
+            return Some(TokenClaims::of(None, application));
+        };
+        let invitation = match self.lookup(email, THEN, correlation_id).await {
+            InvitationLookup::Found(invitation) => Some(invitation),
+            InvitationLookup::Unavailable => return None,
+            // The code this address signed up with, if any, gives the claims.
+            InvitationLookup::NotFound => {
+                let find = self.store.find_redeemed(email);
+                match self
+                    .timed(find, "a redeemed code", THEN, correlation_id)
+                    .await
+                {
+                    InvitationLookup::Found(invitation) => Some(invitation),
+                    InvitationLookup::NotFound => None,
+                    InvitationLookup::Unavailable => return None,
+                }
+            }
         };
         Some(TokenClaims::of(invitation.as_ref(), application))
     }
@@ -179,8 +327,22 @@ impl Gate {
         then: &str,
         correlation_id: &str,
     ) -> InvitationLookup {
+        let what = email.masked().to_string();
+        self.timed(self.store.find(email), &what, then, correlation_id)
+            .await
+    }
+
+    /// Runs one lookup (`what` names it in a log line) within the deadline, measured for
+    /// telemetry; a failure is logged with what the caller does about it (`then`).
+    async fn timed(
+        &self,
+        find: impl Future<Output = Result<Option<Invitation>, StoreError>>,
+        what: &str,
+        then: &str,
+        correlation_id: &str,
+    ) -> InvitationLookup {
         let timed = self.telemetry.enabled().then(Instant::now);
-        let mut find = self.store.find(email);
+        let mut find = pin!(find);
         // A store that answers at once (the file: a lookup in memory) needs no timer; the
         // deadline is for one that has to wait.
         let first = find.as_mut().poll(&mut Context::from_waker(Waker::noop()));
@@ -201,17 +363,13 @@ impl Gate {
             Ok(Ok(Some(invitation))) => InvitationLookup::Found(invitation),
             Ok(Ok(None)) => InvitationLookup::NotFound,
             Ok(Err(error)) => {
-                log::error!(
-                    "{error} (looking up {}); {then}; correlation_id={correlation_id}",
-                    email.masked(),
-                );
+                log::error!("{error} (looking up {what}); {then}; correlation_id={correlation_id}");
                 InvitationLookup::Unavailable
             }
             Err(_) => {
                 log::error!(
-                    "the invitation store did not answer within {} ms (looking up {}); {then}; correlation_id={correlation_id}",
+                    "the invitation store did not answer within {} ms (looking up {what}); {then}; correlation_id={correlation_id}",
                     self.deadline.as_millis(),
-                    email.masked(),
                 );
                 InvitationLookup::Unavailable
             }

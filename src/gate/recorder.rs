@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
-use crate::domain::email::EmailAddress;
+use crate::domain::invitation::InvitationKey;
 use crate::invitations::InvitationStore;
 
 /// How long one sign-up record may take (read and conditional write together).
@@ -39,10 +39,13 @@ impl SignUpRecorder {
         }
     }
 
-    /// Starts recording the sign-up of `email` (to `application`), if the store records any.
+    /// Starts recording the sign-up with the invitation at `key` (to `application`), if the
+    /// store records any; `whose` names it in log lines (a masked address, or the id of a code
+    /// invitation).
     pub(crate) fn record(
         &self,
-        email: &EmailAddress,
+        key: &InvitationKey,
+        whose: String,
         application: Option<&str>,
         correlation_id: &str,
     ) {
@@ -54,7 +57,7 @@ impl SignUpRecorder {
             log::error!(
                 "the sign-up of {} is not recorded: {MAX_RECORDS_IN_FLIGHT} records are being written already \
                  (the invitation store is slow or not answering); correlation_id={correlation_id}",
-                email.masked()
+                whose
             );
             return;
         };
@@ -63,23 +66,20 @@ impl SignUpRecorder {
         pending
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(
-                id,
-                format!("{} (correlation_id={correlation_id})", email.masked()),
-            );
+            .insert(id, format!("{} (correlation_id={correlation_id})", whose));
         let store = self.store.clone();
-        let (email, application) = (email.clone(), application.map(str::to_owned));
+        let (key, application) = (key.clone(), application.map(str::to_owned));
         tokio::spawn(async move {
             let written = tokio::time::timeout(
                 RECORD_DEADLINE,
-                store.record_sign_up(&email, application.as_deref(), RECORD_DEADLINE),
+                store.record_sign_up(&key, application.as_deref(), RECORD_DEADLINE),
             )
             .await;
             let failure = match written {
                 Ok(Ok(())) => {
                     log::debug!(
                         "the sign-up of {} is on record; correlation_id={correlation_id}",
-                        email.masked()
+                        whose
                     );
                     None
                 }
@@ -92,7 +92,7 @@ impl SignUpRecorder {
             if let Some(failure) = failure {
                 log::error!(
                     "could not record the sign-up of {} on its invitation: {failure}; correlation_id={correlation_id}",
-                    email.masked()
+                    whose
                 );
             }
             pending
@@ -131,6 +131,7 @@ mod tests {
     use futures_util::future::BoxFuture;
 
     use super::*;
+    use crate::domain::email::EmailAddress;
     use crate::domain::invitation::Invitation;
     use crate::invitations::StoreError;
 
@@ -153,7 +154,7 @@ mod tests {
 
         fn record_sign_up<'a>(
             &'a self,
-            _: &'a EmailAddress,
+            _: &'a InvitationKey,
             _: Option<&'a str>,
             _: Duration,
         ) -> BoxFuture<'a, Result<(), StoreError>> {
@@ -174,17 +175,19 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn records_are_drained_within_the_deadline_and_bounded_in_number() {
         let email = EmailAddress::parse("ada@contoso.com").unwrap();
+        let key = InvitationKey::Email(email.clone());
+        let whose = || email.masked().to_string();
         let slow = SignUpRecorder::new(Arc::new(SlowRecords {
             record: Some(Duration::from_secs(2)),
         }));
-        slow.record(&email, None, "test");
+        slow.record(&key, whose(), None, "test");
         assert_eq!(pending(&slow), 1);
         slow.drain(Duration::from_secs(3)).await;
         assert_eq!(pending(&slow), 0, "drained: the record was written");
 
         let hung = SignUpRecorder::new(Arc::new(SlowRecords { record: None }));
         for _ in 0..MAX_RECORDS_IN_FLIGHT + 10 {
-            hung.record(&email, None, "test");
+            hung.record(&key, whose(), None, "test");
         }
         assert_eq!(
             pending(&hung),

@@ -1,6 +1,7 @@
 //! Invitation stores: where invitations live, one folder per store. A decision reads one
-//! address's invitation through [`InvitationStore`]; the CLI manages them through
-//! [`InvitationAdmin`]; [`open`] is the one place that knows which stores exist.
+//! address's (or one code's) invitation through [`InvitationStore`], and claims a use of a
+//! limited invitation before it admits; the CLI manages them through [`InvitationAdmin`];
+//! [`open`] is the one place that knows which stores exist.
 //!
 //! - [`csv`]: a CSV file deployed with the app, held in memory and reloaded when it changes (the
 //!   embedded default);
@@ -18,7 +19,7 @@ use futures_util::future::BoxFuture;
 use self::csv::{CsvStore, FileError};
 use self::table::{TableError, TableSettings, TableStore};
 use crate::domain::email::EmailAddress;
-use crate::domain::invitation::Invitation;
+use crate::domain::invitation::{CodeDigest, Invitation, InvitationId, InvitationKey, UseKey};
 use crate::setting::{Environment, SettingsError};
 use crate::setting::{Kind, Setting, settings};
 
@@ -37,11 +38,39 @@ settings! {
         "where invitations live: `file` (`INVITATIONS_FILE`) or `table` (Azure Table Storage, \
          [invitations.md](invitations.md#invitations-in-azure-table-storage))",
         "`file`";
+    INVITATION_SINGLE_USE: Invitations, Kind::Flag, Some("false"),
+        "`true`: invitations created from then on (`add`, and new rows of an `import`) admit one sign-up \
+         only (`add --single-use` for one); needs a store that counts uses (the table)",
+        "`false`";
+    INVITATION_DEFAULT_DAYS: Invitations, Kind::Whole(1..=3650, "days"), None,
+        "invitations created without an expiry (`add`, new rows of an `import`) expire this many days later \
+         (`add --days N` for one)",
+        "unset: no expiry";
 }
 
 /// The settings of the stores: which one, and each store's own.
 pub(crate) const SETTINGS: &[&[&Setting]] =
     &[STORE, csv::settings::SETTINGS, table::settings::SETTINGS];
+
+/// What an invitation gets when its creator does not say.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Defaults {
+    /// `INVITATION_SINGLE_USE`.
+    pub(crate) single_use: bool,
+    /// `INVITATION_DEFAULT_DAYS`.
+    pub(crate) days: Option<u32>,
+}
+
+impl Defaults {
+    pub(crate) fn read(env: &Environment) -> Result<Self, SettingsError> {
+        Ok(Self {
+            single_use: INVITATION_SINGLE_USE.flag(env)?,
+            days: INVITATION_DEFAULT_DAYS
+                .optional_whole(env)?
+                .map(|days| days as u32),
+        })
+    }
+}
 
 impl StoreSettings {
     /// The store the settings choose, with its own settings read.
@@ -123,18 +152,54 @@ pub trait InvitationStore: Send + Sync {
     /// Keeps the store current for as long as the runtime runs (the file watcher).
     fn watch(self: Arc<Self>) {}
 
+    /// The invitation of a code (by the digest of the normalised code), valid or not.
+    fn find_code<'a>(
+        &'a self,
+        _digest: &'a CodeDigest,
+    ) -> BoxFuture<'a, Result<Option<Invitation>, StoreError>> {
+        Box::pin(std::future::ready(Ok(None)))
+    }
+
+    /// The code invitation this address signed up with (recorded when the use was claimed), for
+    /// the claims of its tokens.
+    fn find_redeemed<'a>(
+        &'a self,
+        _email: &'a EmailAddress,
+    ) -> BoxFuture<'a, Result<Option<Invitation>, StoreError>> {
+        Box::pin(std::future::ready(Ok(None)))
+    }
+
+    /// Whether the store can count uses ([`Self::claim_use`]); a limited invitation needs one.
+    fn counts_uses(&self) -> bool {
+        false
+    }
+
+    /// Claims one use of the invitation at `key` for the sign-up `by`, before it is admitted:
+    /// at most its uses are ever claimed, however many sign-ups race for them, and the same
+    /// sign-up claiming again (Entra's retry) is told it has its use. `redeemer`: the address
+    /// that signs up with a code, recorded so its tokens find the code's claims.
+    fn claim_use<'a>(
+        &'a self,
+        _key: &'a InvitationKey,
+        _by: UseKey,
+        _redeemer: Option<&'a EmailAddress>,
+        _budget: Duration,
+    ) -> BoxFuture<'a, Result<Claim, StoreError>> {
+        Box::pin(std::future::ready(Ok(Claim::CannotCount)))
+    }
+
     /// Whether [`Self::record_sign_up`] writes anything; when it does not, admitting a
     /// sign-up starts no background task for it.
     fn records_sign_ups(&self) -> bool {
         false
     }
 
-    /// Notes on the invitation that it was used to sign up (to `application`), within
+    /// Notes on the invitation at `key` that it was used to sign up (to `application`), within
     /// `budget`. Stores that cannot write (the file, read-only in a deployment package) do
     /// nothing.
     fn record_sign_up<'a>(
         &'a self,
-        _email: &'a EmailAddress,
+        _key: &'a InvitationKey,
         _application: Option<&'a str>,
         _budget: Duration,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
@@ -142,13 +207,47 @@ pub trait InvitationStore: Send + Sync {
     }
 }
 
-/// An invitation as a store holds it, with when (and for which application) it was used.
+/// What claiming a use found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// The use is this sign-up's now.
+    Claimed,
+    /// This sign-up had claimed a use already (a retry): it keeps it.
+    AlreadyMine,
+    /// Every use is taken by other sign-ups.
+    UsedUp,
+    /// The invitation is gone (removed meanwhile).
+    Gone,
+    /// The store cannot count uses.
+    CannotCount,
+}
+
+/// The first sign-up with an invitation: when (RFC 3339, as the store wrote it) and to which
+/// application.
+pub type SignedUp = (String, Option<String>);
+
+/// An invitation as a store holds it: its key, and when (and for which application) it was
+/// first used to sign up.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct StoredInvitation {
-    pub(crate) email: EmailAddress,
-    pub(crate) invitation: Invitation,
-    /// `(time, application)` of the first sign-up, where the store records them.
-    pub(crate) signed_up: Option<(String, Option<String>)>,
+pub struct StoredInvitation {
+    pub key: InvitationKey,
+    pub invitation: Invitation,
+    /// Where the store records them.
+    pub signed_up: Option<SignedUp>,
+}
+
+impl StoredInvitation {
+    /// The address of an e-mail invitation, or the address a code is bound to.
+    pub(crate) fn email(&self) -> Option<&EmailAddress> {
+        match &self.key {
+            InvitationKey::Email(email) => Some(email),
+            InvitationKey::Code(_) => self.invitation.bound_to(),
+        }
+    }
+
+    pub(crate) fn is_code(&self) -> bool {
+        matches!(self.key, InvitationKey::Code(_))
+    }
 }
 
 /// Every invitation of a store, and the entries it holds but cannot use, each with why.
@@ -216,28 +315,46 @@ pub(crate) trait InvitationAdmin: Send + Sync {
     /// Every invitation, and the entries that cannot be used.
     fn list(&self) -> BoxFuture<'_, Result<Listing, StoreError>>;
 
-    /// The invitation of one address.
+    /// The invitation at one key.
     fn get<'a>(
         &'a self,
-        email: &'a EmailAddress,
+        key: &'a InvitationKey,
     ) -> BoxFuture<'a, Result<Option<StoredInvitation>, StoreError>>;
 
-    /// Adds the invitation, or replaces the one the address has (keeping its sign-up record).
+    /// The invitation with this id (a scan: ids are for people, keys for lookups).
+    fn get_by_id<'a>(
+        &'a self,
+        id: &'a InvitationId,
+    ) -> BoxFuture<'a, Result<Option<StoredInvitation>, StoreError>> {
+        Box::pin(async move {
+            Ok(self
+                .list()
+                .await?
+                .invitations
+                .into_iter()
+                .find(|entry| entry.invitation.id() == id))
+        })
+    }
+
+    /// Adds the invitation, or replaces the one at its key. Its sign-up record is written when
+    /// it has one (an import of an export), kept otherwise.
     fn upsert<'a>(
         &'a self,
-        email: &'a EmailAddress,
-        invitation: &'a Invitation,
+        entry: &'a StoredInvitation,
     ) -> BoxFuture<'a, Result<Upsert, StoreError>>;
 
-    /// Removes an address's invitation; `false` when it had none.
-    fn remove<'a>(&'a self, email: &'a EmailAddress) -> BoxFuture<'a, Result<bool, StoreError>>;
+    /// Removes the invitation at a key; `false` when there was none.
+    fn remove<'a>(&'a self, key: &'a InvitationKey) -> BoxFuture<'a, Result<bool, StoreError>>;
 
     /// Adds or replaces many invitations.
     fn import<'a>(
         &'a self,
-        rows: Vec<(EmailAddress, Invitation)>,
+        rows: Vec<StoredInvitation>,
         progress: Progress<'a>,
     ) -> BoxFuture<'a, Result<Counts, ImportError>>;
+
+    /// Whether the store can count uses: only then may it hold a limited invitation.
+    fn counts_uses(&self) -> bool;
 }
 
 /// A store, serving and administered.

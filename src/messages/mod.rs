@@ -36,10 +36,12 @@ pub enum Text {
     UnavailableTitle,
     UnavailableMessage,
     BadRequest,
+    InvitationCodeInvalid,
+    Waitlisted,
 }
 
 impl Text {
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 16] = [
         Self::BlockPageTitle,
         Self::BlockPageMessage,
         Self::DomainNotAllowed,
@@ -54,6 +56,8 @@ impl Text {
         Self::UnavailableTitle,
         Self::UnavailableMessage,
         Self::BadRequest,
+        Self::InvitationCodeInvalid,
+        Self::Waitlisted,
     ];
 
     pub fn key(self) -> &'static str {
@@ -72,6 +76,8 @@ impl Text {
             Self::UnavailableTitle => "unavailable_title",
             Self::UnavailableMessage => "unavailable_message",
             Self::BadRequest => "bad_request",
+            Self::InvitationCodeInvalid => "invitation_code_invalid",
+            Self::Waitlisted => "waitlisted",
         }
     }
 

@@ -255,6 +255,7 @@ impl Reader<'_> {
         let texts: Vec<&str>;
         let input = match value.get_ref() {
             DeValue::Boolean(flag) => Input::Bool(*flag),
+            DeValue::String(text) => Input::Quoted(text.as_ref()),
             DeValue::Integer(number) => {
                 match i64::from_str_radix(number.as_str(), number.radix()) {
                     Ok(number) => Input::Integer(number),
@@ -287,7 +288,10 @@ impl Reader<'_> {
         };
         if let Err(problem) = (setting.apply)(policy, input) {
             let at = entry_at(&entries, &problem, value);
-            if problem.starts_with("must") {
+            if problem == settings::NOT_A_LIST {
+                // A value of the wrong kind: say what the file takes.
+                self.problem(at, format!("{name} must be {}", setting.expected));
+            } else if problem.starts_with("must") {
                 self.problem(at, format!("{name} {problem}"));
             } else {
                 self.problem(at, format!("{name}: {problem}"));
@@ -528,11 +532,11 @@ blocked_local_parts = "admin"
         assert_eq!(
             found,
             [
-                "line 2: unknown key \"allowed_domain\"; a section has allowed_domains, blocked_domains, blocked_local_parts, min_job_title_length, require_job_title, organization_name, messages",
+                "line 2: unknown key \"allowed_domain\"; a section has allowed_domains, blocked_domains, blocked_local_parts, min_job_title_length, require_job_title, invitation_code_attribute, organization_name, messages",
                 "line 3: blocked_domains: entry 2 (\"not a domain\") is not a domain like 'fabrikam.com', '*.fabrikam.com' or '*'",
                 "line 4: require_job_title must be true or false",
                 "line 5: min_job_title_length must be a whole number of characters from 0 to 128",
-                "line 8: \"block_page_titel\" is not a message; the messages are block_page_title, block_page_message, domain_not_allowed, invitation_required, address_blocked, email_mandatory, job_title_required, job_title_too_short, job_title_too_long, try_again_title, try_again_later, unavailable_title, unavailable_message, bad_request",
+                "line 8: \"block_page_titel\" is not a message; the messages are block_page_title, block_page_message, domain_not_allowed, invitation_required, address_blocked, email_mandatory, job_title_required, job_title_too_short, job_title_too_long, try_again_title, try_again_later, unavailable_title, unavailable_message, bad_request, invitation_code_invalid, waitlisted",
                 "line 9: block_page_message gives variants but no text for the other languages: add a `default` (or an `en`) text",
                 "line 10: job_title_required: \"vi\" is not a language the gate speaks; use default or one of ar, cs, da, de, el, en, es, fi, fr, he, hu, it, ja, ko, nb, nl, pl, pt-BR, pt-PT, ro, ru, sv, th, tr, uk, zh-Hans, zh-Hant",
                 "line 12: \"pilots\" is not an application id (a GUID like 00000000-0000-0000-0000-000000000000)",

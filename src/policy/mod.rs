@@ -11,15 +11,21 @@
 //! A decision names its texts ([`Text`]); the front door says them in the user's language with
 //! [`Policy::say`]. [`PolicySet`] holds the rules of each application (the policy file).
 
+mod codes;
 pub mod domains;
 pub mod file;
 mod set;
 pub mod settings;
 
+pub use self::codes::CodeAttribute;
+pub(crate) use self::codes::{CodeLookup, CodeRefusal, use_key};
 use self::domains::{DomainList, LocalParts};
 pub use self::set::{PolicyName, PolicySet};
 use crate::domain::email::EmailAddress;
-use crate::domain::invitation::{Invitation, InvitationAttribute, InvitationClaim, SentType};
+use crate::domain::invitation::{
+    Invitation, InvitationAttribute, InvitationClaim, InvitationId, InvitationKey, SentType,
+    UseKey, Uses,
+};
 use crate::messages::{Language, Text, Texts};
 
 /// Longest Job Title the directory stores (Entra `jobTitle` is limited to 128 characters).
@@ -95,6 +101,13 @@ pub(crate) struct SignUp {
     /// The JSON type the request shows for each attribute it carries (Entra), by name as sent:
     /// a value imposed on one must be sent back in that type.
     pub(crate) sent_types: Vec<(String, SentType)>,
+    /// The text attributes the request carries, by name as sent (where a code is typed).
+    pub(crate) texts: Vec<(String, String)>,
+    /// Entra's `authenticationContext.correlationId`: one sign-up's, the same in its retries.
+    pub(crate) entra_correlation_id: Option<String>,
+    /// Whether Entra's events sent it (an address may then be missing because the identity
+    /// provider gave none).
+    pub(crate) from_entra: bool,
 }
 
 /// Nothing known: no address, no step, no application, no attributes (build a sign-up with
@@ -108,6 +121,9 @@ impl Default for SignUp {
             application: None,
             lists_page_attributes: false,
             sent_types: Vec::new(),
+            texts: Vec::new(),
+            entra_correlation_id: None,
+            from_entra: false,
         }
     }
 }
@@ -138,6 +154,8 @@ pub(crate) enum Decision {
         reason: AdmitReason,
         /// The valid invitation's attributes (prefilled; the enforced ones also imposed).
         attributes: Vec<InvitationAttribute>,
+        /// The invitation that admits, where one does.
+        invitation: Option<Admitted>,
     },
     Block {
         reason: BlockReason,
@@ -146,7 +164,20 @@ pub(crate) enum Decision {
     /// Attributes the user must correct; the message is the fields' texts together.
     Invalid {
         fields: Vec<FieldError>,
+        reason: InvalidReason,
     },
+}
+
+/// The invitation an admit rests on: what the gate needs to claim its use and to name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Admitted {
+    pub(crate) key: InvitationKey,
+    pub(crate) id: InvitationId,
+    pub(crate) uses: Uses,
+    /// Whether it gives tokens claims (a code's redeemer is then noted for them).
+    pub(crate) has_claims: bool,
+    /// The sign-up's claim on a use.
+    pub(crate) use_key: Option<UseKey>,
 }
 
 /// Why an address was admitted (for the decision log).
@@ -154,12 +185,36 @@ pub(crate) enum Decision {
 pub(crate) enum AdmitReason {
     AllowedDomain,
     Invitation,
+    /// A valid invitation code.
+    Code,
+    /// Start, with a code attribute configured: the code is typed on the page, so only Submit
+    /// can decide.
+    AwaitingCode,
+}
+
+/// Why the user must correct what they typed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum InvalidReason {
+    Attributes,
+    Code(CodeRefusal),
+}
+
+impl InvalidReason {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Attributes => "invalid_attributes",
+            Self::Code(refusal) => refusal.as_str(),
+        }
+    }
 }
 
 /// Why a sign-up was blocked (for the decision log; the user sees the message).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum BlockReason {
     EmailMissing,
+    /// Entra's event carries no address (a federated identity provider gave none) and no code
+    /// attribute is configured: no one can be recognised.
+    NoEmailFromIdentityProvider,
     EmailInvalid,
     /// Neither an allowed domain nor an invitation.
     DomainNotAllowed,
@@ -171,6 +226,10 @@ pub(crate) enum BlockReason {
     InvitationExpired,
     /// The only invitation is for another application.
     InvitationForOtherApplication,
+    /// The invitation was revoked.
+    InvitationRevoked,
+    /// The single-use invitation was used by another sign-up.
+    AlreadyUsed,
     /// The invitation store could not answer in time.
     StoreUnavailable,
     /// A rule needs an attribute the user flow does not collect (`REQUIRE_JOB_TITLE` without
@@ -203,6 +262,8 @@ pub struct Policy {
     pub require_job_title: bool,
     /// The organization's name and the operator's own messages.
     pub texts: Texts,
+    /// The attribute users type an invitation code into (`INVITATION_CODE_ATTRIBUTE`).
+    pub code_attribute: Option<CodeAttribute>,
 }
 
 /// The defaults of every setting ([`settings::POLICY_SETTINGS`] says them to people).
@@ -216,24 +277,48 @@ impl Default for Policy {
             min_job_title_length: 4,
             require_job_title: false,
             texts: Texts::new(crate::messages::OperatorText::plain("Contoso")),
+            code_attribute: None,
         }
     }
 }
 
 impl Policy {
-    /// Decides one sign-up at `now` (seconds since the Unix epoch). Pure: the same input always
-    /// gives the same decision.
+    /// Decides one sign-up at `now` (seconds since the Unix epoch) by the address's
+    /// invitation. Pure: the same input always gives the same decision.
     pub(crate) fn decide(
         &self,
         sign_up: &SignUp,
         invitation: &InvitationLookup,
         now: i64,
     ) -> Decision {
+        self.decide_with(sign_up, invitation, None, now)
+    }
+
+    /// The same, where the sign-up may carry a code: a sent code decides alone
+    /// ([`Self::decide_code`]); otherwise the address's invitation, then the domain policy.
+    pub(crate) fn decide_with(
+        &self,
+        sign_up: &SignUp,
+        invitation: &InvitationLookup,
+        code: Option<&CodeLookup>,
+        now: i64,
+    ) -> Decision {
+        if let Some(code) = code {
+            return self.decide_code(sign_up, code, now);
+        }
         let email = match &sign_up.email {
             EmailClaim::Valid(email) => email,
+            _ if self.awaits_code(sign_up) => return Self::awaiting_code(),
+            EmailClaim::Missing if sign_up.from_entra => {
+                return Decision::Block {
+                    reason: BlockReason::NoEmailFromIdentityProvider,
+                    text: Text::EmailMandatory,
+                };
+            }
             EmailClaim::Missing => return Self::email_block(BlockReason::EmailMissing),
             EmailClaim::Invalid => return Self::email_block(BlockReason::EmailInvalid),
         };
+        let use_key = use_key(sign_up, None);
         let invitation = match invitation {
             InvitationLookup::Unavailable => {
                 return Decision::Block {
@@ -242,26 +327,24 @@ impl Policy {
                 };
             }
             InvitationLookup::NotFound => Err(BlockReason::DomainNotAllowed),
-            InvitationLookup::Found(invitation) => {
-                invitation_validity(invitation, sign_up.application.as_deref(), now)
-                    .map(|()| invitation)
-            }
+            InvitationLookup::Found(invitation) => invitation_validity(
+                invitation,
+                sign_up.application.as_deref(),
+                use_key.as_ref(),
+                now,
+            )
+            .map(|()| invitation),
         };
         let reason = match &invitation {
             Ok(_) => AdmitReason::Invitation,
-            Err(_) if self.blocked_domains.contains(email) => {
+            Err(_) if let Some(reason) = self.deny_listed(email) => {
                 return Decision::Block {
-                    reason: BlockReason::DomainBlocked,
-                    text: Text::AddressBlocked,
-                };
-            }
-            Err(_) if self.blocked_local_parts.contains(email) => {
-                return Decision::Block {
-                    reason: BlockReason::LocalPartBlocked,
+                    reason,
                     text: Text::AddressBlocked,
                 };
             }
             Err(_) if self.allowed_domains.contains(email) => AdmitReason::AllowedDomain,
+            Err(_) if self.awaits_code(sign_up) => return Self::awaiting_code(),
             Err(refusal) => {
                 return Decision::Block {
                     reason: *refusal,
@@ -270,20 +353,67 @@ impl Policy {
             }
         };
         let attributes = invitation
-            .map(|i| i.attributes.to_vec())
+            .map(|i| i.attributes().to_vec())
             .unwrap_or_default();
+        if let Some(decision) = self.attribute_decision(sign_up, &attributes) {
+            return decision;
+        }
+        let admitted = invitation.ok().map(|invitation| Admitted {
+            key: InvitationKey::Email(email.clone()),
+            id: invitation.id().clone(),
+            uses: invitation.uses(),
+            has_claims: !invitation.claims().is_empty(),
+            use_key,
+        });
+        Decision::Admit {
+            reason,
+            attributes,
+            invitation: admitted,
+        }
+    }
+
+    /// Start goes on to the page, where the code is typed.
+    fn awaiting_code() -> Decision {
+        Decision::Admit {
+            reason: AdmitReason::AwaitingCode,
+            attributes: Vec::new(),
+            invitation: None,
+        }
+    }
+
+    /// The deny-list that refuses `email`, if one does.
+    pub(crate) fn deny_listed(&self, email: &EmailAddress) -> Option<BlockReason> {
+        if self.blocked_domains.contains(email) {
+            Some(BlockReason::DomainBlocked)
+        } else if self.blocked_local_parts.contains(email) {
+            Some(BlockReason::LocalPartBlocked)
+        } else {
+            None
+        }
+    }
+
+    /// What the attributes typed decide once the user has seen the page, if anything: values to
+    /// correct, a rule the page cannot meet, an enforced value that cannot be imposed.
+    fn attribute_decision(
+        &self,
+        sign_up: &SignUp,
+        attributes: &[InvitationAttribute],
+    ) -> Option<Decision> {
         if matches!(sign_up.stage, Stage::AfterAttributes | Stage::Unspecified) {
-            let errors = match self.attribute_errors(sign_up, &attributes) {
+            let errors = match self.attribute_errors(sign_up, attributes) {
                 Ok(errors) => errors,
                 Err(reason) => {
-                    return Decision::Block {
+                    return Some(Decision::Block {
                         reason,
                         text: Text::UnavailableMessage,
-                    };
+                    });
                 }
             };
             if !errors.is_empty() {
-                return Decision::Invalid { fields: errors };
+                return Some(Decision::Invalid {
+                    fields: errors,
+                    reason: InvalidReason::Attributes,
+                });
             }
         }
         // Enforcement is a promise: a value that cannot be imposed in the attribute's type
@@ -291,19 +421,19 @@ impl Policy {
         if sign_up.stage == Stage::AfterAttributes
             && attributes
                 .iter()
-                .filter(|attribute| attribute.enforced)
+                .filter(|attribute| attribute.enforced())
                 .any(|attribute| {
                     attribute
-                        .json_as(sign_up.sent_type(&attribute.name))
+                        .json_as(sign_up.sent_type(attribute.name()))
                         .is_none()
                 })
         {
-            return Decision::Block {
+            return Some(Decision::Block {
                 reason: BlockReason::EnforcedValueMismatch,
                 text: Text::BlockPageMessage,
-            };
+            });
         }
-        Decision::Admit { reason, attributes }
+        None
     }
 
     /// `text` in `language`, as this policy words it: the operator's text where they wrote
@@ -356,7 +486,7 @@ impl Policy {
         let enforced = |name: &str| {
             invited
                 .iter()
-                .any(|a| a.enforced && a.name.eq_ignore_ascii_case(name))
+                .any(|a| a.enforced() && a.name().eq_ignore_ascii_case(name))
         };
         if enforced("jobTitle") {
             return Ok(Vec::new());
@@ -401,17 +531,24 @@ impl Policy {
     }
 }
 
-/// Whether an invitation admits this sign-up now; the refusal names why not.
+/// Whether an address's invitation admits this sign-up now; the refusal names why not.
 fn invitation_validity(
     invitation: &Invitation,
     application: Option<&str>,
+    use_key: Option<&UseKey>,
     now: i64,
 ) -> Result<(), BlockReason> {
+    if invitation.revoked_at().is_some() {
+        return Err(BlockReason::InvitationRevoked);
+    }
     if invitation
-        .expires_at
+        .expires_at()
         .is_some_and(|expiry| expiry.has_passed(now))
     {
         return Err(BlockReason::InvitationExpired);
+    }
+    if invitation.used_up_for(use_key) {
+        return Err(BlockReason::AlreadyUsed);
     }
     if applies_to(invitation, application) {
         Ok(())
@@ -422,7 +559,7 @@ fn invitation_validity(
 
 /// Whether an invitation is for every application or for this one.
 fn applies_to(invitation: &Invitation, application: Option<&str>) -> bool {
-    match (&invitation.application_id, application) {
+    match (invitation.application_id(), application) {
         (None, _) => true,
         (Some(invited), Some(asked)) => invited.is(asked),
         (Some(_), None) => false,
@@ -438,6 +575,8 @@ pub enum TokenClaims {
     NoInvitation,
     /// The invitation is for another application: no claims.
     OtherApplication,
+    /// The invitation was revoked: no claims.
+    Revoked,
 }
 
 impl TokenClaims {
@@ -447,8 +586,9 @@ impl TokenClaims {
     pub fn of(invitation: Option<&Invitation>, application: Option<&str>) -> Self {
         match invitation {
             None => Self::NoInvitation,
+            Some(invitation) if invitation.revoked_at().is_some() => Self::Revoked,
             Some(invitation) if applies_to(invitation, application) => {
-                Self::Given(invitation.claims.clone())
+                Self::Given(invitation.claims().into())
             }
             Some(_) => Self::OtherApplication,
         }
@@ -458,7 +598,7 @@ impl TokenClaims {
     pub fn claims(&self) -> &[InvitationClaim] {
         match self {
             Self::Given(claims) => claims,
-            Self::NoInvitation | Self::OtherApplication => &[],
+            Self::NoInvitation | Self::OtherApplication | Self::Revoked => &[],
         }
     }
 
@@ -468,6 +608,7 @@ impl TokenClaims {
             Self::Given(_) => "invitation",
             Self::NoInvitation => "no_invitation",
             Self::OtherApplication => "invitation_for_other_application",
+            Self::Revoked => "invitation_revoked",
         }
     }
 }
@@ -477,6 +618,8 @@ impl AdmitReason {
         match self {
             Self::AllowedDomain => "allowed_domain",
             Self::Invitation => "invitation",
+            Self::Code => "code",
+            Self::AwaitingCode => "awaiting_code",
         }
     }
 }
@@ -485,12 +628,15 @@ impl BlockReason {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::EmailMissing => "email_missing",
+            Self::NoEmailFromIdentityProvider => "no_email_from_identity_provider",
             Self::EmailInvalid => "email_invalid",
             Self::DomainNotAllowed => "domain_not_allowed",
             Self::DomainBlocked => "domain_blocked",
             Self::LocalPartBlocked => "local_part_blocked",
             Self::InvitationExpired => "invitation_expired",
             Self::InvitationForOtherApplication => "invitation_for_other_application",
+            Self::InvitationRevoked => "invitation_revoked",
+            Self::AlreadyUsed => "already_used",
             Self::StoreUnavailable => "store_unavailable",
             Self::JobTitleNotCollected => "job_title_not_collected",
             Self::EnforcedValueMismatch => "enforced_value_mismatch",
@@ -502,7 +648,7 @@ impl BlockReason {
 mod tests {
     use super::*;
     use crate::domain::invitation::ApplicationId;
-    use crate::domain::invitation::{Expiry, ValueType};
+    use crate::domain::invitation::{Expiry, InvitationParts, ValueType};
 
     const NOW: i64 = 1_800_000_000;
 
@@ -533,6 +679,7 @@ mod tests {
         Decision::Admit {
             reason: AdmitReason::AllowedDomain,
             attributes: Vec::new(),
+            invitation: None,
         }
     }
 
@@ -542,6 +689,7 @@ mod tests {
                 attribute: "jobTitle".to_owned(),
                 text,
             }],
+            reason: InvalidReason::Attributes,
         }
     }
 
@@ -770,6 +918,7 @@ mod tests {
                     attribute: "JobTitle".to_owned(),
                     text: Text::JobTitleRequired,
                 }],
+                reason: InvalidReason::Attributes,
             }
         );
     }
@@ -795,25 +944,27 @@ mod tests {
     }
 
     fn attribute(name: &str, value: &str, enforced: bool) -> InvitationAttribute {
-        InvitationAttribute {
-            name: name.into(),
-            value: value.into(),
-            enforced,
-            kind: ValueType::String,
-        }
+        InvitationAttribute::new(name, value, enforced, ValueType::String).unwrap()
+    }
+
+    fn ada() -> InvitationKey {
+        InvitationKey::Email(EmailAddress::parse("ada@contoso.com").unwrap())
+    }
+
+    fn invitation(parts: InvitationParts) -> Invitation {
+        Invitation::new(parts, &ada()).unwrap()
     }
 
     fn invited(application: Option<&str>, expires_at: Option<i64>) -> InvitationLookup {
-        InvitationLookup::Found(Invitation {
+        InvitationLookup::Found(invitation(InvitationParts {
             application_id: application.map(|id| ApplicationId::parse(id).unwrap()),
             expires_at: expires_at.map(Expiry),
             attributes: vec![
                 attribute("displayName", "Ada", false),
                 attribute("jobTitle", "Engineer", true),
-            ]
-            .into(),
-            claims: Box::default(),
-        })
+            ],
+            ..InvitationParts::default()
+        }))
     }
 
     fn for_app(email: &str, application: Option<&str>, stage: Stage) -> SignUp {
@@ -827,16 +978,10 @@ mod tests {
     /// cannot hold blocks after the attribute page; before it nothing is imposed yet.
     #[test]
     fn an_enforced_value_that_cannot_take_the_attributes_type_blocks() {
-        let invitation = InvitationLookup::Found(Invitation {
-            attributes: vec![InvitationAttribute {
-                name: "extension_0a1b_Level".into(),
-                value: "abc".into(),
-                enforced: true,
-                kind: ValueType::String,
-            }]
-            .into(),
-            ..Invitation::default()
-        });
+        let invitation = InvitationLookup::Found(invitation(InvitationParts {
+            attributes: vec![attribute("extension_0a1b_Level", "abc", true)],
+            ..InvitationParts::default()
+        }));
         let sent = |stage| SignUp {
             sent_types: vec![("extension_0a1b_LEVEL".to_owned(), SentType::Integer)],
             ..sign_up("ada@contoso.com", None, stage)
@@ -873,16 +1018,23 @@ mod tests {
             &invited(None, Some(NOW + 1)),
             NOW,
         );
+        let Decision::Admit {
+            reason,
+            attributes,
+            invitation,
+        } = decision
+        else {
+            panic!("{decision:?}");
+        };
+        assert_eq!(reason, AdmitReason::Invitation);
         assert_eq!(
-            decision,
-            Decision::Admit {
-                reason: AdmitReason::Invitation,
-                attributes: vec![
-                    attribute("displayName", "Ada", false),
-                    attribute("jobTitle", "Engineer", true)
-                ],
-            }
+            attributes,
+            vec![
+                attribute("displayName", "Ada", false),
+                attribute("jobTitle", "Engineer", true)
+            ]
         );
+        assert_eq!(invitation.map(|admitted| admitted.key), Some(ada()));
     }
 
     #[test]
@@ -970,11 +1122,13 @@ mod tests {
             value: crate::domain::invitation::ClaimValue::One("Ops".into()),
         }]
         .into();
-        let invitation = |application: Option<&str>| Invitation {
-            application_id: application.map(|id| ApplicationId::parse(id).unwrap()),
-            expires_at: Some(Expiry(NOW - 1)),
-            claims: claims.clone(),
-            ..Invitation::default()
+        let invitation = |application: Option<&str>| {
+            invitation(InvitationParts {
+                application_id: application.map(|id| ApplicationId::parse(id).unwrap()),
+                expires_at: Some(Expiry(NOW - 1)),
+                claims: claims.to_vec(),
+                ..InvitationParts::default()
+            })
         };
         assert_eq!(
             TokenClaims::of(

@@ -6,8 +6,8 @@
 //! Adding one: a field of [`Policy`] (with its default in `Policy::default`) and an entry here.
 
 use super::MAX_JOB_TITLE_LENGTH;
-use super::Policy;
 use super::domains::{DomainList, LocalParts};
+use super::{CodeAttribute, Policy};
 
 /// A value for a setting, as one of the two sources gives it.
 #[derive(Debug, Clone, Copy)]
@@ -16,6 +16,8 @@ pub enum Input<'a> {
     Text(&'a str),
     /// A list of text from the policy file.
     List(&'a [&'a str]),
+    /// Text in quotes from the policy file (never a list).
+    Quoted(&'a str),
     /// A flag from the policy file.
     Bool(bool),
     /// A whole number from the policy file.
@@ -131,6 +133,37 @@ pub const POLICY_SETTINGS: &[PolicySetting] = &[
         },
         show: |policy| policy.require_job_title.to_string(),
     },
+    PolicySetting {
+        env: "INVITATION_CODE_ATTRIBUTE",
+        key: "invitation_code_attribute",
+        meaning: "the user attribute people type an invitation code into (a custom attribute of the user flow: \
+                  its short name `InvitationCode` or Entra's full `extension_<app id>_InvitationCode`, matched in \
+                  any case); Start then lets every address no deny-list refuses go on to the page, and Submit \
+                  decides by the code ([invitations.md](invitations.md#codes)); empty or `none`: no code",
+        default: "none",
+        expected: "an attribute name in quotes, like \"InvitationCode\"",
+        expected_env: "an attribute name (letters, digits and '_', starting with a letter)",
+        apply: |policy, input| {
+            let (Input::Text(text) | Input::Quoted(text)) = input else {
+                return Err("must be an attribute name in quotes".to_owned());
+            };
+            let text = text.trim();
+            policy.code_attribute = if text.is_empty() || text.eq_ignore_ascii_case("none") {
+                None
+            } else {
+                Some(CodeAttribute::parse(text).ok_or_else(|| {
+                    format!("must be an attribute name (letters, digits and '_', starting with a letter), got {text:?}")
+                })?)
+            };
+            Ok(())
+        },
+        show: |policy| {
+            policy
+                .code_attribute
+                .as_ref()
+                .map_or("none".to_owned(), |attribute| attribute.name().to_owned())
+        },
+    },
 ];
 
 /// The setting of this environment variable, or of this policy-file key.
@@ -144,8 +177,11 @@ pub fn by_key(key: &str) -> Option<&'static PolicySetting> {
     POLICY_SETTINGS.iter().find(|setting| setting.key == key)
 }
 
+/// What a list setting says of a value that is no list.
+pub(crate) const NOT_A_LIST: &str = "must be a list of text";
+
 fn not_a_list() -> String {
-    "must be a list of text".to_owned()
+    NOT_A_LIST.to_owned()
 }
 
 /// A domain list: comma-separated text (blank or `none`: the empty list) or a list.

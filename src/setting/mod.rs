@@ -123,6 +123,26 @@ impl Setting {
         raw::whole_number(self.name, value, range.clone(), unit)
     }
 
+    /// Its value as a whole number within its range; `None` when unset (and without fallback).
+    pub(crate) fn optional_whole(&self, env: &Environment) -> Result<Option<u64>, SettingsError> {
+        let Kind::Whole(range, unit) = &self.kind else {
+            unreachable!("{} is not a number", self.name)
+        };
+        self.value(env)
+            .map(|value| raw::whole_number(self.name, value, range.clone(), unit))
+            .transpose()
+    }
+
+    /// Its value (or fallback) as `true` or `false` (`1`/`0` too, any case).
+    pub(crate) fn flag(&self, env: &Environment) -> Result<bool, SettingsError> {
+        match self.value(env) {
+            None => Ok(false),
+            Some(value) => raw::parse_bool(value).ok_or_else(|| {
+                self.invalid(format!("must be true or false, got {:?}", value.trim()))
+            }),
+        }
+    }
+
     /// Its value (or fallback) as text.
     pub(crate) fn text<'e>(&self, env: &'e Environment) -> &'e str {
         self.value(env).unwrap_or_default().trim()

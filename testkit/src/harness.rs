@@ -173,7 +173,7 @@ impl Harness {
         let invitation = self.invited.as_ref()?.get(email.as_str())?;
         Some(Value::Object(
             invitation
-                .claims
+                .claims()
                 .iter()
                 .map(|claim| (claim.name.to_string(), claim.value.json()))
                 .collect(),

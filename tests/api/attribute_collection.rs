@@ -623,7 +623,7 @@ async fn every_decision_is_logged_with_a_masked_address() {
         .logs_containing("function=OnAttributeCollectionStart")
         .await;
     assert!(
-        logs.contains("decision function=OnAttributeCollectionStart outcome=setPrefillValues reason=invitation email=a***@contoso.com language=en policy=default application=44445555-eeee-6666-ffff-7777aaaa8888 tenant=aaaabbbb-0000-cccc-1111-dddd2222eeee entra_correlation_id=22223333-cccc-4444-dddd-5555eeee6666 correlation_id="),
+        logs.contains(&format!("decision function=OnAttributeCollectionStart outcome=setPrefillValues reason=invitation email=a***@contoso.com language=en policy=default application=44445555-eeee-6666-ffff-7777aaaa8888 tenant=aaaabbbb-0000-cccc-1111-dddd2222eeee entra_correlation_id=22223333-cccc-4444-dddd-5555eeee6666 invitation={} correlation_id=", crate::helpers::derived_id("ada@contoso.com"))),
         "{logs}"
     );
     assert!(!logs.contains("ada@contoso.com"), "{logs}");

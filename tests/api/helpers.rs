@@ -523,6 +523,37 @@ pub async fn request_in_flight(app: &TestApp, id: &str) -> tokio::net::TcpStream
 /// The body [`request_in_flight`] sends.
 pub const IN_FLIGHT_BODY: &[u8] = br#"{"email":"ada@fabrikam.com"}"#;
 
+/// `text` with every invitation id (`inv_` and 16 characters, random where the CLI made them)
+/// written `inv_*`, for comparing output that names them.
+pub fn without_ids(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("inv_") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 4..];
+        let id_chars = after
+            .bytes()
+            .take(16)
+            .take_while(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            .count();
+        if id_chars == 16 {
+            out.push_str("inv_*");
+            rest = &after[16..];
+        } else {
+            out.push_str("inv_");
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The id the product derives for an invitation written without one (a file row, a table
+/// entity from before ids).
+pub fn derived_id(key: &str) -> String {
+    signup_gate::domain::invitation::InvitationId::derived(key).to_string()
+}
+
 pub fn basic(username: &str, password: &str) -> String {
     use base64::Engine as _;
     let pair = format!("{username}:{password}");

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Launch, TestApp};
+use crate::helpers::{Launch, TestApp, without_ids};
 
 fn start_event(email: &str) -> Value {
     json!({"type": "microsoft.graph.authenticationEvent.attributeCollectionStart",
@@ -88,28 +88,31 @@ async fn the_cli_round_trips_through_the_file_the_server_reads() {
     let (code, stdout, _) = run(&app, &["invitations", "list", "--json"]);
     assert_eq!(code, 0);
     assert_eq!(
-        serde_json::from_str::<Value>(&stdout).unwrap(),
+        without_ids(&stdout).parse::<Value>().unwrap(),
         json!([
-            {"email": "ada@contoso.com", "application_id": null, "expires_at": null,
+            {"id": "inv_*", "email": "ada@contoso.com", "code": false, "status": "pending",
+             "application_id": null, "expires_at": null,
              "attributes": {"displayName": "Ada Lovelace"}, "enforced": {"jobTitle": "Analyst"},
-             "claims": {}},
-            {"email": "grace@contoso.com", "application_id": "44445555-eeee-6666-ffff-7777aaaa8888",
-             "expires_at": "2999-12-31", "attributes": {}, "enforced": {}, "claims": {}}
+             "claims": {}, "uses": "unlimited", "used": 0},
+            {"id": "inv_*", "email": "grace@contoso.com", "code": false, "status": "pending",
+             "application_id": "44445555-eeee-6666-ffff-7777aaaa8888",
+             "expires_at": "2999-12-31", "attributes": {}, "enforced": {}, "claims": {},
+             "uses": "unlimited", "used": 0}
         ])
     );
     let (code, stdout, _) = run(&app, &["invitations", "list"]);
     assert_eq!(code, 0);
     assert_eq!(
-        stdout,
-        "ada@contoso.com  app: any  expires: never  displayName=Ada Lovelace, !jobTitle=Analyst\n\
-         grace@contoso.com  app: 44445555-eeee-6666-ffff-7777aaaa8888  expires: 2999-12-31\n\
+        without_ids(&stdout),
+        "ada@contoso.com  inv_*  pending  app: any  expires: never  displayName=Ada Lovelace, !jobTitle=Analyst\n\
+         grace@contoso.com  inv_*  pending  app: 44445555-eeee-6666-ffff-7777aaaa8888  expires: 2999-12-31\n\
          2 invitation(s) in invitations.csv\n"
     );
     assert_eq!(
-        std::fs::read_to_string(app.dir().join("invitations.csv")).unwrap(),
-        "email,application_id,expires_at,displayName,!jobTitle\n\
-         ada@contoso.com,,,Ada Lovelace,Analyst\n\
-         grace@contoso.com,44445555-eeee-6666-ffff-7777aaaa8888,2999-12-31,,\n"
+        without_ids(&std::fs::read_to_string(app.dir().join("invitations.csv")).unwrap()),
+        "email,application_id,expires_at,id,displayName,!jobTitle\n\
+         ada@contoso.com,,,inv_*,Ada Lovelace,Analyst\n\
+         grace@contoso.com,44445555-eeee-6666-ffff-7777aaaa8888,2999-12-31,inv_*,,\n"
     );
 
     let (code, stdout, _) = run(&app, &["invitations", "remove", "ADA@contoso.com"]);
@@ -185,8 +188,8 @@ async fn check_explains_the_decision() {
     );
     assert_eq!(code, 0);
     assert_eq!(
-        stdout,
-        "invitation: ada@contoso.com  app: 11111111-0000-0000-0000-00000000000a  expires: never  !jobTitle=Analyst\n\
+        without_ids(&stdout),
+        "invitation: ada@contoso.com  inv_*  pending  app: 11111111-0000-0000-0000-00000000000a  expires: never  !jobTitle=Analyst\n\
          policy: default\n\
          allowed domains: [fabrikam.com]\n\
          admitted (invitation)\n  enforce jobTitle = Analyst\n"
@@ -355,8 +358,8 @@ async fn list_escapes_what_is_not_printable() {
     let (code, stdout, _) = run(&app, &["invitations", "list"]);
     assert_eq!(code, 0);
     assert_eq!(
-        stdout,
-        "ada@contoso.com  app: any  expires: never  displayName=Ada\\nmallory@evil.example  app: any  expires: never\\u{202e}\n\
+        without_ids(&stdout),
+        "ada@contoso.com  inv_*  pending  app: any  expires: never  displayName=Ada\\nmallory@evil.example  app: any  expires: never\\u{202e}\n\
          1 invitation(s) in invitations.csv\n"
     );
     // The value itself is kept as it was written, for the server and for scripts.
@@ -409,14 +412,14 @@ async fn attribute_types_are_written_listed_and_checked() {
     );
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(
-        std::fs::read_to_string(app.dir().join("invitations.csv")).unwrap(),
-        "email,application_id,expires_at,extension_0a1b_Level:int,!extension_0a1b_News:boolean\n\
-         ada@contoso.com,,,3,TRUE\n"
+        without_ids(&std::fs::read_to_string(app.dir().join("invitations.csv")).unwrap()),
+        "email,application_id,expires_at,id,extension_0a1b_Level:int,!extension_0a1b_News:boolean\n\
+         ada@contoso.com,,,inv_*,3,TRUE\n"
     );
     let (_, stdout, _) = run(&app, &["invitations", "list"]);
     assert_eq!(
-        stdout,
-        "ada@contoso.com  app: any  expires: never  extension_0a1b_Level:int=3, !extension_0a1b_News:boolean=TRUE\n\
+        without_ids(&stdout),
+        "ada@contoso.com  inv_*  pending  app: any  expires: never  extension_0a1b_Level:int=3, !extension_0a1b_News:boolean=TRUE\n\
          1 invitation(s) in invitations.csv\n"
     );
     let (_, stdout, _) = run(&app, &["invitations", "list", "--json"]);

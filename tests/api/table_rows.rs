@@ -254,9 +254,10 @@ async fn rows_other_tools_wrote_with_the_wrong_types_or_keys_admit_no_one() {
     let (code, stdout, stderr) = cli(&app, &["invitations", "list"]);
     assert_eq!(code, 1, "{stderr}");
     assert!(
-        stdout.contains(
-            "typed@bad.test  app: 44445555-eeee-6666-ffff-7777aaaa8888  expires: 2999-01-01"
-        ),
+        stdout.contains(&format!(
+            "typed@bad.test  {}  pending  app: 44445555-eeee-6666-ffff-7777aaaa8888  expires: 2999-01-01",
+            crate::helpers::derived_id("typed@bad.test")
+        )),
         "{stdout}"
     );
     assert!(

@@ -287,7 +287,8 @@ async fn decisions_and_metrics_reach_application_insights_without_secrets() {
     assert_eq!(status, 200);
     // The decision line joins our log with Entra's sign-in logs.
     app.logs_containing(&format!(
-        "reason=invitation email=a***@contoso.com language=de policy=default application={APP} tenant={TENANT} entra_correlation_id={ENTRA_CORRELATION} correlation_id="
+        "reason=invitation email=a***@contoso.com language=de policy=default application={APP} tenant={TENANT} entra_correlation_id={ENTRA_CORRELATION} invitation={} correlation_id=",
+        crate::helpers::derived_id("ada@contoso.com")
     ))
     .await;
     app.signal("TERM");
@@ -325,6 +326,11 @@ async fn decisions_and_metrics_reach_application_insights_without_secrets() {
     ] {
         assert_eq!(properties[key], value, "{key}: {start:#}");
     }
+    // The invitation by its id, never its address.
+    assert_eq!(
+        properties["invitation_id"],
+        crate::helpers::derived_id("ada@contoso.com")
+    );
     assert!(
         properties["invocation_id"]
             .as_str()

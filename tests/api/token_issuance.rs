@@ -433,14 +433,16 @@ async fn the_cli_writes_lists_and_checks_claims() {
     ]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(
-        std::fs::read_to_string(app.dir().join("invitations.csv")).unwrap(),
-        "email,application_id,expires_at,displayName,claim:department,claim:app_roles[]\n\
-         ada@contoso.com,,,Ada,Ops,Pilot;Dispatcher\n"
+        crate::helpers::without_ids(
+            &std::fs::read_to_string(app.dir().join("invitations.csv")).unwrap()
+        ),
+        "email,application_id,expires_at,id,displayName,claim:department,claim:app_roles[]\n\
+         ada@contoso.com,,,inv_*,Ada,Ops,Pilot;Dispatcher\n"
     );
     let (_, stdout, _) = run(&["invitations", "list"]);
     assert_eq!(
-        stdout,
-        "ada@contoso.com  app: any  expires: never  displayName=Ada  claims: department=Ops, app_roles[]=Pilot;Dispatcher\n\
+        crate::helpers::without_ids(&stdout),
+        "ada@contoso.com  inv_*  pending  app: any  expires: never  displayName=Ada  claims: department=Ops, app_roles[]=Pilot;Dispatcher\n\
          1 invitation(s) in invitations.csv\n"
     );
     let (_, stdout, _) = run(&["invitations", "list", "--json"]);

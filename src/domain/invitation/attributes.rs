@@ -3,17 +3,18 @@
 
 use std::sync::Arc;
 
-/// An attribute value carried by an invitation.
+/// An attribute value carried by an invitation; built only by [`InvitationAttribute::new`],
+/// so its name is one Entra and B2C take and its value fits its type.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvitationAttribute {
     /// Shared by every invitation that has the attribute (one per file column).
-    pub name: Arc<str>,
-    /// The value as text; it fits `kind` (checked when written and when loaded).
-    pub value: Box<str>,
+    name: Arc<str>,
+    /// The value as text; it fits `kind`.
+    value: Box<str>,
     /// Imposed at submit (`!name` column) instead of only prefilled.
-    pub enforced: bool,
+    enforced: bool,
     /// The JSON type the value is sent in where the request does not show the attribute's type.
-    pub kind: ValueType,
+    kind: ValueType,
 }
 
 /// The JSON type of an attribute's value. Entra requires each attribute's own type, and a
@@ -77,7 +78,7 @@ impl ValueType {
 
 /// Why an attribute cannot be kept; for files, tables and the CLI (never a user).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum InvalidAttribute {
+pub enum InvalidAttribute {
     #[error("{0:?} is not an attribute name (letters, digits and '_', starting with a letter)")]
     Name(String),
     #[error(
@@ -136,6 +137,54 @@ pub enum SentType {
 }
 
 impl InvitationAttribute {
+    /// The attribute `name` with `value` of type `kind` (see [`check_attribute`]).
+    pub fn new(
+        name: impl Into<Arc<str>>,
+        value: &str,
+        enforced: bool,
+        kind: ValueType,
+    ) -> Result<Self, InvalidAttribute> {
+        let name = name.into();
+        check_attribute(&name, value, kind)?;
+        Ok(Self {
+            name,
+            value: value.into(),
+            enforced,
+            kind,
+        })
+    }
+
+    /// A value a store checked with [`Self::new`] when it loaded it.
+    pub(crate) fn trusted(name: Arc<str>, value: &str, enforced: bool, kind: ValueType) -> Self {
+        Self {
+            name,
+            value: value.into(),
+            enforced,
+            kind,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The name as shared by every invitation that has the attribute.
+    pub(crate) fn shared_name(&self) -> &Arc<str> {
+        &self.name
+    }
+
+    pub fn value(&self) -> &str {
+        &self.value
+    }
+
+    pub fn enforced(&self) -> bool {
+        self.enforced
+    }
+
+    pub fn kind(&self) -> ValueType {
+        self.kind
+    }
+
     /// The value as JSON of the type the request showed for the attribute (the declared type
     /// where the request did not show one); `None` when the value cannot take that type.
     pub fn json_as(&self, sent: Option<SentType>) -> Option<serde_json::Value> {

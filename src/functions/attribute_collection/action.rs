@@ -12,7 +12,7 @@ use crate::domain::invitation::InvitationAttribute;
 use crate::functions::entra;
 use crate::gate::Verdict;
 use crate::messages::{Language, Text};
-use crate::policy::{BlockReason, Decision};
+use crate::policy::{AdmitReason, BlockReason, Decision};
 
 /// The action that carries out `verdict`, and the reason to log.
 pub(super) fn action_for(
@@ -29,12 +29,15 @@ pub(super) fn action_for(
                 BlockReason::StoreUnavailable => (Text::TryAgainTitle, Text::TryAgainLater),
                 BlockReason::JobTitleNotCollected => (Text::UnavailableTitle, *text),
                 BlockReason::EmailMissing
+                | BlockReason::NoEmailFromIdentityProvider
                 | BlockReason::EmailInvalid
                 | BlockReason::DomainBlocked
                 | BlockReason::LocalPartBlocked => (Text::BlockPageTitle, *text),
                 BlockReason::DomainNotAllowed
                 | BlockReason::InvitationExpired
                 | BlockReason::InvitationForOtherApplication
+                | BlockReason::InvitationRevoked
+                | BlockReason::AlreadyUsed
                 | BlockReason::EnforcedValueMismatch => {
                     (Text::BlockPageTitle, Text::BlockPageMessage)
                 }
@@ -47,7 +50,7 @@ pub(super) fn action_for(
                 reason.as_str(),
             )
         }
-        Decision::Invalid { fields } => {
+        Decision::Invalid { fields, reason } => {
             let attribute_errors = fields
                 .iter()
                 .map(|field| (field.attribute.clone(), Value::from(say(field.text))))
@@ -57,10 +60,14 @@ pub(super) fn action_for(
                     message: verdict.say_all(fields, language),
                     attribute_errors,
                 },
-                "invalid_attributes",
+                reason.as_str(),
             )
         }
-        Decision::Admit { reason, attributes } => {
+        Decision::Admit {
+            reason,
+            attributes,
+            invitation,
+        } => {
             let action = match event {
                 // Prefill is a convenience: a value that does not fit the attribute is left out.
                 Event::Start => {
@@ -76,10 +83,25 @@ pub(super) fn action_for(
                         Action::SetPrefillValues(inputs)
                     }
                 }
-                // Enforcement is a promise, which the policy checked can be kept.
+                // Enforcement is a promise, which the policy checked can be kept. A code typed
+                // into an attribute Entra may save on the user is replaced by the invitation's
+                // id, so that the code is never stored.
                 Event::Submit => {
-                    let (imposed, _) =
-                        typed_values(attributes.iter().filter(|a| a.enforced), request);
+                    let (mut imposed, _) =
+                        typed_values(attributes.iter().filter(|a| a.enforced()), request);
+                    let code_attribute = verdict.rules.policy.code_attribute.as_ref();
+                    let sent = code_attribute.and_then(|attribute| {
+                        request
+                            .texts()
+                            .into_iter()
+                            .map(|(name, _)| name)
+                            .find(|name| attribute.matches(name))
+                    });
+                    if let (AdmitReason::Code, Some(admitted), Some(sent)) =
+                        (reason, invitation, sent)
+                    {
+                        imposed.insert(sent, Value::from(admitted.id.as_str()));
+                    }
                     if imposed.is_empty() {
                         Action::ContinueWithDefaultBehavior
                     } else {
@@ -103,8 +125,8 @@ fn typed_values<'a>(
     let mut values = Map::new();
     let mut misfits = Vec::new();
     for attribute in attributes {
-        let sent = request.sent(&attribute.name);
-        let name = sent.map_or(&*attribute.name, |(name, _)| name).to_owned();
+        let sent = request.sent(attribute.name());
+        let name = sent.map_or(attribute.name(), |(name, _)| name).to_owned();
         match attribute.json_as(sent.map(|(_, kind)| kind)) {
             Some(value) => {
                 values.insert(name, value);

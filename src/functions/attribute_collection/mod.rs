@@ -10,7 +10,7 @@ use self::action::action_for;
 pub(crate) use self::request::SignUpRequest;
 use super::entra::{self, EventTypes};
 use super::{Answer, Invocation, Outcome, Shared};
-use crate::policy::{SignUp, Stage};
+use crate::policy::{BlockReason, Decision, InvalidReason, SignUp, Stage};
 
 /// Which of the two events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +67,9 @@ pub(crate) async fn answer(
         // Entra sends every attribute of the page: one that is missing is not on it.
         lists_page_attributes: true,
         sent_types: request.sent_types(),
+        texts: request.texts(),
+        entra_correlation_id: request.entra_ids().1.map(str::to_owned),
+        from_entra: true,
     };
     let verdict = shared
         .gate
@@ -81,13 +84,41 @@ pub(crate) async fn answer(
         &invocation.correlation_id,
     );
     let (tenant, correlation_id) = request.entra_ids();
+    let code_refused = matches!(
+        verdict.decision,
+        Decision::Invalid {
+            reason: InvalidReason::Code(_),
+            ..
+        }
+    );
+    if matches!(
+        verdict.decision,
+        Decision::Block {
+            reason: BlockReason::NoEmailFromIdentityProvider,
+            ..
+        }
+    ) {
+        log::error!(
+            "{function}: the request carries no e-mail address (a federated identity provider sent none) and no \
+             invitation code attribute is configured, so no one can be recognised; blocking. Ways out: set \
+             INVITATION_CODE_ATTRIBUTE (docs/invitations.md#codes), or map the identity provider's e-mail claim \
+             (docs/entra.md#federated-sign-ups-without-an-e-mail); correlation_id={}",
+            invocation.correlation_id
+        );
+    }
+    let outcome = Outcome::new(entra::Action::name(&action), reason)
+        .about(&sign_up.email)
+        .said(language)
+        .under(verdict.rules.name)
+        .for_application(request.application())
+        .in_entra(tenant, correlation_id)
+        .by_invitation(verdict.invitation.as_ref());
     Answer {
         response: entra::respond(event.types(), &action),
-        outcome: Outcome::new(entra::Action::name(&action), reason)
-            .about(&sign_up.email)
-            .said(language)
-            .under(verdict.rules.name)
-            .for_application(request.application())
-            .in_entra(tenant, correlation_id),
+        outcome: if code_refused {
+            outcome.with_client_ip(request.client_ip.as_deref())
+        } else {
+            outcome
+        },
     }
 }

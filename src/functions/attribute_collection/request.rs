@@ -49,6 +49,8 @@ pub(crate) struct SignUpRequest<'a> {
     /// `data.tenantId` and `authenticationContext.correlationId`, for the decision line.
     tenant: Option<String>,
     correlation_id: Option<String>,
+    /// `authenticationContext.client.ip`, masked.
+    pub(crate) client_ip: Option<String>,
     /// Identities that are JSON objects, in the order sent.
     identities: Vec<Identity<'a>>,
     /// Attributes by name as sent, sorted by name; of names sent twice the last one.
@@ -64,6 +66,17 @@ impl<'a> SignUpRequest<'a> {
     /// Entra's `data.tenantId` and `authenticationContext.correlationId`.
     pub(crate) fn entra_ids(&self) -> (Option<&str>, Option<&str>) {
         (self.tenant.as_deref(), self.correlation_id.as_deref())
+    }
+
+    /// The text attributes sent, by name as sent (where a user types a code).
+    pub(crate) fn texts(&self) -> Vec<(String, String)> {
+        self.attributes
+            .iter()
+            .filter_map(|(name, value)| match value {
+                SentValue::Text(text) => Some((name.to_string(), text.to_string())),
+                _ => None,
+            })
+            .collect()
     }
 
     /// The JSON type of each attribute sent, by name as sent.
@@ -101,6 +114,7 @@ impl<'a> SignUpRequest<'a> {
             language: context.language(catalog),
             tenant: context.tenant_id().map(str::to_owned),
             correlation_id: context.correlation_id().map(str::to_owned),
+            client_ip: context.masked_client_ip(),
             identities: sign_up_info.identities,
             attributes,
         })

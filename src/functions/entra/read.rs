@@ -282,6 +282,23 @@ impl<'de> AuthenticationContext<'de> {
         self.tenant_id.as_deref()
     }
 
+    /// `client.ip`: where the user's browser connects from, masked for logs and telemetry
+    /// (the last part of an IPv4 address, all but the first three groups of an IPv6 one).
+    pub(crate) fn masked_client_ip(&self) -> Option<String> {
+        let ip = self.client.as_ref()?.ip.as_deref()?.trim();
+        let address: std::net::IpAddr = ip.parse().ok()?;
+        Some(match address {
+            std::net::IpAddr::V4(v4) => {
+                let [a, b, c, _] = v4.octets();
+                format!("{a}.{b}.{c}.x")
+            }
+            std::net::IpAddr::V6(v6) => {
+                let segments = v6.segments();
+                format!("{:x}:{:x}:{:x}::x", segments[0], segments[1], segments[2])
+            }
+        })
+    }
+
     /// The user's language: `client.locale`, then `client.market`, else English.
     pub(crate) fn language(&self, catalog: &'static Catalog) -> Language {
         let client = self.client.as_ref();
@@ -314,16 +331,19 @@ impl<'de> Object<'de> for AuthenticationContext<'de> {
 struct Client<'de> {
     locale: Option<Cow<'de, str>>,
     market: Option<Cow<'de, str>>,
-    exact: [bool; 2],
+    ip: Option<Cow<'de, str>>,
+    exact: [bool; 3],
 }
 
 impl<'de> Object<'de> for Client<'de> {
     fn field<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
-        let [locale, market] = &mut self.exact;
+        let [locale, market, ip] = &mut self.exact;
         if claims(key, "locale", locale) {
             read_into(map, &mut self.locale)
         } else if claims(key, "market", market) {
             read_into(map, &mut self.market)
+        } else if claims(key, "ip", ip) {
+            read_into(map, &mut self.ip)
         } else {
             Ok(false)
         }

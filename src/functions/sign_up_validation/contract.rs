@@ -93,6 +93,15 @@ impl ConnectorRequest {
 
     /// The application the user signs up to: `client_id`, or `clientId` (the token step's
     /// spelling in one documentation example).
+    /// The top-level text claims (where a user types a code: custom attributes arrive as
+    /// `extension_<app>_<Name>`).
+    pub(crate) fn texts(&self) -> Vec<(String, String)> {
+        self.0
+            .iter()
+            .filter_map(|(name, value)| Some((name.clone(), value.as_str()?.to_owned())))
+            .collect()
+    }
+
     pub(crate) fn client_id(&self) -> Option<String> {
         ["client_id", "clientId"]
             .iter()

@@ -64,6 +64,7 @@ async fn answer(body: &[u8], shared: &Shared, invocation: &Invocation) -> Answer
         job_title: request.job_title(),
         stage: step.stage(),
         application: request.client_id(),
+        texts: request.texts(),
         ..SignUp::default()
     };
     let outcome = |action, reason| {
@@ -82,7 +83,9 @@ async fn answer(body: &[u8], shared: &Shared, invocation: &Invocation) -> Answer
         .await;
     let message;
     let (response, reason) = match &verdict.decision {
-        Decision::Admit { reason, attributes } => (
+        Decision::Admit {
+            reason, attributes, ..
+        } => (
             ConnectorResponse::continue_with(returned_claims(
                 &step,
                 attributes,
@@ -94,17 +97,19 @@ async fn answer(body: &[u8], shared: &Shared, invocation: &Invocation) -> Answer
             message = verdict.say(*text, language);
             (ConnectorResponse::block(&message), reason.as_str())
         }
-        Decision::Invalid { fields } => {
+        Decision::Invalid { fields, reason } => {
             message = verdict.say_all(fields, language);
             (
                 ConnectorResponse::validation_error(&message),
-                "invalid_attributes",
+                reason.as_str(),
             )
         }
     };
     Answer {
         response: reply(&response),
-        outcome: outcome(response.action.as_str(), reason).under(verdict.rules.name.clone()),
+        outcome: outcome(response.action.as_str(), reason)
+            .under(verdict.rules.name.clone())
+            .by_invitation(verdict.invitation.as_ref()),
     }
 }
 
@@ -165,14 +170,14 @@ fn returned_claims(
 ) -> serde_json::Map<String, serde_json::Value> {
     let wanted = |attribute: &&InvitationAttribute| match step.stage() {
         Stage::BeforeAttributes => true,
-        Stage::AfterAttributes | Stage::Unspecified => attribute.enforced,
+        Stage::AfterAttributes | Stage::Unspecified => attribute.enforced(),
         Stage::BeforeToken => false,
     };
     attributes
         .iter()
         .filter(wanted)
-        .filter(|attribute| fits_the_answer(&attribute.name, correlation_id))
-        .map(|attribute| (attribute.name.to_string(), attribute.json()))
+        .filter(|attribute| fits_the_answer(attribute.name(), correlation_id))
+        .map(|attribute| (attribute.name().to_owned(), attribute.json()))
         .collect()
 }
 

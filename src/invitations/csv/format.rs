@@ -1,8 +1,15 @@
 //! The invitation file's format: a CSV with the header `email,application_id,expires_at`
 //! followed by any attribute columns (`displayName`, `jobTitle`, `extension_<appid>_Team`; a
 //! leading `!` marks a column enforced at submit instead of only prefilled, a trailing `:int` or
-//! `:boolean` its type). Empty cells mean "any application", "never expires" and "no value".
-//! Reading collects every problem with its line number.
+//! `:boolean` its type) and claim columns (`claim:department`, `claim:app_roles[]`). Empty cells
+//! mean "any application", "never expires" and "no value".
+//!
+//! Optional columns carry the rest of an invitation's life, as `export` writes them: `id`,
+//! `code_sha256` (a code invitation: the SHA-256 of its code; the `email` cell is then the
+//! address it is bound to, or empty), `uses` (`unlimited` or a number), `used` and `use_keys`
+//! (the uses claimed, and by which sign-ups), `revoked_at`, `signed_up_at` and
+//! `signed_up_application`. A file without them reads as it always did. Reading collects every
+//! problem with its line number.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -11,14 +18,28 @@ use std::sync::Arc;
 
 use crate::domain::email::{EmailAddress, InvalidEmail};
 use crate::domain::invitation::{
-    ApplicationId, ClaimValue, Expiry, Invitation, InvitationAttribute, InvitationClaim, ValueType,
-    check_attribute, check_claim_name, check_claims, is_attribute_name,
+    ApplicationId, ClaimValue, CodeDigest, Expiry, Invitation, InvitationAttribute,
+    InvitationClaim, InvitationId, InvitationKey, InvitationParts, MAX_USES, UseKey, Uses,
+    ValueType, check_attribute, check_claim_name, check_claims, is_attribute_name,
 };
+use crate::invitations::{SignedUp, StoredInvitation};
 
 /// The fixed leading columns.
 pub(super) const EMAIL: &str = "email";
 pub(super) const APPLICATION_ID: &str = "application_id";
 pub(super) const EXPIRES_AT: &str = "expires_at";
+
+/// The optional columns of an invitation's life, in the order they are written.
+pub(super) const LIFE: [(&str, Column); 8] = [
+    ("id", Column::Id),
+    ("code_sha256", Column::Code),
+    ("uses", Column::Uses),
+    ("used", Column::Used),
+    ("use_keys", Column::UseKeys),
+    ("revoked_at", Column::RevokedAt),
+    ("signed_up_at", Column::SignedUpAt),
+    ("signed_up_application", Column::SignedUpApplication),
+];
 
 /// A problem on one line of the file (line 1 is the header).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,11 +75,19 @@ impl fmt::Display for FileErrors {
 }
 
 /// One column of the file.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Column {
     Email,
     ApplicationId,
     ExpiresAt,
+    Id,
+    Code,
+    Uses,
+    Used,
+    UseKeys,
+    RevokedAt,
+    SignedUpAt,
+    SignedUpApplication,
     /// Index into [`Header::attributes`].
     Attribute(u16),
     /// Index into [`Header::claims`].
@@ -116,10 +145,20 @@ pub(super) struct AttributeColumn {
 }
 
 /// One data row's non-empty cells, borrowed from the reader.
+#[derive(Default)]
 pub(super) struct Cells<'r> {
+    /// The invited address, or (with `code`) the address the code is bound to.
     pub(super) email: &'r str,
     pub(super) application_id: Option<ApplicationId>,
     pub(super) expires_at: Option<Expiry>,
+    pub(super) id: Option<InvitationId>,
+    pub(super) code: Option<CodeDigest>,
+    pub(super) uses: Uses,
+    pub(super) used: u32,
+    pub(super) use_keys: Vec<UseKey>,
+    pub(super) revoked_at: Option<Expiry>,
+    pub(super) signed_up_at: Option<&'r str>,
+    pub(super) signed_up_application: Option<&'r str>,
     /// (attribute column, value)
     pub(super) attributes: Vec<(u16, &'r str)>,
     /// (claim column, value)
@@ -129,9 +168,10 @@ pub(super) struct Cells<'r> {
 /// One data row, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Row {
-    pub email: EmailAddress,
-    pub invitation: Invitation,
+    pub entry: StoredInvitation,
     pub line: u64,
+    /// Written without an id: not from an export (`import` gives it what new invitations get).
+    pub fresh: bool,
 }
 
 /// Reads CSV text row by row, handing each row's cells to `row`; every problem (the reader's or
@@ -213,6 +253,11 @@ fn parse_header(headers: &csv::ByteRecord) -> Result<Header, FileErrors> {
             n if n.eq_ignore_ascii_case(EMAIL) => Column::Email,
             n if n.eq_ignore_ascii_case(APPLICATION_ID) => Column::ApplicationId,
             n if n.eq_ignore_ascii_case(EXPIRES_AT) => Column::ExpiresAt,
+            n if let Some((_, column)) =
+                LIFE.iter().find(|(name, _)| n.eq_ignore_ascii_case(name)) =>
+            {
+                *column
+            }
             n if n
                 .get(..CLAIM_PREFIX.len())
                 .is_some_and(|prefix| prefix.eq_ignore_ascii_case(CLAIM_PREFIX)) =>
@@ -308,13 +353,7 @@ fn read_cells<'r>(header: &Header, record: &'r csv::ByteRecord) -> Result<Cells<
             header.columns.len()
         ));
     }
-    let mut cells = Cells {
-        email: "",
-        application_id: None,
-        expires_at: None,
-        attributes: Vec::new(),
-        claims: Vec::new(),
-    };
+    let mut cells = Cells::default();
     for (column, cell) in header.columns.iter().zip(record.iter()) {
         let cell = std::str::from_utf8(cell).map_err(|_| "a cell is not UTF-8".to_owned())?;
         if cell.is_empty() {
@@ -333,6 +372,43 @@ fn read_cells<'r>(header: &Header, record: &'r csv::ByteRecord) -> Result<Cells<
                     Expiry::parse(cell).map_err(|error| format!("invalid expires_at: {error}"))?;
                 cells.expires_at = Some(expiry);
             }
+            Column::Id => {
+                cells.id = Some(InvitationId::parse(cell).ok_or_else(|| {
+                    format!("invalid id {cell:?} (inv_ and 16 letters and digits)")
+                })?);
+            }
+            Column::Code => {
+                cells.code = Some(CodeDigest::parse(cell).ok_or_else(|| {
+                    "invalid code_sha256: 64 hex digits, the SHA-256 of a code".to_owned()
+                })?);
+            }
+            Column::Uses => {
+                cells.uses = Uses::parse(cell).ok_or_else(|| {
+                    format!("invalid uses {cell:?}: 'unlimited' or a number from 1 to {MAX_USES}")
+                })?;
+            }
+            Column::Used => {
+                cells.used = cell
+                    .parse()
+                    .map_err(|_| format!("invalid used {cell:?}: a whole number"))?;
+            }
+            Column::UseKeys => {
+                cells.use_keys = cell
+                    .split_whitespace()
+                    .map(|key| {
+                        UseKey::parse(key).ok_or_else(|| {
+                            format!("invalid use_keys: {key:?} is not 16 hex digits")
+                        })
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
+            Column::RevokedAt => {
+                cells.revoked_at = Some(
+                    Expiry::parse(cell).map_err(|error| format!("invalid revoked_at: {error}"))?,
+                );
+            }
+            Column::SignedUpAt => cells.signed_up_at = Some(cell),
+            Column::SignedUpApplication => cells.signed_up_application = Some(cell),
             Column::Attribute(index) => {
                 let column = &header.attributes[usize::from(index)];
                 let name = &column.name;
@@ -351,7 +427,7 @@ fn read_cells<'r>(header: &Header, record: &'r csv::ByteRecord) -> Result<Cells<
             Column::Claim(index) => cells.claims.push((index, cell)),
         }
     }
-    if cells.email.is_empty() {
+    if cells.email.is_empty() && cells.code.is_none() {
         return Err("the e-mail address is missing".to_owned());
     }
     if !cells.claims.is_empty() {
@@ -385,46 +461,86 @@ pub(super) fn invalid_email(error: InvalidEmail) -> String {
     format!("invalid e-mail address: {error}")
 }
 
-/// A row as the CLI holds it.
-fn to_row(header: &Header, line: u64, cells: Cells<'_>) -> Result<Row, String> {
-    let email = EmailAddress::parse(cells.email).map_err(invalid_email)?;
+/// A row's key: its code, or its address.
+pub(super) fn key_of(cells: &Cells<'_>) -> Result<InvitationKey, String> {
+    match cells.code {
+        Some(digest) => Ok(InvitationKey::Code(digest)),
+        None => EmailAddress::parse(cells.email)
+            .map(InvitationKey::Email)
+            .map_err(invalid_email),
+    }
+}
+
+/// A row's invitation, checked as every invitation is.
+pub(super) fn invitation_of(
+    header: &Header,
+    cells: &Cells<'_>,
+    key: &InvitationKey,
+) -> Result<Invitation, String> {
+    let bound_to = match (key, cells.email) {
+        (InvitationKey::Code(_), "") => None,
+        (InvitationKey::Code(_), email) => Some(EmailAddress::parse(email).map_err(invalid_email)?),
+        (InvitationKey::Email(_), _) => None,
+    };
     let attributes = cells
         .attributes
         .iter()
         .map(|&(index, value)| {
             let column = &header.attributes[usize::from(index)];
-            InvitationAttribute {
-                name: column.name.clone(),
-                value: value.into(),
-                enforced: column.enforced,
-                kind: column.kind,
-            }
+            InvitationAttribute::trusted(column.name.clone(), value, column.enforced, column.kind)
         })
         .collect();
-    let invitation = Invitation {
+    let parts = InvitationParts {
+        id: cells.id.clone(),
         application_id: cells.application_id.clone(),
         expires_at: cells.expires_at,
         attributes,
-        claims: claims_of(header, &cells)?,
+        claims: claims_of(header, cells)?.into_vec(),
+        uses: cells.uses,
+        bound_to,
+        revoked_at: cells.revoked_at,
+        used: cells.used,
+        use_keys: cells.use_keys.clone(),
     };
+    Invitation::new(parts, key).map_err(|error| error.to_string())
+}
+
+/// A row as the CLI holds it.
+fn to_row(header: &Header, line: u64, cells: Cells<'_>) -> Result<Row, String> {
+    let key = key_of(&cells)?;
+    let fresh = cells.id.is_none();
+    let invitation = invitation_of(header, &cells, &key)?;
+    let signed_up: Option<SignedUp> = cells.signed_up_at.map(|at| {
+        (
+            at.to_owned(),
+            cells.signed_up_application.map(str::to_owned),
+        )
+    });
     Ok(Row {
-        email,
-        invitation,
+        entry: StoredInvitation {
+            key,
+            invitation,
+            signed_up,
+        },
         line,
+        fresh,
     })
 }
 
-/// Parses rows for the CLI; a repeated address is an error of the later row.
-/// Every row that reads, and every problem (the header's, or each bad row's).
+/// Parses rows for the CLI: every row that reads, and every problem (the header's, or each bad
+/// row's; a repeated address or code is a problem of the later row).
 pub(super) fn parse_rows(text: &[u8]) -> (Vec<Row>, Result<(), FileErrors>) {
     let mut rows = Vec::new();
     let mut first_line: HashMap<String, u64> = HashMap::new();
     let parsed = parse(text, |header, line, cells| {
         let row = to_row(header, line, cells)?;
-        match first_line.entry(row.email.as_str().to_owned()) {
-            Entry::Occupied(first) => {
-                Err(format!("duplicate of the address on line {}", first.get()))
-            }
+        match first_line.entry(row.entry.key.text()) {
+            Entry::Occupied(first) => Err(match row.entry.key {
+                InvitationKey::Email(_) => {
+                    format!("duplicate of the address on line {}", first.get())
+                }
+                InvitationKey::Code(_) => format!("duplicate of the code on line {}", first.get()),
+            }),
             Entry::Vacant(slot) => {
                 slot.insert(line);
                 rows.push(row);

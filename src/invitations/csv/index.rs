@@ -1,5 +1,5 @@
 //! One version of the invitation file as the server holds it: compact, read in one pass, looked
-//! up by normalised address.
+//! up by normalised address or by code digest (`sha256:<hex>`, which no address can be).
 
 use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
@@ -9,9 +9,10 @@ use std::hash::BuildHasher as _;
 use hashbrown::HashTable;
 
 use super::format::{AttributeColumn, Cells, ClaimColumn, FileErrors, invalid_email, parse};
-use crate::domain::email::normalise_into;
+use crate::domain::email::{EmailAddress, normalise_into};
 use crate::domain::invitation::{
-    ApplicationId, Expiry, Invitation, InvitationAttribute, InvitationClaim,
+    ApplicationId, CodeDigest, Expiry, Invitation, InvitationAttribute, InvitationClaim,
+    InvitationId, InvitationKey, InvitationParts, Uses,
 };
 
 /// A stretch of [`InvitationIndex::text`].
@@ -21,10 +22,16 @@ struct Span {
     len: u32,
 }
 
-/// One invitation in the index (32 bytes; everything variable-length lives in the text).
+/// One invitation in the index (56 bytes; everything variable-length lives in the text).
 #[derive(Debug, Clone, Copy)]
 struct IndexEntry {
-    email: Span,
+    /// The normalised address, or `sha256:<hex>` of a code.
+    key: Span,
+    /// Empty when the row has none (its id is then derived from the key).
+    id: Span,
+    /// A code's bound address (normalised); empty when open.
+    bound: Span,
+    revoked: Option<Expiry>,
     /// Line in the file, to name the first of two duplicates.
     line: u32,
     /// Index into `applications`, or [`ANY_APPLICATION`].
@@ -98,8 +105,24 @@ impl InvitationIndex {
     ) -> Result<(), String> {
         let too_large =
             || "the file is too large (the index holds at most 4 GiB of text)".to_owned();
+        if let Uses::Limited(_) = cells.uses {
+            return Err(format!(
+                "uses {}: the invitation file cannot count uses (it is read-only where it is deployed); \
+                 keep limited invitations in a table (INVITATION_STORE=table), or make it unlimited",
+                cells.uses
+            ));
+        }
         let start = self.text.len();
-        normalise_into(cells.email, &mut self.text).map_err(invalid_email)?;
+        let (bound, code) = match cells.code {
+            Some(digest) => {
+                self.text.push_str(&InvitationKey::Code(digest).text());
+                (cells.email, true)
+            }
+            None => {
+                normalise_into(cells.email, &mut self.text).map_err(invalid_email)?;
+                ("", false)
+            }
+        };
         let Self {
             text,
             entries,
@@ -107,18 +130,36 @@ impl InvitationIndex {
             hasher,
             ..
         } = self;
-        let email = &text[start..];
-        let hash = hasher.hash_one(email);
-        if let Some(&first) = table.find(hash, |&i| span(text, entries[i as usize].email) == email)
-        {
+        let key = &text[start..];
+        let hash = hasher.hash_one(key);
+        if let Some(&first) = table.find(hash, |&i| span(text, entries[i as usize].key) == key) {
             let first = entries[first as usize].line;
             text.truncate(start);
-            return Err(format!("duplicate of the address on line {first}"));
+            let what = if code { "code" } else { "address" };
+            return Err(format!("duplicate of the {what} on line {first}"));
         }
-        let email = Span {
+        let key = Span {
             start: u32::try_from(start).map_err(|_| too_large())?,
             len: u32::try_from(text.len() - start).map_err(|_| too_large())?,
         };
+        let mut stretch = |write: &dyn Fn(&mut String) -> Result<(), String>| {
+            let start = self.text.len();
+            write(&mut self.text)?;
+            Ok::<Span, String>(Span {
+                start: u32::try_from(start).map_err(|_| too_large())?,
+                len: u32::try_from(self.text.len() - start).map_err(|_| too_large())?,
+            })
+        };
+        let id = stretch(&|text| {
+            if let Some(id) = &cells.id {
+                text.push_str(id.as_str());
+            }
+            Ok(())
+        })?;
+        let bound = stretch(&|text| match bound {
+            "" => Ok(()),
+            bound => normalise_into(bound, text).map(drop).map_err(invalid_email),
+        })?;
         let application = match &cells.application_id {
             None => ANY_APPLICATION,
             Some(id) => match applications.get(id) {
@@ -152,7 +193,10 @@ impl InvitationIndex {
         }
         let value_count = cells.attributes.len() + cells.claims.len();
         let entry = IndexEntry {
-            email,
+            key,
+            id,
+            bound,
+            revoked: cells.revoked_at,
             line: u32::try_from(line).map_err(|_| too_large())?,
             application,
             expires_at: cells.expires_at.map_or(NEVER, |expiry| expiry.0),
@@ -171,7 +215,7 @@ impl InvitationIndex {
             ..
         } = self;
         table.insert_unique(hash, number, |&i| {
-            hasher.hash_one(span(text, entries[i as usize].email))
+            hasher.hash_one(span(text, entries[i as usize].key))
         });
         Ok(())
     }
@@ -186,9 +230,18 @@ impl InvitationIndex {
 
     /// The invitation of a normalised address.
     pub fn get(&self, email: &str) -> Option<Invitation> {
-        let hash = self.hasher.hash_one(email);
+        self.get_key(email)
+    }
+
+    /// The invitation of a code.
+    pub fn get_code(&self, digest: &CodeDigest) -> Option<Invitation> {
+        self.get_key(&InvitationKey::Code(*digest).text())
+    }
+
+    fn get_key(&self, key: &str) -> Option<Invitation> {
+        let hash = self.hasher.hash_one(key);
         let &number = self.table.find(hash, |&i| {
-            span(&self.text, self.entries[i as usize].email) == email
+            span(&self.text, self.entries[i as usize].key) == key
         })?;
         let entry = self.entries[number as usize];
         let first = entry.values.start as usize;
@@ -197,12 +250,12 @@ impl InvitationIndex {
         for value in values {
             let text = span(&self.text, value.value);
             match self.columns.get(usize::from(value.column)) {
-                Some(column) => attributes.push(InvitationAttribute {
-                    name: column.name.clone(),
-                    value: text.into(),
-                    enforced: column.enforced,
-                    kind: column.kind,
-                }),
+                Some(column) => attributes.push(InvitationAttribute::trusted(
+                    column.name.clone(),
+                    text,
+                    column.enforced,
+                    column.kind,
+                )),
                 None => {
                     let column =
                         &self.claim_columns[usize::from(value.column) - self.columns.len()];
@@ -215,13 +268,27 @@ impl InvitationIndex {
                 }
             }
         }
-        Some(Invitation {
+        let id = match span(&self.text, entry.id) {
+            "" => InvitationId::derived(key),
+            id => InvitationId::parse(id)?,
+        };
+        let bound_to = match span(&self.text, entry.bound) {
+            "" => None,
+            bound => Some(EmailAddress::parse(bound).ok()?),
+        };
+        let parts = InvitationParts {
+            id: Some(id.clone()),
             application_id: (entry.application != ANY_APPLICATION)
                 .then(|| self.applications[entry.application as usize].clone()),
             expires_at: (entry.expires_at != NEVER).then_some(Expiry(entry.expires_at)),
-            attributes: attributes.into(),
-            claims: claims.into(),
-        })
+            attributes,
+            claims,
+            bound_to,
+            revoked_at: entry.revoked,
+            ..InvitationParts::default()
+        };
+        // Every part was checked when the row was read.
+        Some(Invitation::trusted(parts, &id))
     }
 }
 

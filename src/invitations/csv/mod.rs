@@ -22,7 +22,7 @@ use super::{
     StoredInvitation, Upsert,
 };
 use crate::domain::email::EmailAddress;
-use crate::domain::invitation::Invitation;
+use crate::domain::invitation::{CodeDigest, Invitation, InvitationKey, Uses};
 use crate::files::{self, ReadError};
 use crate::watched::{Reload, Seen};
 
@@ -221,6 +221,14 @@ impl InvitationStore for CsvStore {
         Box::pin(std::future::ready(Ok(found)))
     }
 
+    fn find_code<'a>(
+        &'a self,
+        digest: &'a CodeDigest,
+    ) -> BoxFuture<'a, Result<Option<Invitation>, StoreError>> {
+        let found = self.snapshot().get_code(digest);
+        Box::pin(std::future::ready(Ok(found)))
+    }
+
     fn load(&self) -> Result<(), StoreError> {
         Ok(self.load_now()?)
     }
@@ -233,7 +241,7 @@ impl InvitationStore for CsvStore {
 
 /// The CLI's edits: each reads the file, changes it and writes it back whole (the file is small
 /// enough, and a running server picks the new version up within a second). The file keeps no
-/// sign-up records.
+/// sign-up records of its own (an imported export's are kept) and cannot count uses.
 impl InvitationAdmin for CsvStore {
     fn describe(&self) -> String {
         self.path.display().to_string()
@@ -249,7 +257,7 @@ impl InvitationAdmin for CsvStore {
             .into())));
         }
         let listing = self.edit().map(|file| Listing {
-            invitations: file.rows.into_iter().map(stored).collect(),
+            invitations: file.rows.into_iter().map(|row| row.entry).collect(),
             unusable: Vec::new(),
         });
         Box::pin(std::future::ready(listing.map_err(StoreError::from)))
@@ -257,22 +265,22 @@ impl InvitationAdmin for CsvStore {
 
     fn get<'a>(
         &'a self,
-        email: &'a EmailAddress,
+        key: &'a InvitationKey,
     ) -> BoxFuture<'a, Result<Option<StoredInvitation>, StoreError>> {
         let found = self
             .edit()
-            .map(|file| file.find(email).cloned().map(stored));
+            .map(|file| file.find(key).map(|row| row.entry.clone()));
         Box::pin(std::future::ready(found.map_err(StoreError::from)))
     }
 
     fn upsert<'a>(
         &'a self,
-        email: &'a EmailAddress,
-        invitation: &'a Invitation,
+        entry: &'a StoredInvitation,
     ) -> BoxFuture<'a, Result<Upsert, StoreError>> {
         let written = (|| {
+            self.refuse_limited(std::slice::from_ref(entry))?;
             let mut file = self.edit()?;
-            let outcome = file.upsert(email.clone(), invitation.clone());
+            let outcome = file.upsert(entry.clone());
             if outcome != Upsert::Unchanged {
                 file.save(&self.path)?;
             }
@@ -281,10 +289,10 @@ impl InvitationAdmin for CsvStore {
         Box::pin(std::future::ready(written))
     }
 
-    fn remove<'a>(&'a self, email: &'a EmailAddress) -> BoxFuture<'a, Result<bool, StoreError>> {
+    fn remove<'a>(&'a self, key: &'a InvitationKey) -> BoxFuture<'a, Result<bool, StoreError>> {
         let removed = (|| {
             let mut file = self.edit()?;
-            let removed = file.remove(email);
+            let removed = file.remove(key);
             if removed {
                 file.save(&self.path)?;
             }
@@ -295,15 +303,16 @@ impl InvitationAdmin for CsvStore {
 
     fn import<'a>(
         &'a self,
-        rows: Vec<(EmailAddress, Invitation)>,
+        rows: Vec<StoredInvitation>,
         progress: Progress<'a>,
     ) -> BoxFuture<'a, Result<Counts, ImportError>> {
         let mut counts = Counts::default();
         let imported = (|| {
+            self.refuse_limited(&rows)?;
             let mut file = self.edit()?;
             let total = rows.len();
-            for (email, invitation) in rows {
-                counts.count(file.upsert(email, invitation));
+            for entry in rows {
+                counts.count(file.upsert(entry));
             }
             if counts.added + counts.updated > 0 {
                 file.save(&self.path)?;
@@ -318,14 +327,38 @@ impl InvitationAdmin for CsvStore {
             }
         })))
     }
+
+    fn counts_uses(&self) -> bool {
+        false
+    }
 }
 
-/// A row of the file as a stored invitation (the file keeps no sign-up records).
-fn stored(row: Row) -> StoredInvitation {
-    StoredInvitation {
-        email: row.email,
-        invitation: row.invitation,
-        signed_up: None,
+impl CsvStore {
+    /// The file cannot count uses (it is read-only where it is deployed): a limited invitation
+    /// is refused, each named by its id.
+    fn refuse_limited(&self, entries: &[StoredInvitation]) -> Result<(), FileError> {
+        let limited: Vec<String> = entries
+            .iter()
+            .filter(|entry| entry.invitation.uses() != Uses::Unlimited)
+            .map(|entry| {
+                format!(
+                    "{} (uses {})",
+                    entry.invitation.id(),
+                    entry.invitation.uses()
+                )
+            })
+            .collect();
+        if limited.is_empty() {
+            return Ok(());
+        }
+        Err(FileError::Unwritable {
+            path: self.path.clone(),
+            problem: format!(
+                "the invitation file cannot count uses, so it holds only unlimited invitations; \
+                 these are limited: {} (keep them in a table: INVITATION_STORE=table)",
+                limited.join(", ")
+            ),
+        })
     }
 }
 
@@ -334,7 +367,23 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::domain::invitation::{ApplicationId, Expiry, InvitationAttribute, ValueType};
+    use crate::domain::invitation::{
+        ApplicationId, Expiry, InvitationAttribute, InvitationId, InvitationParts, ValueType,
+    };
+
+    /// An address's invitation with these attributes.
+    fn entry(email: &EmailAddress, attributes: Vec<InvitationAttribute>) -> StoredInvitation {
+        let key = InvitationKey::Email(email.clone());
+        let parts = InvitationParts {
+            attributes,
+            ..InvitationParts::default()
+        };
+        StoredInvitation {
+            invitation: Invitation::new(parts, &key).unwrap(),
+            key,
+            signed_up: None,
+        }
+    }
 
     const EXAMPLE: &str = "\
 email,application_id,expires_at,displayName,!jobTitle
@@ -348,12 +397,13 @@ Grace@Contoso.com,93fd07aa-0000-0000-0000-000000000000,2030-01-01,,
         let map = InvitationIndex::parse(EXAMPLE.as_bytes()).unwrap();
         assert_eq!(map.len(), 3);
         let ada = map.get("ada@fabrikam.com").unwrap();
-        assert_eq!(ada.application_id, None);
-        assert_eq!(ada.expires_at, None);
+        assert_eq!(ada.application_id(), None);
+        assert_eq!(ada.expires_at(), None);
+        assert_eq!(*ada.id(), InvitationId::derived("ada@fabrikam.com"));
         assert_eq!(
-            ada.attributes
+            ada.attributes()
                 .iter()
-                .map(|a| (&*a.name, &*a.value, a.enforced))
+                .map(|a| (a.name(), a.value(), a.enforced()))
                 .collect::<Vec<_>>(),
             vec![
                 ("displayName", "Ada Lovelace", false),
@@ -362,13 +412,19 @@ Grace@Contoso.com,93fd07aa-0000-0000-0000-000000000000,2030-01-01,,
         );
         let grace = map.get("grace@contoso.com").unwrap();
         assert_eq!(
-            grace.application_id.as_ref().map(|id| id.as_str()),
+            grace.application_id().map(|id| id.as_str()),
             Some("93fd07aa-0000-0000-0000-000000000000")
         );
-        assert_eq!(grace.expires_at, Some(Expiry::parse("2030-01-01").unwrap()));
-        assert!(grace.attributes.is_empty());
         assert_eq!(
-            &*map.get("\"quoted, name\"@contoso.com").unwrap().attributes[0].value,
+            grace.expires_at(),
+            Some(Expiry::parse("2030-01-01").unwrap())
+        );
+        assert!(grace.attributes().is_empty());
+        assert_eq!(
+            map.get("\"quoted, name\"@contoso.com")
+                .unwrap()
+                .attributes()[0]
+                .value(),
             "Doe, Jane"
         );
     }
@@ -414,30 +470,18 @@ dan@fabrikam.com,my-app,,
             b"email,application_id,expires_at,!jobTitle\na@x.example,,,Engineer\n",
         )
         .unwrap();
-        let attribute = |name: &str, enforced| InvitationAttribute {
-            name: Arc::from(name),
-            value: "Boss".into(),
-            enforced,
-            kind: ValueType::String,
-        };
-        let invitation = |attributes| Invitation {
-            application_id: None,
-            expires_at: None,
-            attributes,
-            claims: Box::default(),
+        let attribute = |name: &str, enforced| {
+            InvitationAttribute::new(Arc::from(name), "Boss", enforced, ValueType::String).unwrap()
         };
         let b = EmailAddress::parse("b@x.example").unwrap();
-        file.upsert(
-            b.clone(),
-            invitation(Box::new([attribute("JOBTITLE", true)])),
-        );
+        file.upsert(entry(&b, vec![attribute("JOBTITLE", true)]));
         let written = file.to_csv().unwrap();
         assert_eq!(
             String::from_utf8(written.clone()).unwrap(),
             "email,application_id,expires_at,!jobTitle\na@x.example,,,Engineer\nb@x.example,,,Boss\n"
         );
         assert!(InvitationFile::parse(&written).is_ok());
-        file.upsert(b, invitation(Box::new([attribute("jobtitle", false)])));
+        file.upsert(entry(&b, vec![attribute("jobtitle", false)]));
         assert_eq!(
             file.to_csv().unwrap_err(),
             "attribute jobTitle is enforced (!jobTitle) on some invitations and not on others; one column cannot be both"
@@ -464,7 +508,11 @@ dan@fabrikam.com,my-app,,
     fn tolerates_a_byte_order_mark_blank_lines_and_short_rows() {
         let text = "\u{feff}email,application_id,expires_at,displayName\n\nada@fabrikam.com\n";
         let map = InvitationIndex::parse(text.as_bytes()).unwrap();
-        assert_eq!(map.get("ada@fabrikam.com").unwrap(), Invitation::default());
+        let ada = map.get("ada@fabrikam.com").unwrap();
+        assert_eq!(
+            ada.into_parts().attributes,
+            Invitation::default().into_parts().attributes
+        );
     }
 
     #[test]
@@ -482,7 +530,7 @@ dan@fabrikam.com,my-app,,
         let strip = |file: &InvitationFile| {
             file.rows
                 .iter()
-                .map(|r| (r.email.clone(), r.invitation.clone()))
+                .map(|r| r.entry.clone())
                 .collect::<Vec<_>>()
         };
         assert_eq!(strip(&again), strip(&file));
@@ -495,23 +543,23 @@ dan@fabrikam.com,my-app,,
         let mut file = InvitationFile::load(&path).unwrap();
         assert!(file.rows.is_empty());
         let email = EmailAddress::parse("ada@fabrikam.com").unwrap();
-        assert_eq!(
-            file.upsert(email.clone(), Invitation::default()),
-            Upsert::Added
-        );
-        assert_eq!(
-            file.upsert(email.clone(), Invitation::default()),
-            Upsert::Unchanged
-        );
-        let other = Invitation {
-            application_id: ApplicationId::parse("93fd07aa-0000-0000-0000-000000000000").ok(),
-            ..Invitation::default()
+        assert_eq!(file.upsert(entry(&email, Vec::new())), Upsert::Added);
+        assert_eq!(file.upsert(entry(&email, Vec::new())), Upsert::Unchanged);
+        let key = InvitationKey::Email(email.clone());
+        let other = StoredInvitation {
+            invitation: Invitation::new(
+                InvitationParts {
+                    application_id: ApplicationId::parse("93fd07aa-0000-0000-0000-000000000000")
+                        .ok(),
+                    ..InvitationParts::default()
+                },
+                &key,
+            )
+            .unwrap(),
+            ..entry(&email, Vec::new())
         };
-        assert_eq!(file.upsert(email.clone(), other), Upsert::Updated);
-        assert_eq!(
-            file.upsert(email.clone(), Invitation::default()),
-            Upsert::Updated
-        );
+        assert_eq!(file.upsert(other), Upsert::Updated);
+        assert_eq!(file.upsert(entry(&email, Vec::new())), Upsert::Updated);
         file.save(&path).unwrap();
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
@@ -522,8 +570,8 @@ dan@fabrikam.com,my-app,,
             1,
             "no temporary file left behind"
         );
-        assert!(file.remove(&email));
-        assert!(!file.remove(&email));
+        assert!(file.remove(&key));
+        assert!(!file.remove(&key));
     }
 
     #[test]

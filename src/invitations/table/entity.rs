@@ -2,10 +2,15 @@
 //!
 //! The key of an address is its domain (PartitionKey) and its local part (RowKey), escaped so
 //! that no character the Table service forbids in keys, and none that needs URL quoting,
-//! remains. Properties: `Email`, `ApplicationId`, `ExpiresAt` (text, as in the file),
+//! remains. A code invitation lives in the partition `~code` under the hex SHA-256 of its code;
+//! the address a code was redeemed by is noted in the partition `~redeemed` (no domain's
+//! escaped key starts with `~` followed by a lower-case letter). Properties: `Email` (a code's:
+//! the address it is bound to), `Id`, `ApplicationId`, `ExpiresAt` (text, as in the file),
 //! `Attributes` and `Enforced` (JSON objects of name → text, whole number or true/false, the
 //! JSON type being the attribute's type), `Claims` (a JSON object of name → text or a list of
-//! text), `SignedUpAt`, `SignedUpApplication`.
+//! text), `Uses` (a limited invitation's number of uses), `RevokedAt`; and what the server
+//! records: `Used`, `UseKeys` (the sign-ups that claimed a use), `SignedUpAt`,
+//! `SignedUpApplication`.
 //!
 //! Rows may be written by other tools (Storage Explorer, the SDKs), so reading checks every
 //! property it uses: one of the wrong type, an `Email` whose keys are not the row's, an attribute
@@ -18,16 +23,37 @@ use serde_json::{Map, Value, json};
 
 use crate::domain::email::EmailAddress;
 use crate::domain::invitation::{
-    ApplicationId, ClaimValue, Expiry, Invitation, InvitationAttribute, InvitationClaim, ValueType,
-    check_attribute, check_claims, claims_json,
+    ApplicationId, ClaimValue, CodeDigest, Expiry, Invitation, InvitationAttribute,
+    InvitationClaim, InvitationId, InvitationKey, InvitationParts, UseKey, Uses, ValueType,
+    claims_json,
 };
 use crate::invitations::StoredInvitation;
+
+/// The partition of code invitations.
+pub(crate) const CODES: &str = "~code";
+/// The partition of the addresses codes were redeemed by.
+pub(crate) const REDEEMED: &str = "~redeemed";
+/// Properties the server writes on an invitation, which the CLI keeps when it replaces one.
+pub(crate) const RECORDS: [&str; 4] = ["SignedUpAt", "SignedUpApplication", "Used", "UseKeys"];
 
 /// PartitionKey and RowKey of an address: its domain and its local part. Every byte outside
 /// `[a-z0-9._-]` becomes `~XX` (hex), so keys never hold `/ \ # ?`, control characters, quotes
 /// or anything a URL would have to escape.
 pub(crate) fn entity_keys(email: &EmailAddress) -> (String, String) {
     (escape_key(email.domain()), escape_key(email.local_part()))
+}
+
+/// PartitionKey and RowKey of an invitation.
+pub(crate) fn keys_of(key: &InvitationKey) -> (String, String) {
+    match key {
+        InvitationKey::Email(email) => entity_keys(email),
+        InvitationKey::Code(digest) => (CODES.to_owned(), digest.to_string()),
+    }
+}
+
+/// PartitionKey and RowKey of the note that `email` redeemed a code.
+pub(crate) fn redemption_keys(email: &EmailAddress) -> (String, String) {
+    (REDEEMED.to_owned(), escape_key(email.as_str()))
 }
 
 fn escape_key(text: &str) -> String {
@@ -80,51 +106,112 @@ impl MalformedRow {
     }
 }
 
-/// The entity of an invitation (keys and properties; no sign-up record).
-pub(crate) fn to_entity(email: &EmailAddress, invitation: &Invitation) -> Value {
-    let (partition, row) = entity_keys(email);
+/// The entity of an invitation: its keys and properties, and the server's records where the
+/// entry has them (an import of an export).
+pub(crate) fn to_entity(entry: &StoredInvitation) -> Value {
+    let invitation = &entry.invitation;
+    let (partition, row) = keys_of(&entry.key);
     // Values in their declared JSON type: text, a whole number or true/false.
     let values = |enforced: bool| {
         let map: Map<String, Value> = invitation
-            .attributes
+            .attributes()
             .iter()
-            .filter(|a| a.enforced == enforced)
-            .map(|a| (a.name.to_string(), a.json()))
+            .filter(|a| a.enforced() == enforced)
+            .map(|a| (a.name().to_owned(), a.json()))
             .collect();
         Value::from(Value::Object(map).to_string())
     };
     let mut entity = json!({
-        "PartitionKey": partition, "RowKey": row, "Email": email.as_str(),
+        "PartitionKey": partition, "RowKey": row, "Id": invitation.id().as_str(),
         "Attributes": values(false), "Enforced": values(true),
     });
-    if let Some(application) = &invitation.application_id {
+    if let Some(email) = entry.email() {
+        entity["Email"] = Value::from(email.as_str());
+    }
+    if let Some(application) = invitation.application_id() {
         entity["ApplicationId"] = Value::from(application.as_str());
     }
-    if let Some(expiry) = invitation.expires_at {
+    if let Some(expiry) = invitation.expires_at() {
         entity["ExpiresAt"] = Value::from(expiry.to_string());
     }
-    if !invitation.claims.is_empty() {
-        entity["Claims"] = Value::from(Value::Object(claims_json(&invitation.claims)).to_string());
+    if !invitation.claims().is_empty() {
+        entity["Claims"] = Value::from(Value::Object(claims_json(invitation.claims())).to_string());
+    }
+    if let Uses::Limited(uses) = invitation.uses() {
+        entity["Uses"] = Value::from(uses);
+    }
+    if let Some(revoked) = invitation.revoked_at() {
+        entity["RevokedAt"] = Value::from(revoked.to_string());
+    }
+    if invitation.used() > 0 {
+        entity["Used"] = Value::from(invitation.used());
+        entity["UseKeys"] = Value::from(use_keys_text(invitation.use_keys()));
+    }
+    if let Some((at, application)) = &entry.signed_up {
+        entity["SignedUpAt"] = Value::from(at.as_str());
+        if let Some(application) = application {
+            entity["SignedUpApplication"] = Value::from(application.as_str());
+        }
     }
     entity
 }
 
+/// `UseKeys`: the keys separated by spaces.
+pub(crate) fn use_keys_text(keys: &[UseKey]) -> String {
+    keys.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// What a row of the table is.
+#[derive(Debug)]
+pub(crate) enum Entity {
+    Invitation(Box<StoredInvitation>),
+    /// `email` signed up with the code whose digest this is.
+    Redemption {
+        code: CodeDigest,
+    },
+}
+
 /// Reads a row, checking every property it uses.
-pub(crate) fn from_entity(entity: &Value) -> Result<StoredInvitation, MalformedRow> {
+pub(crate) fn from_entity(entity: &Value) -> Result<Entity, MalformedRow> {
     let key = |name: &str| entity.get(name).and_then(Value::as_str).unwrap_or_default();
     let (partition, row) = (key("PartitionKey"), key("RowKey"));
     let malformed = |problem: String| MalformedRow::new(partition, row, problem);
     let text = |name: &str| text_property(entity, name).map_err(malformed);
-    let email = text("Email")?.ok_or_else(|| malformed("it has no Email".to_owned()))?;
-    let email = EmailAddress::parse(email)
-        .map_err(|error| malformed(format!("its Email is not a valid address: {error}")))?;
-    if entity_keys(&email) != (partition.to_owned(), row.to_owned()) {
-        return Err(malformed(
-            "its keys are not those of its Email (PartitionKey must be the domain and RowKey the \
-             escaped local part, as the CLI writes them)"
-                .to_owned(),
-        ));
+    if partition == REDEEMED {
+        let code = text("CodeSha256")?
+            .and_then(CodeDigest::parse)
+            .ok_or_else(|| malformed("its CodeSha256 is not a code's SHA-256".to_owned()))?;
+        return Ok(Entity::Redemption { code });
     }
+    let email = text("Email")?
+        .map(|email| {
+            EmailAddress::parse(email)
+                .map_err(|error| malformed(format!("its Email is not a valid address: {error}")))
+        })
+        .transpose()?;
+    let (key, bound_to) = if partition == CODES {
+        let digest = CodeDigest::parse(row)
+            .filter(|digest| digest.to_string() == row)
+            .ok_or_else(|| {
+                malformed(
+                    "its RowKey is not a code's SHA-256 (64 lower-case hex digits)".to_owned(),
+                )
+            })?;
+        (InvitationKey::Code(digest), email)
+    } else {
+        let email = email.ok_or_else(|| malformed("it has no Email".to_owned()))?;
+        if entity_keys(&email) != (partition.to_owned(), row.to_owned()) {
+            return Err(malformed(
+                "its keys are not those of its Email (PartitionKey must be the domain and RowKey the \
+                 escaped local part, as the CLI writes them)"
+                    .to_owned(),
+            ));
+        }
+        (InvitationKey::Email(email), None)
+    };
     let mut attributes: Vec<InvitationAttribute> = Vec::new();
     for (property, enforced) in [("Attributes", false), ("Enforced", true)] {
         let Some(json) = text(property)? else {
@@ -147,51 +234,95 @@ pub(crate) fn from_entity(entity: &Value) -> Result<StoredInvitation, MalformedR
                     )));
                 }
             };
-            check_attribute(&name, &value, kind)
-                .map_err(|problem| malformed(format!("{property}: {problem}")))?;
             if attributes
                 .iter()
-                .any(|a| a.name.eq_ignore_ascii_case(&name))
+                .any(|a| a.name().eq_ignore_ascii_case(&name))
             {
                 return Err(malformed(format!(
                     "it names attribute {name} twice (names are compared in any case)"
                 )));
             }
-            attributes.push(InvitationAttribute {
-                name: name.into(),
-                value: value.into(),
-                enforced,
-                kind,
-            });
+            attributes.push(
+                InvitationAttribute::new(name, &value, enforced, kind)
+                    .map_err(|problem| malformed(format!("{property}: {problem}")))?,
+            );
         }
     }
     let claims = match text("Claims")? {
-        None => Box::default(),
+        None => Vec::new(),
         Some(json) => read_claims(json).map_err(malformed)?,
     };
-    let expires_at = text("ExpiresAt")?
-        .map(Expiry::parse)
-        .transpose()
-        .map_err(|error| malformed(format!("ExpiresAt: {error}")))?;
+    let expiry = |name: &str| -> Result<Option<Expiry>, MalformedRow> {
+        text(name)?
+            .map(Expiry::parse)
+            .transpose()
+            .map_err(|error| malformed(format!("{name}: {error}")))
+    };
+    let count = |name: &str| -> Result<Option<u32>, MalformedRow> {
+        match entity.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Number(number)) => number
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .map(Some)
+                .ok_or_else(|| malformed(format!("{name} is not a whole number"))),
+            Some(other) => Err(malformed(format!(
+                "{name} is {}, not a whole number",
+                json_type(other)
+            ))),
+        }
+    };
+    let uses = match count("Uses")? {
+        None => Uses::Unlimited,
+        Some(n) => Uses::parse(&n.to_string()).ok_or_else(|| {
+            malformed(format!(
+                "Uses is {n}, not 1 to {}",
+                crate::domain::invitation::MAX_USES
+            ))
+        })?,
+    };
+    let use_keys = text("UseKeys")?
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(|key| {
+            UseKey::parse(key)
+                .ok_or_else(|| malformed(format!("UseKeys holds {key:?}, not a use key")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let id = text("Id")?
+        .map(|id| {
+            InvitationId::parse(id)
+                .ok_or_else(|| malformed(format!("Id {id:?} is not an invitation id")))
+        })
+        .transpose()?;
+    let parts = InvitationParts {
+        id,
+        application_id: text("ApplicationId")?
+            .map(ApplicationId::parse)
+            .transpose()
+            .map_err(|error| malformed(format!("ApplicationId: {error}")))?,
+        expires_at: expiry("ExpiresAt")?,
+        attributes,
+        claims,
+        uses,
+        bound_to,
+        revoked_at: expiry("RevokedAt")?,
+        used: count("Used")?.unwrap_or_default(),
+        use_keys,
+    };
+    let invitation =
+        Invitation::new(parts, &key).map_err(|problem| malformed(problem.to_string()))?;
     let (signed_up_at, signed_up_application) = (text("SignedUpAt")?, text("SignedUpApplication")?);
-    Ok(StoredInvitation {
-        email,
-        invitation: Invitation {
-            application_id: text("ApplicationId")?
-                .map(ApplicationId::parse)
-                .transpose()
-                .map_err(|error| malformed(format!("ApplicationId: {error}")))?,
-            expires_at,
-            attributes: attributes.into_boxed_slice(),
-            claims,
-        },
+    Ok(Entity::Invitation(Box::new(StoredInvitation {
+        key,
+        invitation,
         signed_up: signed_up_at.map(|at| (at.to_owned(), signed_up_application.map(str::to_owned))),
-    })
+    })))
 }
 
 /// `Claims`: a JSON object of claim name → a string or a list of strings, checked as the file
 /// reader checks claims (names, no name twice, at most 3 KB). Empty values and items are dropped, as the file drops them.
-fn read_claims(json: &str) -> Result<Box<[InvitationClaim]>, String> {
+fn read_claims(json: &str) -> Result<Vec<InvitationClaim>, String> {
     let values: Map<String, Value> =
         serde_json::from_str(json).map_err(|_| "Claims is not a JSON object".to_owned())?;
     let mut claims = Vec::new();
@@ -227,8 +358,8 @@ fn read_claims(json: &str) -> Result<Box<[InvitationClaim]>, String> {
             value,
         });
     }
-    check_claims(&claims).map_err(|error| format!("Claims: {error}"))?;
-    Ok(claims.into())
+    crate::domain::invitation::check_claims(&claims).map_err(|error| format!("Claims: {error}"))?;
+    Ok(claims)
 }
 
 /// A text property: `None` when absent, null or empty. Any other JSON type makes the row
@@ -273,18 +404,22 @@ mod tests {
     }
 
     fn attribute(name: &str, value: &str, enforced: bool, kind: ValueType) -> InvitationAttribute {
-        InvitationAttribute {
-            name: name.into(),
-            value: value.into(),
-            enforced,
-            kind,
+        InvitationAttribute::new(name, value, enforced, kind).unwrap()
+    }
+
+    fn invitation_of(entity: &Value) -> StoredInvitation {
+        match from_entity(entity).unwrap() {
+            Entity::Invitation(stored) => *stored,
+            Entity::Redemption { .. } => panic!("not an invitation"),
         }
     }
 
     #[test]
     fn entities_round_trip() {
         let email = EmailAddress::parse("ada@fabrikam.com").unwrap();
-        let invitation = Invitation {
+        let key = InvitationKey::Email(email.clone());
+        let parts = InvitationParts {
+            id: InvitationId::generate().ok(),
             application_id: ApplicationId::parse("44445555-eeee-6666-ffff-7777aaaa8888").ok(),
             expires_at: Some(Expiry::parse("2030-01-01").unwrap()),
             attributes: vec![
@@ -292,8 +427,7 @@ mod tests {
                 attribute("extension_0a1b_News", "false", false, ValueType::Boolean),
                 attribute("extension_0a1b_Level", "5", true, ValueType::Integer),
                 attribute("jobTitle", "Engineer", true, ValueType::String),
-            ]
-            .into(),
+            ],
             claims: vec![
                 InvitationClaim {
                     name: "app_roles".into(),
@@ -303,10 +437,19 @@ mod tests {
                     name: "department".into(),
                     value: ClaimValue::One("Ops".into()),
                 },
-            ]
-            .into(),
+            ],
+            uses: Uses::Limited(3),
+            revoked_at: Some(Expiry::parse("2029-06-01T10:00:00Z").unwrap()),
+            used: 1,
+            use_keys: vec![UseKey::of(&["entra", "c-1"])],
+            ..InvitationParts::default()
         };
-        let entity = to_entity(&email, &invitation);
+        let stored = StoredInvitation {
+            invitation: Invitation::new(parts, &key).unwrap(),
+            key,
+            signed_up: Some(("2029-01-01T00:00:00Z".to_owned(), None)),
+        };
+        let entity = to_entity(&stored);
         assert_eq!(
             entity["Claims"],
             "{\"app_roles\":[\"Pilot\",\"Dispatcher\"],\"department\":\"Ops\"}"
@@ -319,11 +462,27 @@ mod tests {
             entity["Enforced"],
             "{\"extension_0a1b_Level\":5,\"jobTitle\":\"Engineer\"}"
         );
-        let stored = from_entity(&entity).unwrap();
-        assert_eq!(
-            (stored.email, stored.invitation, stored.signed_up),
-            (email, invitation, None)
-        );
+        assert_eq!(invitation_of(&entity), stored);
+        // A code: its own partition, keyed by its digest, bound to an address.
+        let code = crate::domain::invitation::InvitationCode::generate().unwrap();
+        let key = InvitationKey::Code(code.digest());
+        let bound = StoredInvitation {
+            invitation: Invitation::new(
+                InvitationParts {
+                    bound_to: Some(email),
+                    ..InvitationParts::default()
+                },
+                &key,
+            )
+            .unwrap(),
+            key,
+            signed_up: None,
+        };
+        let entity = to_entity(&bound);
+        assert_eq!(entity["PartitionKey"], CODES);
+        assert_eq!(entity["RowKey"], code.digest().to_string());
+        assert!(!entity.to_string().contains(&code.to_string()));
+        assert_eq!(invitation_of(&entity), bound);
     }
 
     fn row(properties: Value) -> Value {
@@ -337,7 +496,7 @@ mod tests {
 
     /// The problem as the server logs it (keys masked).
     fn problem(entity: Value) -> String {
-        let error = from_entity(&entity).unwrap_err();
+        let error = from_entity(&entity).err().unwrap();
         let logged = error.to_string();
         let (masked, _) = logged
             .strip_prefix("row ")
@@ -367,11 +526,10 @@ mod tests {
             );
         }
         // What other tools write for Edm.DateTime and Edm.Guid arrives as text.
-        let stored = from_entity(&row(json!({"ExpiresAt": "2030-01-01T00:00:00.0000000Z",
-            "ApplicationId": "93FD07AA-0000-0000-0000-000000000000"})))
-        .unwrap();
+        let stored = invitation_of(&row(json!({"ExpiresAt": "2030-01-01T00:00:00.0000000Z",
+            "ApplicationId": "93FD07AA-0000-0000-0000-000000000000"})));
         assert_eq!(
-            stored.invitation.expires_at,
+            stored.invitation.expires_at(),
             Expiry::parse("2030-01-01").ok()
         );
     }
@@ -387,7 +545,7 @@ mod tests {
         ] {
             let entity = json!({"PartitionKey": partition, "RowKey": row_key, "Email": email});
             assert_eq!(
-                from_entity(&entity).unwrap_err().problem,
+                from_entity(&entity).err().unwrap().problem,
                 keys,
                 "{partition}/{row_key}"
             );
@@ -425,14 +583,15 @@ mod tests {
         ] {
             let entity = row(json!({"Enforced": attributes.to_string()}));
             assert_eq!(
-                from_entity(&entity).unwrap_err().problem,
+                from_entity(&entity).err().unwrap().problem,
                 expected,
                 "{attributes}"
             );
         }
         assert_eq!(
             from_entity(&row(json!({"Attributes": "[1]"})))
-                .unwrap_err()
+                .err()
+                .unwrap()
                 .problem,
             "Attributes is not a JSON object"
         );
@@ -466,13 +625,16 @@ mod tests {
         ] {
             let entity = row(json!({"Claims": claims.to_string()}));
             assert_eq!(
-                from_entity(&entity).unwrap_err().problem,
+                from_entity(&entity).err().unwrap().problem,
                 expected,
                 "{claims}"
             );
         }
         assert_eq!(
-            from_entity(&row(json!({"Claims": 5}))).unwrap_err().problem,
+            from_entity(&row(json!({"Claims": 5})))
+                .err()
+                .unwrap()
+                .problem,
             "Claims is a number, not text"
         );
     }
@@ -484,9 +646,9 @@ mod tests {
         let claims =
             json!({"app_roles": ["", "  ", " Pilot "], "department": "", "team": " ", "none": []});
         let entity = row(json!({"Claims": claims.to_string()}));
-        let stored = from_entity(&entity).unwrap();
+        let stored = invitation_of(&entity);
         assert_eq!(
-            &*stored.invitation.claims,
+            stored.invitation.claims(),
             &[InvitationClaim {
                 name: "app_roles".into(),
                 value: ClaimValue::Many(vec!["Pilot".into()].into()),
@@ -498,8 +660,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            file.get("ada@fabrikam.com").unwrap().claims,
-            stored.invitation.claims
+            file.get("ada@fabrikam.com").unwrap().claims(),
+            stored.invitation.claims()
         );
     }
 }

@@ -27,15 +27,17 @@ use self::client::{Answer, Call, CallError, TableClient};
 #[cfg(test)]
 pub(crate) use self::connection::Credential;
 pub(crate) use self::connection::TableSettings;
-pub(crate) use self::entity::{MalformedRow, entity_keys};
-use self::entity::{from_entity, to_entity};
+pub(crate) use self::entity::MalformedRow;
+use self::entity::{
+    Entity, RECORDS, from_entity, keys_of, redemption_keys, to_entity, use_keys_text,
+};
 use self::readiness::Readiness;
 use super::{
-    Counts, ImportError, InvitationAdmin, InvitationStore, Listing, Progress, StoreError,
+    Claim, Counts, ImportError, InvitationAdmin, InvitationStore, Listing, Progress, StoreError,
     StoredInvitation, Unusable, Upsert,
 };
 use crate::domain::email::EmailAddress;
-use crate::domain::invitation::Invitation;
+use crate::domain::invitation::{CodeDigest, Invitation, InvitationKey, UseKey, Uses};
 
 /// Below this much time left, a failed point read is not retried.
 const MIN_RETRY_BUDGET: Duration = Duration::from_millis(50);
@@ -43,6 +45,9 @@ const MIN_RETRY_BUDGET: Duration = Duration::from_millis(50);
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often a write that raced another writer is tried again.
 const WRITE_ATTEMPTS: usize = 3;
+/// How often a claim that raced another sign-up reads again (within the decision deadline):
+/// enough for a burst of sign-ups on one code.
+const CLAIM_ATTEMPTS: usize = 64;
 /// How long the check that the table answers may take (it runs in the background; lookups wait
 /// for it within their own deadline).
 const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -149,8 +154,7 @@ impl TableStore {
         }
     }
 
-    fn entity_resource(&self, email: &EmailAddress) -> String {
-        let (partition, row) = entity_keys(email);
+    fn resource(&self, (partition, row): (String, String)) -> String {
         format!(
             "{}(PartitionKey='{partition}',RowKey='{row}')",
             self.table()
@@ -159,12 +163,12 @@ impl TableStore {
 
     /// One point read within `budget`, retried once after a transient failure if time allows:
     /// the entity and its ETag, or `None` for the service's "no such entity".
-    async fn read(
+    async fn read_at(
         &self,
-        email: &EmailAddress,
+        keys: (String, String),
         budget: Duration,
     ) -> Result<Option<(Value, String)>, CallError> {
-        let resource = self.entity_resource(email);
+        let resource = self.resource(keys);
         let call = Call {
             method: reqwest::Method::GET,
             resource: &resource,
@@ -186,29 +190,47 @@ impl TableStore {
         }
     }
 
-    /// The invitation of an address with its sign-up record (for the CLI).
-    pub(crate) async fn get(
+    async fn read(
         &self,
-        email: &EmailAddress,
-    ) -> Result<Option<StoredInvitation>, TableError> {
-        match self.read(email, ADMIN_TIMEOUT).await {
-            Ok(Some((entity, _))) => from_entity(&entity)
-                .map(Some)
-                .map_err(|row| self.malformed(row)),
+        key: &InvitationKey,
+        budget: Duration,
+    ) -> Result<Option<(Value, String)>, CallError> {
+        self.read_at(keys_of(key), budget).await
+    }
+
+    /// The invitation at a key, checked, with its ETag.
+    async fn read_invitation(
+        &self,
+        key: &InvitationKey,
+        budget: Duration,
+    ) -> Result<Option<(StoredInvitation, String)>, TableError> {
+        match self.read(key, budget).await {
+            Ok(Some((entity, etag))) => match from_entity(&entity) {
+                Ok(Entity::Invitation(stored)) => Ok(Some((*stored, etag))),
+                Ok(Entity::Redemption { .. }) => Ok(None),
+                Err(row) => Err(self.malformed(row)),
+            },
             Ok(None) => Ok(None),
             Err(error) => Err(self.error(error)),
         }
     }
 
-    /// Writes an invitation. One the address already has is replaced, keeping its sign-up
-    /// record (which the invitation's writer does not own), and left alone when nothing
-    /// changes, so that importing the same file again writes nothing.
-    pub(crate) async fn upsert(
+    /// The invitation at a key with its sign-up record (for the CLI).
+    pub(crate) async fn get(
         &self,
-        email: &EmailAddress,
-        invitation: &Invitation,
-    ) -> Result<Upsert, TableError> {
-        let entity = to_entity(email, invitation);
+        key: &InvitationKey,
+    ) -> Result<Option<StoredInvitation>, TableError> {
+        Ok(self
+            .read_invitation(key, ADMIN_TIMEOUT)
+            .await?
+            .map(|(stored, _)| stored))
+    }
+
+    /// Writes an invitation. One at the key already is replaced, keeping what the server
+    /// recorded on it (unless the entry brings its own: an import of an export), and left
+    /// alone when nothing changes, so that importing the same file again writes nothing.
+    pub(crate) async fn upsert(&self, entry: &StoredInvitation) -> Result<Upsert, TableError> {
+        let entity = to_entity(entry);
         let table = self.table().to_owned();
         let insert = Call {
             method: reqwest::Method::POST,
@@ -224,23 +246,30 @@ impl TableStore {
                 Err(error) => return Err(self.error(error)),
             }
             let Some((existing, etag)) = self
-                .read(email, ADMIN_TIMEOUT)
+                .read(&entry.key, ADMIN_TIMEOUT)
                 .await
                 .map_err(|error| self.error(error))?
             else {
                 continue; // removed meanwhile: insert again
             };
-            // A malformed row is replaced by a good one; its record is kept where it is text.
-            if from_entity(&existing).is_ok_and(|stored| stored.invitation == *invitation) {
-                return Ok(Upsert::Unchanged);
-            }
             let mut replacement = entity.clone();
-            for record in ["SignedUpAt", "SignedUpApplication"] {
-                if let Some(value) = existing.get(record).filter(|v| v.is_string()) {
+            // A malformed row is replaced by a good one; its records are kept where they are
+            // of the right type.
+            for record in RECORDS {
+                if replacement.get(record).is_none()
+                    && let Some(value) =
+                        existing.get(record).filter(|v| v.is_string() || v.is_u64())
+                {
                     replacement[record] = value.clone();
                 }
             }
-            let resource = self.entity_resource(email);
+            if let Ok(Entity::Invitation(stored)) = from_entity(&existing)
+                && let Ok(Entity::Invitation(wanted)) = from_entity(&replacement)
+                && stored == wanted
+            {
+                return Ok(Upsert::Unchanged);
+            }
+            let resource = self.resource(keys_of(&entry.key));
             let replace = Call {
                 method: reqwest::Method::PUT,
                 resource: &resource,
@@ -261,17 +290,17 @@ impl TableStore {
         ))))
     }
 
-    /// Deletes an address's invitation; `false` when the service says it had none.
+    /// Deletes the invitation at a key; `false` when the service says there was none.
     ///
     /// The delete is conditional on the version just read, so that a delete that lands late
     /// (its first attempt outlived the client's patience and was retried) cannot remove an
     /// invitation added again since: it meets another version and fails. A version changed by
     /// someone else meanwhile (a sign-up recorded) is read again.
-    pub(crate) async fn remove(&self, email: &EmailAddress) -> Result<bool, TableError> {
-        let resource = self.entity_resource(email);
+    pub(crate) async fn remove(&self, key: &InvitationKey) -> Result<bool, TableError> {
+        let resource = self.resource(keys_of(key));
         for _ in 0..WRITE_ATTEMPTS {
             let Some((_, etag)) = self
-                .read(email, ADMIN_TIMEOUT)
+                .read(key, ADMIN_TIMEOUT)
                 .await
                 .map_err(|error| self.error(error))?
             else {
@@ -296,7 +325,7 @@ impl TableStore {
     }
 
     /// Every row, page by page (1,000 a page): the invitations, and the rows that cannot be
-    /// used, each with why.
+    /// used, each with why. The notes of redeemed codes are not invitations, and not listed.
     pub(crate) async fn list(&self) -> Result<Listing, TableError> {
         let mut listing = Listing::default();
         let mut continuation: Option<(String, String)> = None;
@@ -326,7 +355,8 @@ impl TableStore {
                 .flatten()
             {
                 match from_entity(entity) {
-                    Ok(invitation) => listing.invitations.push(invitation),
+                    Ok(Entity::Invitation(invitation)) => listing.invitations.push(*invitation),
+                    Ok(Entity::Redemption { .. }) => {}
                     Err(row) => listing.unusable.push(Unusable {
                         at: format!("row {}", row.keys()),
                         problem: row.problem,
@@ -363,23 +393,42 @@ impl TableStore {
         }
     }
 
+    /// A conditional MERGE of `patch` on the entity at `keys` as of `etag`, within `budget`.
+    async fn merge(
+        &self,
+        keys: (String, String),
+        etag: String,
+        patch: &Value,
+        budget: Duration,
+    ) -> Result<(), CallError> {
+        let resource = self.resource(keys);
+        let merge = Call {
+            method: reqwest::Method::from_bytes(b"MERGE").unwrap_or(reqwest::Method::PATCH),
+            resource: &resource,
+            query: "",
+            headers: &[("If-Match", etag)],
+            body: Some(patch),
+        };
+        self.client.send(&merge, budget).await.map(drop)
+    }
+
     /// Records the first sign-up on the invitation, conditionally on the version just read, so
     /// concurrent instances cannot overwrite each other; all within `budget`.
     async fn record(
         &self,
-        email: &EmailAddress,
+        key: &InvitationKey,
         application: Option<&str>,
         budget: Duration,
     ) -> Result<(), TableError> {
         let started = std::time::Instant::now();
         let Some((entity, etag)) = self
-            .read(email, budget)
+            .read(key, budget)
             .await
             .map_err(|error| self.error(error))?
         else {
             log::debug!(
                 "no invitation of {} to record the sign-up on (removed meanwhile)",
-                email.masked()
+                whose(key)
             );
             return Ok(());
         };
@@ -390,39 +439,140 @@ impl TableStore {
         {
             return Ok(());
         }
-        let now = OffsetDateTime::now_utc()
-            .format(&Rfc3339)
-            .unwrap_or_default();
-        let mut patch = json!({"SignedUpAt": now});
+        let mut patch = json!({"SignedUpAt": now_text()});
         if let Some(application) = application {
             patch["SignedUpApplication"] = Value::from(application);
         }
-        let resource = self.entity_resource(email);
-        let merge = Call {
-            method: reqwest::Method::from_bytes(b"MERGE").unwrap_or(reqwest::Method::PATCH),
-            resource: &resource,
-            query: "",
-            headers: &[("If-Match", etag)],
-            body: Some(&patch),
-        };
         match self
-            .client
-            .send(&merge, budget.saturating_sub(started.elapsed()))
+            .merge(
+                keys_of(key),
+                etag,
+                &patch,
+                budget.saturating_sub(started.elapsed()),
+            )
             .await
         {
-            Ok(_) => Ok(()),
+            Ok(()) => Ok(()),
             // Another instance recorded it (or the invitation changed) since it was read: the
             // first sign-up is on record either way.
             Err(CallError::ChangedMeanwhile) => {
                 log::debug!(
                     "the sign-up of {} was recorded by someone else first",
-                    email.masked()
+                    whose(key)
                 );
                 Ok(())
             }
             Err(error) => Err(self.error(error)),
         }
     }
+
+    /// Claims a use (see [`InvitationStore::claim_use`]): read, then a MERGE conditional on the
+    /// version read, so that of two sign-ups racing for the last use exactly one wins; the
+    /// loser reads again and finds it used up. All within `budget`.
+    async fn claim(
+        &self,
+        key: &InvitationKey,
+        by: UseKey,
+        redeemer: Option<&EmailAddress>,
+        budget: Duration,
+    ) -> Result<Claim, TableError> {
+        let started = std::time::Instant::now();
+        let left = || budget.saturating_sub(started.elapsed());
+        for _ in 0..CLAIM_ATTEMPTS {
+            let Some((stored, etag)) = self.read_invitation(key, left()).await? else {
+                return Ok(Claim::Gone);
+            };
+            let invitation = &stored.invitation;
+            let claim = if invitation.use_keys().contains(&by) {
+                Claim::AlreadyMine
+            } else {
+                match invitation.uses() {
+                    Uses::Limited(max) if invitation.used() >= max => return Ok(Claim::UsedUp),
+                    Uses::Limited(_) => {
+                        let mut keys = invitation.use_keys().to_vec();
+                        keys.push(by);
+                        let patch =
+                            json!({"Used": invitation.used() + 1, "UseKeys": use_keys_text(&keys)});
+                        match self.merge(keys_of(key), etag, &patch, left()).await {
+                            Ok(()) => Claim::Claimed,
+                            // Someone else claimed (or the invitation changed): read again.
+                            Err(CallError::ChangedMeanwhile) => continue,
+                            Err(CallError::EntityNotFound) => return Ok(Claim::Gone),
+                            Err(error) => return Err(self.error(error)),
+                        }
+                    }
+                    // Nothing to count.
+                    Uses::Unlimited => Claim::Claimed,
+                }
+            };
+            if let (InvitationKey::Code(digest), Some(email)) = (key, redeemer) {
+                self.note_redemption(email, digest, left()).await?;
+            }
+            return Ok(claim);
+        }
+        Err(self.error(CallError::Failed(format!(
+            "the invitation kept changing while a use was claimed ({CLAIM_ATTEMPTS} attempts)"
+        ))))
+    }
+
+    /// Notes that `email` signed up with the code, so its tokens find the code's claims.
+    async fn note_redemption(
+        &self,
+        email: &EmailAddress,
+        code: &CodeDigest,
+        budget: Duration,
+    ) -> Result<(), TableError> {
+        let keys = redemption_keys(email);
+        let resource = self.resource(keys.clone());
+        let (partition, row) = keys;
+        let note = json!({"PartitionKey": partition, "RowKey": row, "Email": email.as_str(),
+                          "CodeSha256": code.to_string(), "RedeemedAt": now_text()});
+        // Insert or replace: a later code replaces an earlier one.
+        let put = Call {
+            method: reqwest::Method::PUT,
+            resource: &resource,
+            query: "",
+            headers: &[],
+            body: Some(&note),
+        };
+        self.client
+            .send(&put, budget)
+            .await
+            .map(drop)
+            .map_err(|error| self.error(error))
+    }
+
+    /// The code an address redeemed, if any.
+    async fn redeemed(
+        &self,
+        email: &EmailAddress,
+        budget: Duration,
+    ) -> Result<Option<CodeDigest>, TableError> {
+        match self.read_at(redemption_keys(email), budget).await {
+            Ok(Some((entity, _))) => match from_entity(&entity) {
+                Ok(Entity::Redemption { code }) => Ok(Some(code)),
+                Ok(Entity::Invitation(_)) => Ok(None),
+                Err(row) => Err(self.malformed(row)),
+            },
+            Ok(None) => Ok(None),
+            Err(error) => Err(self.error(error)),
+        }
+    }
+}
+
+/// An invitation as log lines name it: a masked address, or (a code) its kind.
+fn whose(key: &InvitationKey) -> String {
+    match key {
+        InvitationKey::Email(email) => email.masked().to_string(),
+        InvitationKey::Code(_) => "a code invitation".to_owned(),
+    }
+}
+
+/// Now, as the table's records write it.
+fn now_text() -> String {
+    OffsetDateTime::now_utc()
+        .format(&Rfc3339)
+        .unwrap_or_default()
 }
 
 /// An error of a call to the table in `settings`, naming the table and the endpoint.
@@ -487,13 +637,59 @@ impl InvitationStore for TableStore {
     ) -> BoxFuture<'a, Result<Option<Invitation>, StoreError>> {
         Box::pin(async move {
             self.ready().await?;
-            match self.read(email, self.deadline).await {
-                Ok(Some((entity, _))) => from_entity(&entity)
-                    .map(|stored| Some(stored.invitation))
-                    .map_err(|row| self.malformed(row).into()),
-                Ok(None) => Ok(None),
-                Err(error) => Err(self.error(error).into()),
-            }
+            let key = InvitationKey::Email(email.clone());
+            Ok(self
+                .read_invitation(&key, self.deadline)
+                .await?
+                .map(|(stored, _)| stored.invitation))
+        })
+    }
+
+    fn find_code<'a>(
+        &'a self,
+        digest: &'a CodeDigest,
+    ) -> BoxFuture<'a, Result<Option<Invitation>, StoreError>> {
+        Box::pin(async move {
+            self.ready().await?;
+            let key = InvitationKey::Code(*digest);
+            Ok(self
+                .read_invitation(&key, self.deadline)
+                .await?
+                .map(|(stored, _)| stored.invitation))
+        })
+    }
+
+    fn find_redeemed<'a>(
+        &'a self,
+        email: &'a EmailAddress,
+    ) -> BoxFuture<'a, Result<Option<Invitation>, StoreError>> {
+        Box::pin(async move {
+            self.ready().await?;
+            let Some(code) = self.redeemed(email, self.deadline).await? else {
+                return Ok(None);
+            };
+            let key = InvitationKey::Code(code);
+            Ok(self
+                .read_invitation(&key, self.deadline)
+                .await?
+                .map(|(stored, _)| stored.invitation))
+        })
+    }
+
+    fn counts_uses(&self) -> bool {
+        true
+    }
+
+    fn claim_use<'a>(
+        &'a self,
+        key: &'a InvitationKey,
+        by: UseKey,
+        redeemer: Option<&'a EmailAddress>,
+        budget: Duration,
+    ) -> BoxFuture<'a, Result<Claim, StoreError>> {
+        Box::pin(async move {
+            self.ready().await?;
+            Ok(self.claim(key, by, redeemer, budget).await?)
         })
     }
 
@@ -503,11 +699,11 @@ impl InvitationStore for TableStore {
 
     fn record_sign_up<'a>(
         &'a self,
-        email: &'a EmailAddress,
+        key: &'a InvitationKey,
         application: Option<&'a str>,
         budget: Duration,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(async move { Ok(self.record(email, application, budget).await?) })
+        Box::pin(async move { Ok(self.record(key, application, budget).await?) })
     }
 }
 
@@ -523,31 +719,34 @@ impl InvitationAdmin for TableStore {
 
     fn get<'a>(
         &'a self,
-        email: &'a EmailAddress,
+        key: &'a InvitationKey,
     ) -> BoxFuture<'a, Result<Option<StoredInvitation>, StoreError>> {
-        Box::pin(async move { Ok(self.get(email).await?) })
+        Box::pin(async move { Ok(self.get(key).await?) })
     }
 
     fn upsert<'a>(
         &'a self,
-        email: &'a EmailAddress,
-        invitation: &'a Invitation,
+        entry: &'a StoredInvitation,
     ) -> BoxFuture<'a, Result<Upsert, StoreError>> {
         Box::pin(async move {
             self.create_table().await?;
-            Ok(self.upsert(email, invitation).await?)
+            Ok(self.upsert(entry).await?)
         })
     }
 
-    fn remove<'a>(&'a self, email: &'a EmailAddress) -> BoxFuture<'a, Result<bool, StoreError>> {
-        Box::pin(async move { Ok(self.remove(email).await?) })
+    fn remove<'a>(&'a self, key: &'a InvitationKey) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move { Ok(self.remove(key).await?) })
+    }
+
+    fn counts_uses(&self) -> bool {
+        true
     }
 
     /// Writes rows a few at a time, each retried with back-off when throttled; a write that
     /// still fails ends the import.
     fn import<'a>(
         &'a self,
-        rows: Vec<(EmailAddress, Invitation)>,
+        rows: Vec<StoredInvitation>,
         progress: Progress<'a>,
     ) -> BoxFuture<'a, Result<Counts, ImportError>> {
         use futures_util::StreamExt as _;
@@ -563,7 +762,7 @@ impl InvitationAdmin for TableStore {
                 .map_err(|error| failed(counts, error))?;
             let total = rows.len();
             let mut writes = futures_util::stream::iter(rows)
-                .map(|(email, invitation)| async move { self.upsert(&email, &invitation).await })
+                .map(|entry| async move { self.upsert(&entry).await })
                 .buffer_unordered(CONCURRENCY);
             while let Some(written) = writes.next().await {
                 counts.count(written.map_err(|error| failed(counts, error))?);

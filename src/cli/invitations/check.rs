@@ -1,0 +1,95 @@
+//! `invitations check`: what the policy would decide for an address, and why.
+
+use std::process::ExitCode;
+
+use super::show::describe;
+use super::{CliError, EXIT_NO, parse_application, parse_email};
+use crate::config::Settings;
+use crate::domain::invitation::{InvitationKey, now};
+use crate::invitations::InvitationAdmin;
+use crate::policy::{Decision, EmailClaim, InvitationLookup, PolicyName, SignUp, Stage};
+use crate::printable::Printable;
+
+pub(super) async fn check(
+    store: &dyn InvitationAdmin,
+    settings: &Settings,
+    email: &str,
+    app: Option<String>,
+    language: Option<&str>,
+) -> Result<ExitCode, CliError> {
+    let email = parse_email(email)?;
+    if let Some(app) = &app {
+        parse_application(app)?;
+    }
+    let language = settings.catalog.from_ui_locales(language);
+    let policies = settings.policies()?;
+    let (policy, name) = policies.for_application(app.as_deref());
+    let stored = store.get(&InvitationKey::Email(email.clone())).await?;
+    let lookup = match &stored {
+        Some(entry) => InvitationLookup::Found(entry.invitation.clone()),
+        None => InvitationLookup::NotFound,
+    };
+    let sign_up = SignUp {
+        email: EmailClaim::Valid(email.clone()),
+        job_title: None,
+        stage: Stage::BeforeAttributes,
+        application: app,
+        ..SignUp::default()
+    };
+    let now = now();
+    match &stored {
+        Some(entry) => println!("invitation: {}", describe(entry, now)),
+        None => println!("invitation: none in {}", store.describe()),
+    }
+    let from = policies
+        .file()
+        .map(|path| format!(" ({})", path.display()))
+        .unwrap_or_default();
+    match name {
+        PolicyName::Default => println!("policy: default{from}"),
+        PolicyName::Application(id) => println!("policy: application {id}{from}"),
+    }
+    println!("allowed domains: [{}]", policy.allowed_domains);
+    if !policy.blocked_domains.is_empty() {
+        println!("blocked domains: [{}]", policy.blocked_domains);
+    }
+    if !policy.blocked_local_parts.is_empty() {
+        println!("blocked local parts: [{}]", policy.blocked_local_parts);
+    }
+    if let Some(attribute) = &policy.code_attribute {
+        println!(
+            "invitation code attribute: {} (Start lets the address on to the page; Submit decides by the code)",
+            attribute.name()
+        );
+    }
+    match policy.decide(&sign_up, &lookup, now) {
+        Decision::Admit {
+            reason, attributes, ..
+        } => {
+            println!("admitted ({})", reason.as_str());
+            for attribute in attributes {
+                let verb = if attribute.enforced() {
+                    "enforce"
+                } else {
+                    "prefill"
+                };
+                println!(
+                    "  {verb} {} = {}",
+                    attribute.name(),
+                    Printable(attribute.value())
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Decision::Block { reason, text } => {
+            let message = policy.say(text, language);
+            println!("blocked ({}): {}", reason.as_str(), Printable(&message));
+            Ok(ExitCode::from(EXIT_NO))
+        }
+        Decision::Invalid { fields, reason } => {
+            let message = policy.say_all(&fields, language);
+            println!("invalid ({}): {}", reason.as_str(), Printable(&message));
+            Ok(ExitCode::from(EXIT_NO))
+        }
+    }
+}
