@@ -5,6 +5,7 @@
 //! whichever thread the SDK exports from, with a deadline, and failures logged at most once a
 //! minute.
 
+use crate::decision_record::facts;
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -74,6 +75,8 @@ pub(super) struct Pipeline {
     tracer: opentelemetry_sdk::trace::Tracer,
     meter_provider: SdkMeterProvider,
     decisions: Counter<u64>,
+    /// Refused invitation codes.
+    code_failures: Counter<u64>,
     lookups: Histogram<f64>,
     lookup_failures: Counter<u64>,
     key_fetches: Histogram<f64>,
@@ -142,6 +145,12 @@ impl Pipeline {
                 .u64_counter("signup_gate.decisions")
                 .with_description("decisions by function, outcome and reason")
                 .build(),
+            code_failures: meter
+                .u64_counter("signup_gate.codes.failed")
+                .with_description(
+                    "invitation codes refused, by application, reason and (masked) client address",
+                )
+                .build(),
             lookups: meter
                 .f64_histogram("signup_gate.store.lookup_ms")
                 .with_description("invitation lookups, milliseconds")
@@ -199,6 +208,23 @@ impl Pipeline {
                 KeyValue::new("reason", decision.outcome.reason),
             ],
         );
+        // A guessing run shows as many refused codes from one place.
+        if decision.outcome.reason.starts_with("code_") {
+            let fact = |fact| {
+                decision
+                    .outcome
+                    .fact(fact)
+                    .map_or_else(|| "-".to_owned(), ToString::to_string)
+            };
+            self.code_failures.add(
+                1,
+                &[
+                    KeyValue::new("application_id", fact(&facts::APPLICATION)),
+                    KeyValue::new("client_ip", fact(&facts::CLIENT_IP)),
+                    KeyValue::new("reason", decision.outcome.reason),
+                ],
+            );
+        }
     }
 
     pub(super) fn lookup(&self, store: &'static str, elapsed: Duration, result: &'static str) {

@@ -2,6 +2,7 @@
 //! person, standalone) does and talks to it over loopback.
 
 mod attribute_collection;
+mod codes;
 mod configuration;
 mod doctor;
 mod entra_tokens;
@@ -10,6 +11,7 @@ mod helpers;
 mod host_contract;
 mod invitations_cli;
 mod languages;
+mod lifecycle;
 mod policy_file;
 mod sign_up_validation;
 mod standalone;

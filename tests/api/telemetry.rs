@@ -746,3 +746,52 @@ async fn key_fetches_are_measured_and_the_callers_token_is_never_sent() {
         );
     }
 }
+
+/// Refused invitation codes are counted per application and per (masked) client address, so a
+/// guessing run shows; the code itself is never sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_codes_are_counted_per_application_and_client() {
+    let ingestion = Ingestion::start(Mode::Accept).await;
+    let mut launch = Launch::hosted(&[
+        ("ALLOWED_EMAIL_DOMAINS", ""),
+        ("INVITATION_CODE_ATTRIBUTE", "InvitationCode"),
+    ])
+    .invitations(INVITATIONS);
+    launch.set(
+        "APPLICATIONINSIGHTS_CONNECTION_STRING",
+        &ingestion.connection_string(),
+    );
+    let mut app = launch.start().await;
+    let mut body = crate::codes::entra(
+        "Submit",
+        Some("mallory@elsewhere.example"),
+        Some("ZZZZ-ZZZZ-ZZZZ-ZZZZ"),
+        "guess-1",
+    );
+    body["data"]["authenticationContext"]["clientServicePrincipal"]["appId"] = json!(APP);
+    let (status, _, _) = app.event("OnAttributeCollectionSubmit", &body).await;
+    assert_eq!(status, 200);
+    app.signal("TERM");
+    assert!(app.wait_for_exit().success());
+    let counted: Vec<Value> = ingestion
+        .envelopes()
+        .into_iter()
+        .filter(|e| e["data"]["baseType"] == "MetricData")
+        .filter(|e| {
+            e["data"]["baseData"]["metrics"]
+                .as_array()
+                .is_some_and(|m| m.iter().any(|m| m["name"] == "signup_gate.codes.failed"))
+        })
+        .collect();
+    assert_eq!(counted.len(), 1, "{counted:#?}");
+    let properties = &counted[0]["data"]["baseData"]["properties"];
+    assert_eq!(properties["application_id"], APP);
+    assert_eq!(properties["client_ip"], "203.0.113.x");
+    assert_eq!(properties["reason"], "code_not_found");
+    let everything: String = ingestion.uploads().iter().map(|u| u.body.clone()).collect();
+    assert!(!everything.contains("ZZZZ"), "the code was sent");
+    assert!(
+        !everything.contains("203.0.113.77"),
+        "the address was sent unmasked"
+    );
+}
