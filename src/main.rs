@@ -102,7 +102,7 @@ fn serve(settings: Settings, standalone_port: u16) -> ExitCode {
             log::error!("invitation store error: {error}");
             ExitCode::from(EXIT_CONFIG)
         }
-        Err(ServeError::Policy(error)) => {
+        Err(error @ (ServeError::Policy(_) | ServeError::Waitlist(_))) => {
             log::error!("configuration error: {error}");
             ExitCode::from(EXIT_CONFIG)
         }

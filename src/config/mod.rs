@@ -58,6 +58,8 @@ pub struct Settings {
     pub(crate) store: StoreSettings,
     /// What new invitations get unless their creator says otherwise.
     pub(crate) invitation_defaults: crate::invitations::Defaults,
+    /// How much the waitlist may hold, and for how long.
+    pub(crate) waitlist: crate::invitations::requests::WaitlistLimits,
     /// How long a decision may wait for the invitation store.
     pub(crate) decision_deadline: Duration,
     /// How callers of the Entra functions are checked.
@@ -132,6 +134,7 @@ impl Settings {
         let auth_events_auth = auth_events_auth(env, in_azure, decision_deadline)?;
         let store = StoreSettings::read(env)?;
         let invitation_defaults = crate::invitations::Defaults::read(env)?;
+        let waitlist = crate::invitations::requests::WaitlistLimits::read(env)?;
         let (policy, mut notes) = policy::policy(env, catalog)?;
         notes.extend(
             catalog::unknown(env)
@@ -145,6 +148,7 @@ impl Settings {
             auth_events_auth,
             store,
             invitation_defaults,
+            waitlist,
             decision_deadline,
             connections,
             from_example: env.from_example,
@@ -610,6 +614,7 @@ mod tests {
             StoreSettings::Table(crate::invitations::table::TableSettings {
                 endpoint: "https://gatestore.table.core.windows.net".to_owned(),
                 table: "Guests".to_owned(),
+                requests_table: "InvitationRequests".to_owned(),
                 credential: crate::invitations::table::Credential::ManagedIdentity {
                     client_id: Some("1234".to_owned())
                 },

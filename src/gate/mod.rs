@@ -17,6 +17,7 @@ pub use self::policies::{Policies, PolicyFileError};
 use self::recorder::SignUpRecorder;
 use crate::domain::email::EmailAddress;
 use crate::domain::invitation::{Invitation, InvitationId, InvitationKey, Uses, now};
+use crate::invitations::requests::{Cap, JoinRequest, Requested, WaitlistLimits};
 use crate::invitations::{Claim, InvitationStore, StoreError};
 use crate::messages::{Language, Text};
 use crate::policy::{
@@ -67,7 +68,14 @@ pub struct Gate {
     recorder: SignUpRecorder,
     /// Where each lookup's latency and result are reported.
     telemetry: Telemetry,
+    /// How much the waitlist may hold.
+    waitlist: WaitlistLimits,
+    /// When a full or unusable waitlist was last said (at most once a minute).
+    waitlist_reported: std::sync::Mutex<Option<Instant>>,
 }
+
+/// A full or unusable waitlist is said at most this often.
+const WAITLIST_REPORT_EVERY: Duration = Duration::from_secs(60);
 
 impl Gate {
     pub fn new(
@@ -82,7 +90,34 @@ impl Gate {
             store,
             deadline,
             telemetry,
+            waitlist: WaitlistLimits::default(),
+            waitlist_reported: std::sync::Mutex::new(None),
         }
+    }
+
+    /// The same, with these waitlist limits.
+    pub fn with_waitlist(mut self, limits: WaitlistLimits) -> Self {
+        self.waitlist = limits;
+        self
+    }
+
+    /// Deletes waitlist requests past their days and counts the open ones again, now and then
+    /// once a day, where a policy has a waitlist and the store keeps one. Runs inside the
+    /// runtime; a failed sweep is logged and tried again the next day.
+    pub(crate) fn sweep_waitlist(&self) {
+        if !self.store.records_requests() || !self.policies.current().any_waitlist() {
+            return;
+        }
+        let (store, limits) = (self.store.clone(), self.waitlist);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(24 * 3600));
+            loop {
+                every.tick().await;
+                if let Err(error) = store.sweep_requests(&limits).await {
+                    log::error!("waitlist sweep failed: {error}; tried again tomorrow");
+                }
+            }
+        });
     }
 
     /// The rules of `application` (its texts, for an answer that decides nothing: a request
@@ -159,6 +194,19 @@ impl Gate {
             _ => None,
         };
         let decision = policy.decide_with(sign_up, &lookup, code.as_ref(), now());
+        if let Decision::Block {
+            reason: BlockReason::DomainNotAllowed | BlockReason::InvitationForOtherApplication,
+            ..
+        } = decision
+            && policy.waitlist
+            && sign_up.stage != Stage::BeforeToken
+            && let EmailClaim::Valid(email) = &sign_up.email
+        {
+            let decision = self
+                .waitlisted(sign_up, email, decision, started, correlation_id)
+                .await;
+            return (decision, looked_up);
+        }
         let Decision::Admit {
             invitation: Some(admitted),
             ..
@@ -189,6 +237,109 @@ impl Gate {
             correlation_id,
         );
         (decision, id)
+    }
+
+    /// Puts an address refused for want of an invitation on the waitlist within what is left of
+    /// the deadline: told it was received only once it is recorded; "try again later" when the
+    /// store cannot record in time; refused as before (`refused`) when it was denied lately or
+    /// the waitlist is full.
+    async fn waitlisted(
+        &self,
+        sign_up: &SignUp,
+        email: &EmailAddress,
+        refused: Decision,
+        started: Instant,
+        correlation_id: &str,
+    ) -> Decision {
+        let application = sign_up.application.as_deref();
+        if !self.store.records_requests() {
+            self.report_waitlist(&format!(
+                "WAITLIST is on but the {} store keeps no waitlist; refusing as without one \
+                 (INVITATION_STORE=table keeps one); correlation_id={correlation_id}",
+                self.store.kind()
+            ));
+            return refused;
+        }
+        let text = |name: &str| {
+            sign_up
+                .texts
+                .iter()
+                .find(|(sent, _)| sent.eq_ignore_ascii_case(name))
+                .map(|(_, value)| value.clone())
+        };
+        let request = JoinRequest {
+            email: email.clone(),
+            application: application.map(str::to_owned),
+            display_name: text("displayName"),
+            given_name: text("givenName"),
+            surname: text("surname"),
+            locale: sign_up.locale.clone(),
+            entra_correlation_id: sign_up.entra_correlation_id.clone(),
+        }
+        .capped();
+        let left = self.deadline.saturating_sub(started.elapsed());
+        let recorded =
+            tokio::time::timeout(left, self.store.request(&request, &self.waitlist, left)).await;
+        let unavailable = Decision::Block {
+            reason: BlockReason::StoreUnavailable,
+            text: Text::TryAgainLater,
+        };
+        match recorded {
+            Ok(Ok(Requested::Recorded)) => Decision::Block {
+                reason: BlockReason::Waitlisted,
+                text: Text::Waitlisted,
+            },
+            Ok(Ok(Requested::Denied)) => refused,
+            Ok(Ok(Requested::Full(cap))) => {
+                let (setting, limit) = match cap {
+                    Cap::Application => ("WAITLIST_MAX", self.waitlist.max),
+                    Cap::Domain => ("WAITLIST_MAX_PER_DOMAIN", self.waitlist.max_per_domain),
+                };
+                self.report_waitlist(&format!(
+                    "the waitlist is full ({setting}={limit}{}): {} is refused as without a waitlist; \
+                     approve or deny requests (handler invitations requests); correlation_id={correlation_id}",
+                    match cap {
+                        Cap::Application => format!(
+                            " for application {}",
+                            application.unwrap_or("any")
+                        ),
+                        Cap::Domain => format!(" for {}", email.domain()),
+                    },
+                    email.masked()
+                ));
+                refused
+            }
+            Ok(Ok(Requested::Unsupported)) => refused,
+            Ok(Err(error)) => {
+                log::error!(
+                    "{error} (recording the waitlist request of {}); answering with a block; \
+                     correlation_id={correlation_id}",
+                    email.masked()
+                );
+                unavailable
+            }
+            Err(_) => {
+                log::error!(
+                    "the invitation store could not record the waitlist request of {} within {} ms; \
+                     answering with a block; correlation_id={correlation_id}",
+                    email.masked(),
+                    self.deadline.as_millis()
+                );
+                unavailable
+            }
+        }
+    }
+
+    /// Logs a waitlist problem, at most once every [`WAITLIST_REPORT_EVERY`].
+    fn report_waitlist(&self, message: &str) {
+        let mut last = self
+            .waitlist_reported
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if last.is_none_or(|at| at.elapsed() >= WAITLIST_REPORT_EVERY) {
+            *last = Some(Instant::now());
+            log::error!("{message}");
+        }
     }
 
     /// Claims a use of the admitting invitation within what is left of the deadline, where it

@@ -8,6 +8,7 @@
 //! - [`table`]: Azure Table Storage, shared by every instance and editable while the app runs.
 
 pub mod csv;
+pub mod requests;
 pub mod table;
 
 use std::path::PathBuf;
@@ -17,6 +18,7 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 
 use self::csv::{CsvStore, FileError};
+use self::requests::{Close, JoinRequest, Requested, StoredRequest, WaitlistLimits};
 use self::table::{TableError, TableSettings, TableStore};
 use crate::domain::email::EmailAddress;
 use crate::domain::invitation::{CodeDigest, Invitation, InvitationId, InvitationKey, UseKey};
@@ -49,8 +51,12 @@ settings! {
 }
 
 /// The settings of the stores: which one, and each store's own.
-pub(crate) const SETTINGS: &[&[&Setting]] =
-    &[STORE, csv::settings::SETTINGS, table::settings::SETTINGS];
+pub(crate) const SETTINGS: &[&[&Setting]] = &[
+    STORE,
+    csv::settings::SETTINGS,
+    table::settings::SETTINGS,
+    requests::WAITLIST_SETTINGS,
+];
 
 /// What an invitation gets when its creator does not say.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -101,6 +107,8 @@ pub enum StoreError {
     Table(#[from] TableError),
     #[error(transparent)]
     File(#[from] FileError),
+    #[error("{0} keeps no waitlist")]
+    NoWaitlist(String),
 }
 
 impl StoreError {
@@ -116,6 +124,10 @@ impl StoreError {
             }
             Self::File(_) => {
                 "make INVITATIONS_FILE a regular file the function app can read (or write, for the CLI)"
+            }
+            Self::NoWaitlist(_) => {
+                "the waitlist lives in the table store: set INVITATION_STORE=table (the function app's files \
+                 are read-only in Azure)"
             }
         }
     }
@@ -186,6 +198,31 @@ pub trait InvitationStore: Send + Sync {
         _budget: Duration,
     ) -> BoxFuture<'a, Result<Claim, StoreError>> {
         Box::pin(std::future::ready(Ok(Claim::CannotCount)))
+    }
+
+    /// Whether the store keeps waitlist requests ([`Self::request`]).
+    fn records_requests(&self) -> bool {
+        false
+    }
+
+    /// Records a request to join (or updates the address's request), within `budget` and the
+    /// waitlist's `limits`.
+    fn request<'a>(
+        &'a self,
+        _request: &'a JoinRequest,
+        _limits: &'a WaitlistLimits,
+        _budget: Duration,
+    ) -> BoxFuture<'a, Result<Requested, StoreError>> {
+        Box::pin(std::future::ready(Ok(Requested::Unsupported)))
+    }
+
+    /// Deletes requests past their retention and denials past their days, and counts the open
+    /// ones again (run now and then by the server where a waitlist is on).
+    fn sweep_requests<'a>(
+        &'a self,
+        _limits: &'a WaitlistLimits,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(std::future::ready(Ok(())))
     }
 
     /// Whether [`Self::record_sign_up`] writes anything; when it does not, admitting a
@@ -355,6 +392,35 @@ pub(crate) trait InvitationAdmin: Send + Sync {
 
     /// Whether the store can count uses: only then may it hold a limited invitation.
     fn counts_uses(&self) -> bool;
+
+    /// The waitlist's requests, open and denied (a store without a waitlist says so).
+    fn requests(&self) -> BoxFuture<'_, Result<Vec<StoredRequest>, StoreError>> {
+        Box::pin(std::future::ready(Err(StoreError::NoWaitlist(
+            self.describe(),
+        ))))
+    }
+
+    /// Closes the request of `email` to `application`; `false` when there was none.
+    fn close_request<'a>(
+        &'a self,
+        _email: &'a EmailAddress,
+        _application: Option<&'a str>,
+        _close: Close,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(std::future::ready(Err(StoreError::NoWaitlist(
+            self.describe(),
+        ))))
+    }
+
+    /// Writes requests as an export holds them (an import).
+    fn import_requests(
+        &self,
+        _requests: Vec<StoredRequest>,
+    ) -> BoxFuture<'_, Result<usize, StoreError>> {
+        Box::pin(std::future::ready(Err(StoreError::NoWaitlist(
+            self.describe(),
+        ))))
+    }
 }
 
 /// A store, serving and administered.

@@ -89,6 +89,8 @@ pub(crate) enum BlockReason {
     InvitationRevoked,
     /// The single-use invitation was used by another sign-up.
     AlreadyUsed,
+    /// Neither invited nor in an allowed domain, and put on the waitlist.
+    Waitlisted,
     /// The invitation store could not answer in time.
     StoreUnavailable,
     /// A rule needs an attribute the user flow does not collect (`REQUIRE_JOB_TITLE` without
@@ -131,6 +133,7 @@ impl BlockReason {
             Self::InvitationForOtherApplication => "invitation_for_other_application",
             Self::InvitationRevoked => "invitation_revoked",
             Self::AlreadyUsed => "already_used",
+            Self::Waitlisted => "waitlisted",
             Self::StoreUnavailable => "store_unavailable",
             Self::JobTitleNotCollected => "job_title_not_collected",
             Self::EnforcedValueMismatch => "enforced_value_mismatch",

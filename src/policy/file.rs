@@ -529,14 +529,29 @@ blocked_local_parts = "admin"
 [defaults]
 "#,
         );
+        // Every per-application setting and every message, as they are described.
+        let keys = settings::POLICY_SETTINGS
+            .iter()
+            .map(|setting| setting.key)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let messages = Text::ALL
+            .iter()
+            .map(|text| text.key())
+            .collect::<Vec<_>>()
+            .join(", ");
         assert_eq!(
             found,
             [
-                "line 2: unknown key \"allowed_domain\"; a section has allowed_domains, blocked_domains, blocked_local_parts, min_job_title_length, require_job_title, invitation_code_attribute, organization_name, messages",
+                &format!(
+                    "line 2: unknown key \"allowed_domain\"; a section has {keys}, organization_name, messages"
+                ),
                 "line 3: blocked_domains: entry 2 (\"not a domain\") is not a domain like 'fabrikam.com', '*.fabrikam.com' or '*'",
                 "line 4: require_job_title must be true or false",
                 "line 5: min_job_title_length must be a whole number of characters from 0 to 128",
-                "line 8: \"block_page_titel\" is not a message; the messages are block_page_title, block_page_message, domain_not_allowed, invitation_required, address_blocked, email_mandatory, job_title_required, job_title_too_short, job_title_too_long, try_again_title, try_again_later, unavailable_title, unavailable_message, bad_request, invitation_code_invalid, waitlisted",
+                &format!(
+                    "line 8: \"block_page_titel\" is not a message; the messages are {messages}"
+                ),
                 "line 9: block_page_message gives variants but no text for the other languages: add a `default` (or an `en`) text",
                 "line 10: job_title_required: \"vi\" is not a language the gate speaks; use default or one of ar, cs, da, de, el, en, es, fi, fr, he, hu, it, ja, ko, nb, nl, pl, pt-BR, pt-PT, ro, ru, sv, th, tr, uk, zh-Hans, zh-Hant",
                 "line 12: \"pilots\" is not an application id (a GUID like 00000000-0000-0000-0000-000000000000)",

@@ -108,6 +108,9 @@ pub(crate) struct SignUp {
     pub(crate) texts: Vec<(String, String)>,
     /// Entra's `authenticationContext.correlationId`: one sign-up's, the same in its retries.
     pub(crate) entra_correlation_id: Option<String>,
+    /// The user's locale as sent (Entra's `client.locale`, B2C's `ui_locales`), for the
+    /// waitlist.
+    pub(crate) locale: Option<String>,
     /// Whether Entra's events sent it (an address may then be missing because the identity
     /// provider gave none).
     pub(crate) from_entra: bool,
@@ -126,6 +129,7 @@ impl Default for SignUp {
             sent_types: Vec::new(),
             texts: Vec::new(),
             entra_correlation_id: None,
+            locale: None,
             from_entra: false,
         }
     }
@@ -166,6 +170,9 @@ pub struct Policy {
     pub texts: Texts,
     /// The attribute users type an invitation code into (`INVITATION_CODE_ATTRIBUTE`).
     pub code_attribute: Option<CodeAttribute>,
+    /// Whether an address refused only for want of an invitation is put on the waitlist
+    /// (`WAITLIST`).
+    pub waitlist: bool,
 }
 
 /// The defaults of every setting ([`settings::POLICY_SETTINGS`] says them to people).
@@ -180,6 +187,7 @@ impl Default for Policy {
             require_job_title: false,
             texts: Texts::new(crate::messages::OperatorText::plain("Contoso")),
             code_attribute: None,
+            waitlist: false,
         }
     }
 }

@@ -31,6 +31,11 @@ impl fmt::Display for PolicyName {
 }
 
 impl PolicySet {
+    /// Whether any application's rules (or the default) put people on a waitlist.
+    pub fn any_waitlist(&self) -> bool {
+        self.default.waitlist || self.applications.iter().any(|(_, policy)| policy.waitlist)
+    }
+
     /// One rule set for every application (no policy file).
     pub fn single(policy: Policy) -> Self {
         Self {

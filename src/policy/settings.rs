@@ -134,6 +134,24 @@ pub const POLICY_SETTINGS: &[PolicySetting] = &[
         show: |policy| policy.require_job_title.to_string(),
     },
     PolicySetting {
+        env: "WAITLIST",
+        key: "waitlist",
+        meaning: "`true`: an address refused only because it is neither invited nor in an allowed domain is \
+                  recorded as a request to join and told so; an administrator approves it into an invitation or \
+                  denies it (`handler invitations requests`, [policy.md](policy.md#waitlist)); needs \
+                  `INVITATION_STORE=table`",
+        default: "`false`",
+        expected: "true or false",
+        expected_env: "'true' or 'false'",
+        apply: |policy, input| {
+            if let Some(flag) = flag(input)? {
+                policy.waitlist = flag;
+            }
+            Ok(())
+        },
+        show: |policy| policy.waitlist.to_string(),
+    },
+    PolicySetting {
         env: "INVITATION_CODE_ATTRIBUTE",
         key: "invitation_code_attribute",
         meaning: "the user attribute people type an invitation code into (a custom attribute of the user flow: \

@@ -58,6 +58,9 @@ pub enum ServeError {
     /// The policy file cannot be used at start-up: a configuration error.
     #[error("{0}")]
     Policy(#[from] PolicyFileError),
+    /// A waitlist is on where no request can be recorded: a configuration error.
+    #[error("{0}")]
+    Waitlist(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -83,6 +86,14 @@ pub async fn run(settings: Settings, standalone_port: u16) -> Result<(), ServeEr
         None => Telemetry::off(),
     };
     let policies = Arc::new(settings.policies()?);
+    if policies.current().any_waitlist() && !store.records_requests() {
+        return Err(ServeError::Waitlist(
+            "WAITLIST is on but INVITATION_STORE is not table: the function app's files are read-only in \
+             Azure, so waitlist requests can only be recorded in a table; set INVITATION_STORE=table \
+             (docs/invitations.md#invitations-in-azure-table-storage) or WAITLIST=false"
+                .to_owned(),
+        ));
+    }
     policies.clone().watch();
     let app = App {
         shared: Shared {
@@ -91,7 +102,8 @@ pub async fn run(settings: Settings, standalone_port: u16) -> Result<(), ServeEr
                 store,
                 settings.decision_deadline,
                 telemetry.clone(),
-            ),
+            )
+            .with_waitlist(settings.waitlist),
             catalog: settings.catalog,
         },
         callers: Callers {
@@ -101,6 +113,7 @@ pub async fn run(settings: Settings, standalone_port: u16) -> Result<(), ServeEr
         telemetry,
         limits: settings.connections,
     };
+    app.shared.gate.sweep_waitlist();
     let port = match settings.hosting {
         Hosting::FunctionsHost { port } => port,
         Hosting::Standalone => standalone_port,

@@ -19,4 +19,5 @@ mod table_rows;
 mod table_store;
 mod telemetry;
 mod token_issuance;
+mod waitlist;
 mod watched_files;

@@ -338,3 +338,56 @@ pub(super) async fn store(settings: &Settings) -> Check {
         }
     }
 }
+
+/// Where a policy puts people on a waitlist: whether the store can record requests, and how
+/// many are open per application. `None` where no policy has a waitlist.
+pub(super) async fn waitlist(settings: &Settings) -> Option<Check> {
+    const CHECK: &str = "waitlist";
+    let policies = settings.policies().ok()?;
+    if !policies.current().any_waitlist() {
+        return None;
+    }
+    if !matches!(settings.store, StoreSettings::Table(_)) {
+        return Some(Check::fail(
+            CHECK,
+            "WAITLIST is on but the invitation store is a file, which cannot record requests: the server refuses to start"
+                .to_owned(),
+            "set INVITATION_STORE=table (the function app's files are read-only in Azure) or WAITLIST=false",
+        ));
+    }
+    let store = match invitations::open(&settings.store, settings.decision_deadline) {
+        Ok(store) => store,
+        Err(error) => return Some(Check::fail(CHECK, error.to_string(), error.fix())),
+    };
+    let requests = match store.requests().await {
+        Ok(requests) => requests,
+        Err(error) => return Some(Check::fail(CHECK, error.to_string(), error.fix())),
+    };
+    let mut open: std::collections::BTreeMap<&str, usize> = Default::default();
+    for request in &requests {
+        if request.status == crate::invitations::requests::RequestStatus::Open {
+            *open
+                .entry(request.application.as_deref().unwrap_or("any"))
+                .or_default() += 1;
+        }
+    }
+    let counts = if open.is_empty() {
+        "no open request".to_owned()
+    } else {
+        open.iter()
+            .map(|(application, count)| format!("{count} open for {application}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Some(Check::ok(
+        CHECK,
+        format!(
+            "requests are recorded in table {}: {counts} (at most {} per application)",
+            match &settings.store {
+                StoreSettings::Table(table) => table.requests_table.as_str(),
+                StoreSettings::File(_) => "",
+            },
+            settings.waitlist.max
+        ),
+    ))
+}

@@ -185,6 +185,9 @@ fn all_checks(
     };
     runtime.block_on(async {
         checks.push(local::store(settings).await);
+        if let Some(check) = local::waitlist(settings).await {
+            checks.push(check);
+        }
         checks.push(remote::tenant_keys(settings).await);
         match &command.url {
             Some(url) => {

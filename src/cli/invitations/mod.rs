@@ -12,6 +12,7 @@ mod check;
 mod lifecycle;
 mod show;
 mod transfer;
+mod waitlist;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -91,7 +92,8 @@ enum InvitationsAction {
     },
     /// Merge invitations from a CSV file of the same layout, or from an export (CSV or JSON).
     Import { source: PathBuf },
-    /// Write every invitation, with everything `import` reads back (codes only as their SHA-256).
+    /// Write every invitation, with everything `import` reads back (codes only as their SHA-256);
+    /// a JSON export carries the waitlist's requests too.
     Export {
         /// csv (the invitation file's layout) or json.
         #[arg(long, value_name = "FORMAT", default_value = "csv")]
@@ -99,6 +101,21 @@ enum InvitationsAction {
         /// Write to this file instead of standard output.
         #[arg(long, value_name = "PATH")]
         output: Option<PathBuf>,
+        /// Write the waitlist's requests instead (CSV; a JSON export always has them).
+        #[arg(long)]
+        requests: bool,
+    },
+    /// The waitlist's open requests, newest first; `requests remove ADDRESS` deletes one.
+    Requests(waitlist::RequestsArgs),
+    /// Turn waitlist requests into invitations; prints the addresses to notify.
+    Approve(waitlist::ApproveArgs),
+    /// Close an address's waitlist requests: it is answered as not invited, and not recorded
+    /// again, for WAITLIST_DENY_DAYS.
+    Deny {
+        email: String,
+        /// Only its request to this application; default: all of the address's requests.
+        #[arg(long, value_name = "ID")]
+        app: Option<String>,
     },
     /// Show what the policy would decide for an address, and why.
     Check {
@@ -122,6 +139,8 @@ impl InvitationsAction {
                 | Self::Revoke { .. }
                 | Self::Reissue { .. }
                 | Self::Import { .. }
+                | Self::Approve(_)
+                | Self::Deny { .. }
         )
     }
 }
@@ -196,8 +215,15 @@ fn run_command(command: InvitationsCommand, settings: &Settings) -> Result<ExitC
             InvitationsAction::Import { source } => {
                 transfer::import(admin, &source, defaults).await
             }
-            InvitationsAction::Export { format, output } => {
-                transfer::export(admin, &format, output.as_deref()).await
+            InvitationsAction::Export {
+                format,
+                output,
+                requests,
+            } => transfer::export(admin, &format, output.as_deref(), requests).await,
+            InvitationsAction::Requests(args) => waitlist::requests(admin, args).await,
+            InvitationsAction::Approve(args) => waitlist::approve(admin, args, defaults).await,
+            InvitationsAction::Deny { email, app } => {
+                waitlist::deny(admin, &email, app.as_deref()).await
             }
             InvitationsAction::Check {
                 email,

@@ -10,13 +10,14 @@ use serde_json::{Map, Value};
 
 use super::add::days_from_now;
 use super::show::{entry_json, report_unusable};
-use super::{CliError, EXIT_NO};
+use super::{CliError, EXIT_NO, waitlist};
 use crate::domain::email::EmailAddress;
 use crate::domain::invitation::{
     ApplicationId, ClaimValue, CodeDigest, Expiry, Invitation, InvitationAttribute,
     InvitationClaim, InvitationId, InvitationKey, InvitationParts, UseKey, Uses, ValueType, now,
 };
 use crate::invitations::csv::{InvitationFile, LineError, Row};
+use crate::invitations::requests::StoredRequest;
 use crate::invitations::{Defaults, InvitationAdmin, StoredInvitation};
 
 pub(super) async fn import(
@@ -37,8 +38,23 @@ pub(super) async fn import(
             source.display()
         ))
     };
+    if !is_json(source, &text) && waitlist::is_requests_csv(&text) {
+        let (requests, errors) = waitlist::read_requests_csv(&text);
+        return import_requests(store, source, requests, errors).await;
+    }
+    let mut requests = Vec::new();
     let (rows, errors): Read = if is_json(source, &text) {
-        read_json(&text).map_err(unreadable)?
+        let (rows, mut errors) = read_json(&text, &mut requests).map_err(unreadable)?;
+        if !requests.is_empty() {
+            let imported =
+                import_requests(store, source, std::mem::take(&mut requests), Vec::new()).await;
+            if let Err(error) = imported {
+                errors.push(format!(
+                    "the waitlist's requests were not imported: {error}"
+                ));
+            }
+        }
+        (rows, errors)
     } else {
         let (rows, errors) = InvitationFile::parse_lenient(&text)
             .map_err(|errors| unreadable(errors.to_string()))?;
@@ -122,7 +138,18 @@ pub(super) async fn export(
     store: &dyn InvitationAdmin,
     format: &str,
     output: Option<&Path>,
+    requests: bool,
 ) -> Result<ExitCode, CliError> {
+    if requests {
+        if !format.eq_ignore_ascii_case("csv") {
+            return Err(CliError::Usage(
+                "--requests writes CSV; a JSON export carries the requests already".to_owned(),
+            ));
+        }
+        let text = waitlist::requests_csv(&store.requests().await?)?;
+        write(&text, output, "waitlist request(s)", store)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let listing = store.list().await?;
     let text = match format.to_ascii_lowercase().as_str() {
         "csv" => {
@@ -141,11 +168,15 @@ pub(super) async fn export(
         }
         "json" => {
             let now = now();
-            let rows: Vec<Value> = listing
+            let mut rows: Vec<Value> = listing
                 .invitations
                 .iter()
                 .map(|entry| entry_json(entry, now, true))
                 .collect();
+            // A store without a waitlist has no requests to carry.
+            if let Ok(requests) = store.requests().await {
+                rows.extend(requests.iter().map(waitlist::request_json));
+            }
             let mut text = serde_json::to_vec_pretty(&Value::Array(rows))
                 .map_err(|error| CliError::Usage(error.to_string()))?;
             text.push(b'\n');
@@ -155,14 +186,24 @@ pub(super) async fn export(
             return Err(CliError::Usage(format!("--format {other}: csv or json")));
         }
     };
+    write(&text, output, "invitation(s)", store)?;
+    report_unusable(store, &listing)
+}
+
+/// An export to `output`, or to standard output.
+fn write(
+    text: &[u8],
+    output: Option<&Path>,
+    what: &str,
+    store: &dyn InvitationAdmin,
+) -> Result<(), CliError> {
     match output {
         Some(path) => {
-            std::fs::write(path, &text).map_err(|error| {
+            std::fs::write(path, text).map_err(|error| {
                 CliError::Usage(format!("cannot write {}: {error}", path.display()))
             })?;
             eprintln!(
-                "exported {} invitation(s) from {} to {}",
-                listing.invitations.len(),
+                "exported {what} from {} to {}",
                 store.describe(),
                 path.display()
             );
@@ -170,11 +211,35 @@ pub(super) async fn export(
         None => {
             use std::io::Write as _;
             std::io::stdout()
-                .write_all(&text)
+                .write_all(text)
                 .map_err(|error| CliError::Usage(format!("cannot write the export: {error}")))?;
         }
     }
-    report_unusable(store, &listing)
+    Ok(())
+}
+
+/// Writes the requests of an export into the store's waitlist.
+async fn import_requests(
+    store: &dyn InvitationAdmin,
+    source: &Path,
+    requests: Vec<StoredRequest>,
+    errors: Vec<String>,
+) -> Result<ExitCode, CliError> {
+    let count = store.import_requests(requests).await?;
+    for error in &errors {
+        eprintln!("{}: {error}", source.display());
+    }
+    println!(
+        "imported {count} waitlist request(s) from {} into {}: {} invalid",
+        source.display(),
+        store.describe(),
+        errors.len()
+    );
+    Ok(if errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_NO)
+    })
 }
 
 /// An export's JSON: every entry that reads, and `entry N: ...` for each that does not. A text
@@ -183,13 +248,20 @@ pub(super) async fn export(
 /// problems of the rows that could not be read.
 type Read = (Vec<(StoredInvitation, bool)>, Vec<String>);
 
-fn read_json(text: &[u8]) -> Result<Read, String> {
+fn read_json(text: &[u8], requests: &mut Vec<StoredRequest>) -> Result<Read, String> {
     let entries: Vec<Value> = serde_json::from_slice(text)
         .map_err(|error| format!("not a JSON array of invitations: {error}"))?;
     let mut rows: Vec<(StoredInvitation, bool)> = Vec::new();
     let mut errors = Vec::new();
     for (index, entry) in entries.iter().enumerate() {
         let number = index + 1;
+        if entry.get("kind").and_then(Value::as_str) == Some("request") {
+            match waitlist::request_from_json(entry) {
+                Ok(request) => requests.push(request),
+                Err(problem) => errors.push(format!("entry {number}: {problem}")),
+            }
+            continue;
+        }
         let fresh = entry.get("id").is_none_or(Value::is_null);
         match json_entry(entry).map(|row| (row, fresh)) {
             Ok(row) if rows.iter().any(|(other, _)| other.key == row.0.key) => {

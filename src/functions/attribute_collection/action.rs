@@ -28,7 +28,8 @@ pub(super) fn action_for(
             let (title, message) = match reason {
                 BlockReason::StoreUnavailable => (Text::TryAgainTitle, Text::TryAgainLater),
                 BlockReason::JobTitleNotCollected => (Text::UnavailableTitle, *text),
-                BlockReason::EmailMissing
+                BlockReason::Waitlisted
+                | BlockReason::EmailMissing
                 | BlockReason::NoEmailFromIdentityProvider
                 | BlockReason::EmailInvalid
                 | BlockReason::DomainBlocked

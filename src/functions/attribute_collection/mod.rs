@@ -69,6 +69,7 @@ pub(crate) async fn answer(
         sent_types: request.sent_types(),
         texts: request.texts(),
         entra_correlation_id: request.entra_ids().1.map(str::to_owned),
+        locale: request.locale.clone(),
         from_entra: true,
     };
     let verdict = shared

@@ -51,6 +51,8 @@ pub(crate) struct SignUpRequest<'a> {
     correlation_id: Option<String>,
     /// `authenticationContext.client.ip`, masked.
     pub(crate) client_ip: Option<String>,
+    /// `authenticationContext.client.locale` as sent.
+    pub(crate) locale: Option<String>,
     /// Identities that are JSON objects, in the order sent.
     identities: Vec<Identity<'a>>,
     /// Attributes by name as sent, sorted by name; of names sent twice the last one.
@@ -115,6 +117,7 @@ impl<'a> SignUpRequest<'a> {
             tenant: context.tenant_id().map(str::to_owned),
             correlation_id: context.correlation_id().map(str::to_owned),
             client_ip: context.masked_client_ip(),
+            locale: context.client_locale().map(str::to_owned),
             identities: sign_up_info.identities,
             attributes,
         })

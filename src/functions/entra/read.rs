@@ -282,6 +282,11 @@ impl<'de> AuthenticationContext<'de> {
         self.tenant_id.as_deref()
     }
 
+    /// `client.locale` as sent.
+    pub(crate) fn client_locale(&self) -> Option<&str> {
+        self.client.as_ref()?.locale.as_deref()
+    }
+
     /// `client.ip`: where the user's browser connects from, masked for logs and telemetry
     /// (the last part of an IPv4 address, all but the first three groups of an IPv6 one).
     pub(crate) fn masked_client_ip(&self) -> Option<String> {

@@ -93,6 +93,14 @@ impl ConnectorRequest {
 
     /// The application the user signs up to: `client_id`, or `clientId` (the token step's
     /// spelling in one documentation example).
+    /// `ui_locales` as sent.
+    pub(crate) fn ui_locales(&self) -> Option<String> {
+        self.0
+            .get("ui_locales")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    }
+
     /// The top-level text claims (where a user types a code: custom attributes arrive as
     /// `extension_<app>_<Name>`).
     pub(crate) fn texts(&self) -> Vec<(String, String)> {

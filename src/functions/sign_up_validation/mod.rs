@@ -65,6 +65,7 @@ async fn answer(body: &[u8], shared: &Shared, invocation: &Invocation) -> Answer
         stage: step.stage(),
         application: request.client_id(),
         texts: request.texts(),
+        locale: request.ui_locales(),
         ..SignUp::default()
     };
     let outcome = |action, reason| {

@@ -36,6 +36,8 @@ pub(crate) struct TableSettings {
     /// `https://acct.table.core.windows.net` or `http://127.0.0.1:10002/devstoreaccount1`.
     pub(crate) endpoint: String,
     pub(crate) table: String,
+    /// The waitlist's table (`INVITATION_REQUESTS_TABLE`).
+    pub(crate) requests_table: String,
     pub(crate) credential: Credential,
 }
 

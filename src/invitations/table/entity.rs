@@ -56,7 +56,7 @@ pub(crate) fn redemption_keys(email: &EmailAddress) -> (String, String) {
     (REDEEMED.to_owned(), escape_key(email.as_str()))
 }
 
-fn escape_key(text: &str) -> String {
+pub(crate) fn escape_key(text: &str) -> String {
     let mut key = String::with_capacity(text.len());
     for byte in text.bytes() {
         if byte.is_ascii_lowercase() || byte.is_ascii_digit() || matches!(byte, b'.' | b'_' | b'-')

@@ -11,6 +11,7 @@ pub(crate) mod client;
 pub(crate) mod connection;
 pub(crate) mod entity;
 mod readiness;
+mod requests;
 pub(crate) mod settings;
 
 use std::sync::Arc;
@@ -32,6 +33,7 @@ use self::entity::{
     Entity, RECORDS, from_entity, keys_of, redemption_keys, to_entity, use_keys_text,
 };
 use self::readiness::Readiness;
+use super::requests::{Close, JoinRequest, Requested, StoredRequest, WaitlistLimits};
 use super::{
     Claim, Counts, ImportError, InvitationAdmin, InvitationStore, Listing, Progress, StoreError,
     StoredInvitation, Unusable, Upsert,
@@ -693,6 +695,29 @@ impl InvitationStore for TableStore {
         })
     }
 
+    fn records_requests(&self) -> bool {
+        true
+    }
+
+    fn request<'a>(
+        &'a self,
+        request: &'a JoinRequest,
+        limits: &'a WaitlistLimits,
+        budget: Duration,
+    ) -> BoxFuture<'a, Result<Requested, StoreError>> {
+        Box::pin(async move {
+            self.ready().await?;
+            Ok(self.record_request(request, limits, budget).await?)
+        })
+    }
+
+    fn sweep_requests<'a>(
+        &'a self,
+        limits: &'a WaitlistLimits,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move { Ok(self.sweep(limits).await?) })
+    }
+
     fn records_sign_ups(&self) -> bool {
         true
     }
@@ -740,6 +765,26 @@ impl InvitationAdmin for TableStore {
 
     fn counts_uses(&self) -> bool {
         true
+    }
+
+    fn requests(&self) -> BoxFuture<'_, Result<Vec<StoredRequest>, StoreError>> {
+        Box::pin(async move { Ok(self.list_requests().await?) })
+    }
+
+    fn close_request<'a>(
+        &'a self,
+        email: &'a EmailAddress,
+        application: Option<&'a str>,
+        close: Close,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move { Ok(self.close(email, application, close).await?) })
+    }
+
+    fn import_requests(
+        &self,
+        requests: Vec<StoredRequest>,
+    ) -> BoxFuture<'_, Result<usize, StoreError>> {
+        Box::pin(async move { Ok(TableStore::import_requests(self, &requests).await?) })
     }
 
     /// Writes rows a few at a time, each retried with back-off when throttled; a write that

@@ -13,6 +13,10 @@ settings! {
     INVITATIONS_TABLE: Invitations, Kind::Text, Some("Invitations"),
         "the table's name, 3 to 63 letters and digits starting with a letter",
         "`Invitations`";
+    INVITATION_REQUESTS_TABLE: Invitations, Kind::Text, Some("InvitationRequests"),
+        "the waitlist's table, in the same account as the invitations (3 to 63 letters and digits starting \
+         with a letter); the server writes to it where a waitlist is on",
+        "`InvitationRequests`";
     INVITATIONS_TABLE_CONNECTION: Invitations, Kind::Secret, None,
         "a storage connection string with an account key (`UseDevelopmentStorage=true` for Azurite)",
         "falls back to the settings below, in this order";
@@ -41,6 +45,13 @@ pub(crate) fn read(env: &Environment) -> Result<TableSettings, SettingsError> {
     if !is_table_name(&table) {
         return Err(INVITATIONS_TABLE.invalid(format!(
             "must be 3 to 63 letters and digits starting with a letter, got {table:?}"
+        )));
+    }
+    let requests_table = INVITATION_REQUESTS_TABLE.text(env).to_owned();
+    if !is_table_name(&requests_table) || requests_table.eq_ignore_ascii_case(&table) {
+        return Err(INVITATION_REQUESTS_TABLE.invalid(format!(
+            "must be 3 to 63 letters and digits starting with a letter, and not the invitations' table, got \
+             {requests_table:?}"
         )));
     }
     let connection = |setting: &Setting, text: &str| {
@@ -89,6 +100,7 @@ pub(crate) fn read(env: &Environment) -> Result<TableSettings, SettingsError> {
     Ok(TableSettings {
         endpoint,
         table,
+        requests_table,
         credential,
     })
 }
