@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use signup_gate::cli::{Cli, Command, run_doctor, run_invitations};
+use signup_gate::cli::{Cli, Command, run_doctor, run_invitations, run_setup};
 use signup_gate::config::{Environment, Settings};
 use signup_gate::logging::{self, Destination};
 use signup_gate::messages::Catalog;
@@ -17,8 +17,17 @@ fn main() -> ExitCode {
     let command = Cli::parse().command();
     let destination = match command {
         Command::Serve { .. } => Destination::Host,
-        Command::Invitations(_) | Command::Doctor(_) => Destination::Command,
+        Command::Invitations(_) | Command::Doctor(_) | Command::Setup(_) => Destination::Command,
     };
+    if let Command::Setup(command) = command {
+        // Like the doctor, it reads the settings only for what they tell it (the decision
+        // deadline), and prints its own report.
+        let environment = environment();
+        logging::init(None, destination);
+        let code = run_setup(command, environment);
+        logging::flush();
+        return code;
+    }
     if let Command::Doctor(command) = command {
         // The doctor reports a bad setting as a failed check instead of stopping at it.
         let environment = environment();
@@ -34,7 +43,7 @@ fn main() -> ExitCode {
             Command::Serve { port } => serve(settings, port),
             Command::Invitations(command) => run_invitations(command, &settings),
             // Answered above.
-            Command::Doctor(_) => ExitCode::SUCCESS,
+            Command::Doctor(_) | Command::Setup(_) => ExitCode::SUCCESS,
         },
     };
     // Information lines are written in batches: write what is left before exiting.

@@ -15,6 +15,8 @@ mod local;
 mod package;
 mod remote;
 
+pub(crate) use self::remote::FunctionKeys;
+
 use std::process::ExitCode;
 use std::time::Duration;
 
