@@ -47,6 +47,7 @@ pub(crate) mod permission {
     pub(crate) const POLICY_WRITE: &str = "Policy.ReadWrite.ApplicationConfiguration";
     pub(crate) const USER_FLOW_READ: &str = "IdentityUserFlow.Read.All";
     pub(crate) const USER_FLOW_WRITE: &str = "IdentityUserFlow.ReadWrite.All";
+    pub(crate) const AUDIT_LOG_READ: &str = "AuditLog.Read.All";
 }
 
 /// Where `GRAPH_TOKEN` may come from besides the flag, so that it stays out of shell history.
@@ -206,6 +207,8 @@ pub(crate) struct GraphEvent {
     pub(crate) function: &'static dyn Function,
     /// `microsoft.graph.onAttributeCollectionStartCustomExtension`.
     extension_type: &'static str,
+    /// `microsoft.graph.authenticationEvent.attributeCollectionStart`.
+    event_type: &'static str,
 }
 
 impl std::fmt::Debug for GraphEvent {
@@ -223,6 +226,7 @@ impl GraphEvent {
                 function.entra_event().map(|types| Self {
                     function: *function,
                     extension_type: types.extension_type,
+                    event_type: types.event_type,
                 })
             })
             .collect()
@@ -254,6 +258,14 @@ impl GraphEvent {
     /// The listener's `@odata.type` (`#microsoft.graph.onTokenIssuanceStartListener`).
     pub(crate) fn listener_type(&self) -> String {
         format!("#microsoft.graph.{}Listener", self.stage())
+    }
+
+    /// The event as sign-in logs name it (`attributeCollectionStart`).
+    pub(crate) fn log_name(&self) -> &'static str {
+        self.event_type
+            .rsplit('.')
+            .next()
+            .unwrap_or(self.event_type)
     }
 
     /// Whether this is token issuance (a listener for applications) rather than a user flow's
@@ -633,9 +645,16 @@ mod tests {
 
     #[test]
     fn each_event_has_its_graph_names() {
-        let names: Vec<(&str, &str, String)> = GraphEvent::all()
+        let names: Vec<(&str, &str, String, &str)> = GraphEvent::all()
             .iter()
-            .map(|event| (event.name(), event.stage(), event.listener_type()))
+            .map(|event| {
+                (
+                    event.name(),
+                    event.stage(),
+                    event.listener_type(),
+                    event.log_name(),
+                )
+            })
             .collect();
         assert_eq!(
             names,
@@ -644,16 +663,19 @@ mod tests {
                     "OnAttributeCollectionStart",
                     "onAttributeCollectionStart",
                     "#microsoft.graph.onAttributeCollectionStartListener".to_owned(),
+                    "attributeCollectionStart"
                 ),
                 (
                     "OnAttributeCollectionSubmit",
                     "onAttributeCollectionSubmit",
                     "#microsoft.graph.onAttributeCollectionSubmitListener".to_owned(),
+                    "attributeCollectionSubmit"
                 ),
                 (
                     "OnTokenIssuanceStart",
                     "onTokenIssuanceStart",
                     "#microsoft.graph.onTokenIssuanceStartListener".to_owned(),
+                    "tokenIssuanceStart"
                 ),
             ]
         );

@@ -58,6 +58,7 @@ pub struct Seen {
     pub path: String,
     pub query: String,
     pub body: Value,
+    pub prefer: Option<String>,
 }
 
 impl Seen {
@@ -267,6 +268,7 @@ impl GraphStandIn {
             path: path.to_owned(),
             query: query.to_owned(),
             body: body.clone(),
+            prefer: prefer.clone(),
         });
         let respond = |status: u16, body: Value, retry_after: Option<u64>| {
             let mut response = warp::http::Response::builder()

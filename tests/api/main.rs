@@ -14,6 +14,7 @@ mod languages;
 mod policy_file;
 mod setup_entra;
 mod sign_up_validation;
+mod signins;
 mod standalone;
 mod table_rows;
 mod table_store;

@@ -1105,3 +1105,129 @@ async fn the_app_settings_are_set_with_the_azure_cli() {
     assert_eq!(ran.code(), 1);
     assert!(ran.stdout.contains("error: --set-app-settings: the Azure CLI failed (exit status: 3): ERROR: (ResourceNotFound) no such app"), "{}", ran.stdout);
 }
+
+/// `handler doctor` agrees with what the set-up wired (admin consent spelt as Graph names it),
+/// and names what fails before Entra makes any call: a timeout a user flow overrides below the
+/// decision deadline, a user flow with no application, a handler naming an extension that does
+/// not exist, an application of the token listener whose tokens map no claim.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_checks_what_the_set_up_wired_and_what_fails_before_any_call() {
+    const PORTAL_APP: &str = "7d2e9c3a-1111-4222-8333-444455557777";
+    let mut tenant = Tenant::external();
+    tenant
+        .service_principals
+        .push(json!({"id": "7d2e9c3a-0000-4000-8000-000000000001", "appId": PORTAL_APP}));
+    let graph = GraphStandIn::start(tenant).await;
+    let token_issuance = [
+        "--token-issuance",
+        "--app",
+        SHOP_APP,
+        "--claim",
+        "department",
+        "--apply",
+    ];
+    let ran = setup(&graph, &[WIRE, &token_issuance].concat());
+    assert_eq!(ran.code(), 0, "{}", ran.stdout);
+    let app_id = graph.tenant().app_by_tag(TAG).unwrap()["appId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let token = token();
+    let env = [
+        ("API_CONNECTOR_AUTH", "none"),
+        ("AUTH_EVENTS_TENANT_ID", TENANT),
+        ("AUTH_EVENTS_CLIENT_ID", app_id.as_str()),
+        ("AUTH_EVENTS_AUTHORITY", "http://127.0.0.1:9/none/v2.0"),
+        ("WEBSITE_HOSTNAME", "gate.example.net"),
+        ("SIGNUP_GATE_GRAPH_TOKEN", token.as_str()),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let url = graph.url();
+    let doctor = || handler(dir.path(), &["doctor", "--graph-url", &url], &env, "");
+    let ran = doctor();
+    no_secrets(&ran);
+    let line = |ran: &Ran, start: &str| -> String {
+        ran.stdout
+            .lines()
+            .find(|line| line.starts_with(start))
+            .unwrap_or_else(|| panic!("no {start:?} in:\n{}", ran.stdout))
+            .to_owned()
+    };
+    assert_eq!(
+        line(&ran, "ok    tenant: admin consent: "),
+        format!(
+            "ok    tenant: admin consent: {app_id} has admin consent for CustomAuthenticationExtension.Receive.Payload"
+        )
+    );
+    assert!(
+        !ran.stdout.contains("CustomAuthenticationExtensions."),
+        "{}",
+        ran.stdout
+    );
+    assert_eq!(
+        line(&ran, &format!("ok    tenant: extension {START}: ")),
+        format!(
+            "ok    tenant: extension {START}: calls OnAttributeCollectionStart with resource api://gate.example.net/{app_id}; used by Sign up"
+        )
+    );
+    assert_eq!(
+        line(&ran, &format!("ok    tenant: extension {START} timeout: ")),
+        format!("ok    tenant: extension {START} timeout: 1000 ms and 1 retry in the extension")
+    );
+    assert_eq!(
+        line(&ran, "ok    tenant: user flow \"Sign up\" applications: "),
+        format!(
+            "ok    tenant: user flow \"Sign up\" applications: calls \"{START}\" for {SHOP_APP}"
+        )
+    );
+    assert!(
+        line(
+            &ran,
+            &format!("ok    tenant: claims mapping of {SHOP_APP}: ")
+        )
+        .contains("\"signup-gate claims\" takes claims from the custom claims provider")
+    );
+
+    graph.change(|tenant| {
+        let listener = tenant.listeners.iter_mut().find(|l| l["@odata.type"] == "#microsoft.graph.onTokenIssuanceStartListener").unwrap();
+        listener["conditions"]["applications"]["includeApplications"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"appId": PORTAL_APP}));
+        let flow = tenant.flows.iter_mut().find(|flow| flow["id"] == FLOW).unwrap();
+        flow["conditions"]["applications"]["includeApplications"] = json!([]);
+        flow["onAttributeCollectionStart"]["configuration"] =
+            json!({"@odata.type": "#microsoft.graph.customExtensionOverwriteConfiguration",
+                   "clientConfiguration": {"timeoutInMilliseconds": 500}});
+        flow["onAttributeCollectionSubmit"]["customExtension"]["id"] = json!("dead0000-0000-4000-8000-000000000000");
+    });
+    let ran = doctor();
+    assert_eq!(ran.code(), 1);
+    assert_eq!(
+        line(&ran, &format!("warn  tenant: extension {START} timeout: ")),
+        format!(
+            "warn  tenant: extension {START} timeout: 1000 ms and 1 retry in the extension; 500 ms and 1 retry set by user flow \"Sign up\": DECISION_DEADLINE_MS (700 ms) is over 80 % of 500 ms (user flow \"Sign up\")"
+        )
+    );
+    assert_eq!(
+        line(&ran, "fail  tenant: user flow \"Sign up\" applications: "),
+        format!(
+            "fail  tenant: user flow \"Sign up\" applications: it calls \"{START}\" but is for no application: Entra never calls it"
+        )
+    );
+    assert_eq!(
+        line(&ran, "fail  tenant: user flow \"Sign up\": "),
+        "fail  tenant: user flow \"Sign up\": its onAttributeCollectionSubmitCustomExtensionHandler names extension dead0000-0000-4000-8000-000000000000, which the tenant does not have: Entra fails each call (error 1003011)"
+    );
+    assert!(
+        line(
+            &ran,
+            &format!("fail  tenant: claims mapping of {PORTAL_APP}: ")
+        )
+        .contains(
+            "it has no claims mapping policy, so it maps no claim from the custom claims provider"
+        ),
+        "{}",
+        ran.stdout
+    );
+}
