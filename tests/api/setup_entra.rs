@@ -1231,3 +1231,30 @@ async fn doctor_checks_what_the_set_up_wired_and_what_fails_before_any_call() {
         ran.stdout
     );
 }
+
+/// What Entra's validation of an extension reports is shown, and its errors fail the run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entras_validation_is_reported_and_its_errors_fail_the_run() {
+    let mut tenant = Tenant::external();
+    tenant.validation = Some(json!({
+        "errors": [{"code": "DomainNameDoesNotMatch",
+                    "message": "The fully qualified domain name in resourceId should match that of the targetUrl"}],
+        "warnings": [{"code": "PermissionNotGrantedToServicePrincipal",
+                      "message": "The permission CustomAuthenticationExtensions.Receive.Payload is not granted to the service principal of the resource app"}]
+    }));
+    let graph = GraphStandIn::start(tenant).await;
+    let ran = setup(&graph, &[WIRE, &["--apply"]].concat());
+    assert_eq!(ran.code(), 1, "{}", ran.stdout);
+    assert!(
+        ran.stdout.contains(&format!(
+            "  errors   \"{START}\" (OnAttributeCollectionStart)\n           DomainNameDoesNotMatch: The fully qualified domain name in resourceId should match that of the targetUrl\n           PermissionNotGrantedToServicePrincipal: "
+        )),
+        "{}",
+        ran.stdout
+    );
+    let report = setup(&graph, &[WIRE, &["--apply", "--json"]].concat()).json();
+    assert_eq!(
+        report["validation"][1]["errors"][0],
+        "DomainNameDoesNotMatch: The fully qualified domain name in resourceId should match that of the targetUrl"
+    );
+}

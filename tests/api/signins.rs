@@ -392,7 +392,10 @@ async fn the_decision_log_shows_the_gates_side_of_each_call() {
     assert_eq!(ran.code(), 1);
     assert_eq!(
         line(&ran, "ok    sign-ins: decision log: "),
-        "ok    sign-ins: decision log: 2 decision line(s) with an Entra correlation id; 2 of the window's call(s) found there"
+        format!(
+            "ok    sign-ins: decision log: 2 decision(s) with an Entra correlation id ({}); 2 of the window's call(s) found there",
+            log.display()
+        )
     );
     let call = line(&ran, &format!("warn  sign-ins: call {C2}: "));
     assert!(
@@ -404,7 +407,7 @@ async fn the_decision_log_shows_the_gates_side_of_each_call() {
     let call = line(&ran, &format!("warn  sign-ins: call {C3}: "));
     assert!(
         call.ends_with(
-            "Gate: no decision line with this correlation id (the call may never have reached it)"
+            "Gate: no decision with this correlation id (the call may never have reached it)"
         ),
         "{call}"
     );
@@ -496,6 +499,89 @@ async fn what_cannot_be_read_says_what_to_change() {
     assert_eq!(ran.code(), 1);
     assert!(
         ran.stdout.contains("is not Microsoft Graph"),
+        "{}",
+        ran.stdout
+    );
+}
+
+/// The gate's side from Application Insights' query API (a loopback stand-in answering as its
+/// documentation shows: one table of columns and rows).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn application_insights_shows_the_gates_side_of_each_call() {
+    use warp::Filter;
+    const AI_APP: &str = "0a1b2c3d-0000-4000-8000-00000000a1a1";
+    const AI_TOKEN: &str = "insights-token-that-must-never-be-printed";
+    let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let routes = {
+        let asked = asked.clone();
+        warp::post()
+            .and(warp::path!("v1" / "apps" / String / "query"))
+            .and(warp::header::optional::<String>("authorization"))
+            .and(warp::body::json())
+            .map(move |app: String, authorization: Option<String>, body: Value| {
+                asked.lock().unwrap().push(body);
+                if app != AI_APP || authorization.as_deref() != Some(&format!("Bearer {AI_TOKEN}")) {
+                    return warp::reply::with_status(
+                        warp::reply::json(&json!({"error": {"code": "InvalidTokenError", "message": "no"}})),
+                        warp::http::StatusCode::UNAUTHORIZED,
+                    );
+                }
+                let columns = ["timestamp", "function", "outcome", "reason", "email", "entra_correlation_id", "invocation_id"];
+                warp::reply::with_status(
+                    warp::reply::json(&json!({"tables": [{"name": "PrimaryResult",
+                        "columns": columns.iter().map(|name| json!({"name": name, "type": "string"})).collect::<Vec<_>>(),
+                        "rows": [["2026-05-01T10:01:01.48Z", "OnAttributeCollectionStart", "showBlockPage", "not_invited", ADDRESS, C2, "inv-2"]]}]})),
+                    warp::http::StatusCode::OK,
+                )
+            })
+    };
+    tokio::spawn(warp::serve(routes).incoming(listener).run());
+    let graph = GraphStandIn::start(tenant_with_failures()).await;
+    let ai_url = format!("http://127.0.0.1:{port}");
+    let ran = signins(
+        &graph,
+        &[
+            "--ai-app-id",
+            AI_APP,
+            "--ai-token",
+            AI_TOKEN,
+            "--ai-url",
+            &ai_url,
+        ],
+        &[("SIGNUP_GATE_GRAPH_TOKEN", &token())],
+    );
+    assert_eq!(ran.code(), 1);
+    assert!(!ran.stdout.contains(AI_TOKEN));
+    assert_eq!(
+        line(&ran, "ok    sign-ins: decision log: "),
+        "ok    sign-ins: decision log: 1 decision(s) with an Entra correlation id (Application Insights); 1 of the window's call(s) found there"
+    );
+    let call = line(&ran, &format!("warn  sign-ins: call {C2}: "));
+    assert!(
+        call.ends_with(&format!("Gate: decision function=OnAttributeCollectionStart outcome=showBlockPage reason=not_invited email=a***@contoso.com entra_correlation_id={C2} correlation_id=inv-2 (Application Insights, 2026-05-01T10:01:01.48Z)")),
+        "{call}"
+    );
+    let query = asked.lock().unwrap()[0].clone();
+    assert!(query["query"].as_str().unwrap().starts_with(
+        "requests | where isnotempty(tostring(customDimensions.entra_correlation_id))"
+    ));
+    assert_eq!(query["timespan"], "PT3600S");
+    let ran = signins(
+        &graph,
+        &[
+            "--ai-app-id",
+            AI_APP,
+            "--ai-token",
+            "wrong-token",
+            "--ai-url",
+            &ai_url,
+        ],
+        &[("SIGNUP_GATE_GRAPH_TOKEN", &token())],
+    );
+    assert!(
+        line(&ran, "fail  sign-ins: Application Insights: ").contains(&format!("POST /v1/apps/{AI_APP}/query: HTTP 401 no (the token is not valid for https://api.applicationinsights.io)")),
         "{}",
         ran.stdout
     );

@@ -13,6 +13,7 @@
 
 mod callout_errors;
 mod graph;
+mod insights;
 mod local;
 mod package;
 mod remote;
@@ -73,6 +74,22 @@ pub struct DoctorCommand {
     /// calls they answered (by Entra's correlation id).
     #[arg(long, value_name = "FILE", requires = "signins")]
     log: Option<std::path::PathBuf>,
+    /// With --signins: the Application Insights resource's application id (API Access), whose
+    /// decisions are shown with the calls they answered.
+    #[arg(long, value_name = "ID", requires = "signins")]
+    ai_app_id: Option<String>,
+    /// A token for Application Insights' query API (`-` reads it from standard input; default:
+    /// SIGNUP_GATE_AI_TOKEN, then the Azure CLI's).
+    #[arg(long, value_name = "TOKEN", requires = "ai_app_id")]
+    ai_token: Option<String>,
+    /// Where Application Insights' query API is (another cloud's, or a loopback stand-in).
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = "https://api.applicationinsights.io",
+        hide = true
+    )]
+    ai_url: String,
     /// Where Microsoft Graph is (https, or http on a loopback host for a stand-in).
     #[arg(
         long,

@@ -13,7 +13,7 @@
 //! (`entra_correlation_id=`) is shown with both sides. Addresses and IP addresses are masked.
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -86,8 +86,18 @@ pub(super) fn run(
             return Report { json: json!({"checks": checks}), checks };
         };
         secrets.push(token.clone());
+        let mut gate_checks = Vec::new();
+        let gate = gate_side(command, window, &mut secrets, &mut gate_checks).await;
         match Graph::new(&command.graph_url, &token) {
-            Ok(graph) => report(&graph, &command.since, window, host.as_deref(), command.log.as_ref()).await,
+            Ok(graph) => {
+                let mut report =
+                    report(&graph, &command.since, window, host.as_deref(), gate.as_ref()).await;
+                report.checks.extend(gate_checks);
+                if let Value::Object(map) = &mut report.json {
+                    map.insert("checks".to_owned(), json!(report.checks));
+                }
+                report
+            }
             Err(error) => {
                 let checks = vec![Check::fail(
                     CHECK,
@@ -120,6 +130,99 @@ pub(super) fn run(
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// The gate's decisions for the window, from `--log` and from Application Insights
+/// (`--ai-app-id`); a source that cannot be read is a failed check.
+async fn gate_side(
+    command: &DoctorCommand,
+    window: Duration,
+    secrets: &mut Vec<String>,
+    checks: &mut Vec<Check>,
+) -> Option<GateSide> {
+    if command.log.is_none() && command.ai_app_id.is_none() {
+        return None;
+    }
+    let mut gate = GateSide {
+        decisions: Vec::new(),
+        sources: Vec::new(),
+    };
+    if let Some(path) = &command.log {
+        match decisions(path) {
+            Ok(found) => {
+                gate.decisions.extend(found);
+                gate.sources.push(path.display().to_string());
+            }
+            Err(error) => checks.push(Check::fail(
+                format!("{CHECK}: decision log"),
+                error,
+                "give a file of the function app's log lines (its `decision` lines)",
+            )),
+        }
+    }
+    if let Some(app) = &command.ai_app_id {
+        const INSIGHTS: &str = "sign-ins: Application Insights";
+        let variable = std::env::var(super::insights::TOKEN_VARIABLE).ok();
+        let token = match crate::cli::graph::given_token(
+            command.ai_token.as_deref(),
+            variable.as_deref(),
+            &mut crate::cli::graph::StandardInput::default(),
+        ) {
+            Ok(Some(token)) => Some(token),
+            Ok(None) => azure_cli_token(super::insights::RESOURCE).await,
+            Err(error) => {
+                checks.push(Check::fail(INSIGHTS, error, "give the token once, alone"));
+                return Some(gate);
+            }
+        };
+        let Some(token) = token else {
+            checks.push(Check::fail(
+                INSIGHTS,
+                "no token for Application Insights' query API",
+                "give one with --ai-token (`-` reads it from standard input) or SIGNUP_GATE_AI_TOKEN, or sign in with `az login`",
+            ));
+            return Some(gate);
+        };
+        secrets.push(token.clone());
+        let found = match super::insights::check_url(&command.ai_url) {
+            Ok(base) => super::insights::decisions(&base, app, &token, window).await,
+            Err(error) => Err(error),
+        };
+        match found {
+            Ok(rows) => {
+                gate.decisions
+                    .extend(rows.into_iter().map(|(correlation_id, line)| Decision {
+                        correlation_id,
+                        line,
+                    }));
+                gate.sources.push("Application Insights".to_owned());
+            }
+            Err(error) => checks.push(Check::fail(
+                INSIGHTS,
+                error,
+                "check --ai-app-id (API Access, Application ID) and the token's access to the resource",
+            )),
+        }
+    }
+    Some(gate)
+}
+
+/// The Azure CLI's token for `resource`, when it is installed and signed in.
+async fn azure_cli_token(resource: &str) -> Option<String> {
+    let output = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::process::Command::new("az")
+            .args(["account", "get-access-token", "--resource", resource])
+            .args(["--query", "accessToken", "-o", "tsv"])
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .output(),
+    )
+    .await
+    .ok()?
+    .ok()?;
+    let token = String::from_utf8(output.stdout).ok()?.trim().to_owned();
+    (output.status.success() && !token.is_empty()).then_some(token)
 }
 
 /// `--since`: minutes, hours or days (`30m`, `1h`, `7d`), at most 30 days.
@@ -263,6 +366,8 @@ fn decisions(path: &Path) -> Result<Vec<Decision>, String> {
             });
         }
     }
+    // The latest decision of a correlation id (Entra's retry of the same sign-up) comes first.
+    found.reverse();
     Ok(found)
 }
 
@@ -290,13 +395,20 @@ pub(super) struct Report {
     pub(super) json: Value,
 }
 
-/// Reads both logs for the window and reports.
+/// The gate's side: its decisions (from a log file, Application Insights, or both) and where
+/// they came from.
+pub(super) struct GateSide {
+    decisions: Vec<Decision>,
+    sources: Vec<String>,
+}
+
+/// Reads both logs for the window and reports; `gate` is the gate's side, when asked for.
 pub(super) async fn report(
     graph: &Graph,
     since: &str,
     window: Duration,
     host: Option<&str>,
-    log: Option<&PathBuf>,
+    gate: Option<&GateSide>,
 ) -> Report {
     let mut checks = Vec::new();
     let from = OffsetDateTime::now_utc() - window;
@@ -448,27 +560,16 @@ pub(super) async fn report(
         }
     }
     let mut matched = 0;
-    let mut decision_count = None;
-    if let Some(path) = log {
-        match decisions(path) {
-            Ok(decisions) => {
-                decision_count = Some(decisions.len());
-                for callout in &mut callouts {
-                    if let Some(decision) = decisions
-                        .iter()
-                        .rev()
-                        .find(|decision| decision.correlation_id == callout.correlation_id)
-                    {
-                        callout.gate = Some(decision.line.clone());
-                        matched += 1;
-                    }
-                }
+    if let Some(gate) = gate {
+        for callout in &mut callouts {
+            if let Some(decision) = gate
+                .decisions
+                .iter()
+                .find(|decision| decision.correlation_id == callout.correlation_id)
+            {
+                callout.gate = Some(decision.line.clone());
+                matched += 1;
             }
-            Err(error) => checks.push(Check::fail(
-                format!("{CHECK}: decision log"),
-                error,
-                "give a file of the function app's log lines (its `decision` lines)",
-            )),
         }
     }
     let window_message = format!(
@@ -592,11 +693,13 @@ pub(super) async fn report(
             ));
         }
     }
-    if let Some(count) = decision_count {
+    if let Some(gate) = gate {
         checks.push(Check::ok(
             format!("{CHECK}: decision log"),
             format!(
-                "{count} decision line(s) with an Entra correlation id; {matched} of the window's call(s) found there"
+                "{} decision(s) with an Entra correlation id ({}); {matched} of the window's call(s) found there",
+                gate.decisions.len(),
+                gate.sources.join(", ")
             ),
         ));
     }
@@ -626,8 +729,8 @@ pub(super) async fn report(
         );
         let message = match &callout.gate {
             Some(gate) => format!("{entra}. Gate: {gate}"),
-            None if log.is_some() => format!(
-                "{entra}. Gate: no decision line with this correlation id (the call may never have reached it)"
+            None if gate.is_some() => format!(
+                "{entra}. Gate: no decision with this correlation id (the call may never have reached it)"
             ),
             None => entra,
         };
@@ -656,7 +759,7 @@ pub(super) async fn report(
         "events": counts,
         "failed": failed,
         "calls": callouts,
-        "decision_lines": decision_count,
+        "decisions": gate.map(|gate| gate.decisions.len()),
         "checks": checks,
     });
     Report { checks, json }
