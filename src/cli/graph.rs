@@ -163,19 +163,16 @@ pub(crate) async fn azure_cli_token(base: &str) -> Option<String> {
     } else {
         "https://graph.microsoft.com"
     };
+    azure_cli_token_for(resource).await
+}
+
+/// The Azure CLI's token for `resource`, when it is installed and signed in.
+pub(crate) async fn azure_cli_token_for(resource: &str) -> Option<String> {
     let output = tokio::time::timeout(
         Duration::from_secs(10),
         tokio::process::Command::new("az")
-            .args([
-                "account",
-                "get-access-token",
-                "--resource",
-                resource,
-                "--query",
-                "accessToken",
-                "-o",
-                "tsv",
-            ])
+            .args(["account", "get-access-token", "--resource", resource])
+            .args(["--query", "accessToken", "-o", "tsv"])
             .stdin(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .output(),

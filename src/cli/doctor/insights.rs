@@ -141,7 +141,7 @@ pub(super) async fn decisions(
             let id = row[correlation].as_str()?.to_ascii_lowercase();
             let email = text(row, "email");
             let email = if email.contains('@') && !email.contains("***@") {
-                super::signins::mask_address(&email)
+                super::callouts::mask_address(&email)
             } else {
                 email
             };

@@ -12,6 +12,9 @@
 //! instead, what Entra's own logs say of its calls to the extensions ([`signins`]).
 
 mod callout_errors;
+mod callouts;
+mod flows;
+mod gate_side;
 mod graph;
 mod insights;
 mod local;
