@@ -1258,3 +1258,31 @@ async fn entras_validation_is_reported_and_its_errors_fail_the_run() {
         "DomainNameDoesNotMatch: The fully qualified domain name in resourceId should match that of the targetUrl"
     );
 }
+
+/// docs/entra.md shows the plan of a run against the stand-in, exactly as printed (run with
+/// SIGNUP_GATE_WRITE_DOCS=1 to write it there after a change of the output).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_docs_show_a_plan_printed_against_the_stand_in() {
+    const BEGIN: &str =
+        "<!-- plan of a run against the Graph stand-in (tests/api/setup_entra.rs): begin -->\n";
+    const END: &str = "<!-- plan: end -->";
+    let graph = GraphStandIn::start(Tenant::external()).await;
+    let ran = setup(&graph, WIRE);
+    assert_eq!(ran.code(), 0);
+    let shown = format!(
+        "```text\n$ handler setup entra --url {URL} --code \"$FUNCTION_KEY\" --user-flow \"{FLOW_NAME}\"\n{}```\n",
+        ran.stdout
+    );
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/entra.md");
+    let page = std::fs::read_to_string(&path).unwrap();
+    let (before, rest) = page.split_once(BEGIN).expect("the plan's begin marker");
+    let (current, after) = rest.split_once(END).expect("the plan's end marker");
+    if std::env::var_os("SIGNUP_GATE_WRITE_DOCS").is_some() {
+        std::fs::write(&path, format!("{before}{BEGIN}{shown}{END}{after}")).unwrap();
+    } else {
+        assert_eq!(
+            current, shown,
+            "docs/entra.md's example plan differs from the output: SIGNUP_GATE_WRITE_DOCS=1 cargo test --test api the_docs_show"
+        );
+    }
+}
