@@ -464,8 +464,10 @@ impl Graph {
         rest.starts_with('/').then(|| rest.to_owned())
     }
 
-    /// Sends one request, again after each wait Graph asks for (429, 503, 504: `Retry-After`
-    /// in seconds, or 1, 2, 4, 8 s without one), at most [`MAX_RETRIES`] times.
+    /// Sends one request, again after each wait Graph asks for (`Retry-After` in seconds, or 1,
+    /// 2, 4, 8 s without one), at most [`MAX_RETRIES`] times: a read after 429, 503 or 504, a
+    /// write after 429 only (a write that timed out at the gateway may have been made, and
+    /// making it twice would leave two of a resource).
     async fn send(
         &self,
         method: Method,
@@ -506,7 +508,11 @@ impl Graph {
                 )
             })?;
             let status = response.status().as_u16();
-            if matches!(status, 429 | 503 | 504) && attempt < MAX_RETRIES {
+            let again = match method {
+                Method::Get => matches!(status, 429 | 503 | 504),
+                Method::Post | Method::Patch => status == 429,
+            };
+            if again && attempt < MAX_RETRIES {
                 let wait = retry_after(response.headers())
                     .unwrap_or(Duration::from_secs(1 << attempt.min(3)));
                 if wait > MAX_WAIT {

@@ -102,6 +102,8 @@ pub struct Tenant {
     pub refuse_flow_handlers: bool,
     /// What `validateAuthenticationConfiguration` answers instead of its own checks.
     pub validation: Option<Value>,
+    /// Where the logs' `@odata.nextLink` points instead of the stand-in (another host).
+    pub next_link_base: Option<String>,
     next: u64,
     port: u16,
 }
@@ -782,9 +784,12 @@ fn route(
             let mut answer = json!({"@odata.context": format!("https://graph.microsoft.com/beta/$metadata#auditLogs/{log}"), "value": page});
             if skip + tenant.page_size < records.len() {
                 let filter = parameter(query, "$filter").unwrap_or_default();
+                let base = tenant
+                    .next_link_base
+                    .clone()
+                    .unwrap_or_else(|| format!("http://127.0.0.1:{}", tenant.port));
                 answer["@odata.nextLink"] = json!(format!(
-                    "http://127.0.0.1:{}/beta/auditLogs/{log}?$filter={}&$skiptoken={}",
-                    tenant.port,
+                    "{base}/beta/auditLogs/{log}?$filter={}&$skiptoken={}",
                     filter.replace(' ', "%20"),
                     skip + tenant.page_size
                 ));

@@ -476,6 +476,23 @@ async fn throttling_is_waited_out_as_retry_after_says() {
         "{}",
         ran.stdout
     );
+    // A write Graph may have made (503, 504) is not sent again: the next run's plan shows it.
+    let graph = GraphStandIn::start(Tenant::external()).await;
+    graph.fault(Fault {
+        method: "POST",
+        path: "/v1.0/applications".to_owned(),
+        status: 503,
+        retry_after: Some(0),
+        times: 1,
+    });
+    let ran = setup(&graph, &[WIRE, &["--apply"]].concat());
+    assert_eq!(ran.code(), 1, "{}", ran.stdout);
+    let posts = graph
+        .take_requests()
+        .iter()
+        .filter(|request| request.method == "POST" && request.path == "/v1.0/applications")
+        .count();
+    assert_eq!(posts, 1);
 }
 
 /// A write that fails half-way stops the writes; the report shows what was created and what

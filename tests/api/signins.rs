@@ -586,3 +586,22 @@ async fn application_insights_shows_the_gates_side_of_each_call() {
         ran.stdout
     );
 }
+
+/// A next page on another host is not followed: the token goes to Graph's host only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_next_page_on_another_host_is_not_followed() {
+    let mut tenant = tenant_with_failures();
+    tenant.next_link_base = Some("https://graph.example.net".to_owned());
+    let graph = GraphStandIn::start(tenant).await;
+    let ran = signins(&graph, &[], &[("SIGNUP_GATE_GRAPH_TOKEN", &token())]);
+    assert_eq!(ran.code(), 1);
+    assert!(
+        line(
+            &ran,
+            "fail  sign-ins: GET /beta/auditLogs/signUps?$filter=createdDateTime ge "
+        )
+        .ends_with("no answer: its @odata.nextLink is not on the same Graph host: not followed"),
+        "{}",
+        ran.stdout
+    );
+}
