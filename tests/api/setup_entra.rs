@@ -1303,3 +1303,43 @@ async fn the_docs_show_a_plan_printed_against_the_stand_in() {
         );
     }
 }
+
+/// A claims mapping policy of this set-up's name whose definition is not a policy document is
+/// blocked (left as it is), never a crash.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_claims_mapping_policy_is_blocked_not_a_crash() {
+    let mut tenant = Tenant::external();
+    tenant
+        .claims_policies
+        .push(json!({"id": "7d2e9c3a-0000-4000-8000-0000000000dd",
+        "displayName": "signup-gate claims", "definition": ["[1, 2]"]}));
+    let graph = GraphStandIn::start(tenant).await;
+    let args = [
+        "--url",
+        URL,
+        "--no-attribute-collection",
+        "--token-issuance",
+        "--app",
+        SHOP_APP,
+        "--claim",
+        "department",
+        "--apply",
+    ];
+    let ran = setup(&graph, &args);
+    assert_eq!(ran.code(), 1, "{}\n{}", ran.stdout, ran.stderr);
+    assert!(
+        ran.stdout
+            .contains("blocked  claims mapping policy \"signup-gate claims\"")
+            && ran
+                .stdout
+                .contains("its definition is not a claims mapping policy this can read"),
+        "{}",
+        ran.stdout
+    );
+    let tenant = graph.tenant();
+    assert_eq!(tenant.claims_policies[0]["definition"], json!(["[1, 2]"]));
+    assert!(
+        tenant.policy_assignments.is_empty(),
+        "not assigned while unreadable"
+    );
+}

@@ -190,6 +190,8 @@ async fn listener(wiring: &Wiring, run: &mut Run<'_>, event: &GraphEvent) -> Res
 fn provider_claims(policy: &Value) -> Option<(Vec<String>, Value)> {
     let text = policy["definition"].as_array()?.first()?.as_str()?;
     let document: Value = serde_json::from_str(text).ok()?;
+    // Only a policy document: claims are added to its schema in place.
+    document["ClaimsMappingPolicy"].as_object()?;
     let claims = document["ClaimsMappingPolicy"]["ClaimsSchema"]
         .as_array()
         .map(|schema| {
@@ -292,7 +294,8 @@ async fn policy(wiring: &Wiring, run: &mut Run<'_>) -> Result<Option<String>, St
             "its definition is not a claims mapping policy this can read: fix or rename it"
                 .to_owned(),
         ));
-        return Ok(Some(id));
+        // Not assigned anywhere while it cannot be read.
+        return Ok(None);
     };
     let missing: Vec<&String> = wiring
         .claims
