@@ -14,6 +14,7 @@ use super::plan::{Action, Run, Step};
 use super::wiring::Wiring;
 use crate::callers::entra::AUTHENTICATION_EVENTS_APP_ID;
 use crate::cli::graph::{GRAPH_APP_ID, RECEIVE_PAYLOAD, RECEIVE_PAYLOAD_ROLE, permission};
+use crate::domain::application::Guid;
 
 const APP: &str = "app registration";
 const PRINCIPAL: &str = "service principal";
@@ -69,9 +70,9 @@ async fn app_registration(wiring: &Wiring, run: &mut Run<'_>) -> Result<(), Stri
     };
     let object_id = app["id"].as_str().unwrap_or_default().to_owned();
     let app_id = app["appId"].as_str().unwrap_or_default().to_owned();
-    if object_id.is_empty() || app_id.is_empty() {
+    if Guid::parse(&object_id).is_err() || Guid::parse(&app_id).is_err() {
         return Err(format!(
-            "the app registration tagged {tag} has no id or appId in Graph's answer"
+            "the app registration tagged {tag} has no id or appId (GUIDs) in Graph's answer"
         ));
     }
     run.learned.app = Some((object_id.clone(), app_id.clone()));
@@ -152,10 +153,16 @@ async fn create_app(
             return Ok(());
         }
     };
-    let (Some(object_id), Some(app_id)) = (created["id"].as_str(), created["appId"].as_str())
-    else {
+    // Both go into request paths, the identifier URI and the app settings.
+    let ids = (created["id"].as_str(), created["appId"].as_str());
+    let (Some(object_id), Some(app_id)) = ids else {
         return Err("Graph created the app registration but named no id or appId".to_owned());
     };
+    if Guid::parse(object_id).is_err() || Guid::parse(app_id).is_err() {
+        return Err(
+            "Graph created the app registration but its id or appId is not a GUID".to_owned(),
+        );
+    }
     let (object_id, app_id) = (object_id.to_owned(), app_id.to_owned());
     run.created(
         APP,
