@@ -4,8 +4,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use signup_gate::cli::{Cli, Command, run_doctor, run_invitations};
-use signup_gate::config::{Environment, Settings};
+use signup_gate::cli::{Cli, Command, run_doctor, run_invitations, run_setup};
+use signup_gate::config::{Environment, Settings, SettingsError};
 use signup_gate::logging::{self, Destination};
 use signup_gate::messages::Catalog;
 use signup_gate::server::{self, ServeError};
@@ -14,27 +14,22 @@ use signup_gate::server::{self, ServeError};
 const EXIT_CONFIG: u8 = 78;
 
 fn main() -> ExitCode {
-    let command = Cli::parse().command();
+    let command = match Cli::parse().command() {
+        Command::Doctor(command) => return report(|environment| run_doctor(command, environment)),
+        Command::Setup(command) => return report(|environment| run_setup(command, environment)),
+        command => command,
+    };
     let destination = match command {
         Command::Serve { .. } => Destination::Host,
-        Command::Invitations(_) | Command::Doctor(_) => Destination::Command,
+        Command::Invitations(_) | Command::Doctor(_) | Command::Setup(_) => Destination::Command,
     };
-    if let Command::Doctor(command) = command {
-        // The doctor reports a bad setting as a failed check instead of stopping at it.
-        let environment = environment();
-        // Its report is the output: only warnings and errors besides it, whatever RUST_LOG says.
-        logging::init(None, destination);
-        let code = run_doctor(command, environment);
-        logging::flush();
-        return code;
-    }
     let code = match load_settings(destination) {
         None => ExitCode::from(EXIT_CONFIG),
         Some(settings) => match command {
             Command::Serve { port } => serve(settings, port),
             Command::Invitations(command) => run_invitations(command, &settings),
             // Answered above.
-            Command::Doctor(_) => ExitCode::SUCCESS,
+            Command::Doctor(_) | Command::Setup(_) => ExitCode::SUCCESS,
         },
     };
     // Information lines are written in batches: write what is left before exiting.
@@ -42,8 +37,19 @@ fn main() -> ExitCode {
     code
 }
 
+/// Runs a command that reports on the set-up (the doctor, the set-up): a bad setting is one of
+/// its findings, not a stop, and its report is the output (only warnings and errors besides it,
+/// whatever RUST_LOG says).
+fn report(run: impl FnOnce(Result<Environment, SettingsError>) -> ExitCode) -> ExitCode {
+    let environment = environment();
+    logging::init(None, Destination::Command);
+    let code = run(environment);
+    logging::flush();
+    code
+}
+
 /// The process environment, plus the local settings when standalone.
-fn environment() -> Result<Environment, signup_gate::config::SettingsError> {
+fn environment() -> Result<Environment, SettingsError> {
     let real = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
     let directory = std::env::current_dir().unwrap_or_else(|_| ".".into());

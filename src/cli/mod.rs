@@ -1,12 +1,16 @@
-//! The command line of `handler`: `serve` (the default), `invitations ...` and `doctor`.
+//! The command line of `handler`: `serve` (the default), `invitations ...`, `doctor` and
+//! `setup entra`.
 
 mod doctor;
+mod graph;
 mod invitations;
+mod setup;
 
 use clap::{Parser, Subcommand};
 
 pub use self::doctor::{DoctorCommand, run as run_doctor};
 pub use self::invitations::{InvitationsCommand, run as run_invitations};
+pub use self::setup::{SetupCommand, run as run_setup};
 use crate::config::STANDALONE_PORT;
 
 #[derive(Parser)]
@@ -35,6 +39,8 @@ pub enum Command {
     /// Check the set-up (settings, invitation store, tenant keys; with --url a running
     /// deployment; with a Graph token the tenant) and say what to change.
     Doctor(DoctorCommand),
+    /// Wire the tenant to this deployment (`setup entra`): plans first, changes with --apply.
+    Setup(SetupCommand),
 }
 
 impl Cli {

@@ -8,12 +8,21 @@
 //!
 //! The checks: the settings ([`local`]), the invitation store, the tenant's signing keys, a
 //! running deployment (`--url`) and the tenant's configuration through Microsoft Graph
-//! (`--graph-token`, or the Azure CLI's token) ([`remote`], [`graph`]).
+//! (`--graph-token`, or the Azure CLI's token) ([`remote`], [`graph`]). With `--signins`,
+//! instead, what Entra's own logs say of its calls to the extensions ([`signins`]).
 
+mod callout_errors;
+mod callouts;
+mod flows;
+mod gate_side;
 mod graph;
+mod insights;
 mod local;
 mod package;
 mod remote;
+mod signins;
+
+pub(crate) use self::remote::FunctionKeys;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -47,10 +56,43 @@ pub struct DoctorCommand {
     /// for every function), or a function's own key as `Function=KEY` (repeatable).
     #[arg(long, value_name = "KEY")]
     code: Vec<String>,
-    /// A Microsoft Graph access token for the tenant's checks (default: the Azure CLI's, when it
-    /// is signed in).
+    /// A Microsoft Graph access token for the tenant's checks (`-` reads it from standard input;
+    /// default: SIGNUP_GATE_GRAPH_TOKEN, then the Azure CLI's, when it is signed in).
     #[arg(long, value_name = "TOKEN")]
     graph_token: Option<String>,
+    /// Report instead what Entra's sign-up and sign-in logs say of its calls to the extensions
+    /// (Microsoft Graph beta; Entra ID P1 or P2): per event, calls and failures by error code
+    /// with cause and fix. Fails when a call failed.
+    #[arg(long)]
+    signins: bool,
+    /// The window of --signins: minutes, hours or days (30m, 1h, 7d; at most 30d).
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "1h",
+        requires = "signins"
+    )]
+    since: String,
+    /// With --signins: a file of the function app's log; its decision lines are shown with the
+    /// calls they answered (by Entra's correlation id).
+    #[arg(long, value_name = "FILE", requires = "signins")]
+    log: Option<std::path::PathBuf>,
+    /// With --signins: the Application Insights resource's application id (API Access), whose
+    /// decisions are shown with the calls they answered.
+    #[arg(long, value_name = "ID", requires = "signins")]
+    ai_app_id: Option<String>,
+    /// A token for Application Insights' query API (`-` reads it from standard input; default:
+    /// SIGNUP_GATE_AI_TOKEN, then the Azure CLI's).
+    #[arg(long, value_name = "TOKEN", requires = "ai_app_id")]
+    ai_token: Option<String>,
+    /// Where Application Insights' query API is (another cloud's, or a loopback stand-in).
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = "https://api.applicationinsights.io",
+        hide = true
+    )]
+    ai_url: String,
     /// Where Microsoft Graph is (https, or http on a loopback host for a stand-in).
     #[arg(
         long,
@@ -124,6 +166,9 @@ impl Check {
 
 /// Runs every check that applies and prints the report.
 pub fn run(command: DoctorCommand, environment: Result<Environment, SettingsError>) -> ExitCode {
+    if command.signins {
+        return signins::run(&command, environment);
+    }
     let mut secrets = Vec::new();
     let checks = match environment {
         Err(error) => vec![Check::fail(
@@ -196,23 +241,18 @@ fn all_checks(
             }
             None => checks.push(Checks::skipped_deployment()),
         }
-        let token = match &command.graph_token {
-            Some(token) => Some(token.clone()),
-            None => graph::azure_cli_token().await,
+        let token = match given_token(command) {
+            Ok(Some(token)) => Some(token),
+            Ok(None) => crate::cli::graph::azure_cli_token(&command.graph_url).await,
+            Err(error) => {
+                checks.push(Check::fail("tenant", error, "give the token once, alone"));
+                None
+            }
         };
         if let Some(token) = &token {
             secrets.push(token.clone());
         }
-        let host = command
-            .url
-            .as_deref()
-            .and_then(remote::host_of)
-            .or_else(|| {
-                environment
-                    .get("WEBSITE_HOSTNAME")
-                    .filter(|host| !host.trim().is_empty())
-                    .map(|host| host.trim().to_ascii_lowercase())
-            });
+        let host = deployment_host(command, environment);
         checks.extend(
             graph::tenant(
                 &command.graph_url,
@@ -224,6 +264,32 @@ fn all_checks(
         );
     });
     checks
+}
+
+/// The Graph token given: `--graph-token` (`-`: standard input), else
+/// `SIGNUP_GATE_GRAPH_TOKEN`.
+fn given_token(command: &DoctorCommand) -> Result<Option<String>, String> {
+    use crate::cli::graph;
+    let variable = std::env::var(graph::TOKEN_VARIABLE).ok();
+    graph::given_token(
+        command.graph_token.as_deref(),
+        variable.as_deref(),
+        &mut graph::StandardInput::default(),
+    )
+}
+
+/// The host of the deployment: `--url`'s, else `WEBSITE_HOSTNAME` (in Azure).
+fn deployment_host(command: &DoctorCommand, environment: &Environment) -> Option<String> {
+    command
+        .url
+        .as_deref()
+        .and_then(remote::host_of)
+        .or_else(|| {
+            environment
+                .get("WEBSITE_HOSTNAME")
+                .filter(|host| !host.trim().is_empty())
+                .map(|host| host.trim().to_ascii_lowercase())
+        })
 }
 
 /// Names for the checks that are only skipped.
