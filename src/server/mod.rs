@@ -122,10 +122,12 @@ pub async fn run(settings: Settings, standalone_port: u16) -> Result<(), ServeEr
         SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
         settings.hosting,
     )?;
+    // Signals are caught from here on: whoever saw the `listening on` line may stop us.
+    let shutdown = shutdown_signal();
     announce(settings.hosting, listener.local_addr()?);
     // Everything about start-up is on stdout before the first request can be answered.
     crate::logging::flush();
-    serve(listener, Arc::new(app), shutdown_signal()).await;
+    serve(listener, Arc::new(app), shutdown).await;
     Ok(())
 }
 
@@ -212,26 +214,39 @@ fn announce(hosting: Hosting, address: SocketAddr) {
     }
 }
 
-/// Completes on Ctrl-C or SIGTERM (what the host and Azure send to stop us).
-pub(crate) async fn shutdown_signal() {
+/// Completes on Ctrl-C or SIGTERM (what the host and Azure send to stop us). The handlers are
+/// installed by this call, not when the future is first polled: until then either signal would
+/// end the process by its default action (killed by the signal, not exit code 0).
+pub(crate) fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = terminate.recv() => {}
+        let interrupt = signal(SignalKind::interrupt());
+        let terminate = signal(SignalKind::terminate());
+        async move {
+            match (interrupt, terminate) {
+                (Ok(mut interrupt), Ok(mut terminate)) => {
+                    tokio::select! {
+                        _ = interrupt.recv() => {}
+                        _ = terminate.recv() => {}
+                    }
                 }
-                return;
-            }
-            Err(error) => {
-                log::warn!("cannot listen for SIGTERM ({error}); only Ctrl-C stops the server")
+                (Ok(mut interrupt), Err(error)) => {
+                    log::warn!("cannot listen for SIGTERM ({error}); only Ctrl-C stops the server");
+                    interrupt.recv().await;
+                }
+                (Err(error), _) => {
+                    log::warn!("cannot listen for Ctrl-C ({error}); the server runs until killed");
+                    std::future::pending::<()>().await;
+                }
             }
         }
     }
-    if let Err(error) = tokio::signal::ctrl_c().await {
-        log::warn!("cannot listen for Ctrl-C ({error}); the server runs until killed");
-        std::future::pending::<()>().await;
+    #[cfg(not(unix))]
+    async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            log::warn!("cannot listen for Ctrl-C ({error}); the server runs until killed");
+            std::future::pending::<()>().await;
+        }
     }
 }

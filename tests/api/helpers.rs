@@ -223,6 +223,21 @@ impl Launch {
 
     /// The same; a process that exits before it is ready gives its status and output.
     pub async fn try_start(self) -> Result<TestApp, (ExitStatus, Output)> {
+        let app = self.until_listening().await?;
+        let ready = app
+            .client
+            .get(app.url("/"))
+            .timeout(START_DEADLINE)
+            .send()
+            .await
+            .unwrap_or_else(|error| panic!("GET / failed: {error}\n{}", app.output.all()));
+        assert_eq!(ready.status().as_u16(), 200, "GET / of a ready handler");
+        Ok(app)
+    }
+
+    /// Starts the process and returns as soon as its `listening on` line names the port,
+    /// before anything is sent to it (what a host that polls at once would meet).
+    pub async fn until_listening(self) -> Result<TestApp, (ExitStatus, Output)> {
         install_tls_provider();
         // Everything that could panic comes before the spawn or after the process is owned by
         // a TestApp (which kills it when dropped), so a failing test leaves no process behind.
@@ -248,14 +263,6 @@ impl Launch {
             panic!("handler not ready in time:\n{}", app.output.all());
         };
         app.port = port;
-        let ready = app
-            .client
-            .get(app.url("/"))
-            .timeout(START_DEADLINE)
-            .send()
-            .await
-            .unwrap_or_else(|error| panic!("GET / failed: {error}\n{}", app.output.all()));
-        assert_eq!(ready.status().as_u16(), 200, "GET / of a ready handler");
         Ok(app)
     }
 
@@ -436,6 +443,19 @@ impl TestApp {
             .find_map(|line| line.strip_prefix(field))
             .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
             .unwrap_or_else(|| panic!("{field} in /proc/<pid>/status"))
+    }
+
+    /// The signals the process catches (`SigCgt` of `/proc/<pid>/status`), as signal numbers.
+    pub fn caught_signals(&self) -> Vec<u32> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        let mask = status
+            .lines()
+            .find_map(|line| line.strip_prefix("SigCgt:"))
+            .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+            .expect("SigCgt in /proc/<pid>/status");
+        (1..=64)
+            .filter(|signal| mask & (1 << (signal - 1)) != 0)
+            .collect()
     }
 
     /// Whether the process is still running.

@@ -96,6 +96,24 @@ async fn sigterm_lets_the_request_in_flight_finish_then_exits_cleanly() {
     );
 }
 
+/// Whoever has seen the `listening on` line may stop the handler: SIGINT and SIGTERM are caught
+/// from then on. (They were caught only once the server's loop first ran, a moment later: a stop
+/// in that moment killed the process instead of draining it.)
+#[tokio::test]
+async fn signals_are_caught_once_the_port_is_named() {
+    for _ in 0..20 {
+        let app = Launch::hosted(&[])
+            .until_listening()
+            .await
+            .unwrap_or_else(|(status, output)| panic!("{status}: {}", output.all()));
+        let caught = app.caught_signals();
+        assert!(
+            caught.contains(&2) && caught.contains(&15),
+            "SIGINT and SIGTERM not caught yet: {caught:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn ctrl_c_stops_an_idle_server_with_exit_code_zero() {
     let mut app = Launch::hosted(&[]).start().await;

@@ -714,7 +714,8 @@ async fn hanging_record_writes_never_starve_the_decisions() {
             );
         }
     }
-    eprintln!("200 Submits answered in {:?}", started.elapsed());
+    let elapsed = started.elapsed();
+    eprintln!("200 Submits answered in {elapsed:?}");
     // At most 64 hanging records, 20 connections of this test, the reads' pool (up to 20 at
     // once, more when records' reads overlap them) and the process's own few; before, one per
     // Submit (200 here) for 30 s each, over 240 in all.
@@ -722,7 +723,10 @@ async fn hanging_record_writes_never_starve_the_decisions() {
         .unwrap()
         .count();
     assert!(descriptors < 150, "{descriptors} file descriptors open");
-    assert!(store.merges.load(Ordering::SeqCst) <= 64);
+    // At most 64 at once; each slot is held 5 s (the record's deadline), then may be taken again.
+    let merges = store.merges.load(Ordering::SeqCst);
+    let rounds = 1 + elapsed.as_secs() as usize / 5;
+    assert!(merges <= 64 * rounds, "{merges} merges in {elapsed:?}");
     app.logs_containing("is not recorded: 64 records are being written already")
         .await;
 }

@@ -169,8 +169,11 @@ async fn a_store_that_goes_down_blocks_within_the_deadline() {
     )
     .await;
     assert_eq!(cli(&app, &["invitations", "add", "ada@contoso.com"]).0, 0);
-    let (_, _, answer) = app.event(START, &event("Start", "ada@contoso.com")).await;
-    assert_eq!(action_of(&answer), "continueWithDefaultBehavior");
+    // The store answers (a first lookup on a busy machine may miss the 300 ms: retried).
+    app.event_until(START, &event("Start", "ada@contoso.com"), |answer| {
+        action_of(answer) == "continueWithDefaultBehavior"
+    })
+    .await;
     azurite.stop();
     blocked_for_now(&app).await;
     let logs = app.logs_containing("answering with a block").await;

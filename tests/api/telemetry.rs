@@ -715,6 +715,8 @@ async fn key_fetches_are_measured_and_the_callers_token_is_never_sent() {
     let body = start_event("ada@contoso.com").to_string();
     let bearer = format!("Bearer {token}");
     let mut app = guarded(server.authority(TENANT)).await;
+    // Start-up never waits for the keys; a call before they arrive waits DECISION_DEADLINE_MS.
+    app.logs_containing("fetched 1 signing key(s)").await;
     let response = app
         .post("/api/OnAttributeCollectionStart", &body, Some(&bearer))
         .await;
