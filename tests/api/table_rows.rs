@@ -848,3 +848,35 @@ async fn a_remove_deletes_only_the_version_it_read() {
         );
     }
 }
+
+/// A single use is claimed in the store before the admit is answered: a store that takes the
+/// claim and never answers gets "try again later" within the deadline, never an admit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_use_the_store_cannot_claim_in_time_is_not_admitted() {
+    let store = StandIn::start(Faults {
+        hang_merges: true,
+        ..Faults::default()
+    })
+    .await;
+    let app = table_app(
+        &store.connection_string(),
+        &[
+            ("ALLOWED_EMAIL_DOMAINS", ""),
+            ("DECISION_DEADLINE_MS", "300"),
+        ],
+    )
+    .await;
+    let (code, _, stderr) = cli(
+        &app,
+        &["invitations", "add", "ada@contoso.com", "--single-use"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let (status, _, answer) = app.event(SUBMIT, &event("Submit", "ada@contoso.com")).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        answer["data"]["actions"][0]["title"], "Please try again later",
+        "{answer}"
+    );
+    app.logs_containing("claiming a use of invitation inv_")
+        .await;
+}
