@@ -13,6 +13,7 @@
 
 mod codes;
 mod decision;
+pub mod disposable;
 pub mod domains;
 pub mod file;
 mod set;
