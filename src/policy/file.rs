@@ -532,7 +532,7 @@ blocked_local_parts = "admin"
         assert_eq!(
             found,
             [
-                "line 2: unknown key \"allowed_domain\"; a section has allowed_domains, blocked_domains, blocked_local_parts, min_job_title_length, require_job_title, invitation_code_attribute, organization_name, messages",
+                "line 2: unknown key \"allowed_domain\"; a section has allowed_domains, blocked_domains, blocked_local_parts, block_disposable_domains, block_subaddresses, min_job_title_length, require_job_title, invitation_code_attribute, organization_name, messages",
                 "line 3: blocked_domains: entry 2 (\"not a domain\") is not a domain like 'fabrikam.com', '*.fabrikam.com' or '*'",
                 "line 4: require_job_title must be true or false",
                 "line 5: min_job_title_length must be a whole number of characters from 0 to 128",

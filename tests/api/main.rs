@@ -13,6 +13,7 @@ mod invitations_cli;
 mod languages;
 mod lifecycle;
 mod policy_file;
+mod restrictions;
 mod sign_up_validation;
 mod standalone;
 mod table_rows;
