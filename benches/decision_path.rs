@@ -1,11 +1,13 @@
 //! The decision path of each function once its body has arrived (parse, invitation lookup,
 //! policy, response), with 1,000 and 1,000,000 invitations in the file store (criterion).
 //!
-//! And the answer when the store never answers (at the decision deadline).
+//! And the answer when the store never answers (at the decision deadline), and the look-up of
+//! an address's domain in the disposable providers' list.
 //!
 //! `cargo bench --bench decision_path`; under `cargo test` each benchmark runs once (smoke).
 //! The million-invitation file takes a few seconds to write and load.
 
+use std::hint::black_box;
 use std::io::Write as _;
 
 use std::sync::Arc;
@@ -21,6 +23,7 @@ use signup_gate::functions::{
     SignUpValidation,
 };
 use signup_gate::invitations::{InvitationStore, StoreError};
+use signup_gate::policy::disposable::DisposableDomains;
 use signup_gate_testkit::events::{Event, event_body, token_event};
 use signup_gate_testkit::harness::Harness;
 
@@ -161,5 +164,27 @@ fn hanging_store(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, decision_path, hanging_store);
+/// `BLOCK_DISPOSABLE_DOMAINS`' look-up on the request path: the shipped list with a site's file,
+/// asked for a listed domain, a subdomain of one (three look-ups) and a domain that is not
+/// listed at any level (three look-ups, the most an address of that shape costs).
+fn disposable_lookup(c: &mut Criterion) {
+    let list =
+        DisposableDomains::with_site_file("throwaway.example\n!eu.mailinator.com\n", "d.txt")
+            .expect("a valid site file");
+    let mut group = c.benchmark_group("disposable_lookup");
+    for (name, address, disposable) in [
+        ("listed", "ada@mailinator.com", true),
+        ("subdomain", "ada@a.b.mailinator.com", true),
+        ("excepted", "ada@x.eu.mailinator.com", false),
+        ("not_listed", "ada@mail.eu.contoso.com", false),
+    ] {
+        let email = EmailAddress::parse(address).expect("an address");
+        // Measures only what it claims to.
+        assert_eq!(list.contains(&email), disposable, "{address}");
+        group.bench_function(name, |b| b.iter(|| list.contains(black_box(&email))));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, decision_path, hanging_store, disposable_lookup);
 criterion_main!(benches);

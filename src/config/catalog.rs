@@ -18,6 +18,12 @@ settings! {
         "a TOML file of per-application rules and messages, relative to the function app root, reloaded when it \
          changes; a missing, empty or bad file stops start-up ([policy.md](policy.md))",
         "none: these settings apply to every application";
+    DISPOSABLE_DOMAINS_FILE: SignUp, Kind::Text, None,
+        "a text file of the site's own disposable domains, relative to the function app root, read at start-up: \
+         one domain a line (its subdomains too), `!domain` for an exception to the shipped list, `#` for a \
+         comment; a missing or bad file stops start-up naming the line. `BLOCK_DISPOSABLE_DOMAINS` switches the \
+         refusal on ([policy.md](policy.md#disposable-domains-and-sub-addresses))",
+        "none: the shipped list alone";
     ORGANIZATION_NAME: Wording, Kind::Wording, None,
         "named in user-facing messages; `ORGANIZATION_NAME_<LANGUAGE>` gives it in one language \
          (`ORGANIZATION_NAME_DE=Stadt Wien`, [languages.md](languages.md#your-own-wording))",
@@ -154,7 +160,8 @@ const FOREIGN: &[&str] = &[
 const OURS: &[&str] = &[
     "ALLOWED_",
     "BLOCKED_",
-    "BLOCK_PAGE_",
+    "BLOCK_",
+    "DISPOSABLE_",
     "BASIC_AUTH_",
     "AUTH_EVENTS_",
     "API_CONNECTOR_",

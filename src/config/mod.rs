@@ -656,6 +656,83 @@ mod tests {
     }
 
     #[test]
+    fn the_sites_disposable_domains_file_is_read_once_and_a_bad_one_stops_start_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("disposable.txt");
+        let name = path.to_str().unwrap();
+        let error = error_of(&[("DISPOSABLE_DOMAINS_FILE", name)]);
+        assert!(
+            error.starts_with(&format!(
+                "DISPOSABLE_DOMAINS_FILE names {name}, which cannot be read: "
+            )),
+            "{error}"
+        );
+        std::fs::write(
+            &path,
+            "# ours\nthrowaway.example\n\n!x.mailinator.com\nnot a domain\n",
+        )
+        .unwrap();
+        assert_eq!(
+            error_of(&[("DISPOSABLE_DOMAINS_FILE", name)]),
+            format!(
+                "DISPOSABLE_DOMAINS_FILE names {name}, which has problems: line 5: \"not a domain\" is not a domain like \
+                 'mailinator.com' (one a line; '!mailinator.com' for an exception, '#' for a comment)"
+            )
+        );
+        std::fs::write(&path, b"ok.example\n\xff.example\n").unwrap();
+        assert_eq!(
+            error_of(&[("DISPOSABLE_DOMAINS_FILE", name)]),
+            format!("DISPOSABLE_DOMAINS_FILE names {name}, whose line 2 is not UTF-8 text")
+        );
+        std::fs::write(&path, "throwaway.example\n!x.mailinator.com\n").unwrap();
+        let settings = Settings::from_env(
+            &env(&[
+                ("DISPOSABLE_DOMAINS_FILE", name),
+                ("BLOCK_DISPOSABLE_DOMAINS", "true"),
+                ("BLOCK_SUBADDRESSES", "True"),
+            ]),
+            Catalog::built_in(),
+        )
+        .unwrap();
+        let policy = &settings.policy;
+        assert!(policy.block_disposable_domains && policy.block_subaddresses);
+        let email = |address| crate::domain::email::EmailAddress::parse(address).unwrap();
+        assert!(
+            policy
+                .disposable_domains
+                .contains(&email("a@throwaway.example"))
+        );
+        assert!(
+            !policy
+                .disposable_domains
+                .contains(&email("a@x.mailinator.com"))
+        );
+        assert!(
+            policy
+                .disposable_domains
+                .contains(&email("a@mailinator.com"))
+        );
+        // Without the setting: the shipped list alone, and both switches off.
+        let settings = Settings::from_env(&env(&[]), Catalog::built_in()).unwrap();
+        let policy = &settings.policy;
+        assert!(!policy.block_disposable_domains && !policy.block_subaddresses);
+        assert!(
+            !policy
+                .disposable_domains
+                .contains(&email("a@throwaway.example"))
+        );
+        assert!(
+            policy
+                .disposable_domains
+                .contains(&email("a@x.mailinator.com"))
+        );
+        assert_eq!(
+            error_of(&[("BLOCK_SUBADDRESSES", "sometimes")]),
+            "BLOCK_SUBADDRESSES must be 'true' or 'false', got \"sometimes\""
+        );
+    }
+
+    #[test]
     fn an_empty_domain_list_is_allowed() {
         let settings =
             Settings::from_env(&env(&[("ALLOWED_EMAIL_DOMAINS", "")]), Catalog::built_in())

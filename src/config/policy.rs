@@ -1,14 +1,18 @@
 //! The rules of the settings: the per-application settings of [`POLICY_SETTINGS`] (allow- and
 //! deny-lists, Job Title rules) read from the environment, and the organization's name and the
 //! block page, each text with per-language variants (`BLOCK_PAGE_MESSAGE_DE`,
-//! `ORGANIZATION_NAME_PT_BR`, ...). The policy file (`POLICY_FILE`) overlays these.
+//! `ORGANIZATION_NAME_PT_BR`, ...), and the site's disposable domains (`DISPOSABLE_DOMAINS_FILE`).
+//! The policy file (`POLICY_FILE`) overlays these.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::catalog::{self, Setting};
 use super::{Note, SettingsError};
+use crate::files;
 use crate::messages::{Catalog, Language, OperatorText, Text, Texts};
 use crate::policy::Policy;
+use crate::policy::disposable::{DisposableDomains, MAX_FILE_BYTES};
 use crate::policy::domains::DomainList;
 use crate::policy::settings::{Input, POLICY_SETTINGS};
 use crate::setting::Environment;
@@ -51,7 +55,39 @@ pub(super) fn policy(
         notes.push(Note::NoAllowListInAzure);
     }
     policy.texts = texts(env, catalog)?;
+    if let Some(list) = disposable_domains(env)? {
+        policy.disposable_domains = Arc::new(list);
+    }
     Ok((policy, notes))
+}
+
+/// The shipped disposable domains with the site's file (`DISPOSABLE_DOMAINS_FILE`, relative to
+/// the function app root) over them; `None` without a file. Read once: a missing or bad file
+/// stops start-up, naming each bad line (the server must not run on a list the operator did not
+/// write).
+fn disposable_domains(env: &Environment) -> Result<Option<DisposableDomains>, SettingsError> {
+    let setting = &catalog::DISPOSABLE_DOMAINS_FILE;
+    let Some(name) = setting
+        .read(env)
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+    else {
+        return Ok(None);
+    };
+    let invalid = |problem: String| setting.invalid(format!("names {name}, {problem}"));
+    let (bytes, _) = files::read(Path::new(name), MAX_FILE_BYTES)
+        .map_err(|error| invalid(format!("which {error}")))?;
+    let text = String::from_utf8(bytes).map_err(|error| {
+        let line = error.as_bytes()[..error.utf8_error().valid_up_to()]
+            .iter()
+            .filter(|byte| **byte == b'\n')
+            .count()
+            + 1;
+        invalid(format!("whose line {line} is not UTF-8 text"))
+    })?;
+    DisposableDomains::with_site_file(&text, name)
+        .map(Some)
+        .map_err(|problems| invalid(format!("which has problems: {problems}")))
 }
 
 /// `POLICY_FILE`, relative to the function app root (the working directory).

@@ -55,10 +55,20 @@ impl Settings {
             log::info!("ALLOWED_EMAIL_DOMAINS is empty: only invited addresses are admitted");
         }
         log::info!(
-            "policy: allowed domains [{}], blocked domains [{}], blocked local parts [{}], job title at least {} characters{}, organization {:?}, decision deadline {} ms{}",
+            "policy: allowed domains [{}], blocked domains [{}], blocked local parts [{}]{}{}, job title at least {} characters{}, organization {:?}, decision deadline {} ms{}",
             policy.allowed_domains,
             policy.blocked_domains,
             policy.blocked_local_parts,
+            if policy.block_disposable_domains {
+                ", disposable domains refused"
+            } else {
+                ""
+            },
+            if policy.block_subaddresses {
+                ", sub-addresses refused"
+            } else {
+                ""
+            },
             policy.min_job_title_length,
             if policy.require_job_title {
                 " and required"
@@ -72,6 +82,9 @@ impl Settings {
                 None => String::new(),
             }
         );
+        // Which list (and version) refuses, wherever BLOCK_DISPOSABLE_DOMAINS or the policy
+        // file switches it on.
+        log::info!("disposable domains: {}", policy.disposable_domains);
     }
 }
 

@@ -81,6 +81,12 @@ pub(crate) enum BlockReason {
     DomainBlocked,
     /// The local part is on the deny-list (and there is no invitation).
     LocalPartBlocked,
+    /// The domain or a parent of it is a disposable provider's (`BLOCK_DISPOSABLE_DOMAINS`, and
+    /// there is no invitation).
+    DisposableDomain,
+    /// The address has a sub-address, `ada+tag@` (`BLOCK_SUBADDRESSES`, and there is no
+    /// invitation).
+    SubaddressBlocked,
     /// The only invitation has expired.
     InvitationExpired,
     /// The only invitation is for another application.
@@ -129,6 +135,8 @@ impl BlockReason {
             Self::DomainNotAllowed => "domain_not_allowed",
             Self::DomainBlocked => "domain_blocked",
             Self::LocalPartBlocked => "local_part_blocked",
+            Self::DisposableDomain => "disposable_domain",
+            Self::SubaddressBlocked => "subaddress_blocked",
             Self::InvitationExpired => "invitation_expired",
             Self::InvitationForOtherApplication => "invitation_for_other_application",
             Self::InvitationRevoked => "invitation_revoked",

@@ -4,7 +4,8 @@
 //! and [`Policy::decide`] turns both into a [`Decision`]; the front door translates that back.
 //! Nothing here knows HTTP, JSON wire names or which Microsoft service asked, so every front door
 //! admits and refuses exactly the same people: an address is admitted when its domain is on the
-//! allow-list and neither it nor its local part is on a deny-list, *or* it holds a valid
+//! allow-list and no deny-list refuses it (its domain, its local part, and where they are switched
+//! on disposable providers and sub-addresses), *or* it holds a valid
 //! invitation (not expired, for all applications or this one; an administrator chose that
 //! person, so an invitation overrides the deny-lists).
 //!
@@ -13,17 +14,21 @@
 
 mod codes;
 mod decision;
+pub mod disposable;
 pub mod domains;
 pub mod file;
 mod set;
 pub mod settings;
 mod tokens;
 
+use std::sync::Arc;
+
 pub use self::codes::CodeAttribute;
 pub(crate) use self::codes::{CodeLookup, CodeRefusal, use_key};
 pub(crate) use self::decision::{
     AdmitReason, Admitted, BlockReason, Decision, FieldError, InvalidReason,
 };
+use self::disposable::DisposableDomains;
 use self::domains::{DomainList, LocalParts};
 pub use self::set::{PolicyName, PolicySet};
 pub use self::tokens::TokenClaims;
@@ -162,6 +167,13 @@ pub struct Policy {
     pub blocked_domains: DomainList,
     /// Local parts refused on every domain (`admin`, `noreply`).
     pub blocked_local_parts: LocalParts,
+    /// Whether addresses at disposable providers are refused (`BLOCK_DISPOSABLE_DOMAINS`).
+    pub block_disposable_domains: bool,
+    /// The disposable providers: the shipped list and the site's file, one for the process
+    /// (`DISPOSABLE_DOMAINS_FILE`), shared by the rules of every application.
+    pub disposable_domains: Arc<DisposableDomains>,
+    /// Whether sub-addresses (`ada+tag@`) are refused (`BLOCK_SUBADDRESSES`).
+    pub block_subaddresses: bool,
     /// Minimum Job Title length in Unicode scalar values, after trimming.
     pub min_job_title_length: usize,
     /// Whether a Job Title must be present after the attribute page.
@@ -183,6 +195,9 @@ impl Default for Policy {
                 .unwrap_or_default(),
             blocked_domains: DomainList::default(),
             blocked_local_parts: LocalParts::default(),
+            block_disposable_domains: false,
+            disposable_domains: DisposableDomains::shipped_list(),
+            block_subaddresses: false,
             min_job_title_length: 4,
             require_job_title: false,
             texts: Texts::new(crate::messages::OperatorText::plain("Contoso")),
@@ -291,12 +306,17 @@ impl Policy {
         }
     }
 
-    /// The deny-list that refuses `email`, if one does.
+    /// The deny-list that refuses `email`, if one does: the operator's own lists first, then
+    /// the disposable providers, then sub-addresses.
     pub(crate) fn deny_listed(&self, email: &EmailAddress) -> Option<BlockReason> {
         if self.blocked_domains.contains(email) {
             Some(BlockReason::DomainBlocked)
         } else if self.blocked_local_parts.contains(email) {
             Some(BlockReason::LocalPartBlocked)
+        } else if self.block_disposable_domains && self.disposable_domains.contains(email) {
+            Some(BlockReason::DisposableDomain)
+        } else if self.block_subaddresses && email.mailbox().tag.is_some() {
+            Some(BlockReason::SubaddressBlocked)
         } else {
             None
         }
@@ -1089,6 +1109,122 @@ mod tests {
                     "{email}: {decision:?}"
                 );
             }
+        }
+    }
+
+    fn restricting(disposable: bool, subaddresses: bool) -> Policy {
+        Policy {
+            allowed_domains: DomainList::parse("*").unwrap(),
+            block_disposable_domains: disposable,
+            block_subaddresses: subaddresses,
+            disposable_domains: Arc::new(
+                DisposableDomains::with_site_file("!eu.mailinator.com\n", "d.txt").unwrap(),
+            ),
+            ..policy()
+        }
+    }
+
+    fn reason_of(decision: &Decision) -> Option<BlockReason> {
+        match decision {
+            Decision::Block {
+                reason,
+                text: Text::AddressBlocked,
+            } => Some(*reason),
+            Decision::Admit { .. } => None,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Each switch refuses only what it names, only when it is on; the operator's own lists
+    /// name the reason first.
+    #[test]
+    fn disposable_domains_and_sub_addresses_are_refused_when_switched_on() {
+        let disposable = Some(BlockReason::DisposableDomain);
+        let tagged = Some(BlockReason::SubaddressBlocked);
+        for (email, expected) in [
+            ("ada@mailinator.com", [None, disposable, None, disposable]),
+            (
+                "ada@x.Mailinator.com.",
+                [None, disposable, None, disposable],
+            ),
+            ("ada@eu.mailinator.com", [None; 4]),
+            ("ada+x@contoso.com", [None, None, tagged, tagged]),
+            ("\"ada+x\"@contoso.com", [None, None, tagged, tagged]),
+            ("ada+@contoso.com", [None, None, tagged, tagged]),
+            (
+                "ada+x@mailinator.com",
+                [None, disposable, tagged, disposable],
+            ),
+            ("ada@contoso.com", [None; 4]),
+            ("ada-x@contoso.com", [None; 4]),
+        ] {
+            for (index, (disposable, subaddresses)) in
+                [(false, false), (true, false), (false, true), (true, true)]
+                    .into_iter()
+                    .enumerate()
+            {
+                let decision = restricting(disposable, subaddresses).decide(
+                    &sign_up(email, None, Stage::BeforeAttributes),
+                    &InvitationLookup::NotFound,
+                    NOW,
+                );
+                assert_eq!(
+                    reason_of(&decision),
+                    expected[index],
+                    "{email} {disposable} {subaddresses}"
+                );
+            }
+        }
+        let both = Policy {
+            blocked_local_parts: LocalParts::parse("ada").unwrap(),
+            ..restricting(true, true)
+        };
+        let decision = both.decide(
+            &sign_up("ada+x@mailinator.com", None, Stage::BeforeAttributes),
+            &InvitationLookup::NotFound,
+            NOW,
+        );
+        assert_eq!(reason_of(&decision), Some(BlockReason::LocalPartBlocked));
+    }
+
+    /// An invitation for the exact address admits; one that does not admit (expired) does not;
+    /// a code does not get past them; Start with a code attribute refuses them before the page.
+    #[test]
+    fn an_invitation_for_the_exact_address_overrides_disposable_and_sub_address_refusals() {
+        for email in ["ada@mailinator.com", "ada+x@contoso.com"] {
+            let policy = restricting(true, true);
+            let request = sign_up(email, None, Stage::BeforeAttributes);
+            let admitted = policy.decide(&request, &invited(None, None), NOW);
+            assert!(
+                matches!(
+                    admitted,
+                    Decision::Admit {
+                        reason: AdmitReason::Invitation,
+                        ..
+                    }
+                ),
+                "{email}: {admitted:?}"
+            );
+            let expired = policy.decide(&request, &invited(None, Some(NOW)), NOW);
+            assert!(reason_of(&expired).is_some(), "{email}: {expired:?}");
+            let with_code = Policy {
+                code_attribute: CodeAttribute::parse("InvitationCode"),
+                ..restricting(true, true)
+            };
+            let start = with_code.decide(&request, &InvitationLookup::NotFound, NOW);
+            assert!(reason_of(&start).is_some(), "{email}: {start:?}");
+            let code = CodeLookup {
+                sent: codes::SentCode {
+                    attribute: "InvitationCode".to_owned(),
+                    code: crate::domain::invitation::InvitationCode::parse("0000-0000-0000-0000")
+                        .ok(),
+                },
+                found: invited(None, None),
+            };
+            let submit = sign_up(email, None, Stage::AfterAttributes);
+            let decision =
+                with_code.decide_with(&submit, &InvitationLookup::NotFound, Some(&code), NOW);
+            assert!(reason_of(&decision).is_some(), "{email}: {decision:?}");
         }
     }
 

@@ -101,6 +101,42 @@ pub const POLICY_SETTINGS: &[PolicySetting] = &[
         show: |policy| policy.blocked_local_parts.to_string(),
     },
     PolicySetting {
+        env: "BLOCK_DISPOSABLE_DOMAINS",
+        key: "block_disposable_domains",
+        meaning: "`true` refuses addresses at disposable e-mail providers: the domain or any parent of it on the \
+                  shipped list (disposable-email-domains, CC0) or the site's additions, less its exceptions \
+                  (`DISPOSABLE_DOMAINS_FILE`); reason `disposable_domain`, message `address_blocked`; an invitation \
+                  for the exact address still admits ([policy.md](policy.md#disposable-domains-and-sub-addresses)); \
+                  `true`/`false`, any case, or `1`/`0`",
+        default: "`false`",
+        expected: "true or false",
+        expected_env: "'true' or 'false'",
+        apply: |policy, input| {
+            if let Some(flag) = flag(input)? {
+                policy.block_disposable_domains = flag;
+            }
+            Ok(())
+        },
+        show: |policy| policy.block_disposable_domains.to_string(),
+    },
+    PolicySetting {
+        env: "BLOCK_SUBADDRESSES",
+        key: "block_subaddresses",
+        meaning: "`true` refuses sub-addresses, `ada+tag@contoso.com`: a `+` in the mailbox as the deny-lists read \
+                  it (also quoted, `\"ada+tag\"@`); reason `subaddress_blocked`, message `address_blocked`; an \
+                  invitation for the exact address still admits; `true`/`false`, any case, or `1`/`0`",
+        default: "`false`",
+        expected: "true or false",
+        expected_env: "'true' or 'false'",
+        apply: |policy, input| {
+            if let Some(flag) = flag(input)? {
+                policy.block_subaddresses = flag;
+            }
+            Ok(())
+        },
+        show: |policy| policy.block_subaddresses.to_string(),
+    },
+    PolicySetting {
         env: "MIN_JOB_TITLE_LENGTH",
         key: "min_job_title_length",
         meaning: "minimum Job Title length when one is present, 0 to 128",
@@ -259,7 +295,7 @@ mod tests {
     fn both_sources_read_the_same_values() {
         let mut from_env = Policy::default();
         let mut from_file = Policy::default();
-        let pairs: [(&str, Input<'_>, Input<'_>); 5] = [
+        let pairs: [(&str, Input<'_>, Input<'_>); 7] = [
             (
                 "allowed_domains",
                 Input::Text("contoso.com, *.contoso.com"),
@@ -277,6 +313,12 @@ mod tests {
             ),
             ("min_job_title_length", Input::Text("7"), Input::Integer(7)),
             ("require_job_title", Input::Text("True"), Input::Bool(true)),
+            (
+                "block_disposable_domains",
+                Input::Text("1"),
+                Input::Bool(true),
+            ),
+            ("block_subaddresses", Input::Text("TRUE"), Input::Bool(true)),
         ];
         for (key, env, file) in pairs {
             let setting = by_key(key).unwrap();
@@ -286,6 +328,7 @@ mod tests {
         assert_eq!(from_env, from_file);
         assert_eq!(from_env.min_job_title_length, 7);
         assert!(from_env.require_job_title);
+        assert!(from_env.block_disposable_domains && from_env.block_subaddresses);
     }
 
     #[test]
@@ -297,10 +340,19 @@ mod tests {
                 Err("must be a whole number of characters from 0 to 128".to_owned())
             );
         }
-        assert_eq!(
-            apply("require_job_title", Input::Text("yes")),
-            Err("must be true or false".to_owned())
-        );
+        for key in [
+            "require_job_title",
+            "block_disposable_domains",
+            "block_subaddresses",
+        ] {
+            for input in [Input::Text("yes"), Input::Integer(1), Input::List(&[])] {
+                assert_eq!(
+                    apply(key, input),
+                    Err("must be true or false".to_owned()),
+                    "{key}"
+                );
+            }
+        }
         assert_eq!(
             apply("allowed_domains", Input::Bool(true)),
             Err("must be a list of text".to_owned())

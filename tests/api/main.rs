@@ -14,6 +14,7 @@ mod invitations_cli;
 mod languages;
 mod lifecycle;
 mod policy_file;
+mod restrictions;
 mod setup_entra;
 mod sign_up_validation;
 mod signins;

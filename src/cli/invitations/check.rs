@@ -5,9 +5,10 @@ use std::process::ExitCode;
 use super::show::describe;
 use super::{CliError, EXIT_NO, parse_application, parse_email};
 use crate::config::Settings;
+use crate::domain::email::EmailAddress;
 use crate::domain::invitation::{InvitationKey, now};
 use crate::invitations::InvitationAdmin;
-use crate::policy::{Decision, EmailClaim, InvitationLookup, PolicyName, SignUp, Stage};
+use crate::policy::{Decision, EmailClaim, InvitationLookup, Policy, PolicyName, SignUp, Stage};
 use crate::printable::Printable;
 
 pub(super) async fn check(
@@ -56,6 +57,16 @@ pub(super) async fn check(
     if !policy.blocked_local_parts.is_empty() {
         println!("blocked local parts: [{}]", policy.blocked_local_parts);
     }
+    if policy.block_disposable_domains {
+        println!(
+            "disposable domains: refused ({})",
+            policy.disposable_domains
+        );
+    }
+    if policy.block_subaddresses {
+        println!("sub-addresses: refused");
+    }
+    explain_restrictions(&policy, &email);
     if let Some(attribute) = &policy.code_attribute {
         println!(
             "invitation code attribute: {} (Start lets the address on to the page; Submit decides by the code)",
@@ -91,5 +102,40 @@ pub(super) async fn check(
             println!("invalid ({}): {}", reason.as_str(), Printable(&message));
             Ok(ExitCode::from(EXIT_NO))
         }
+    }
+}
+
+/// What the disposable list and the sub-address rule say of this address, whether or not they
+/// are switched on for these rules (so that switching one on holds no surprise).
+fn explain_restrictions(policy: &Policy, email: &EmailAddress) {
+    let list = &policy.disposable_domains;
+    if let Some(listed) = list.listed(email.domain()) {
+        let written = list.where_written(listed.origin);
+        if listed.excepted {
+            println!(
+                "this domain: not disposable, excepted as !{} ({written})",
+                listed.domain
+            );
+        } else {
+            let off = if policy.block_disposable_domains {
+                ""
+            } else {
+                " (not refused: BLOCK_DISPOSABLE_DOMAINS, block_disposable_domains, is off for these rules)"
+            };
+            let under = if listed.domain == email.domain() {
+                String::new()
+            } else {
+                format!(" a subdomain of {},", listed.domain)
+            };
+            println!("this domain: disposable,{under} on {written}{off}");
+        }
+    }
+    if email.mailbox().tag.is_some() {
+        let off = if policy.block_subaddresses {
+            ""
+        } else {
+            " (not refused: BLOCK_SUBADDRESSES, block_subaddresses, is off for these rules)"
+        };
+        println!("this address: has a sub-address ('+' after the mailbox){off}");
     }
 }

@@ -33,7 +33,9 @@ pub(super) fn action_for(
                 | BlockReason::NoEmailFromIdentityProvider
                 | BlockReason::EmailInvalid
                 | BlockReason::DomainBlocked
-                | BlockReason::LocalPartBlocked => (Text::BlockPageTitle, *text),
+                | BlockReason::LocalPartBlocked
+                | BlockReason::DisposableDomain
+                | BlockReason::SubaddressBlocked => (Text::BlockPageTitle, *text),
                 BlockReason::DomainNotAllowed
                 | BlockReason::InvitationExpired
                 | BlockReason::InvitationForOtherApplication
