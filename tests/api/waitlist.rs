@@ -146,7 +146,14 @@ async fn a_request_is_recorded_once_updated_on_repeats_and_said_in_the_users_lan
 #[tokio::test]
 async fn deny_listed_addresses_and_spent_invitations_are_refused_and_not_recorded() {
     let azurite = Azurite::start().await;
-    let app = waitlist_app(&azurite, &[]).await;
+    let app = waitlist_app(
+        &azurite,
+        &[
+            ("BLOCK_DISPOSABLE_DOMAINS", "true"),
+            ("BLOCK_SUBADDRESSES", "true"),
+        ],
+    )
+    .await;
     for args in [
         vec!["old@elsewhere.example", "--expires", "2001-01-01"],
         vec!["gone@elsewhere.example"],
@@ -161,6 +168,8 @@ async fn deny_listed_addresses_and_spent_invitations_are_refused_and_not_recorde
     );
     for (email, reason) in [
         ("x@blocked.example", "domain_blocked"),
+        ("x@mailinator.com", "disposable_domain"),
+        ("x+shop@elsewhere.example", "subaddress_blocked"),
         ("old@elsewhere.example", "invitation_expired"),
         ("gone@elsewhere.example", "invitation_revoked"),
     ] {
