@@ -4,6 +4,7 @@
 //! file written back out reads the same (attributes compared as a set: columns may move).
 
 use libfuzzer_sys::fuzz_target;
+use signup_gate::domain::invitation::{Invitation, InvitationKey};
 use signup_gate::invitations::csv::{InvitationFile, InvitationIndex};
 
 fuzz_target!(|data: &[u8]| {
@@ -15,11 +16,16 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     for row in &file.rows {
+        let entry = &row.entry;
+        let found = match &entry.key {
+            InvitationKey::Email(email) => index.get(email.as_str()),
+            InvitationKey::Code(digest) => index.get_code(digest),
+        };
         assert_eq!(
-            index.get(row.email.as_str()).as_ref(),
-            Some(&row.invitation),
+            found.as_ref(),
+            Some(&entry.invitation),
             "{}",
-            row.email.as_str()
+            entry.key.text()
         );
     }
     if let Ok(written) = file.to_csv() {
@@ -29,9 +35,11 @@ fuzz_target!(|data: &[u8]| {
             file.rows
                 .iter()
                 .map(|row| {
-                    let mut invitation = row.invitation.clone();
-                    invitation.attributes.sort_by(|a, b| a.name.cmp(&b.name));
-                    (row.email.clone(), invitation)
+                    let key = &row.entry.key;
+                    let mut parts = row.entry.invitation.clone().into_parts();
+                    parts.attributes.sort_by(|a, b| a.name().cmp(b.name()));
+                    let sorted = Invitation::new(parts, key).expect("a valid invitation, sorted");
+                    (key.text(), sorted)
                 })
                 .collect::<Vec<_>>()
         };

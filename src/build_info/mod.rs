@@ -19,9 +19,23 @@ pub const SOURCES: &str = env!("SIGNUP_GATE_SOURCES");
 /// The target triple it was built for.
 pub const TARGET: &str = env!("SIGNUP_GATE_TARGET");
 
-/// What `handler --version` prints after the name; also the marker a package check looks for
-/// in a binary's bytes.
+/// What `handler --version` prints after the name.
 pub const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    "\ncommit: ",
+    env!("SIGNUP_GATE_COMMIT"),
+    "\nsources: ",
+    env!("SIGNUP_GATE_SOURCES"),
+    "\ntarget: ",
+    env!("SIGNUP_GATE_TARGET"),
+    "\n"
+);
+
+/// The same facts as a package check finds them in a binary's bytes: after a marker of their
+/// own, since the bytes just before a string constant in a binary are other constants' text.
+#[used]
+static EMBEDDED: &str = concat!(
+    "\nsignup-gate build\nversion: ",
     env!("CARGO_PKG_VERSION"),
     "\ncommit: ",
     env!("SIGNUP_GATE_COMMIT"),
@@ -52,32 +66,26 @@ impl BuildInfo {
         }
     }
 
-    /// Found in a binary's bytes: the text [`LONG_VERSION`] has (the first place where it
-    /// reads whole: the bytes `\ncommit: ` stand elsewhere too, in this very function).
+    /// Found in a binary's bytes: the first place after the marker of [`EMBEDDED`] that reads
+    /// whole (the marker's bytes stand elsewhere too, in this very function).
     pub fn find_in(binary: &[u8]) -> Option<Self> {
-        const COMMIT_AT: &[u8] = b"\ncommit: ";
+        const MARKER: &[u8] = b"\nsignup-gate build\n";
         binary
-            .windows(COMMIT_AT.len())
+            .windows(MARKER.len())
             .enumerate()
-            .filter(|(_, window)| *window == COMMIT_AT)
-            .find_map(|(at, _)| Self::read_at(binary, at))
+            .filter(|(_, window)| *window == MARKER)
+            .find_map(|(at, _)| Self::read_at(&binary[at + MARKER.len()..]))
     }
 
-    /// The build info whose `\ncommit: ` starts at `at`.
-    fn read_at(binary: &[u8], at: usize) -> Option<Self> {
-        let version_start = binary[..at]
-            .iter()
-            .rposition(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'+')))
-            .map_or(0, |index| index + 1);
-        let version = std::str::from_utf8(&binary[version_start..at]).ok()?;
-        let rest = &binary[at + 1..binary.len().min(at + 1 + 512)];
-        let mut lines = rest.split(|b| *b == b'\n');
+    /// The build info in the lines at the start of `text`.
+    fn read_at(text: &[u8]) -> Option<Self> {
+        let mut lines = text[..text.len().min(512)].split(|b| *b == b'\n');
         let mut field = |name: &str| {
             let line = std::str::from_utf8(lines.next()?).ok()?;
             line.strip_prefix(name).map(str::to_owned)
         };
         let info = Self {
-            version: version.to_owned(),
+            version: field("version: ")?,
             commit: field("commit: ")?,
             sources: field("sources: ")?,
             target: field("target: ")?,
@@ -119,11 +127,19 @@ mod tests {
 
     #[test]
     fn the_marker_is_found_in_a_binary() {
-        let mut binary = b"\x7fELF\0\0junk\ncommit: not this one\0".to_vec();
-        binary.extend_from_slice(LONG_VERSION.as_bytes());
+        let mut binary = b"\x7fELF\0\0junk\nsignup-gate build\nversion: 9\0".to_vec();
+        // Constants stand side by side without a separator: the text before is not the version.
+        binary.extend_from_slice(b"meantHandleinnerCli");
+        binary.extend_from_slice(EMBEDDED.as_bytes());
         binary.extend_from_slice(b"\0more");
         assert_eq!(BuildInfo::find_in(&binary), Some(BuildInfo::current()));
         assert_eq!(BuildInfo::find_in(b"\x7fELF no marker"), None);
+    }
+
+    #[test]
+    fn this_binary_says_what_it_was_built_from() {
+        let binary = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        assert_eq!(BuildInfo::find_in(&binary), Some(BuildInfo::current()));
     }
 
     #[test]
