@@ -30,13 +30,16 @@ the platform's managed identity. Three loopback stand-ins answer in place of Azu
             "client_id"}, after checking the secret header, resource and api-version;
   table     the Table service's point read, GET <endpoint>/Invitations(PartitionKey='<domain>',
             RowKey='<local part>') with the bearer token: the entity (JSON, odata=nometadata) for
-            any address at invited.example, 404 with x-ms-error-code ResourceNotFound otherwise.
+            any address at invited.example, 404 with x-ms-error-code ResourceNotFound otherwise;
+            the check that the table answers, GET <endpoint>/Invitations()?$top=1 with the token:
+            an empty page; and any request without credentials (what a build that opens its
+            connections before it has the token sends): 401 NoAuthenticationInformation.
 
 Each stand-in sits behind its own loopback TCP proxy that delays every connection by D (bytes
 the handler sends before then wait for it) and every chunk of traffic by D in each direction,
 so that a request and its answer cost 3 D on a new connection and 2 D on a kept one. The
-requests are counted by the stand-ins (metadata, key set, identity token, table reads) and the
-connections by the proxies.
+requests are counted by the stand-ins (metadata, key set, identity token, table reads, checks and
+requests without credentials) and the connections by the proxies.
 
 Reported per binary: spawn -> port open, spawn -> first answered GET /, spawn -> first answer
 (min / median / max), whether each first answer was right (setPrefillValues or
@@ -93,7 +96,7 @@ REQUEST_TIMEOUT = 15.0  # one request to the handler
 READY_ATTEMPTS = 200_000  # connection attempts while waiting for the port
 IDLE_TIMEOUT = 10.0  # proxies drained after a handler stops
 STOP_TIMEOUT = 10.0  # SIGTERM -> exit, before SIGKILL
-COUNTS = ("metadata", "key_set", "identity_token", "table_reads",
+COUNTS = ("metadata", "key_set", "identity_token", "table_reads", "table_checks", "table_warm_ups",
           "key_connections", "identity_connections", "table_connections")
 
 
@@ -296,7 +299,8 @@ class Azure:
         self.counts[what] += 1
 
     def reset(self):
-        self.counts = {name: 0 for name in ("metadata", "key_set", "identity_token", "table_reads")}
+        self.counts = {name: 0 for name in ("metadata", "key_set", "identity_token", "table_reads",
+                                            "table_checks", "table_warm_ups")}
         for proxy in self.proxies.values():
             proxy.connections = 0
         for stand_in in self.stand_ins.values():
@@ -372,16 +376,29 @@ class Azure:
                                  "client_id": IDENTITY_CLIENT_ID})
 
     def table_route(self, method, target, headers):
-        path = urllib.parse.unquote(urllib.parse.urlsplit(target).path)
+        url = urllib.parse.urlsplit(target)
+        path = urllib.parse.unquote(url.path)
+        query = dict(urllib.parse.parse_qsl(url.query))
         prefix = f"/{TABLE_ACCOUNT}/{TABLE}(PartitionKey='"
+        if "authorization" not in headers:
+            # What the Table service answers a request without credentials (a build that opens
+            # its connections ahead of the token sends these); not an entity read.
+            self.count("table_warm_ups")
+            return json_answer(401, {"odata.error": {"code": "NoAuthenticationInformation"}},
+                               [("x-ms-error-code", "NoAuthenticationInformation")])
+        if headers.get("authorization") != f"Bearer {STORAGE_TOKEN}":
+            self.stand_ins["table"].problems.append("a request with another credential than the managed identity's token")
+            return json_answer(403, {"odata.error": {"code": "AuthenticationFailed"}},
+                               [("x-ms-error-code", "AuthenticationFailed")])
+        if method == "GET" and path == f"/{TABLE_ACCOUNT}/{TABLE}()" and query.get("$top") == "1":
+            # The check that the table answers: a query of at most one row.
+            self.count("table_checks")
+            return 200, [("Content-Type", "application/json;odata=nometadata;streaming=true;charset=utf-8"),
+                         ("x-ms-version", "2019-02-02")], json.dumps({"value": []}).encode()
         self.count("table_reads")
         if method != "GET" or not path.startswith(prefix) or "',RowKey='" not in path or not path.endswith("')"):
             self.stand_ins["table"].problems.append(f"unexpected {method} {path}")
             return json_answer(400, {"odata.error": {"code": "InvalidInput"}}, [("x-ms-error-code", "InvalidInput")])
-        if headers.get("authorization") != f"Bearer {STORAGE_TOKEN}":
-            self.stand_ins["table"].problems.append("a read without the managed identity's token")
-            return json_answer(403, {"odata.error": {"code": "AuthenticationFailed"}},
-                               [("x-ms-error-code", "AuthenticationFailed")])
         partition, row = path[len(prefix):-2].split("',RowKey='", 1)
         common = [("x-ms-version", "2019-02-02"), ("x-ms-request-id", "00000000-0000-0000-0000-000000000000")]
         if partition != INVITED_DOMAIN:
@@ -651,9 +668,15 @@ def summarise(label, singles, bursts):
 
 def describe_counts(counts):
     return (f"metadata {counts['metadata']}, key set {counts['key_set']}, identity token "
-            f"{counts['identity_token']}, table reads {counts['table_reads']}; connections: keys "
+            f"{counts['identity_token']}, table reads {counts['table_reads']} (+ {counts['table_checks']} "
+            f"check(s), {counts['table_warm_ups']} without credentials); connections: keys "
             f"{counts['key_connections']}, identity {counts['identity_connections']}, table "
             f"{counts['table_connections']}")
+
+
+def table_counts(c):
+    """Table requests as shown: point reads / checks that the table answers / without credentials."""
+    return f"{c['table_reads']}/{c['table_checks']}/{c['table_warm_ups']}"
 
 
 def print_tables(summaries, args, out):
@@ -663,7 +686,7 @@ def print_tables(summaries, args, out):
               "answer, min-max over runs)", file=out)
         print(f"{'binary':{width}}  {'runs':>4}  {'port open':>14}  {'GET / answered':>14}  "
               f"{'first answer':>22}  {'right':>5}  {'warm kept':>17}  {'warm new conn':>17}  "
-              f"meta keyset ident table  conns k/i/t", file=out)
+              f"meta keyset ident table r/c/w  conns k/i/t", file=out)
         for s in summaries:
             single = s.get("single")
             if not single:
@@ -673,7 +696,7 @@ def print_tables(summaries, args, out):
                   f"{spread(single['ready_ms']):>14}  {spread(single['first_answer_ms']):>22}  "
                   f"{single['right']:>2}/{single['runs']:<2}  {spread(single['warm_kept_ms']):>17}  "
                   f"{spread(single['warm_new_ms']):>17}  {c['metadata']:>4} {c['key_set']:>6} "
-                  f"{c['identity_token']:>5} {c['table_reads']:>5}  "
+                  f"{c['identity_token']:>5} {table_counts(c):>11}  "
                   f"{c['key_connections']}/{c['identity_connections']}/{c['table_connections']}", file=out)
         for s in summaries:
             if "single" in s:
@@ -682,7 +705,7 @@ def print_tables(summaries, args, out):
         print(f"\nbursts (D = {args.delay_ms:g} ms; N first requests sent when GET / answers; latency from "
               "the burst's start over every request, ms)", file=out)
         print(f"{'binary':{width}}  {'bursts':>6}  {'right':>11}  {'latency min/p50/p90/max':>27}  "
-              f"{'spawn->last':>20}  meta keyset ident table  conns k/i/t", file=out)
+              f"{'spawn->last':>20}  meta keyset ident table r/c/w  conns k/i/t", file=out)
         for s in summaries:
             b = s.get("burst")
             if not b:
@@ -693,7 +716,7 @@ def print_tables(summaries, args, out):
             c = {name: show_range(value) for name, value in b["counts"].items()}
             print(f"{s['label']:{width}}  {b['bursts']:>6}  {right:>11}  {lat_text:>27}  "
                   f"{spread(b['spawn_to_last_ms'], 0):>20}  {c['metadata']:>4} {c['key_set']:>6} "
-                  f"{c['identity_token']:>5} {c['table_reads']:>5}  "
+                  f"{c['identity_token']:>5} {table_counts(c):>11}  "
                   f"{c['key_connections']}/{c['identity_connections']}/{c['table_connections']}", file=out)
         for s in summaries:
             if "burst" in s:

@@ -4,6 +4,7 @@
 # Functions host starts it) and measured in turn, the order reversed every other round.
 #
 #   bash bench/compare.sh SECONDS CONNECTIONS ROUNDS LABEL=REV_OR_BINARY ...
+#   ONLY=SignUpValidation,Start bash bench/compare.sh ...   # these requests only
 #
 # REV_OR_BINARY is a path to a built handler, or a git revision (a commit, `HEAD`, a tag), which
 # is built in release mode from a git worktree under ${TMPDIR:-/tmp}/signup-gate-compare (outside
@@ -12,7 +13,10 @@
 # caller check off, and Start and Submit under production settings (caller check on, a token
 # from a loopback key server, information logs). Prints every measurement and, per request and
 # build, the median [min..max] of requests/s, the median p99 and CPU microseconds per request.
-# Fails on any error answer, never on speed.
+# A build labelled `constant` is the yardstick (`constant=target/release/examples/baseline`,
+# the warp server answering a constant body, built by `cargo build --release --example
+# baseline`): each other build's requests/s is then also given as a fraction of its, round by
+# round (median [min..max]). Fails on any error answer, never on speed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/common.sh
@@ -77,6 +81,14 @@ requests=(
   "Start/production|OnAttributeCollectionStart|$start|Bearer $token|production"
   "Submit/production|OnAttributeCollectionSubmit|$submit|Bearer $token|production"
 )
+if [ -n "${ONLY:-}" ]; then
+  chosen=()
+  for entry in "${requests[@]}"; do
+    case ",$ONLY," in *",${entry%%|*},"*) chosen+=("$entry") ;; esac
+  done
+  [ ${#chosen[@]} -gt 0 ] || { echo "ONLY=$ONLY names no request" >&2; exit 2; }
+  requests=("${chosen[@]}")
+fi
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 summary=$work/summary
 failed=0
@@ -104,7 +116,7 @@ for round in $(seq "$rounds"); do
       [ $((errors + non2xx)) -gt 0 ] && { echo "${labels[$i]} $id: errors or non-2xx: $line" >&2; failed=1; }
       printf "round %d  %-18s %-12s %7d req/s  p50 %6.3f ms  p99 %6.3f ms  cpu %5.1f us/req\n" \
         "$round" "$id" "${labels[$i]}" "$rps" "$p50" "$p99" "$cpu"
-      echo "$id ${labels[$i]} $rps $p99 $cpu" >>"$summary"
+      echo "$id ${labels[$i]} $rps $p99 $cpu $round" >>"$summary"
     done
   done
 done
@@ -119,4 +131,17 @@ for entry in "${requests[@]}"; do
     printf "  %-18s %-12s req/s %s  p99 ms %s  cpu us/req %s\n" "$id" "$label" "$(stats 3)" "$(stats 4)" "$(stats 5)"
   done
 done
+if [[ " ${labels[*]} " == *" constant "* ]]; then
+  echo "requests/s as a fraction of constant's in the same round: median [min..max]"
+  for entry in "${requests[@]}"; do
+    id=${entry%%|*}
+    for label in "${labels[@]}"; do
+      [ "$label" = constant ] && continue
+      awk -v f="$id" -v l="$label" '$1 == f && $2 == "constant" {base[$6] = $3}
+        $1 == f && $2 == l {mine[$6] = $3}
+        END {for (r in mine) if (r in base) print mine[r] / base[r]}' "$summary" | sort -g |
+        awk -v f="$id" -v l="$label" '{v[NR] = $1} END {printf "  %-18s %-12s %.2fx [%.2f..%.2f]\n", f, l, v[int((NR + 1) / 2)], v[1], v[NR]}'
+    done
+  done
+fi
 exit $failed

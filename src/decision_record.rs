@@ -6,8 +6,12 @@
 //!
 //! A new fact is one [`Fact`] here (its name in the log line and in telemetry, and its place in
 //! the line) and one call of [`Outcome::with`] in the function that knows it.
+//!
+//! Every call records one, so it is kept cheap: a fact's value goes straight to its place (no
+//! search, no list that grows), and the log line is written in one piece (see [`LogLine`]).
 
-use std::fmt;
+use std::cell::RefCell;
+use std::fmt::{self, Write as _};
 use std::time::{Duration, SystemTime};
 
 use crate::domain::invitation::{InvitationClaim, InvitationId};
@@ -21,6 +25,8 @@ pub struct Fact {
     pub log: &'static str,
     /// Its name in Application Insights' `customDimensions`.
     pub telemetry: &'static str,
+    /// Its place in [`facts::ORDER`] (a unit test keeps the two in step).
+    place: usize,
 }
 
 /// Every fact, in the order the log line says them.
@@ -31,51 +37,61 @@ pub mod facts {
     pub const STEP: Fact = Fact {
         log: "step",
         telemetry: "step",
+        place: 0,
     };
     /// The names (never the values) of the claims given to a token.
     pub const CLAIMS: Fact = Fact {
         log: "claims",
         telemetry: "claims",
+        place: 1,
     };
     /// The language the user was answered in.
     pub const LANGUAGE: Fact = Fact {
         log: "language",
         telemetry: "language",
+        place: 2,
     };
     /// Whose rules decided: `default` or an application's id.
     pub const POLICY: Fact = Fact {
         log: "policy",
         telemetry: "policy",
+        place: 3,
     };
     /// The application signed up or in to (B2C's `client_id`, Entra's
     /// `clientServicePrincipal.appId`).
     pub const APPLICATION: Fact = Fact {
         log: "application",
         telemetry: "application_id",
+        place: 4,
     };
     /// Entra's `data.tenantId`.
     pub const TENANT: Fact = Fact {
         log: "tenant",
         telemetry: "tenant_id",
+        place: 5,
     };
     /// Entra's `authenticationContext.correlationId`: the id of the sign-in logs' entry.
     pub const ENTRA_CORRELATION_ID: Fact = Fact {
         log: "entra_correlation_id",
         telemetry: "entra_correlation_id",
+        place: 6,
     };
 
     /// The invitation the decision is about, by its id (never its address or code).
     pub const INVITATION: Fact = Fact {
         log: "invitation",
         telemetry: "invitation_id",
+        place: 7,
     };
     /// Where a refused code came from (Entra's `client.ip`, masked): codes failed per address
     /// show a guessing run.
     pub const CLIENT_IP: Fact = Fact {
         log: "client_ip",
         telemetry: "client_ip",
+        place: 8,
     };
 
+    /// Every fact, each at its `place`.
     pub(super) const ORDER: [&Fact; 9] = [
         &STEP,
         &CLAIMS,
@@ -119,8 +135,8 @@ pub struct Outcome {
     pub reason: &'static str,
     /// The address as it may appear in logs: masked, `(invalid)` or `-`.
     pub email: String,
-    /// In [`facts::ORDER`]'s order, each at most once.
-    facts: Vec<(&'static Fact, Value)>,
+    /// Each fact's value at the fact's place ([`facts::ORDER`]), if the outcome has it.
+    facts: [Option<Value>; facts::ORDER.len()],
 }
 
 impl Outcome {
@@ -128,30 +144,28 @@ impl Outcome {
         Self {
             action,
             reason,
-            email: "-".to_owned(),
-            facts: Vec::new(),
+            email: String::from("-"),
+            facts: Default::default(),
         }
     }
 
     /// The same, with this fact (replacing an earlier value of it).
     pub(crate) fn with(mut self, fact: &'static Fact, value: Value) -> Self {
-        self.facts.retain(|(known, _)| !std::ptr::eq(*known, fact));
-        let rank = |fact: &Fact| facts::ORDER.iter().position(|known| *known == fact);
-        let at = self
-            .facts
-            .iter()
-            .position(|(known, _)| rank(known) > rank(fact))
-            .unwrap_or(self.facts.len());
-        self.facts.insert(at, (fact, value));
+        self.facts[fact.place] = Some(value);
         self
     }
 
     /// The value of a fact, if the outcome has it.
     pub fn fact(&self, fact: &Fact) -> Option<&Value> {
-        self.facts
+        self.facts[fact.place].as_ref()
+    }
+
+    /// The facts it has, in the log line's order.
+    fn known(&self) -> impl Iterator<Item = (&'static Fact, &Value)> {
+        facts::ORDER
             .iter()
-            .find(|(known, _)| *known == fact)
-            .map(|(_, value)| value)
+            .zip(&self.facts)
+            .filter_map(|(fact, value)| Some((*fact, value.as_ref()?)))
     }
 
     /// The same, about this address.
@@ -252,8 +266,7 @@ impl DecisionRecord {
         .into_iter()
         .chain(
             outcome
-                .facts
-                .iter()
+                .known()
                 .map(|(fact, value)| (fact.telemetry, value.to_string())),
         )
     }
@@ -261,29 +274,75 @@ impl DecisionRecord {
 
 /// The `decision` log line of a call: what was decided, why, for whom (masked), every fact,
 /// and the host's invocation id.
+///
+/// Written as one piece: the line is put together in a buffer of the thread's (kept from one
+/// line to the next) and handed to the logger whole, which then escapes and copies it once,
+/// rather than once for each of its twenty-odd parts.
 pub struct LogLine<'a> {
     pub function: &'a str,
     pub outcome: &'a Outcome,
     pub invocation_id: &'a str,
 }
 
-impl fmt::Display for LogLine<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+thread_local! {
+    /// The line being written on this thread.
+    static LINE: RefCell<String> = RefCell::new(String::with_capacity(256));
+}
+
+impl LogLine<'_> {
+    /// The line, appended to `line`.
+    fn write_into(&self, line: &mut String) {
         let Outcome {
             action,
             reason,
             email,
-            facts,
+            ..
         } = self.outcome;
-        write!(
-            f,
-            "decision function={} outcome={action} reason={reason} email={email}",
-            self.function
-        )?;
-        for (fact, value) in facts {
-            write!(f, " {}={value}", fact.log)?;
+        for part in [
+            "decision function=",
+            self.function,
+            " outcome=",
+            action,
+            " reason=",
+            reason,
+            " email=",
+            email,
+        ] {
+            line.push_str(part);
         }
-        write!(f, " correlation_id={}", self.invocation_id)
+        for (fact, value) in self.outcome.known() {
+            line.push(' ');
+            line.push_str(fact.log);
+            line.push('=');
+            match value {
+                Value::Static(text) => line.push_str(text),
+                Value::Text(text) => line.push_str(text),
+                Value::Language(language) => line.push_str(language.code()),
+                Value::Policy(policy) => {
+                    let _ = write!(line, "{policy}");
+                }
+            }
+        }
+        line.push_str(" correlation_id=");
+        line.push_str(self.invocation_id);
+    }
+}
+
+impl fmt::Display for LogLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        LINE.with(|buffer| match buffer.try_borrow_mut() {
+            Ok(mut line) => {
+                line.clear();
+                self.write_into(&mut line);
+                f.write_str(&line)
+            }
+            // Only if a line were written while another is (never): a buffer of its own.
+            Err(_) => {
+                let mut line = String::new();
+                self.write_into(&mut line);
+                f.write_str(&line)
+            }
+        })
     }
 }
 
@@ -314,5 +373,43 @@ mod tests {
             Some(&Value::Text("tenant-1".to_owned()))
         );
         assert_eq!(outcome.fact(&facts::ENTRA_CORRELATION_ID), None);
+    }
+
+    /// Each fact's place is its place in the order, so `with` puts every value where the line
+    /// and telemetry expect it.
+    #[test]
+    fn every_fact_sits_at_its_place_in_the_order() {
+        for (place, fact) in facts::ORDER.iter().enumerate() {
+            assert_eq!(fact.place, place, "{}", fact.log);
+        }
+        let names: std::collections::HashSet<_> =
+            facts::ORDER.iter().map(|fact| fact.log).collect();
+        assert_eq!(names.len(), facts::ORDER.len(), "one place per fact");
+    }
+
+    /// The line is the same however often it is written, on a thread that wrote a longer one
+    /// before.
+    #[test]
+    fn a_line_written_after_a_longer_one_is_whole_and_alone() {
+        let long = Outcome::new("ShowBlockPage", "not_invited")
+            .with(&facts::CLAIMS, Value::Text("a".repeat(300)))
+            .under(PolicyName::Application(
+                "44445555-eeee-6666-ffff-7777aaaa8888".into(),
+            ));
+        let short = Outcome::new("Continue", "domain");
+        let line = |outcome: &Outcome| {
+            LogLine {
+                function: "SignUpValidation",
+                outcome,
+                invocation_id: "id-1",
+            }
+            .to_string()
+        };
+        assert!(line(&long).contains(" policy=44445555-eeee-6666-ffff-7777aaaa8888 "));
+        assert_eq!(
+            line(&short),
+            "decision function=SignUpValidation outcome=Continue reason=domain email=- correlation_id=id-1"
+        );
+        assert_eq!(line(&short), line(&short));
     }
 }

@@ -134,11 +134,18 @@ pub enum Destination {
 /// with everything in the message that is not printable escaped: a value from a caller or a
 /// file must not forge a line (a newline) or reorder what the reader sees (U+202E).
 fn write_line(out: &mut env_logger::fmt::Formatter, record: &Record<'_>) -> io::Result<()> {
+    // The level padded to five, as `{:<5}` would, without formatting it on every line.
+    let level = match record.level() {
+        log::Level::Error => "ERROR",
+        log::Level::Warn => "WARN ",
+        log::Level::Info => "INFO ",
+        log::Level::Debug => "DEBUG",
+        log::Level::Trace => "TRACE",
+    };
     write!(
         out,
-        "[{} {:<5} {}] ",
+        "[{} {level} {}] ",
         out.timestamp_millis(),
-        record.level(),
         record.target()
     )?;
     let mut message = Escaping(FmtToIo {

@@ -7,6 +7,7 @@
 //! says so, and then only to a URL that passes the same rule on every hop.
 
 use std::net::IpAddr;
+use std::sync::{Arc, OnceLock};
 
 use bytes::{Bytes, BytesMut};
 
@@ -61,11 +62,52 @@ pub(crate) fn without_credentials(url: &reqwest::Url) -> String {
     shown.to_string()
 }
 
-/// A client builder with the TLS provider installed and redirects off.
+static TLS: OnceLock<Result<rustls::ClientConfig, String>> = OnceLock::new();
+
+/// The TLS settings every client of the process shares: reqwest's own (the platform's trust
+/// store and verifier, TLS 1.2 and 1.3, HTTP/1.1), built once. Reading and parsing the trust
+/// store takes milliseconds (hundreds of certificates); each client built with reqwest's defaults
+/// would read it again.
+fn tls() -> &'static Result<rustls::ClientConfig, String> {
+    TLS.get_or_init(|| {
+        // Several parts of a process ask; the first installation wins, which is fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let provider = rustls::crypto::CryptoProvider::get_default()
+            .cloned()
+            .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()));
+        let verifier = rustls_platform_verifier::Verifier::new(provider.clone())
+            .map_err(|error| format!("the platform's trust store: {error}"))?;
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(rustls::ALL_VERSIONS)
+            .map_err(|error| error.to_string())?
+            // The platform's verifier, exactly as reqwest installs it.
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_no_client_auth();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(config)
+    })
+}
+
+/// Reads the platform's trust store, once, on the blocking pool (the warm-up calls it first
+/// thing, so that no client is built before it and no runtime thread waits on the files).
+pub(crate) async fn load_trust_store() {
+    if TLS.get().is_some() {
+        return;
+    }
+    if let Err(error) = tokio::task::spawn_blocking(tls).await {
+        log::debug!("loading the trust store: {error}");
+    }
+}
+
+/// A client builder with the shared TLS settings and redirects off.
 pub(crate) fn client() -> reqwest::ClientBuilder {
-    // Several parts of a process ask; the first installation wins, which is fine.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none())
+    let builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+    match tls() {
+        Ok(config) => builder.tls_backend_preconfigured(config.clone()),
+        // reqwest then tries for itself, and its build says why it cannot.
+        Err(_) => builder,
+    }
 }
 
 /// Redirects followed only to URLs that pass [`check_fetch_url`], every hop (a redirect to plain

@@ -3,18 +3,19 @@
 //! copied), which the routes receive as a request extension.
 
 use futures_util::future::{Either, Ready, ready};
-use warp::http::header::{AUTHORIZATION, CONNECTION, CONTENT_LENGTH};
+use warp::http::header::{AUTHORIZATION, CONNECTION, CONTENT_LENGTH, HeaderName};
 use warp::http::{HeaderValue, Request, StatusCode};
 use warp::reply::{Reply, Response};
 
 use super::listener::MAX_HEAD_BYTES;
 use crate::callers::Credentials;
 
-/// Header the Functions host adds to every forwarded request.
-const INVOCATION_ID: &str = "x-azure-functions-invocationid";
+/// Header the Functions host adds to every forwarded request. (Names, not text: a name given as
+/// text is parsed again at every lookup.)
+const INVOCATION_ID: HeaderName = HeaderName::from_static("x-azure-functions-invocationid");
 /// Easy Auth's principal and its identity provider.
-const PRINCIPAL: &str = "x-ms-client-principal";
-const PRINCIPAL_IDP: &str = "x-ms-client-principal-idp";
+const PRINCIPAL: HeaderName = HeaderName::from_static("x-ms-client-principal");
+const PRINCIPAL_IDP: HeaderName = HeaderName::from_static("x-ms-client-principal-idp");
 
 /// What the server reads from a request's headers.
 #[derive(Debug, Clone, Default)]

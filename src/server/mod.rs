@@ -67,13 +67,16 @@ pub enum ServeError {
 
 /// Assembles the server from `settings` and serves until a shutdown signal; `standalone_port`
 /// when no host gives one. Must run inside the Tokio runtime.
+///
+/// Start-up never waits on the network. What the first decision needs begins here, each part
+/// in the background and all at once, before the port is bound: the Entra signing keys, the
+/// telemetry exporter, and the table's HTTP client, managed identity token and connections
+/// (the platform's trust store, which every HTTP client needs, is read once for all of them). A
+/// request that arrives meanwhile waits for the piece it needs, within its deadline; a part that
+/// fails is logged and fetched again when a request needs it.
 pub async fn run(settings: Settings, standalone_port: u16) -> Result<(), ServeError> {
     log::info!("{}", crate::build_info::BuildInfo::current());
     settings.report();
-    let store = invitations::open(&settings.store, settings.decision_deadline)?;
-    store.load()?;
-    store.prepare();
-    store.clone().watch();
     let telemetry = match &settings.telemetry {
         Some(connection_string) => Telemetry::start(
             connection_string,
@@ -85,6 +88,12 @@ pub async fn run(settings: Settings, standalone_port: u16) -> Result<(), ServeEr
         }),
         None => Telemetry::off(),
     };
+    // The key fetch is the longest (the metadata and the key set): it goes first.
+    let auth_events = AuthEventsGuard::start(&settings.auth_events_auth, telemetry.clone());
+    let store = invitations::open(&settings.store, settings.decision_deadline)?;
+    store.load()?;
+    store.prepare();
+    store.clone().watch();
     let policies = Arc::new(settings.policies()?);
     if policies.current().any_waitlist() && !store.records_requests() {
         return Err(ServeError::Waitlist(
@@ -108,7 +117,7 @@ pub async fn run(settings: Settings, standalone_port: u16) -> Result<(), ServeEr
         },
         callers: Callers {
             api_connector: settings.api_connector_auth,
-            auth_events: AuthEventsGuard::start(&settings.auth_events_auth, telemetry.clone()),
+            auth_events,
         },
         telemetry,
         limits: settings.connections,

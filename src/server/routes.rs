@@ -28,38 +28,40 @@ use crate::functions::{self, Function, Invocation, Outcome, json_error};
 
 /// Every route, with all rejections turned into responses.
 pub(crate) fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
-    let mut routes = warp::path::end()
+    warp::path::end()
         .map(|| StatusCode::OK.into_response())
-        .boxed();
-    for &function in functions::ALL {
-        routes = routes.or(route(app.clone(), function)).unify().boxed();
-    }
-    routes.recover(rejection).unify().boxed()
-}
-
-/// `POST /api/<name>` of one function.
-fn route(app: Arc<App>, function: &'static dyn Function) -> BoxedFilter<(Response,)> {
-    function_path(function.name())
-        .and(warp::post())
-        .and(warp::ext::optional::<Head>())
-        .and(warp::body::stream())
-        .then(move |head: Option<Head>, body| {
-            call(app.clone(), function, head.unwrap_or_default(), body)
-        })
+        .or(functions(app))
+        .unify()
+        .recover(rejection)
+        .unify()
         .boxed()
 }
 
-/// Matches `/api/<name>` as the host does: case-insensitively, with or without a final slash.
-fn function_path(name: &'static str) -> impl Filter<Extract = (), Error = Rejection> + Clone {
-    warp::path::full()
-        .and_then(move |path: FullPath| {
-            std::future::ready(if is_function_path(path.as_str(), name) {
-                Ok(())
-            } else {
-                Err(warp::reject::not_found())
-            })
-        })
-        .untuple_one()
+/// `POST /api/<name>` of each function: one filter for all of them, which finds the function
+/// by its path (rather than one route per function tried in turn, each in a box of its own).
+fn functions(app: Arc<App>) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    function_at_path()
+        .and(warp::post())
+        .and(warp::ext::optional::<Head>())
+        .and(warp::body::stream())
+        .then(
+            move |function: &'static dyn Function, head: Option<Head>, body| {
+                call(app.clone(), function, head.unwrap_or_default(), body)
+            },
+        )
+}
+
+/// The function served at the request's path, matched as the host does: `/api/<name>`,
+/// case-insensitively, with or without a final slash. Another path is not found.
+fn function_at_path() -> impl Filter<Extract = (&'static dyn Function,), Error = Rejection> + Clone
+{
+    warp::path::full().and_then(|path: FullPath| {
+        let found = functions::ALL
+            .iter()
+            .copied()
+            .find(|function| is_function_path(path.as_str(), function.name()));
+        std::future::ready(found.ok_or_else(warp::reject::not_found))
+    })
 }
 
 fn is_function_path(path: &str, name: &str) -> bool {

@@ -103,6 +103,10 @@ impl Pipeline {
                 ))
             });
         let client = Uploads::new(loopback_http(connection_string), identity)?;
+        // The first upload finds the token (or waits for this fetch).
+        if let Some(identity) = &client.identity {
+            identity.prefetch(&client.client);
+        }
         let exporter = |client: Uploads| {
             opentelemetry_application_insights::Exporter::new_from_connection_string(
                 connection_string,

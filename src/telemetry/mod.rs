@@ -81,16 +81,34 @@ impl Telemetry {
         Self(None)
     }
 
-    /// Starts exporting to the connection string's endpoint. Must run inside the Tokio
-    /// runtime.
+    /// Starts exporting to the connection string's endpoint: the settings are checked now, the
+    /// exporter (its HTTP client, and with Entra authentication the managed identity's token) is
+    /// built in the background, off the listener's path; records wait for it in the queue. Must
+    /// run inside the Tokio runtime.
     pub fn start(
         connection_string: &str,
         authentication: Option<&str>,
     ) -> Result<Self, TelemetryError> {
-        let pipeline = export::Pipeline::new(connection_string, authentication)?;
+        export::check(connection_string)?;
+        if let Some(authentication) = authentication {
+            export::identity_of(authentication)?;
+        }
         let (telemetry, records) = Self::queue(QUEUE);
         let dropped = telemetry.0.as_ref().map(|queue| queue.dropped.clone());
-        tokio::spawn(work(pipeline, records, dropped.unwrap_or_default()));
+        let (settings, identity) = (
+            connection_string.to_owned(),
+            authentication.map(str::to_owned),
+        );
+        tokio::spawn(async move {
+            crate::outbound::load_trust_store().await;
+            match export::Pipeline::new(&settings, identity.as_deref()) {
+                Ok(pipeline) => work(pipeline, records, dropped.unwrap_or_default()).await,
+                Err(error) => {
+                    log::error!("{error}; running without telemetry");
+                    discard(records).await;
+                }
+            }
+        });
         log::info!(
             "sending decisions and metrics to Application Insights at {}{}",
             export::endpoint_of(connection_string),
@@ -234,6 +252,15 @@ async fn work(
                 let _ = tokio::task::spawn_blocking(move || exporting.flush()).await;
                 let _ = done.send(());
             }
+        }
+    }
+}
+
+/// Without an exporter: records are dropped as they come, and a flush returns at once.
+async fn discard(mut records: mpsc::Receiver<Record>) {
+    while let Some(record) = records.recv().await {
+        if let Record::Flush(done) = record {
+            let _ = done.send(());
         }
     }
 }

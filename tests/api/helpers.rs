@@ -493,6 +493,22 @@ impl TestApp {
             .await
     }
 
+    /// Waits (bounded) until the logs contain `needle` at least `times` times (one line per
+    /// request, say), and returns them.
+    pub async fn logs_containing_times(&self, needle: &str, times: usize) -> String {
+        let enough = |logs: &str| (logs.matches(needle).count() >= times).then(|| logs.to_owned());
+        self.output
+            .wait(Duration::from_secs(10), enough)
+            .await
+            .unwrap_or_else(|| {
+                let logs = self.output.all();
+                panic!(
+                    "{needle:?} {} time(s) in the logs, not {times}:\n{logs}",
+                    logs.matches(needle).count()
+                )
+            })
+    }
+
     /// The same, waiting at most `bound` (for what the handler does after a timeout of its own).
     pub async fn logs_containing_within(&self, needles: &[&str], bound: Duration) -> String {
         let all = |logs: &str| {

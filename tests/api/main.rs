@@ -24,4 +24,5 @@ mod table_store;
 mod telemetry;
 mod token_issuance;
 mod waitlist;
+mod warm_up;
 mod watched_files;

@@ -59,8 +59,7 @@ pub(crate) struct KeyFetcher {
     metadata_url: String,
     /// Where Entra publishes this authority's key set (see the module's docs).
     likely_jwks_uri: Option<String>,
-    /// Built once, ahead of the first fetch where possible: loading the platform's trust store
-    /// takes milliseconds.
+    /// Built once, at the first fetch, with the trust store every client shares.
     client: OnceLock<Result<reqwest::Client, KeyFetchError>>,
 }
 
@@ -90,6 +89,8 @@ impl KeyFetcher {
 
     /// The metadata and the key set, within [`FETCH_TIMEOUT`].
     pub(crate) async fn fetch(&self) -> Result<Fetched, KeyFetchError> {
+        // The client is built on the runtime; the trust store it needs is read off it.
+        outbound::load_trust_store().await;
         tokio::time::timeout(FETCH_TIMEOUT, self.fetch_unbounded())
             .await
             .map_err(|_| KeyFetchError::Deadline(FETCH_TIMEOUT))?

@@ -89,12 +89,19 @@ impl KeyStore {
     }
 
     /// Fetches the key set at start-up (at once, in the background) and then now and then, for
-    /// as long as the runtime runs.
+    /// as long as the runtime runs. The first fetch is in flight when this returns, so a call
+    /// that arrives at once waits for it.
     pub(crate) fn spawn_refresh(self: &Arc<Self>) {
         let this = self.clone();
+        let first = self.fetch();
         tokio::spawn(async move {
+            let mut flight = Some(first);
             loop {
-                let wait = if this.fetch().await {
+                let renewed = match flight.take() {
+                    Some(first) => first.await,
+                    None => this.fetch().await,
+                };
+                let wait = if renewed {
                     this.refresh_every
                 } else if this.current().is_some() {
                     RETRY_WITH_KEYS
@@ -144,10 +151,14 @@ impl KeyStore {
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
         if let Some(flight) = in_flight {
+            log::debug!("a call waits for the signing keys being fetched");
             let _ = tokio::time::timeout_at(deadline, flight).await;
-            if let Some(key) = self.cached(kid) {
-                return Ok(key);
-            }
+        }
+        // The set may have arrived meanwhile, with the fetch in flight or just before it ended
+        // (a fetch puts its set in place before it leaves the slot): that fetch was the one for
+        // this call, which must neither fetch again nor spend the allowance below.
+        if let Some(key) = self.cached(kid) {
+            return Ok(key);
         }
         // Without any set, fetch on demand; with one that lacks the kid, at most once a minute.
         let fetch = self.current().is_none() || {

@@ -4,6 +4,7 @@
 //! Nothing here puts a request's URL into an error: it holds an address's keys. Errors name the
 //! table and the endpoint, never the entity.
 
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -25,6 +26,14 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// attempt retried after a client-side timeout has been abandoned by then, so it cannot land
 /// after the retry. (Azurite ignores the parameter.)
 const SERVICE_TIMEOUT_SECONDS: u32 = 20;
+/// Connections the warm-up opens ahead of the first decision when a managed identity signs the
+/// requests: one for the check that the table answers, one for the first lookup, which runs
+/// alongside it (see `readiness`). Both are needed the moment the token arrives.
+const WARM_CONNECTIONS: usize = 2;
+/// How long a warm-up request may take.
+const WARM_UP_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest answer to a warm-up request read (the service's refusal is a few hundred bytes).
+const WARM_UP_ANSWER_BYTES: usize = 16 * 1024;
 
 /// Why one call failed: what to retry, what to tell the operator.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -95,27 +104,106 @@ pub(crate) struct Call<'a> {
 /// The authenticated HTTP client of one table.
 pub(crate) struct TableClient {
     pub(crate) settings: TableSettings,
-    http: reqwest::Client,
-    identity: ManagedIdentity,
+    /// Built on first use (the warm-up's, off the listener's path): building it needs the
+    /// platform's trust store. Its pool keeps the connections the warm-up opened.
+    http: OnceLock<Result<reqwest::Client, String>>,
+    identity: Arc<ManagedIdentity>,
+    /// Whether the warm-up is still opening connections: a call ready to go waits for them
+    /// rather than open one more (the token usually comes before a new connection is ready).
+    opening: tokio::sync::watch::Sender<bool>,
 }
 
 impl TableClient {
+    /// Nothing is built or sent yet (see [`Self::warm_up`]).
     pub(crate) fn new(settings: TableSettings) -> Result<Self, String> {
-        // A redirect from the table endpoint is a failure: the answer must come from the
-        // endpoint configured, not from wherever it points.
-        let http = crate::outbound::client()
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build()
-            .map_err(|error| error.to_string())?;
         let client_id = match &settings.credential {
             Credential::ManagedIdentity { client_id } => client_id.clone(),
             Credential::SharedKey { .. } => None,
         };
         Ok(Self {
             settings,
-            http,
-            identity: ManagedIdentity::new("https://storage.azure.com/", client_id),
+            http: OnceLock::new(),
+            identity: Arc::new(ManagedIdentity::new(
+                "https://storage.azure.com/",
+                client_id,
+            )),
+            opening: tokio::sync::watch::Sender::new(false),
         })
+    }
+
+    /// The HTTP client, built once.
+    async fn http(&self) -> Result<&reqwest::Client, CallError> {
+        if self.http.get().is_none() {
+            crate::outbound::load_trust_store().await;
+        }
+        self.http
+            .get_or_init(|| {
+                // A redirect from the table endpoint is a failure: the answer must come from the
+                // endpoint configured, not from wherever it points.
+                crate::outbound::client()
+                    .pool_idle_timeout(Duration::from_secs(60))
+                    .build()
+                    .map_err(|error| crate::printable::with_causes(&error))
+            })
+            .as_ref()
+            .map_err(|error| CallError::Failed(format!("cannot build the HTTP client: {error}")))
+    }
+
+    /// Begins, in the background, what the first call needs: the HTTP client and, with a
+    /// managed identity, the token and [`WARM_CONNECTIONS`] connections to the table. A
+    /// connection can only be opened with a request, and the token is not there yet: each is
+    /// opened with a request that carries no credentials (the service refuses it, which is all
+    /// it is for), so that the first calls made with the token find their connections ready;
+    /// a call ready before they are waits for them (`opening`) rather than open another.
+    /// Failures are not reported here: the check that the table answers reports them.
+    pub(crate) fn warm_up(self: &Arc<Self>) {
+        let ahead = matches!(self.settings.credential, Credential::ManagedIdentity { .. })
+            && self.identity.is_here();
+        // Said before anything runs, so that no call can miss it.
+        self.opening.send_replace(ahead);
+        let this = self.clone();
+        tokio::spawn(async move {
+            // However the task ends, calls no longer wait for it.
+            let _opened = Opened(&this.opening);
+            let Ok(http) = this.http().await else {
+                return;
+            };
+            if !ahead {
+                return;
+            }
+            this.identity.prefetch(http);
+            let opened = (0..WARM_CONNECTIONS).map(|_| this.open_connection(http));
+            futures_util::future::join_all(opened).await;
+        });
+    }
+
+    /// One request without credentials to the table, its answer read and dropped: the
+    /// connection stays in the pool for the calls that follow.
+    async fn open_connection(&self, http: &reqwest::Client) {
+        let url = format!(
+            "{}/{}()?$top=1&$select=PartitionKey",
+            self.settings.endpoint, self.settings.table
+        );
+        let answered = http
+            .get(url)
+            .timeout(WARM_UP_TIMEOUT)
+            .header("x-ms-version", API_VERSION)
+            .header("Accept", "application/json;odata=nometadata")
+            .send()
+            .await;
+        match answered {
+            Ok(response) => {
+                let status = response.status();
+                let _ = crate::outbound::read_capped(response, WARM_UP_ANSWER_BYTES).await;
+                log::debug!(
+                    "a connection to the table is open (HTTP {status} to a request without credentials)"
+                );
+            }
+            Err(error) => log::debug!(
+                "no connection to the table opened ahead: {}",
+                crate::printable::with_causes(&error.without_url())
+            ),
+        }
     }
 
     /// Path of the service endpoint (for path-style emulator URLs it holds the account).
@@ -131,6 +219,8 @@ impl TableClient {
         call: &Call<'_>,
         timeout: Duration,
     ) -> Result<Answer, CallError> {
+        let started = Instant::now();
+        let http = self.http().await?;
         let mut url = format!("{}/{}", self.settings.endpoint, call.resource);
         if !call.query.is_empty() {
             url.push('?');
@@ -147,7 +237,7 @@ impl TableClient {
             Credential::ManagedIdentity { .. } => format!(
                 "Bearer {}",
                 self.identity
-                    .token(&self.http, timeout)
+                    .token(http, timeout)
                     .await
                     .map_err(|error| match error {
                         IdentityError::Unreachable(_) => CallError::Transient(error.to_string()),
@@ -155,10 +245,16 @@ impl TableClient {
                     })?
             ),
         };
-        let mut request = self
-            .http
+        let mut opening = self.opening.subscribe();
+        if *opening.borrow_and_update() {
+            let left = timeout.saturating_sub(started.elapsed());
+            let _ = tokio::time::timeout(left, opening.wait_for(|opening| !*opening)).await;
+        }
+        // The whole exchange within `timeout`, the waits for the token and a connection included.
+        let left = timeout.saturating_sub(started.elapsed());
+        let mut request = http
             .request(call.method.clone(), &url)
-            .timeout(timeout)
+            .timeout(left)
             .header("x-ms-date", &date)
             .header("x-ms-version", API_VERSION)
             .header("Accept", "application/json;odata=nometadata")
@@ -306,6 +402,15 @@ impl TableClient {
                 answer => return answer,
             }
         }
+    }
+}
+
+/// Says, when dropped, that the warm-up no longer opens connections.
+struct Opened<'a>(&'a tokio::sync::watch::Sender<bool>);
+
+impl Drop for Opened<'_> {
+    fn drop(&mut self) {
+        self.0.send_replace(false);
     }
 }
 

@@ -134,6 +134,20 @@ impl TableStore {
     }
 
     /// Waits for the table to answer (see [`readiness`]): the check in flight, or a new one.
+    /// A lookup's read, alongside the table's check while it has not answered yet (the first
+    /// decision after a start pays for one exchange with the table, not two).
+    async fn lookup(&self, key: &InvitationKey) -> Result<Option<Invitation>, StoreError> {
+        let client = self.client.clone();
+        let read = self
+            .readiness
+            .alongside(
+                move || check_table(client).boxed(),
+                self.read_invitation(key, self.deadline),
+            )
+            .await?;
+        Ok(read?.map(|(stored, _)| stored.invitation))
+    }
+
     async fn ready(&self) -> Result<(), TableError> {
         let client = self.client.clone();
         self.readiness
@@ -622,6 +636,7 @@ impl InvitationStore for TableStore {
     }
 
     fn prepare(&self) {
+        self.client.warm_up();
         let readiness = self.readiness.clone();
         let client = self.client.clone();
         tokio::spawn(async move {
@@ -637,28 +652,14 @@ impl InvitationStore for TableStore {
         &'a self,
         email: &'a EmailAddress,
     ) -> BoxFuture<'a, Result<Option<Invitation>, StoreError>> {
-        Box::pin(async move {
-            self.ready().await?;
-            let key = InvitationKey::Email(email.clone());
-            Ok(self
-                .read_invitation(&key, self.deadline)
-                .await?
-                .map(|(stored, _)| stored.invitation))
-        })
+        Box::pin(async move { self.lookup(&InvitationKey::Email(email.clone())).await })
     }
 
     fn find_code<'a>(
         &'a self,
         digest: &'a CodeDigest,
     ) -> BoxFuture<'a, Result<Option<Invitation>, StoreError>> {
-        Box::pin(async move {
-            self.ready().await?;
-            let key = InvitationKey::Code(*digest);
-            Ok(self
-                .read_invitation(&key, self.deadline)
-                .await?
-                .map(|(stored, _)| stored.invitation))
-        })
+        Box::pin(async move { self.lookup(&InvitationKey::Code(*digest)).await })
     }
 
     fn find_redeemed<'a>(

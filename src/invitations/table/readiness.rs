@@ -2,13 +2,14 @@
 //! know answers every point read with the same 404 `ResourceNotFound` as a missing row, so every
 //! lookup would read "not invited" without an error. So the table itself is asked first (a query
 //! of at most one row, which needs no permission beyond the point read's): at start-up, in the
-//! background (it also opens the connection and fetches the identity token the first decision
-//! needs), and again by the next lookup while it fails. Until it answers, the store counts as
+//! background, and again by the next lookup while it fails. Until it answers, the store counts as
 //! unavailable: lookups fail, and a decision answers "try again later".
 //!
 //! A lookup that arrives while a check runs waits for it (within its own deadline) instead of
 //! starting another, so concurrent lookups make one check; the check runs in a task of its own,
-//! so a lookup that gives up does not cancel it.
+//! so a lookup that gives up does not cancel it. The lookup's own read runs alongside the check
+//! ([`Readiness::alongside`]) rather than after it: the first decision after a start pays for
+//! one exchange with the table, not two, and its answer still counts only once the check passed.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -68,6 +69,20 @@ impl Readiness {
             }
         };
         running.await
+    }
+
+    /// `work` (a lookup), once the table has answered: at once when it has, otherwise alongside
+    /// the check in flight (or a new one), its result kept only if the check passes.
+    pub(crate) async fn alongside<T>(
+        self: &Arc<Self>,
+        check: impl FnOnce() -> BoxFuture<'static, Result<(), TableError>>,
+        work: impl Future<Output = T>,
+    ) -> Result<T, TableError> {
+        if self.ready.load(Ordering::Acquire) {
+            return Ok(work.await);
+        }
+        let (ready, done) = tokio::join!(self.ensure(check), work);
+        ready.map(|()| done)
     }
 
     fn spawn(self: &Arc<Self>, check: BoxFuture<'static, Result<(), TableError>>) -> Check {
