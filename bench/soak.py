@@ -13,7 +13,8 @@ new set when it first sees the new kid (the harder case: Entra publishes keys ah
 are at least 60 s apart, as Entra's are far more.)
 
 Fails (exit 1) on any error answer or socket error, any wrong action, any admit of the
-never-invited address, a file version never loaded, or RSS growth of 10 % or more after
+never-invited address, fewer than half the file versions loaded, the every-other-version address
+never admitted or never blocked (so only some versions are ever taken), or RSS growth of 10 % or more after
 warm-up (the first fifth of the run). Never on speed.
 """
 import base64
@@ -266,6 +267,10 @@ def main():
             failures.append(f"RSS grew {growth:.1f} % after warm-up")
         if reloads < version / 2:
             failures.append(f"only {reloads} of {version} file versions were loaded")
+        _, _, _, flip_admitted, flip_blocked = totals["sometimes_invited"]
+        if version >= 4 and not (flip_admitted and flip_blocked):
+            failures.append(f"the address invited in every other version was admitted {flip_admitted} "
+                            f"and blocked {flip_blocked} times: only some versions are ever loaded")
         if rotations and keys.fetches < rotations + 1:
             failures.append(f"{rotations} rotations but only {keys.fetches} key-set fetches")
     finally:

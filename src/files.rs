@@ -98,30 +98,44 @@ pub(crate) fn read(path: &Path, limit: u64) -> Result<(Vec<u8>, Version), ReadEr
     Ok((bytes, before))
 }
 
+/// How many versions [`read_settled`] reads in a row before it gives up for this time: a file
+/// replaced (by rename) again during the settling interval is read again at once, so a writer
+/// that replaces it every second is still followed, one version each time it is looked at.
+const SETTLE_ATTEMPTS: usize = 4;
+
 /// Reads a file that may be rewritten while the server runs: as [`read`], then only when the
 /// file at `path` is still that version after `settle` (a writer in the middle of the file would
 /// have changed it), and, with `whole_lines`, when it ends with a line end (a writer that paused
-/// after half a line would leave none). Blocking: call it off the async runtime's workers.
+/// after half a line would leave none). A version that changed during the interval is followed by
+/// reading the newer one, up to [`SETTLE_ATTEMPTS`] times. Blocking: call it off the async
+/// runtime's workers.
 pub(crate) fn read_settled(
     path: &Path,
     limit: u64,
     settle: Duration,
     whole_lines: bool,
 ) -> Result<(Vec<u8>, Version), ReadError> {
-    let (bytes, version) = read(path, limit)?;
-    if whole_lines && !bytes.is_empty() && !bytes.ends_with(b"\n") {
-        return Err(ReadError::Incomplete);
-    }
-    if !unchanged_after(path, version, settle) {
-        return Err(ReadError::Changing);
-    }
-    Ok((bytes, version))
+    read_settled_with(path, limit, whole_lines, || std::thread::sleep(settle))
 }
 
-/// Whether the file at `path` is still `version` once `settle` has passed.
-fn unchanged_after(path: &Path, version: Version, settle: Duration) -> bool {
-    std::thread::sleep(settle);
-    Version::of(path) == Some(version)
+/// [`read_settled`] with the settling interval as `wait` (a test changes the file in it).
+fn read_settled_with(
+    path: &Path,
+    limit: u64,
+    whole_lines: bool,
+    mut wait: impl FnMut(),
+) -> Result<(Vec<u8>, Version), ReadError> {
+    for _ in 0..SETTLE_ATTEMPTS {
+        let (bytes, version) = read(path, limit)?;
+        if whole_lines && !bytes.is_empty() && !bytes.ends_with(b"\n") {
+            return Err(ReadError::Incomplete);
+        }
+        wait();
+        if Version::of(path) == Some(version) {
+            return Ok((bytes, version));
+        }
+    }
+    Err(ReadError::Changing)
 }
 
 /// Opens for reading without blocking on a FIFO (whose `open` would wait for a writer).
@@ -233,20 +247,37 @@ mod tests {
     }
 
     #[test]
-    fn a_file_written_during_the_settling_interval_is_not_taken() {
+    fn a_file_written_during_every_settling_interval_is_not_taken() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("policy.toml");
         std::fs::write(&path, "[default]\n").unwrap();
-        let (_, version) = read(&path, 1000).unwrap();
-        assert!(unchanged_after(&path, version, Duration::ZERO));
-        std::fs::write(&path, "[default]\nallowed_domains = []\n").unwrap();
-        assert!(!unchanged_after(&path, version, Duration::ZERO));
-        // Replaced by rename with the same length: another inode, another version.
-        let (_, version) = read(&path, 1000).unwrap();
-        let other = dir.path().join("other.toml");
-        std::fs::write(&other, "[default]\nallowed_domains = [\"x\"]\n").unwrap();
-        std::fs::write(&other, "[default]\nblocked_domains = []\n").unwrap();
-        std::fs::rename(&other, &path).unwrap();
-        assert!(!unchanged_after(&path, version, Duration::ZERO));
+        let mut writes = 0;
+        let read = read_settled_with(&path, 1000, false, || {
+            writes += 1;
+            std::fs::write(&path, format!("[default]\n# {writes}\n")).unwrap();
+        });
+        assert!(matches!(read, Err(ReadError::Changing)));
+        assert_eq!(writes, SETTLE_ATTEMPTS);
+    }
+
+    #[test]
+    fn a_file_replaced_during_the_settling_interval_is_followed_to_its_new_version() {
+        // A writer that replaces the file (by rename, with the same length: another inode) once a
+        // second must not go unloaded because each replacement falls in a settling interval.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("invitations.csv");
+        std::fs::write(&path, "email\nold@example.com\n").unwrap();
+        let mut replaced = false;
+        let (bytes, version) = read_settled_with(&path, 1000, true, || {
+            if !replaced {
+                replaced = true;
+                let other = dir.path().join("next.csv");
+                std::fs::write(&other, "email\nnew@example.com\n").unwrap();
+                std::fs::rename(&other, &path).unwrap();
+            }
+        })
+        .unwrap();
+        assert_eq!(bytes, b"email\nnew@example.com\n");
+        assert_eq!(Some(version), Version::of(&path));
     }
 }

@@ -8,8 +8,11 @@ use std::time::Duration;
 
 use crate::files::Version;
 
-/// How often the server looks at a watched file for changes.
-pub(crate) const RELOAD_INTERVAL: Duration = Duration::from_secs(1);
+/// How often the server looks at a watched file for changes (one `stat` each time). As short as
+/// the settling interval, so that a file replaced once a second is taken every time: looked at
+/// once a second, a writer whose replacements fall just after each look would have every other
+/// version superseded while the previous one settles.
+pub(crate) const RELOAD_INTERVAL: Duration = Duration::from_millis(250);
 
 /// The version of a watched file that was last loaded (or last found bad, so that it is
 /// reported once).
