@@ -269,7 +269,11 @@ async fn a_single_use_code_admits_exactly_one_of_many_racing_sign_ups() {
     const RACERS: usize = 24;
     let azurite = Azurite::start().await;
     let store = table(&azurite);
-    let app = code_app(&settings(&store)).await;
+    // The race is the question, not the deadline: 24 conditional writes at once on a machine busy
+    // with other tests can take longer than the default 700 ms.
+    let mut pairs = settings(&store);
+    pairs.push(("DECISION_DEADLINE_MS", "10000"));
+    let app = code_app(&pairs).await;
     let (id, code) = add_code(&app, &[]);
     let bodies: Vec<Value> = (0..RACERS)
         .map(|n| {
