@@ -74,8 +74,12 @@ impl TokenFailure {
 /// The claims every check needs; the rest of the token is ignored.
 #[derive(Debug, Default, Deserialize)]
 pub struct CallerClaims {
-    /// Expiry and not-before, seconds since the epoch (numbers; fractions tolerated).
+    /// Expiry and not-before, seconds since the epoch (numbers; fractions tolerated). Absent is
+    /// `None`; present, each must be a number: `"nbf": null` is a malformed token, not a token
+    /// without a not-before.
+    #[serde(default, deserialize_with = "number")]
     pub(crate) exp: Option<f64>,
+    #[serde(default, deserialize_with = "number")]
     pub(crate) nbf: Option<f64>,
     #[serde(default)]
     pub(crate) aud: Audience,
@@ -83,6 +87,11 @@ pub struct CallerClaims {
     pub(crate) appid: Option<String>,
     pub(crate) tid: Option<String>,
     pub(crate) iss: Option<String>,
+}
+
+/// A time claim that is present: a number, never `null` (RFC 7519's NumericDate).
+fn number<'de, D: serde::Deserializer<'de>>(value: D) -> Result<Option<f64>, D::Error> {
+    f64::deserialize(value).map(Some)
 }
 
 /// `aud` is a string or a list of strings.
@@ -450,6 +459,29 @@ mod tests {
         assert_eq!(
             check_times(&at(Some(5000.0), Some(1301.0)), 1000.0),
             Err(TokenFailure::NotYetValid)
+        );
+    }
+
+    #[test]
+    fn a_time_claim_that_is_present_must_be_a_number() {
+        let payload = |times: &str| {
+            format!(
+                r#"{{"aud":"{CLIENT}","azp":"{AUTHENTICATION_EVENTS_APP_ID}","tid":"{TENANT}","iss":"https://login.microsoftonline.com/{TENANT}/v2.0"{times}}}"#
+            )
+        };
+        let check = |times: &str| check_payload(payload(times).as_bytes(), TENANT, CLIENT, 1000.0);
+        assert_eq!(check(r#","exp":2000"#), Ok(2300.0));
+        assert_eq!(check(r#","exp":2000,"nbf":900"#), Ok(2300.0));
+        assert_eq!(check(""), Err(TokenFailure::Expired));
+        // Found by the caller_claims fuzz target: a null not-before was read as none at all.
+        assert_eq!(
+            check(r#","exp":2000,"nbf":null"#),
+            Err(TokenFailure::Malformed)
+        );
+        assert_eq!(check(r#","exp":null"#), Err(TokenFailure::Malformed));
+        assert_eq!(
+            check(r#","exp":2000,"nbf":"900""#),
+            Err(TokenFailure::Malformed)
         );
     }
 
