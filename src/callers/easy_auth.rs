@@ -5,27 +5,33 @@
 
 use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-use serde::Deserialize;
+use serde_json::Value;
 use warp::http::HeaderValue;
 
-use super::entra::{Audience, CallerClaims, TokenFailure, check_claims};
+use super::entra::{Audience, CallerClaims, TokenFailure, check_claims, json_object};
 
 const BASE64: GeneralPurpose = GeneralPurpose::new(
     &base64::alphabet::STANDARD,
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
-/// `{"auth_typ": ..., "claims": [{"typ": ..., "val": ...}], ...}`
-#[derive(Deserialize)]
-struct Principal {
-    #[serde(default)]
-    claims: Vec<PrincipalClaim>,
-}
-
-#[derive(Deserialize)]
-struct PrincipalClaim {
-    typ: String,
-    val: String,
+/// `{"auth_typ": ..., "claims": [{"typ": ..., "val": ...}], ...}`: the claims, each an object
+/// with a text `typ` and `val`; anything else is a malformed principal.
+fn principal_claims(principal: &Value) -> Result<Vec<(&str, &str)>, TokenFailure> {
+    let claims = match principal.get("claims") {
+        None => return Ok(Vec::new()),
+        Some(Value::Array(claims)) => claims,
+        Some(_) => return Err(TokenFailure::Malformed),
+    };
+    claims
+        .iter()
+        .map(|claim| match (claim.get("typ"), claim.get("val")) {
+            (Some(Value::String(typ)), Some(Value::String(val))) if claim.is_object() => {
+                Ok((typ.as_str(), val.as_str()))
+            }
+            _ => Err(TokenFailure::Malformed),
+        })
+        .collect()
 }
 
 /// Claim types as Easy Auth may name them: short JWT names or the long URIs of the
@@ -63,14 +69,13 @@ pub fn verify(
     let decoded = BASE64
         .decode(encoded.as_bytes().trim_ascii())
         .map_err(|_| TokenFailure::Malformed)?;
-    let principal: Principal =
-        serde_json::from_slice(&decoded).map_err(|_| TokenFailure::Malformed)?;
+    let principal = json_object(&decoded)?;
+    let principal = principal_claims(&principal)?;
     let all = |types: &[&str]| -> Vec<String> {
         principal
-            .claims
             .iter()
-            .filter(|claim| types.iter().any(|t| claim.typ.eq_ignore_ascii_case(t)))
-            .map(|claim| claim.val.clone())
+            .filter(|(typ, _)| types.iter().any(|t| typ.eq_ignore_ascii_case(t)))
+            .map(|(_, val)| (*val).to_owned())
             .collect()
     };
     let first = |types: &[&str]| all(types).into_iter().next();
@@ -183,6 +188,33 @@ mod tests {
             check(&headers(wrong_party, None), TENANT_ID, CLIENT_ID),
             Err(TokenFailure::AuthorizedParty)
         );
+        // Found by the caller_claims fuzz target: claims as `[typ, val]` arrays, and members
+        // the check ignores that no JSON reader would take, passed.
+        let encoded = |principal: &str| {
+            let mut headers = HeaderMap::new();
+            let value = base64::engine::general_purpose::STANDARD.encode(principal);
+            headers.insert(PRINCIPAL, HeaderValue::from_str(&value).unwrap());
+            headers
+        };
+        let pairs: Vec<serde_json::Value> = good_claims("tid")
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|claim| json!([claim["typ"], claim["val"]]))
+            .collect();
+        let good = json!({"claims": good_claims("tid")}).to_string();
+        assert_eq!(check(&encoded(&good), TENANT_ID, CLIENT_ID), Ok(()));
+        for malformed in [
+            json!({ "claims": pairs }).to_string(),
+            format!("[{}]", good_claims("tid")),
+            format!("{},\"x\":1e400}}", good.trim_end_matches('}')),
+        ] {
+            assert_eq!(
+                check(&encoded(&malformed), TENANT_ID, CLIENT_ID),
+                Err(TokenFailure::Malformed),
+                "{malformed}"
+            );
+        }
         let mut wrong_tenant = good_claims("tid");
         wrong_tenant[2]["val"] = json!(CLIENT_ID);
         assert_eq!(

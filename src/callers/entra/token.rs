@@ -280,11 +280,22 @@ pub fn check_payload(
     client_id: &str,
     now: f64,
 ) -> Result<f64, TokenFailure> {
-    let claims: CallerClaims =
-        serde_json::from_slice(payload).map_err(|_| TokenFailure::Malformed)?;
+    let claims =
+        CallerClaims::deserialize(&json_object(payload)?).map_err(|_| TokenFailure::Malformed)?;
     let valid_until = check_times(&claims, now)?;
     check_claims(&claims, tenant_id, client_id)?;
     Ok(valid_until)
+}
+
+/// A claims set (or an Easy Auth principal): JSON, all of it, and an object. Read into a typed
+/// struct directly, serde would accept an array for an object (fields in order) and skip the
+/// members it ignores without checking them (numbers out of range, lone surrogates, nesting
+/// without limit), so a payload nothing else would read as JSON could pass.
+pub fn json_object(bytes: &[u8]) -> Result<Value, TokenFailure> {
+    match serde_json::from_slice(bytes) {
+        Ok(object @ Value::Object(_)) => Ok(object),
+        _ => Err(TokenFailure::Malformed),
+    }
 }
 
 /// `exp` is required and may be `LEEWAY_SECONDS` past; `nbf`, when present, may be that far
@@ -483,6 +494,30 @@ mod tests {
             check(r#","exp":2000,"nbf":"900""#),
             Err(TokenFailure::Malformed)
         );
+    }
+
+    #[test]
+    fn a_claims_set_is_one_json_object_read_whole() {
+        let good = format!(
+            r#"{{"aud":"{CLIENT}","azp":"{AUTHENTICATION_EVENTS_APP_ID}","tid":"{TENANT}","iss":"https://sts.windows.net/{TENANT}/","exp":2000"#
+        );
+        let check = |payload: String| check_payload(payload.as_bytes(), TENANT, CLIENT, 1000.0);
+        assert_eq!(check(format!("{good}}}")), Ok(2300.0));
+        // Found by the caller_claims fuzz target: members the checks ignore were skipped
+        // unchecked, and an array was read as an object with its fields in order.
+        for ignored in [r#""x":1e400"#, r#""x":"\ud800""#] {
+            assert_eq!(
+                check(format!("{good},{ignored}}}")),
+                Err(TokenFailure::Malformed),
+                "{ignored}"
+            );
+        }
+        let deep = format!("{good},\"x\":{}{}}}", "[".repeat(200), "]".repeat(200));
+        assert_eq!(check(deep), Err(TokenFailure::Malformed));
+        let array = format!(
+            r#"[2000,null,"{CLIENT}","{AUTHENTICATION_EVENTS_APP_ID}",null,"{TENANT}","https://sts.windows.net/{TENANT}/"]"#
+        );
+        assert_eq!(check(array), Err(TokenFailure::Malformed));
     }
 
     #[test]
