@@ -122,6 +122,10 @@ impl StoreError {
             Self::File(FileError::Missing { .. }) => {
                 "check the file's path (--file, or INVITATIONS_FILE relative to the function app root)"
             }
+            Self::File(FileError::Unwritable { .. }) => {
+                "the file was left as it was: change what the message names (or keep invitations in a \
+                 table: INVITATION_STORE=table)"
+            }
             Self::File(_) => {
                 "make INVITATIONS_FILE a regular file the function app can read (or write, for the CLI)"
             }

@@ -329,6 +329,19 @@ async fn bad_cli_input_changes_nothing() {
         let (code, _, stderr) = run(&app, args);
         assert_eq!((code, stderr.as_str()), (2, message), "{args:?}");
     }
+    // An attribute named like one of the file's own columns was written as that column: the
+    // file then named the invitation's id "7" and no command (nor the server) could read it.
+    let (code, _, stderr) = run(
+        &app,
+        &["invitations", "add", "a@contoso.com", "--set", "ID=7"],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains(
+            "attribute ID: \"id\" is the name of one of the invitation file's own columns"
+        ) && stderr.contains("fix: the file was left as it was"),
+        "{stderr}"
+    );
     assert_eq!(
         std::fs::read_to_string(app.dir().join("invitations.csv")).unwrap(),
         "email,application_id,expires_at\n"

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use super::FileError;
 use super::format::{
     APPLICATION_ID, AttributeColumn, ClaimColumn, Column, EMAIL, EXPIRES_AT, FileErrors, LIFE,
-    LineError, Row, parse_rows,
+    LineError, Row, parse_rows, reserved_column,
 };
 use crate::domain::invitation::{
     ClaimValue, InvitationAttribute, InvitationId, InvitationKey, Uses,
@@ -99,6 +99,13 @@ impl InvitationFile {
         let mut columns: Vec<AttributeColumn> = Vec::new();
         for row in &self.rows {
             for attribute in row.entry.invitation.attributes() {
+                if let Some(reserved) = reserved_column(attribute.name()) {
+                    return Err(format!(
+                        "attribute {}: {reserved:?} is the name of one of the invitation file's own columns; \
+                         give the attribute another name (or keep invitations in a table)",
+                        attribute.name()
+                    ));
+                }
                 match columns
                     .iter()
                     .find(|column| column.name.eq_ignore_ascii_case(attribute.name()))

@@ -134,6 +134,15 @@ impl ClaimColumn {
 /// What a claim column's header starts with.
 pub(super) const CLAIM_PREFIX: &str = "claim:";
 
+/// The file's own column that `name` would be read as (in any case), if any: an attribute of
+/// that name would be written as that column and mean something else when read back.
+pub(super) fn reserved_column(name: &str) -> Option<&'static str> {
+    [EMAIL, APPLICATION_ID, EXPIRES_AT]
+        .into_iter()
+        .chain(LIFE.iter().map(|(column, _)| *column))
+        .find(|column| column.eq_ignore_ascii_case(name))
+}
+
 /// An attribute column: `[!]name[:type]`.
 #[derive(Debug, Clone)]
 pub(super) struct AttributeColumn {
@@ -333,6 +342,11 @@ fn parse_attribute_column(text: &str) -> Result<AttributeColumn, String> {
             })?,
         ),
     };
+    if let Some(reserved) = reserved_column(name) {
+        return Err(format!(
+            "column {text:?}: {reserved:?} is the name of one of the file's own columns, so no attribute can have it"
+        ));
+    }
     if !is_attribute_name(name) {
         return Err(format!(
             "column {text:?} is not an attribute name (letters, digits and '_', starting with a letter; '!' in front to enforce it, ':int' or ':boolean' after it for its type)"
@@ -400,7 +414,15 @@ fn read_cells<'r>(header: &Header, record: &'r csv::ByteRecord) -> Result<Cells<
                             format!("invalid use_keys: {key:?} is not 16 hex digits")
                         })
                     })
-                    .collect::<Result<_, _>>()?;
+                    .collect::<Result<Vec<_>, _>>()?;
+                // Refused here, not only when the invitation is built, so that the server (which
+                // keeps no record of uses for a file) refuses the same files as the CLI.
+                if cells.use_keys.len() > MAX_USES as usize {
+                    return Err(format!(
+                        "invalid use_keys: {} sign-ups recorded, more than the {MAX_USES} an invitation may have",
+                        cells.use_keys.len()
+                    ));
+                }
             }
             Column::RevokedAt => {
                 cells.revoked_at = Some(
