@@ -514,6 +514,30 @@ async fn a_key_id_first_seen_in_the_first_minute_is_fetched_and_accepted() {
     assert_eq!(azure.keys.count("key set"), 2, "one forced refresh");
 }
 
+/// A dependency the store needs failed at start-up: once that is logged, two decisions answer
+/// "try again later" and the failure stays logged once. The logs so far.
+async fn answers_try_again_later_logged_once(app: &TestApp) -> String {
+    app.logs_containing("until it answers, every lookup fails")
+        .await;
+    for _ in 0..2 {
+        let (status, body) = start(app, &format!("ada@{INVITED_DOMAIN}"), None).await;
+        assert_eq!((status, action(&body)), (200, &try_again_later()));
+    }
+    let logs = app.logs_containing("answering with a block").await;
+    assert_eq!(
+        logs.matches("until it answers, every lookup fails").count(),
+        1,
+        "logged once:\n{logs}"
+    );
+    logs
+}
+
+/// The invited address is admitted, its attributes prefilled.
+async fn admits_ada(app: &TestApp) {
+    let (status, body) = start(app, &format!("ada@{INVITED_DOMAIN}"), None).await;
+    assert_eq!((status, action(&body)), (200, &prefilled("ada")));
+}
+
 /// The identity endpoint is down at start-up: the start is not held up, the failure is logged
 /// once, decisions answer "try again later" (each asking the endpoint again), and the first
 /// decision after it is back admits.
@@ -524,24 +548,12 @@ async fn an_identity_endpoint_down_at_start_up_delays_admits_until_it_is_back() 
     let app = azure
         .handler(&[("AUTH_EVENTS_TOKEN_VALIDATION", "none")])
         .await;
-    app.logs_containing("until it answers, every lookup fails")
-        .await;
-    for _ in 0..2 {
-        let (status, body) = start(&app, &format!("ada@{INVITED_DOMAIN}"), None).await;
-        assert_eq!((status, action(&body)), (200, &try_again_later()));
-    }
-    let logs = app.logs_containing("answering with a block").await;
+    let logs = answers_try_again_later_logged_once(&app).await;
     assert!(logs.contains("managed identity endpoint"), "{logs}");
-    assert_eq!(
-        logs.matches("until it answers, every lookup fails").count(),
-        1,
-        "logged once:\n{logs}"
-    );
     assert_eq!(azure.table.count("read"), 0, "no read without a token");
 
     azure.identity_up();
-    let (status, body) = start(&app, &format!("ada@{INVITED_DOMAIN}"), None).await;
-    assert_eq!((status, action(&body)), (200, &prefilled("ada")));
+    admits_ada(&app).await;
     assert_eq!(azure.identity.count("token"), 1);
     app.logs_containing("the invitation table answers now")
         .await;
@@ -555,22 +567,10 @@ async fn a_table_down_at_start_up_delays_admits_until_it_is_back() {
     let app = azure
         .handler(&[("AUTH_EVENTS_TOKEN_VALIDATION", "none")])
         .await;
-    app.logs_containing("until it answers, every lookup fails")
-        .await;
-    for _ in 0..2 {
-        let (status, body) = start(&app, &format!("ada@{INVITED_DOMAIN}"), None).await;
-        assert_eq!((status, action(&body)), (200, &try_again_later()));
-    }
-    let logs = app.logs_containing("answering with a block").await;
-    assert_eq!(
-        logs.matches("until it answers, every lookup fails").count(),
-        1,
-        "logged once:\n{logs}"
-    );
+    answers_try_again_later_logged_once(&app).await;
 
     azure.table_up();
-    let (status, body) = start(&app, &format!("ada@{INVITED_DOMAIN}"), None).await;
-    assert_eq!((status, action(&body)), (200, &prefilled("ada")));
+    admits_ada(&app).await;
     // One token served every attempt, before and after.
     assert_eq!(azure.identity.count("token"), 1);
 }
