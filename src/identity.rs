@@ -389,18 +389,22 @@ mod tests {
         crate::outbound::client().build().unwrap()
     }
 
+    /// A caller that asks for a token in the background and waits up to 30 s.
+    fn waiting_caller(
+        identity: &Arc<ManagedIdentity>,
+        http: &reqwest::Client,
+    ) -> tokio::task::JoinHandle<Result<String, IdentityError>> {
+        let (identity, http) = (identity.clone(), http.clone());
+        tokio::spawn(async move { identity.token(&http, Duration::from_secs(30)).await })
+    }
+
     /// Callers that ask at the same time share one fetch.
     #[tokio::test]
     async fn concurrent_callers_share_one_fetch() {
         let endpoint = HeldEndpoint::start().await;
         let identity = endpoint.identity();
         let http = client();
-        let callers: Vec<_> = (0..20)
-            .map(|_| {
-                let (identity, http) = (identity.clone(), http.clone());
-                tokio::spawn(async move { identity.token(&http, Duration::from_secs(30)).await })
-            })
-            .collect();
+        let callers: Vec<_> = (0..20).map(|_| waiting_caller(&identity, &http)).collect();
         endpoint.asked(1).await;
         endpoint.release();
         for caller in callers {
@@ -428,16 +432,10 @@ mod tests {
             "{impatient:?}"
         );
         // A caller dropped while it waits.
-        let dropped = {
-            let (identity, http) = (identity.clone(), http.clone());
-            tokio::spawn(async move { identity.token(&http, Duration::from_secs(30)).await })
-        };
+        let dropped = waiting_caller(&identity, &http);
         endpoint.asked(1).await;
         dropped.abort();
-        let patient = {
-            let (identity, http) = (identity.clone(), http.clone());
-            tokio::spawn(async move { identity.token(&http, Duration::from_secs(30)).await })
-        };
+        let patient = waiting_caller(&identity, &http);
         endpoint.release();
         assert_eq!(patient.await.unwrap().as_deref(), Ok("t-1"));
         assert_eq!(endpoint.requests(), 1);
@@ -451,10 +449,7 @@ mod tests {
         let http = client();
         identity.prefetch(&http);
         endpoint.asked(1).await;
-        let first = {
-            let (identity, http) = (identity.clone(), http.clone());
-            tokio::spawn(async move { identity.token(&http, Duration::from_secs(30)).await })
-        };
+        let first = waiting_caller(&identity, &http);
         identity.prefetch(&http);
         endpoint.release();
         assert_eq!(first.await.unwrap().as_deref(), Ok("t-1"));
