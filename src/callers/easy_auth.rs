@@ -8,7 +8,8 @@ use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use serde_json::Value;
 use warp::http::HeaderValue;
 
-use super::entra::{Audience, CallerClaims, TokenFailure, check_claims, json_object};
+use super::entra::{Audience, CallerClaims, TokenFailure, check_claims};
+use super::json::json_object;
 
 const BASE64: GeneralPurpose = GeneralPurpose::new(
     &base64::alphabet::STANDARD,
@@ -208,6 +209,12 @@ mod tests {
             json!({ "claims": pairs }).to_string(),
             format!("[{}]", good_claims("tid")),
             format!("{},\"x\":1e400}}", good.trim_end_matches('}')),
+            // Named twice: the claims of another tenant first, ours last; a value twice.
+            format!(
+                r#"{{"claims":[{{"typ":"tid","val":"{CLIENT_ID}"}}],{}"#,
+                &good[1..]
+            ),
+            good.replacen(r#""val":"#, &format!(r#""val":"{CLIENT_ID}","val":"#), 1),
         ] {
             assert_eq!(
                 check(&encoded(&malformed), TENANT_ID, CLIENT_ID),

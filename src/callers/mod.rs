@@ -7,6 +7,7 @@
 pub mod basic;
 pub mod easy_auth;
 pub mod entra;
+mod json;
 
 use std::sync::Arc;
 

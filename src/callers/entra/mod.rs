@@ -12,6 +12,6 @@ mod verifier;
 pub use self::signing_key::SigningKey;
 pub use self::token::{
     AUTHENTICATION_EVENTS_APP_ID, Audience, CallerClaims, SignedToken, TokenFailure, check_claims,
-    check_payload, json_object,
+    check_payload,
 };
 pub use self::verifier::{EntraTokens, TokenSettings};

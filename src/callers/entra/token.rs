@@ -12,6 +12,7 @@ use serde_json::Value;
 use warp::http::HeaderValue;
 
 use super::signing_key::SigningKey;
+use crate::callers::json::json_object;
 
 /// The application id of the Entra authentication events service, which obtains the tokens.
 pub const AUTHENTICATION_EVENTS_APP_ID: &str = "99045fe1-7639-4a75-9d4a-577b6ca3810f";
@@ -287,17 +288,6 @@ pub fn check_payload(
     Ok(valid_until)
 }
 
-/// A claims set (or an Easy Auth principal): JSON, all of it, and an object. Read into a typed
-/// struct directly, serde would accept an array for an object (fields in order) and skip the
-/// members it ignores without checking them (numbers out of range, lone surrogates, nesting
-/// without limit), so a payload nothing else would read as JSON could pass.
-pub fn json_object(bytes: &[u8]) -> Result<Value, TokenFailure> {
-    match serde_json::from_slice(bytes) {
-        Ok(object @ Value::Object(_)) => Ok(object),
-        _ => Err(TokenFailure::Malformed),
-    }
-}
-
 /// `exp` is required and may be `LEEWAY_SECONDS` past; `nbf`, when present, may be that far
 /// ahead. On success, the last moment the token passes: `exp` plus the leeway.
 fn check_times(claims: &CallerClaims, now: f64) -> Result<f64, TokenFailure> {
@@ -514,6 +504,12 @@ mod tests {
         }
         let deep = format!("{good},\"x\":{}{}}}", "[".repeat(200), "]".repeat(200));
         assert_eq!(check(deep), Err(TokenFailure::Malformed));
+        // A claim named twice, another tenant first and ours last, means two things: a reader
+        // into a map keeps the last. (Found reviewing the change above.)
+        for first in [format!(r#""tid":"{CLIENT}""#), r#""exp":1"#.to_owned()] {
+            let twice = format!("{{{first},{}}}", &good[1..]);
+            assert_eq!(check(twice), Err(TokenFailure::Malformed), "{first}");
+        }
         let array = format!(
             r#"[2000,null,"{CLIENT}","{AUTHENTICATION_EVENTS_APP_ID}",null,"{TENANT}","https://sts.windows.net/{TENANT}/"]"#
         );
