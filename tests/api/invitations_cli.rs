@@ -338,7 +338,7 @@ async fn bad_cli_input_changes_nothing() {
     assert_eq!(code, 2, "{stderr}");
     assert!(
         stderr.contains(
-            "attribute ID: \"id\" is the name of one of the invitation file's own columns"
+            "attribute ID would be written as the column \"id\", one of the invitation file's own columns"
         ) && stderr.contains("fix: the file was left as it was"),
         "{stderr}"
     );

@@ -369,6 +369,22 @@ async fn export_then_import_keeps_every_field_on_both_stores() {
         "{stderr}"
     );
 
+    // A table holds a text attribute named like a column of the file's layout; a CSV export
+    // cannot, says so (and what can) and writes nothing. It used to write the attribute as the
+    // invitation's id column, a file nothing could read back.
+    let (status, _, stderr) = cli(
+        &app,
+        &["invitations", "add", "zed@contoso.com", "--set", "id=7"],
+    );
+    assert_eq!(status, 0, "{stderr}");
+    let (status, stdout, stderr) = cli(&app, &["invitations", "export", "--format", "csv"]);
+    assert_eq!((status, stdout.as_str()), (2, ""), "{stderr}");
+    assert!(
+        stderr.contains("attribute id would be written as the column \"id\"")
+            && stderr.contains("nothing was written (export --format json carries it"),
+        "{stderr}"
+    );
+
     // File to file: a file's export imports into another file unchanged.
     let file = Launch::hosted(&[])
         .invitations("email,application_id,expires_at,displayName,claim:department\nada@contoso.com,,2999-01-01,Ada,Ops\n")

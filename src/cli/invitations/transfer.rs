@@ -164,7 +164,12 @@ pub(super) async fn export(
                     })
                     .collect(),
             };
-            file.to_csv().map_err(CliError::Usage)?
+            // What the file's layout cannot hold, JSON can.
+            file.to_csv().map_err(|problem| {
+                CliError::Usage(format!(
+                    "{problem}; nothing was written (export --format json carries it, and import reads it back)"
+                ))
+            })?
         }
         "json" => {
             let now = now();

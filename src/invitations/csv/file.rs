@@ -10,7 +10,7 @@ use super::format::{
     LineError, Row, parse_rows, reserved_column,
 };
 use crate::domain::invitation::{
-    ClaimValue, InvitationAttribute, InvitationId, InvitationKey, Uses,
+    ClaimValue, InvitationAttribute, InvitationId, InvitationKey, Uses, ValueType,
 };
 use crate::invitations::{StoredInvitation, Upsert};
 
@@ -99,10 +99,12 @@ impl InvitationFile {
         let mut columns: Vec<AttributeColumn> = Vec::new();
         for row in &self.rows {
             for attribute in row.entry.invitation.attributes() {
-                if let Some(reserved) = reserved_column(attribute.name()) {
+                if let Some(reserved) = reserved_column(attribute.name())
+                    .filter(|_| !attribute.enforced() && attribute.kind() == ValueType::String)
+                {
                     return Err(format!(
-                        "attribute {}: {reserved:?} is the name of one of the invitation file's own columns; \
-                         give the attribute another name (or keep invitations in a table)",
+                        "attribute {} would be written as the column {reserved:?}, one of the invitation \
+                         file's own columns; give the attribute another name",
                         attribute.name()
                     ));
                 }

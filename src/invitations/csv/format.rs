@@ -134,8 +134,9 @@ impl ClaimColumn {
 /// What a claim column's header starts with.
 pub(super) const CLAIM_PREFIX: &str = "claim:";
 
-/// The file's own column that `name` would be read as (in any case), if any: an attribute of
-/// that name would be written as that column and mean something else when read back.
+/// The file's own column that `name` would be read as (in any case), if any: a text attribute
+/// of that name that is not enforced would be written as that column (`id:string` as `id`) and
+/// mean something else when read back. (`!id` and `id:int` are written as they are.)
 pub(super) fn reserved_column(name: &str) -> Option<&'static str> {
     [EMAIL, APPLICATION_ID, EXPIRES_AT]
         .into_iter()
@@ -342,9 +343,11 @@ fn parse_attribute_column(text: &str) -> Result<AttributeColumn, String> {
             })?,
         ),
     };
-    if let Some(reserved) = reserved_column(name) {
+    if let Some(reserved) = reserved_column(name).filter(|_| !enforced && kind == ValueType::String)
+    {
         return Err(format!(
-            "column {text:?}: {reserved:?} is the name of one of the file's own columns, so no attribute can have it"
+            "column {text:?} would be written back as {reserved:?}, one of the file's own columns: \
+             write {reserved:?} for that column, or give the attribute another name"
         ));
     }
     if !is_attribute_name(name) {

@@ -497,20 +497,21 @@ dan@fabrikam.com,my-app,,
                 "is not an attribute name",
             ),
             ("email,application_id,expires_at,x,X\n", "appears twice"),
-            // An attribute named like one of the file's own columns would be written back as
-            // that column: `id:string` as the invitation's id, `!revoked_at` as its revocation.
-            // (Found by the invitation_csv fuzz target.)
+            // A text attribute named like one of the file's own columns would be written back
+            // as that column: `id:string` as the invitation's id, `revoked_at:string` as its
+            // revocation. (Found by the invitation_csv fuzz target.)
             (
                 "email,application_id,expires_at,id:string\n",
-                "\"id\" is the name of one of the file's own columns",
+                "column \"id:string\" would be written back as \"id\", one of the file's own columns: \
+                 write \"id\" for that column, or give the attribute another name",
             ),
             (
-                "email,application_id,expires_at,!Revoked_At\n",
-                "\"revoked_at\" is the name of one of the file's own columns",
+                "email,application_id,expires_at,Revoked_At:String\n",
+                "would be written back as \"revoked_at\"",
             ),
             (
                 "email:string,application_id,expires_at\n",
-                "\"email\" is the name of one of the file's own columns",
+                "would be written back as \"email\"",
             ),
         ] {
             let errors = InvitationIndex::parse(text.as_bytes()).unwrap_err();
@@ -529,9 +530,32 @@ dan@fabrikam.com,my-app,,
         file.upsert(entry(&a, vec![attribute]));
         assert_eq!(
             file.to_csv().unwrap_err(),
-            "attribute Code_SHA256: \"code_sha256\" is the name of one of the invitation file's own columns; \
-             give the attribute another name (or keep invitations in a table)"
+            "attribute Code_SHA256 would be written as the column \"code_sha256\", one of the invitation \
+             file's own columns; give the attribute another name"
         );
+    }
+
+    #[test]
+    fn an_enforced_or_typed_attribute_may_be_named_like_a_column_of_the_file() {
+        // Written as `!email` and `uses:int`, they read back as themselves, as they always did.
+        let text = "email,application_id,expires_at,!email,uses:int\na@x.example,,,A@X.example,3\n";
+        let file = InvitationFile::parse(text.as_bytes()).unwrap();
+        let index = InvitationIndex::parse(text.as_bytes()).unwrap();
+        let attributes = |invitation: &Invitation| {
+            invitation
+                .attributes()
+                .iter()
+                .map(|a| (a.name().to_owned(), a.value().to_owned(), a.enforced()))
+                .collect::<Vec<_>>()
+        };
+        let expected = vec![
+            ("email".to_owned(), "A@X.example".to_owned(), true),
+            ("uses".to_owned(), "3".to_owned(), false),
+        ];
+        assert_eq!(attributes(&file.rows[0].entry.invitation), expected);
+        assert_eq!(attributes(&index.get("a@x.example").unwrap()), expected);
+        assert_eq!(file.rows[0].entry.invitation.uses(), Uses::Unlimited);
+        assert_eq!(String::from_utf8(file.to_csv().unwrap()).unwrap(), text);
     }
 
     #[test]
