@@ -54,8 +54,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     if easy_auth::verify(Some(&principal), None, TENANT, CLIENT).is_ok() {
-        let principal: Value =
-            serde_json::from_slice(data).expect("accepted principals are JSON");
+        let principal: Value = serde_json::from_slice(data).expect("accepted principals are JSON");
         let values = |types: &[&str]| -> Vec<String> {
             principal["claims"]
                 .as_array()
