@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use super::FileError;
 use super::format::{
     APPLICATION_ID, AttributeColumn, ClaimColumn, Column, EMAIL, EXPIRES_AT, FileErrors, LIFE,
-    LineError, Row, parse_rows, reserved_column,
+    LineError, Row, clashing_column, parse_rows,
 };
 use crate::domain::invitation::{
-    ClaimValue, InvitationAttribute, InvitationId, InvitationKey, Uses, ValueType,
+    ClaimValue, InvitationAttribute, InvitationId, InvitationKey, Uses,
 };
 use crate::invitations::{StoredInvitation, Upsert};
 
@@ -99,8 +99,8 @@ impl InvitationFile {
         let mut columns: Vec<AttributeColumn> = Vec::new();
         for row in &self.rows {
             for attribute in row.entry.invitation.attributes() {
-                if let Some(reserved) = reserved_column(attribute.name())
-                    .filter(|_| !attribute.enforced() && attribute.kind() == ValueType::String)
+                if let Some(reserved) =
+                    clashing_column(attribute.name(), attribute.enforced(), attribute.kind())
                 {
                     return Err(format!(
                         "attribute {} would be written as the column {reserved:?}, one of the invitation \

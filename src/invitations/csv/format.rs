@@ -134,10 +134,13 @@ impl ClaimColumn {
 /// What a claim column's header starts with.
 pub(super) const CLAIM_PREFIX: &str = "claim:";
 
-/// The file's own column that `name` would be read as (in any case), if any: a text attribute
-/// of that name that is not enforced would be written as that column (`id:string` as `id`) and
-/// mean something else when read back. (`!id` and `id:int` are written as they are.)
-pub(super) fn reserved_column(name: &str) -> Option<&'static str> {
+/// The file's own column an attribute would be written as, if any: a text attribute that is
+/// not enforced is written under its bare name, so one named like a column (in any case) would
+/// be read back as that column (`id:string` as `id`). `!id` and `id:int` are written as they are.
+pub(super) fn clashing_column(name: &str, enforced: bool, kind: ValueType) -> Option<&'static str> {
+    if enforced || kind != ValueType::String {
+        return None;
+    }
     [EMAIL, APPLICATION_ID, EXPIRES_AT]
         .into_iter()
         .chain(LIFE.iter().map(|(column, _)| *column))
@@ -343,8 +346,7 @@ fn parse_attribute_column(text: &str) -> Result<AttributeColumn, String> {
             })?,
         ),
     };
-    if let Some(reserved) = reserved_column(name).filter(|_| !enforced && kind == ValueType::String)
-    {
+    if let Some(reserved) = clashing_column(name, enforced, kind) {
         return Err(format!(
             "column {text:?} would be written back as {reserved:?}, one of the file's own columns: \
              write {reserved:?} for that column, or give the attribute another name"
